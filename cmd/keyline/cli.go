@@ -1,0 +1,231 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"strings"
+	"time"
+
+	keyline "github.com/keyline/keyline"
+	"github.com/keyline/keyline/configs"
+	"github.com/keyline/keyline/projections"
+)
+
+const usage = `keyline: a self-hosted API-key and rate-limit server (Unkey v2 compatible).
+
+Usage:
+  keyline run [--config FILE]
+      Start the API server. Without --config it runs on the embedded default:
+      SQLite at ./data/keyline.db, an in-process event log, no Redis, no
+      ClickHouse. On the first start of an empty store it creates the default
+      workspace and a root key with every permission, and prints that key once.
+
+  keyline bootstrap [--config FILE] --workspace NAME [--permissions p1,p2,...]
+      Create the workspace NAME (or reuse it) and a new root key in it
+      (default: every permission). Prints one JSON line:
+      {"workspaceId":"ws_...","rootKeyId":"key_...","rootKey":"..."}
+      Safe while a server runs on the same store; it accepts the key at once.
+
+  keyline replay [--config FILE] [--projection NAME]
+      Rebuild read models from the event log (all, or just NAME). Writes wait
+      while it runs. Shows progress on a terminal, a summary line otherwise.
+
+Run 'keyline COMMAND --help' for a command's flags.
+`
+
+// Main runs the command line and returns the process exit code.
+func Main(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
+		fmt.Fprint(stdout, usage)
+		if len(args) == 0 {
+			return 2
+		}
+		return 0
+	}
+	var err error
+	switch args[0] {
+	case "run":
+		err = runCmd(ctx, args[1:], stdout, stderr)
+	case "bootstrap":
+		err = bootstrapCmd(ctx, args[1:], stdout, stderr)
+	case "replay":
+		err = replayCmd(ctx, args[1:], stdout, stderr)
+	default:
+		fmt.Fprintf(stderr, "keyline: unknown command %q\n\n%s", args[0], usage)
+		return 2
+	}
+	if errors.Is(err, flag.ErrHelp) {
+		return 0
+	}
+	if err != nil {
+		fmt.Fprintf(stderr, "keyline %s: %v\n", args[0], err)
+		return 1
+	}
+	return 0
+}
+
+func newFlags(name, summary string, stderr io.Writer) (*flag.FlagSet, *string) {
+	fs := flag.NewFlagSet("keyline "+name, flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	config := fs.String("config", "", "path to a JSON config file (see configs/schema.json); default: the embedded SQLite setup")
+	fs.Usage = func() {
+		fmt.Fprintf(fs.Output(), "%s\n\nFlags:\n", summary)
+		fs.PrintDefaults()
+	}
+	return fs, config
+}
+
+func loadConfig(path string) (*configs.Config, error) {
+	if path == "" {
+		return configs.Default(), nil
+	}
+	return configs.Load(path, os.LookupEnv)
+}
+
+func newLogger(cfg *configs.Config, w io.Writer) *slog.Logger {
+	opts := &slog.HandlerOptions{}
+	if cfg.Logs.Color {
+		opts.ReplaceAttr = colorLevel
+	}
+	return slog.New(slog.NewTextHandler(w, opts))
+}
+
+// colorLevel paints the level when logs.color asks for it; plain text is
+// the default because logs usually end up in files and collectors.
+func colorLevel(_ []string, a slog.Attr) slog.Attr {
+	if a.Key != slog.LevelKey {
+		return a
+	}
+	color := "\x1b[36m"
+	switch lvl := a.Value.Any().(slog.Level); {
+	case lvl >= slog.LevelError:
+		color = "\x1b[31m"
+	case lvl >= slog.LevelWarn:
+		color = "\x1b[33m"
+	}
+	return slog.String(a.Key, color+a.Value.String()+"\x1b[0m")
+}
+
+func runCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs, config := newFlags("run", "keyline run [--config FILE]: start the API server.", stderr)
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	cfg, err := loadConfig(*config)
+	if err != nil {
+		return err
+	}
+	logger := newLogger(cfg, stderr)
+	srv, cleanup, err := keyline.InitializeServer(ctx, cfg, logger, stdout)
+	if err != nil {
+		return err
+	}
+	defer cleanup()
+	return srv.Run(ctx)
+}
+
+func bootstrapCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs, config := newFlags("bootstrap",
+		"keyline bootstrap [--config FILE] --workspace NAME [--permissions p1,p2,...]: create a workspace (or reuse it) and a root key in it.", stderr)
+	workspace := fs.String("workspace", "", "workspace name (required); an existing workspace of that name is reused")
+	perms := fs.String("permissions", "", "comma-separated root key permissions, e.g. api.*.create_api,api.*.read_api (default: every permission)")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if strings.TrimSpace(*workspace) == "" {
+		fs.Usage()
+		return errors.New("--workspace is required")
+	}
+	cfg, err := loadConfig(*config)
+	if err != nil {
+		return err
+	}
+	admin, cleanup, err := keyline.InitializeAdmin(ctx, cfg, newLogger(cfg, stderr))
+	if err != nil {
+		return err
+	}
+	defer cleanup()
+	var list []string
+	for _, p := range strings.Split(*perms, ",") {
+		if p = strings.TrimSpace(p); p != "" {
+			list = append(list, p)
+		}
+	}
+	minted, err := admin.MintRootKey(ctx, *workspace, list)
+	if err != nil {
+		return err
+	}
+	return json.NewEncoder(stdout).Encode(minted)
+}
+
+func replayCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs, config := newFlags("replay",
+		"keyline replay [--config FILE] [--projection NAME]: rebuild read models from the event log.\nProjections: "+
+			strings.Join(projections.NewRunner(projections.All()).Names(), ", "), stderr)
+	name := fs.String("projection", "", "rebuild only this projection (default: all)")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	cfg, err := loadConfig(*config)
+	if err != nil {
+		return err
+	}
+	admin, cleanup, err := keyline.InitializeAdmin(ctx, cfg, newLogger(cfg, stderr))
+	if err != nil {
+		return err
+	}
+	defer cleanup()
+	var names []string
+	if *name != "" {
+		names = []string{*name}
+	}
+	started := time.Now()
+	progress := newProgress(stderr, started)
+	n, err := admin.Replay(ctx, names, progress)
+	if err != nil {
+		return err
+	}
+	elapsed := time.Since(started)
+	target := "all projections"
+	if *name != "" {
+		target = "projection " + *name
+	}
+	if isTerminal(stderr) {
+		fmt.Fprintln(stderr)
+	}
+	fmt.Fprintf(stdout, "replayed %d events into %s in %s (%.0f events/s)\n", n, target,
+		elapsed.Round(time.Millisecond), float64(n)/max(elapsed.Seconds(), 1e-9))
+	return nil
+}
+
+// newProgress draws a live progress line on a terminal and stays silent
+// otherwise, so logs and pipes get only the summary line.
+func newProgress(w io.Writer, started time.Time) projections.Progress {
+	if !isTerminal(w) {
+		return nil
+	}
+	return func(done, total int64) {
+		elapsed := time.Since(started).Seconds()
+		rate := float64(done) / max(elapsed, 1e-9)
+		eta := "?"
+		if rate > 0 && total >= done {
+			eta = time.Duration(float64(total-done) / rate * float64(time.Second)).Round(time.Second).String()
+		}
+		fmt.Fprintf(w, "\r%d/%d events  %.0f events/s  ETA %s   ", done, total, rate, eta)
+	}
+}
+
+func isTerminal(w io.Writer) bool {
+	f, ok := w.(*os.File)
+	if !ok {
+		return false
+	}
+	fi, err := f.Stat()
+	return err == nil && fi.Mode()&os.ModeCharDevice != 0
+}

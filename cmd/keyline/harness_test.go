@@ -1,0 +1,288 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"database/sql"
+	"encoding/json"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	keyline "github.com/keyline/keyline"
+	"github.com/keyline/keyline/configs"
+	"github.com/keyline/keyline/handlers"
+	"github.com/keyline/keyline/infra/runtime"
+	"github.com/keyline/keyline/infra/testenv"
+	"github.com/keyline/keyline/projections"
+)
+
+// testServer is a keyline API server running inside the test process on a
+// free port, with a root key of every permission known in advance.
+type testServer struct {
+	URL     string
+	RootKey string
+	Server  *runtime.Server
+}
+
+// sqliteConfig is the embedded default pointed at a fresh file.
+func sqliteConfig(t *testing.T) *configs.Config {
+	t.Helper()
+	cfg := configs.Default()
+	cfg.Database.Primary = "sqlite:" + filepath.Join(t.TempDir(), "keyline.db")
+	return cfg
+}
+
+// postgresConfig points at a fresh PostgreSQL database of its own.
+func postgresConfig(t *testing.T) *configs.Config {
+	t.Helper()
+	cfg := configs.Default()
+	cfg.Database.Primary = testenv.FreshPostgresDatabase(t)
+	return cfg
+}
+
+type syncBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
+
+// startServer runs keyline on cfg until the test ends.
+func startServer(t *testing.T, cfg *configs.Config) *testServer {
+	t.Helper()
+	cfg.HTTPPort = 0
+	rootKey := cfg.Bootstrap
+	if rootKey == nil {
+		cfg.Bootstrap = &configs.Bootstrap{RootKey: "kl_root_test_" + handlers.NewID("k")}
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	logs := &syncBuffer{}
+	srv, cleanup, err := keyline.InitializeServer(ctx, cfg, slog.New(slog.NewTextHandler(logs, nil)), io.Discard)
+	if err != nil {
+		cancel()
+		t.Fatalf("starting server: %v", err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- srv.Run(ctx) }()
+	_, port, _ := net.SplitHostPort(srv.HTTP.Addr().String())
+	ts := &testServer{URL: "http://127.0.0.1:" + port, RootKey: cfg.Bootstrap.RootKey, Server: srv}
+	t.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("server stopped with error: %v", err)
+		}
+		cleanup()
+		if t.Failed() {
+			t.Logf("server logs:\n%s", logs.String())
+		}
+	})
+	testenv.Eventually(t, 10*time.Second, func() (bool, string) {
+		status, _ := ts.get(t, "/v2/liveness")
+		return status == 200, fmt.Sprintf("liveness answered %d", status)
+	})
+	return ts
+}
+
+var client = &http.Client{Timeout: 30 * time.Second}
+
+// response is a decoded Unkey envelope.
+type response struct {
+	Meta struct {
+		RequestID string `json:"requestId"`
+	} `json:"meta"`
+	Data       json.RawMessage `json:"data"`
+	Pagination *struct {
+		HasMore bool   `json:"hasMore"`
+		Cursor  string `json:"cursor"`
+	} `json:"pagination"`
+	Error *struct {
+		Title  string `json:"title"`
+		Detail string `json:"detail"`
+		Status int    `json:"status"`
+		Type   string `json:"type"`
+		Errors []struct {
+			Location string `json:"location"`
+			Message  string `json:"message"`
+		} `json:"errors"`
+	} `json:"error"`
+}
+
+func (ts *testServer) get(t *testing.T, path string) (int, []byte) {
+	t.Helper()
+	resp, err := client.Get(ts.URL + path)
+	if err != nil {
+		return 0, nil
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, b
+}
+
+// raw posts body to /v2/op with the given Authorization header ("" = none).
+func (ts *testServer) raw(t *testing.T, op, auth string, body []byte) (int, response) {
+	t.Helper()
+	req, err := http.NewRequest(http.MethodPost, ts.URL+"/v2/"+op, bytes.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Content-Type", "application/json")
+	if auth != "" {
+		req.Header.Set("Authorization", auth)
+	}
+	resp, err := client.Do(req)
+	if err != nil {
+		t.Fatalf("POST %s: %v", op, err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	var r response
+	if err := json.Unmarshal(b, &r); err != nil {
+		t.Fatalf("POST %s: status %d, body is not the JSON envelope: %q", op, resp.StatusCode, b)
+	}
+	if r.Meta.RequestID == "" || !strings.HasPrefix(r.Meta.RequestID, "req_") {
+		t.Fatalf("POST %s: missing meta.requestId in %s", op, b)
+	}
+	return resp.StatusCode, r
+}
+
+// call posts v as JSON with key as the bearer root key.
+func (ts *testServer) call(t *testing.T, key, op string, v any) (int, response) {
+	t.Helper()
+	body, err := json.Marshal(v)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return ts.raw(t, op, "Bearer "+key, body)
+}
+
+// must posts and fails the test unless the answer is 200; it decodes data
+// into out when out is not nil.
+func (ts *testServer) must(t *testing.T, key, op string, v any, out any) {
+	t.Helper()
+	status, r := ts.call(t, key, op, v)
+	if status != 200 {
+		t.Fatalf("%s: status %d, error %+v", op, status, r.Error)
+	}
+	if out != nil {
+		if err := json.Unmarshal(r.Data, out); err != nil {
+			t.Fatalf("%s: decoding data %s: %v", op, r.Data, err)
+		}
+	}
+}
+
+func (ts *testServer) createAPI(t *testing.T, key, name string) string {
+	t.Helper()
+	var out struct {
+		APIID string `json:"apiId"`
+	}
+	ts.must(t, key, "apis.createApi", map[string]string{"name": name}, &out)
+	if !strings.HasPrefix(out.APIID, "api_") {
+		t.Fatalf("createApi returned id %q", out.APIID)
+	}
+	return out.APIID
+}
+
+// expectError asserts status and error type of a failed call.
+func expectError(t *testing.T, status int, r response, wantStatus int, wantType string) {
+	t.Helper()
+	if status != wantStatus {
+		t.Fatalf("status = %d, want %d (error %+v)", status, wantStatus, r.Error)
+	}
+	if r.Error == nil {
+		t.Fatalf("status %d without an error object", status)
+	}
+	if want := "https://unkey.com/docs/errors/" + wantType; r.Error.Type != want {
+		t.Fatalf("error type = %s, want %s", r.Error.Type, want)
+	}
+	if r.Error.Status != wantStatus || r.Error.Title == "" || r.Error.Detail == "" {
+		t.Fatalf("incomplete error object: %+v", r.Error)
+	}
+}
+
+func discardLogger() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
+
+func containsAll(s string, parts ...string) bool {
+	for _, p := range parts {
+		if !strings.Contains(s, p) {
+			return false
+		}
+	}
+	return true
+}
+
+// dumpReadModels returns every row of every projection's tables, rendered
+// as text, in primary-key order: two dumps are equal exactly when the read
+// models hold the same rows.
+func dumpReadModels(t *testing.T, db interface {
+	QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error)
+}) map[string][]string {
+	t.Helper()
+	out := map[string][]string{}
+	for _, p := range projections.All() {
+		for _, table := range p.Tables() {
+			rows, err := db.QueryContext(context.Background(), "SELECT * FROM "+table+" ORDER BY 1")
+			if err != nil {
+				t.Fatalf("dumping %s: %v", table, err)
+			}
+			cols, _ := rows.Columns()
+			for rows.Next() {
+				vals := make([]any, len(cols))
+				ptrs := make([]any, len(cols))
+				for i := range vals {
+					ptrs[i] = &vals[i]
+				}
+				if err := rows.Scan(ptrs...); err != nil {
+					t.Fatal(err)
+				}
+				var b strings.Builder
+				for i, v := range vals {
+					if bs, ok := v.([]byte); ok {
+						v = string(bs)
+					}
+					fmt.Fprintf(&b, "%s=%v;", cols[i], v)
+				}
+				out[table] = append(out[table], b.String())
+			}
+			if err := rows.Err(); err != nil {
+				t.Fatal(err)
+			}
+			rows.Close()
+		}
+	}
+	return out
+}
+
+func assertSameRows(t *testing.T, before, after map[string][]string) {
+	t.Helper()
+	for table, rows := range before {
+		if len(after[table]) != len(rows) {
+			t.Fatalf("%s: %d rows before replay, %d after", table, len(rows), len(after[table]))
+		}
+		for i := range rows {
+			if rows[i] != after[table][i] {
+				t.Fatalf("%s row %d differs after replay:\nbefore %s\nafter  %s", table, i, rows[i], after[table][i])
+			}
+		}
+	}
+	if len(after) != len(before) {
+		t.Fatalf("tables before %d, after %d", len(before), len(after))
+	}
+}

@@ -1,0 +1,183 @@
+package configs
+
+import (
+	_ "embed"
+)
+
+// Defaults applied by Parse and Default to fields left unset. They are
+// repeated as "default" in schema.json; a test keeps the two in step.
+const (
+	DefaultRegion             = "local"
+	DefaultHTTPPort           = 7070
+	DefaultMaxRequestBodySize = 10 << 20 // 10 MiB
+	DefaultRPCPort            = "7071"
+	DefaultGossipPort         = "7072"
+	DefaultPollIntervalMs     = 100
+	DefaultDatabasePrimary    = "sqlite:./data/keyline.db"
+)
+
+//go:embed schema.json
+var schemaJSON []byte
+
+// Schema returns the JSON Schema (draft 2020-12) that config files are
+// validated against. The caller gets a copy so the embedded bytes cannot be
+// altered for later validations.
+func Schema() []byte {
+	out := make([]byte, len(schemaJSON))
+	copy(out, schemaJSON)
+	return out
+}
+
+// Config is the whole server configuration. Every field mirrors a property
+// of schema.json.
+type Config struct {
+	// Platform names the hosting platform; recorded in logs and metrics.
+	// (Optional) Default: "".
+	Platform string `json:"platform,omitempty"`
+
+	// Image identifies the container image or build; recorded in logs and
+	// metrics. (Optional) Default: "".
+	Image string `json:"image,omitempty"`
+
+	// Region this node runs in. (Optional) Default: "local".
+	Region string `json:"region,omitempty"`
+
+	// HTTPPort is the TCP port of the public HTTP API, 1..65535.
+	// (Optional) Default: 7070.
+	HTTPPort int `json:"httpPort,omitempty"`
+
+	// MaxRequestBodySize caps request bodies, in bytes.
+	// (Optional) Default: 10485760 (10 MiB).
+	MaxRequestBodySize int64 `json:"maxRequestBodySize,omitempty"`
+
+	// Heartbeat enables a periodic liveness ping to an external monitor.
+	// (Optional) Default: nil, no heartbeat.
+	Heartbeat *Heartbeat `json:"heartbeat,omitempty"`
+
+	// Cluster enables multi-node operation.
+	// (Optional) Default: nil, single node.
+	Cluster *Cluster `json:"cluster,omitempty"`
+
+	// Logs tunes log output. (Optional) Default: zero value.
+	Logs Logs `json:"logs,omitempty"`
+
+	// Database locates the event store and projections.
+	// (Required) Default (Default() only): primary "sqlite:./data/keyline.db".
+	Database Database `json:"database"`
+
+	// ClickHouse enables usage analytics. (Optional) Default: nil, disabled.
+	ClickHouse *ClickHouse `json:"clickhouse,omitempty"`
+
+	// Redis enables shared rate limits and pub/sub across nodes.
+	// (Optional) Default: nil, disabled.
+	Redis *Redis `json:"redis,omitempty"`
+
+	// Bootstrap provisions a root key on first start.
+	// (Optional) Default: nil, nothing provisioned.
+	Bootstrap *Bootstrap `json:"bootstrap,omitempty"`
+
+	// Projections tunes read-model projection. (Optional) Default: zero
+	// value with defaults applied to its fields.
+	Projections Projections `json:"projections,omitempty"`
+}
+
+// Heartbeat is a periodic liveness ping.
+type Heartbeat struct {
+	// URL receives the ping; http:// or https://. (Required) No default.
+	URL string `json:"url"`
+
+	// Interval between pings, in whole seconds, >= 1. (Required) No default.
+	Interval int `json:"interval"`
+}
+
+// Cluster configures how this node joins its peers.
+type Cluster struct {
+	// NodeID identifies this node among its peers. (Optional) Default:
+	// "node_" + 12 random hex characters, generated at load time, so it is
+	// not stable across restarts; set it when identity must persist.
+	NodeID string `json:"nodeId,omitempty"`
+
+	// AdvertiseAddr is the host or IP peers use to reach this node.
+	// (Optional) Default: "", left to the cluster layer to detect.
+	AdvertiseAddr string `json:"advertiseAddr,omitempty"`
+
+	// RPCPort is the node-to-node RPC port, as digits.
+	// (Optional) Default: "7071".
+	RPCPort string `json:"rpcPort,omitempty"`
+
+	// GossipPort is the membership gossip port, as digits.
+	// (Optional) Default: "7072".
+	GossipPort string `json:"gossipPort,omitempty"`
+
+	// Discovery tells the node how to find peers; exactly one method must be
+	// set. (Required) No default.
+	Discovery Discovery `json:"discovery"`
+}
+
+// Discovery holds exactly one peer discovery method.
+type Discovery struct {
+	// Static lists peers explicitly. (Optional; exactly one of Static, Redis)
+	Static *StaticDiscovery `json:"static,omitempty"`
+
+	// Redis lets peers register in a Redis instance. (Optional; exactly one
+	// of Static, Redis)
+	Redis *RedisDiscovery `json:"redis,omitempty"`
+}
+
+// StaticDiscovery is a fixed peer list.
+type StaticDiscovery struct {
+	// Addrs are peer addresses (host:port), at least one. (Required) No
+	// default.
+	Addrs []string `json:"addrs"`
+}
+
+// RedisDiscovery finds peers through Redis.
+type RedisDiscovery struct {
+	// URL is a redis:// or rediss:// URL. (Required) No default.
+	URL string `json:"url"`
+}
+
+// Logs tunes log output.
+type Logs struct {
+	// Color turns on ANSI colors in console logs. (Optional) Default: false.
+	Color bool `json:"color,omitempty"`
+}
+
+// Database locates the SQL databases. See ParseDatabaseURL for the accepted
+// URL forms.
+type Database struct {
+	// Primary is the writable database. (Required) No default in files.
+	Primary string `json:"primary"`
+
+	// ReadonlyReplica serves reads; must be the same kind as Primary.
+	// (Optional) Default: "", reads go to Primary.
+	ReadonlyReplica string `json:"readonlyReplica,omitempty"`
+}
+
+// ClickHouse locates the analytics store.
+type ClickHouse struct {
+	// URL is clickhouse://host:9000 (native) or http(s)://host:8123.
+	// (Required) No default.
+	URL string `json:"url"`
+}
+
+// Redis locates the shared cache.
+type Redis struct {
+	// URL is a redis:// or rediss:// URL. (Required) No default.
+	URL string `json:"url"`
+}
+
+// Bootstrap provisions state on first start.
+type Bootstrap struct {
+	// RootKey becomes the first API key; at least 16 characters.
+	// (Optional) Default: "", no root key created.
+	RootKey string `json:"rootKey,omitempty"`
+}
+
+// Projections tunes read-model projection.
+type Projections struct {
+	// PollIntervalMs is how often, in milliseconds, a node polls the event
+	// log for events appended by other processes; 10..60000.
+	// (Optional) Default: 100.
+	PollIntervalMs int `json:"pollIntervalMs,omitempty"`
+}

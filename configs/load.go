@@ -1,0 +1,493 @@
+package configs
+
+import (
+	"bytes"
+	"cmp"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/url"
+	"os"
+	"regexp"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"unicode/utf8"
+
+	"github.com/santhosh-tekuri/jsonschema/v6"
+	"github.com/santhosh-tekuri/jsonschema/v6/kind"
+)
+
+// ValidationError lists every problem found in a config so an operator can
+// fix them all in one edit instead of one restart per mistake.
+type ValidationError struct {
+	// Problems are "<JSON pointer>: <message>" lines ordered by pointer, so
+	// a parent's problems precede its children's.
+	Problems []string
+}
+
+func (e *ValidationError) Error() string {
+	return "invalid config:\n" + strings.Join(e.Problems, "\n")
+}
+
+// UndefinedEnvError names every ${NAME} placeholder whose variable is unset.
+type UndefinedEnvError struct {
+	// Names are sorted and unique.
+	Names []string
+}
+
+func (e *UndefinedEnvError) Error() string {
+	return "config: undefined environment variable(s): " + strings.Join(e.Names, ", ")
+}
+
+// Load reads the config file at path and hands it to Parse. A nil lookupEnv
+// means os.LookupEnv.
+func Load(path string, lookupEnv func(string) (string, bool)) (*Config, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("config: %w", err)
+	}
+	cfg, err := Parse(data, lookupEnv)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	return cfg, nil
+}
+
+// Parse expands ${NAME} placeholders, validates the document against
+// schema.json, decodes it, applies defaults and runs the semantic checks of
+// Validate. A nil lookupEnv means os.LookupEnv.
+//
+// Errors are an unwrapped *UndefinedEnvError or *ValidationError, except for
+// a broken embedded schema, which is a programming error. The semantic
+// checks only run once the document satisfies the schema, because until
+// then it cannot be decoded reliably.
+func Parse(data []byte, lookupEnv func(string) (string, bool)) (*Config, error) {
+	if lookupEnv == nil {
+		lookupEnv = os.LookupEnv
+	}
+	expanded, err := expandEnv(data, lookupEnv)
+	if err != nil {
+		return nil, err
+	}
+
+	doc, err := decodeGeneric(expanded)
+	if err != nil {
+		return nil, &ValidationError{Problems: []string{err.Error()}}
+	}
+
+	sch, err := compiledSchema()
+	if err != nil {
+		return nil, err
+	}
+	// Decoding into the typed struct is skipped after a schema failure: its
+	// errors would only repeat the schema's, less precisely.
+	if err := sch.Validate(doc); err != nil {
+		return nil, &ValidationError{Problems: schemaProblems(err)}
+	}
+
+	var cfg Config
+	dec := json.NewDecoder(bytes.NewReader(expanded))
+	// Redundant with additionalProperties:false unless schema.json and the
+	// struct drift apart; then this catches it at runtime too.
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&cfg); err != nil {
+		return nil, &ValidationError{Problems: []string{decodeProblem(err)}}
+	}
+
+	cfg.applyDefaults()
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	return &cfg, nil
+}
+
+// Default returns the built-in single-node configuration: a local SQLite
+// database and no external services. configs/local.json spells out the same.
+func Default() *Config {
+	cfg := &Config{Database: Database{Primary: DefaultDatabasePrimary}}
+	cfg.applyDefaults()
+	return cfg
+}
+
+// Validate runs the checks JSON Schema cannot express: database URLs that
+// the drivers will accept, replica and primary of the same kind, service
+// URLs with a host, and consistent cluster ports. It also re-checks the
+// exactly-one discovery rule so configs built in Go get the same guarantee.
+// All problems are returned together as a *ValidationError.
+func (c *Config) Validate() error {
+	var problems []problem
+	add := func(path, format string, args ...any) {
+		problems = append(problems, problem{path, fmt.Sprintf(format, args...)})
+	}
+
+	primaryKind, _, err := ParseDatabaseURL(c.Database.Primary)
+	if err != nil {
+		add("/database/primary", "%v", err)
+	}
+	if c.Database.ReadonlyReplica != "" {
+		replicaKind, _, err := ParseDatabaseURL(c.Database.ReadonlyReplica)
+		switch {
+		case err != nil:
+			add("/database/readonlyReplica", "%v", err)
+		case primaryKind != "" && replicaKind != primaryKind:
+			add("/database/readonlyReplica", "must be the same kind as primary (%s), got %s", primaryKind, replicaKind)
+		}
+	}
+
+	if c.Heartbeat != nil {
+		checkServiceURL(add, "/heartbeat/url", c.Heartbeat.URL)
+	}
+	if c.Redis != nil {
+		checkServiceURL(add, "/redis/url", c.Redis.URL)
+	}
+	if c.ClickHouse != nil {
+		checkServiceURL(add, "/clickhouse/url", c.ClickHouse.URL)
+	}
+
+	if cl := c.Cluster; cl != nil {
+		rpc := checkPort(add, "/cluster/rpcPort", cl.RPCPort)
+		gossip := checkPort(add, "/cluster/gossipPort", cl.GossipPort)
+		if rpc != 0 && rpc == gossip {
+			add("/cluster/gossipPort", "must differ from rpcPort (both %d)", rpc)
+		}
+		if rpc != 0 && rpc == c.HTTPPort {
+			add("/cluster/rpcPort", "must differ from httpPort (both %d)", rpc)
+		}
+		if gossip != 0 && gossip == c.HTTPPort {
+			add("/cluster/gossipPort", "must differ from httpPort (both %d)", gossip)
+		}
+
+		d := cl.Discovery
+		switch {
+		case d.Static == nil && d.Redis == nil:
+			add("/cluster/discovery", "must set exactly one discovery method (static or redis), got none")
+		case d.Static != nil && d.Redis != nil:
+			add("/cluster/discovery", "must set exactly one discovery method (static or redis), got both")
+		case d.Redis != nil:
+			checkServiceURL(add, "/cluster/discovery/redis/url", d.Redis.URL)
+		case len(d.Static.Addrs) == 0:
+			add("/cluster/discovery/static/addrs", "must list at least one address")
+		}
+	}
+
+	if len(problems) == 0 {
+		return nil
+	}
+	return &ValidationError{Problems: render(problems)}
+}
+
+func (c *Config) applyDefaults() {
+	if c.Region == "" {
+		c.Region = DefaultRegion
+	}
+	if c.HTTPPort == 0 {
+		c.HTTPPort = DefaultHTTPPort
+	}
+	if c.MaxRequestBodySize == 0 {
+		c.MaxRequestBodySize = DefaultMaxRequestBodySize
+	}
+	if c.Projections.PollIntervalMs == 0 {
+		c.Projections.PollIntervalMs = DefaultPollIntervalMs
+	}
+	if cl := c.Cluster; cl != nil {
+		if cl.NodeID == "" {
+			cl.NodeID = randomNodeID()
+		}
+		if cl.RPCPort == "" {
+			cl.RPCPort = DefaultRPCPort
+		}
+		if cl.GossipPort == "" {
+			cl.GossipPort = DefaultGossipPort
+		}
+	}
+}
+
+func randomNodeID() string {
+	var b [6]byte
+	_, _ = rand.Read(b[:]) // never fails since Go 1.24; it crashes instead
+	return "node_" + hex.EncodeToString(b[:])
+}
+
+// checkServiceURL requires an absolute URL with a host. URL parse errors are
+// reduced to their cause because url.Error repeats the URL, and with it any
+// password it carries.
+func checkServiceURL(add func(path, format string, args ...any), path, raw string) {
+	u, err := url.Parse(raw)
+	if err != nil {
+		var uerr *url.Error
+		if errors.As(err, &uerr) {
+			err = uerr.Err
+		}
+		add(path, "is not a valid URL: %v", err)
+		return
+	}
+	if u.Host == "" {
+		add(path, "URL has no host")
+	}
+}
+
+// checkPort returns the port number, or 0 after reporting why there is none.
+// An empty value is skipped: it means "use the default" for configs that
+// have not been through Parse.
+func checkPort(add func(path, format string, args ...any), path, raw string) int {
+	if raw == "" {
+		return 0
+	}
+	n, err := strconv.Atoi(raw)
+	if err != nil || n < 1 || n > 65535 {
+		add(path, "must be a port number between 1 and 65535, got %q", raw)
+		return 0
+	}
+	return n
+}
+
+// --- environment expansion ---
+
+var placeholderRE = regexp.MustCompile(`\$\{([A-Za-z_][A-Za-z0-9_]*)\}`)
+
+// expandEnv substitutes placeholders in the raw text, before JSON parsing,
+// so a variable can also supply a number (e.g. "httpPort": ${PORT}). Values
+// are JSON-string-escaped because placeholders normally sit inside a JSON
+// string, where a quote or backslash in a password would otherwise break
+// the document. The substitution is a single pass: values are never
+// re-scanned, so a value containing "${X}" stays literal.
+func expandEnv(data []byte, lookupEnv func(string) (string, bool)) ([]byte, error) {
+	var missing []string
+	out := placeholderRE.ReplaceAllFunc(data, func(m []byte) []byte {
+		name := string(m[2 : len(m)-1])
+		val, ok := lookupEnv(name)
+		if !ok {
+			missing = append(missing, name)
+			return m
+		}
+		quoted, _ := json.Marshal(val) // a string always marshals
+		return quoted[1 : len(quoted)-1]
+	})
+	if len(missing) > 0 {
+		slices.Sort(missing)
+		return nil, &UndefinedEnvError{Names: slices.Compact(missing)}
+	}
+	return out, nil
+}
+
+// --- JSON decoding ---
+
+// decodeGeneric parses the document for schema validation. json.Number keeps
+// integers exact, which "type": "integer" and large byte sizes rely on.
+func decodeGeneric(data []byte) (any, error) {
+	dec := json.NewDecoder(bytes.NewReader(data))
+	dec.UseNumber()
+	var doc any
+	if err := dec.Decode(&doc); err != nil {
+		var serr *json.SyntaxError
+		switch {
+		case errors.As(err, &serr):
+			return nil, fmt.Errorf("syntax error at %s: %v", position(data, serr.Offset), serr)
+		case errors.Is(err, io.EOF):
+			return nil, errors.New("syntax error: document is empty")
+		case errors.Is(err, io.ErrUnexpectedEOF):
+			return nil, fmt.Errorf("syntax error at %s: unexpected end of document", position(data, int64(len(data))+1))
+		default:
+			return nil, fmt.Errorf("syntax error: %v", err)
+		}
+	}
+	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
+		return nil, fmt.Errorf("syntax error at %s: unexpected content after the top-level value", position(data, dec.InputOffset()))
+	}
+	return doc, nil
+}
+
+// position turns the count of bytes consumed up to and including the
+// offending one into a 1-based "line L, column C"; columns count characters,
+// not bytes, to match what editors show. An offset past the end names the
+// column just after the last character, where more input was expected.
+func position(data []byte, offset int64) string {
+	past := 0
+	if offset > int64(len(data)) {
+		past = int(offset - int64(len(data)))
+		offset = int64(len(data))
+	}
+	before := data[:max(offset, 0)]
+	line := bytes.Count(before, []byte{'\n'}) + 1
+	lineStart := bytes.LastIndexByte(before, '\n') + 1
+	col := max(utf8.RuneCount(before[lineStart:])+past, 1)
+	return fmt.Sprintf("line %d, column %d", line, col)
+}
+
+func decodeProblem(err error) string {
+	var terr *json.UnmarshalTypeError
+	if errors.As(err, &terr) && terr.Field != "" {
+		return "/" + strings.ReplaceAll(terr.Field, ".", "/") + ": cannot be stored as " + terr.Type.String() + " (got JSON " + terr.Value + ")"
+	}
+	return "decode: " + err.Error()
+}
+
+// --- schema validation ---
+
+const schemaURL = "https://github.com/keyline/keyline/configs/schema.json"
+
+var (
+	schemaOnce sync.Once
+	schemaC    *jsonschema.Schema
+	schemaErr  error
+)
+
+// compiledSchema compiles schema.json on first use; compiling costs more
+// than a validation and the result is immutable, so it is shared.
+func compiledSchema() (*jsonschema.Schema, error) {
+	schemaOnce.Do(func() {
+		doc, err := jsonschema.UnmarshalJSON(bytes.NewReader(schemaJSON))
+		if err != nil {
+			schemaErr = fmt.Errorf("config: embedded schema.json: %w", err)
+			return
+		}
+		c := jsonschema.NewCompiler()
+		c.DefaultDraft(jsonschema.Draft2020)
+		if err := c.AddResource(schemaURL, doc); err != nil {
+			schemaErr = fmt.Errorf("config: embedded schema.json: %w", err)
+			return
+		}
+		schemaC, schemaErr = c.Compile(schemaURL)
+		if schemaErr != nil {
+			schemaErr = fmt.Errorf("config: embedded schema.json: %w", schemaErr)
+		}
+	})
+	return schemaC, schemaErr
+}
+
+// patternHints replace regular expressions in messages with what they mean.
+// A test checks that every pattern in schema.json has an entry.
+var patternHints = map[string]string{
+	`^(postgres|postgresql)://.+|^sqlite:.+`: "must be a postgres://…, postgresql://… or sqlite:PATH URL",
+	`^https?://.+`:                           "must be an http:// or https:// URL",
+	`^rediss?://.+`:                          "must be a redis:// or rediss:// URL",
+	`^(clickhouse|https?)://.+`:              "must be a clickhouse://host:9000 or http(s)://host:8123 URL",
+	`^[0-9]{1,5}$`:                           "must be a port number written as a string of 1 to 5 digits",
+}
+
+// schemaProblems flattens the library's error tree to its leaves, which are
+// the actionable messages; inner nodes only say "validation failed".
+func schemaProblems(err error) []string {
+	var verr *jsonschema.ValidationError
+	if !errors.As(err, &verr) {
+		return []string{err.Error()}
+	}
+	var out []problem
+	var walk func(e *jsonschema.ValidationError)
+	walk = func(e *jsonschema.ValidationError) {
+		if len(e.Causes) > 0 {
+			for _, c := range e.Causes {
+				walk(c)
+			}
+			return
+		}
+		out = append(out, describe(e)...)
+	}
+	walk(verr)
+	return render(out)
+}
+
+// describe renders one leaf error. Offending string values are never
+// echoed: after env expansion they may be secrets.
+func describe(e *jsonschema.ValidationError) []problem {
+	loc := e.InstanceLocation
+	at := func(msg string, args ...any) []problem {
+		return []problem{{pointer(loc), fmt.Sprintf(msg, args...)}}
+	}
+	switch k := e.ErrorKind.(type) {
+	case *kind.Required:
+		var out []problem
+		for _, name := range k.Missing {
+			out = append(out, problem{pointer(append(slices.Clip(loc), name)), "required field missing"})
+		}
+		return out
+	case *kind.AdditionalProperties:
+		var out []problem
+		for _, name := range k.Properties {
+			out = append(out, problem{pointer(append(slices.Clip(loc), name)), "unknown field (additional property not allowed)"})
+		}
+		return out
+	case *kind.Type:
+		return at("expected %s, got %s", strings.Join(k.Want, " or "), k.Got)
+	case *kind.Minimum:
+		return at("must be >= %s, got %s", k.Want.RatString(), k.Got.RatString())
+	case *kind.Maximum:
+		return at("must be <= %s, got %s", k.Want.RatString(), k.Got.RatString())
+	case *kind.ExclusiveMinimum:
+		return at("must be > %s, got %s", k.Want.RatString(), k.Got.RatString())
+	case *kind.ExclusiveMaximum:
+		return at("must be < %s, got %s", k.Want.RatString(), k.Got.RatString())
+	case *kind.MinLength:
+		return at("must be at least %s long, got %d", plural(k.Want, "character"), k.Got)
+	case *kind.MaxLength:
+		return at("must be at most %s long, got %d", plural(k.Want, "character"), k.Got)
+	case *kind.MinItems:
+		return at("must have at least %s, got %d", plural(k.Want, "item"), k.Got)
+	case *kind.MaxItems:
+		return at("must have at most %s, got %d", plural(k.Want, "item"), k.Got)
+	case *kind.MinProperties:
+		if pointer(loc) == "/cluster/discovery" {
+			return at("must set exactly one discovery method (static or redis), got none")
+		}
+		return at("must have at least %s, got %d", plural(k.Want, "field"), k.Got)
+	case *kind.MaxProperties:
+		if pointer(loc) == "/cluster/discovery" {
+			return at("must set exactly one discovery method (static or redis), got %d", k.Got)
+		}
+		return at("must have at most %s, got %d", plural(k.Want, "field"), k.Got)
+	case *kind.Pattern:
+		if hint, ok := patternHints[k.Want]; ok {
+			return at("%s", hint)
+		}
+		return at("must match pattern %s", k.Want)
+	case *kind.OneOf:
+		return at("must match exactly one alternative, matched %d", len(k.Subschemas))
+	case *kind.FalseSchema:
+		return at("is not allowed")
+	default:
+		return at("fails schema keyword %q", strings.Join(e.ErrorKind.KeywordPath(), "/"))
+	}
+}
+
+func plural(n int, noun string) string {
+	if n == 1 {
+		return "1 " + noun
+	}
+	return strconv.Itoa(n) + " " + noun + "s"
+}
+
+// problem is one finding before rendering. It stays structured so the
+// report can be ordered by location, a parent before its children; sorting
+// the rendered lines would put "/a/b: …" before "/a: …" since '/' < ':'.
+type problem struct{ path, msg string }
+
+func render(ps []problem) []string {
+	slices.SortFunc(ps, func(a, b problem) int {
+		return cmp.Or(strings.Compare(a.path, b.path), strings.Compare(a.msg, b.msg))
+	})
+	ps = slices.Compact(ps)
+	out := make([]string, len(ps))
+	for i, p := range ps {
+		out[i] = p.path + ": " + p.msg
+	}
+	return out
+}
+
+// pointer renders an instance location as an RFC 6901 JSON pointer.
+func pointer(tokens []string) string {
+	if len(tokens) == 0 {
+		return "(root)"
+	}
+	var b strings.Builder
+	for _, t := range tokens {
+		b.WriteByte('/')
+		t = strings.ReplaceAll(t, "~", "~0")
+		b.WriteString(strings.ReplaceAll(t, "/", "~1"))
+	}
+	return b.String()
+}

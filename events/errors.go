@@ -1,0 +1,14 @@
+package events
+
+import "errors"
+
+// Domain rule violations. Handlers translate them into the API's error
+// vocabulary; they never reach a client as text.
+var (
+	// ErrNotFound: the aggregate does not exist, or was deleted.
+	ErrNotFound = errors.New("events: not found")
+	// ErrAlreadyExists: a create hit an aggregate that is already there.
+	ErrAlreadyExists = errors.New("events: already exists")
+	// ErrDeleteProtected: the aggregate refuses deletion until protection is lifted.
+	ErrDeleteProtected = errors.New("events: delete protected")
+)

@@ -1,0 +1,118 @@
+package events
+
+import (
+	"errors"
+	"reflect"
+	"testing"
+)
+
+// given folds history into a fresh API, the "given events" of a
+// given/when/then table.
+func givenAPI(history ...Event) *API {
+	var a API
+	for _, e := range history {
+		a.Apply(e)
+	}
+	return &a
+}
+
+func TestAPIDecisions(t *testing.T) {
+	created := APICreated{APIID: "api_1", KeySpaceID: "ks_1", WorkspaceID: "ws_a", Name: "payments"}
+	deleted := APIDeleted{APIID: "api_1", WorkspaceID: "ws_a"}
+	protect := APIDeleteProtectionChanged{APIID: "api_1", WorkspaceID: "ws_a", Enabled: true}
+	cases := []struct {
+		name    string
+		given   []Event
+		when    func(a *API) ([]Event, error)
+		then    []Event
+		wantErr error
+	}{
+		{"create on empty stream", nil, func(a *API) ([]Event, error) { return a.Create(created) }, []Event{created}, nil},
+		{"create twice", []Event{created}, func(a *API) ([]Event, error) { return a.Create(created) }, nil, ErrAlreadyExists},
+		{"delete live api", []Event{created}, func(a *API) ([]Event, error) { return a.Delete("ws_a") }, []Event{deleted}, nil},
+		{"delete twice is not found", []Event{created, deleted}, func(a *API) ([]Event, error) { return a.Delete("ws_a") }, nil, ErrNotFound},
+		{"delete from another workspace is not found", []Event{created}, func(a *API) ([]Event, error) { return a.Delete("ws_b") }, nil, ErrNotFound},
+		{"delete missing api", nil, func(a *API) ([]Event, error) { return a.Delete("ws_a") }, nil, ErrNotFound},
+		{"delete protected api", []Event{created, protect}, func(a *API) ([]Event, error) { return a.Delete("ws_a") }, nil, ErrDeleteProtected},
+		{"protection lifted allows delete", []Event{created, protect, APIDeleteProtectionChanged{APIID: "api_1", WorkspaceID: "ws_a"}},
+			func(a *API) ([]Event, error) { return a.Delete("ws_a") }, []Event{deleted}, nil},
+		{"setting protection to its current value changes nothing", []Event{created, protect},
+			func(a *API) ([]Event, error) { return a.SetDeleteProtection("ws_a", true) }, nil, nil},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			got, err := tc.when(givenAPI(tc.given...))
+			if !errors.Is(err, tc.wantErr) {
+				t.Fatalf("error = %v, want %v", err, tc.wantErr)
+			}
+			if !reflect.DeepEqual(got, tc.then) {
+				t.Fatalf("events = %#v, want %#v", got, tc.then)
+			}
+		})
+	}
+}
+
+func TestWorkspaceAndRootKeyDecisions(t *testing.T) {
+	var ws Workspace
+	evs, err := ws.Create(" acme ")
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := WorkspaceCreated{WorkspaceID: WorkspaceIDForName("acme"), Name: "acme"}
+	if !reflect.DeepEqual(evs, []Event{want}) {
+		t.Fatalf("workspace events = %#v", evs)
+	}
+	if WorkspaceIDForName("acme") != WorkspaceIDForName(" acme") || WorkspaceIDForName("acme") == WorkspaceIDForName("acme2") {
+		t.Fatal("workspace IDs must derive from the trimmed name and differ between names")
+	}
+	var k RootKey
+	if _, err := k.Create(&ws, RootKeyCreated{RootKeyID: "key_1"}); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("root key in a missing workspace: err = %v, want ErrNotFound", err)
+	}
+	ws.Apply(evs[0])
+	evs, err = k.Create(&ws, RootKeyCreated{RootKeyID: "key_1", Hash: "h", Permissions: []string{"a", "a", "", "b"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := evs[0].(RootKeyCreated)
+	if got.WorkspaceID != want.WorkspaceID || !reflect.DeepEqual(got.Permissions, []string{"a", "b"}) {
+		t.Fatalf("root key event = %#v", got)
+	}
+	k.Apply(got)
+	if _, err := k.Create(&ws, got); !errors.Is(err, ErrAlreadyExists) {
+		t.Fatalf("second creation: err = %v, want ErrAlreadyExists", err)
+	}
+}
+
+func TestHashKeyMatchesUnkey(t *testing.T) {
+	// base64(sha256("hello")), the storage form Unkey uses.
+	if got := HashKey("hello"); got != "LPJNul+wow4m6DsqxbninhsWHlwfp0JecwQzYpOLmCQ=" {
+		t.Fatalf("HashKey = %s", got)
+	}
+}
+
+func TestDecodeRoundTripsEveryEvent(t *testing.T) {
+	samples := []Event{
+		WorkspaceCreated{WorkspaceID: "ws_1", Name: "n"},
+		RootKeyCreated{RootKeyID: "key_1", WorkspaceID: "ws_1", Hash: "h", Start: "s", Permissions: []string{"p"}},
+		APICreated{APIID: "api_1", KeySpaceID: "ks_1", WorkspaceID: "ws_1", Name: "n"},
+		APIDeleteProtectionChanged{APIID: "api_1", WorkspaceID: "ws_1", Enabled: true},
+		APIDeleted{APIID: "api_1", WorkspaceID: "ws_1"},
+	}
+	if len(samples) != len(Known()) {
+		t.Fatalf("samples cover %d events, registry has %d: %v", len(samples), len(Known()), Known())
+	}
+	for _, e := range samples {
+		payload := mustJSON(t, e)
+		got, err := Decode(e.EventName(), e.EventVersion(), payload)
+		if err != nil {
+			t.Fatalf("%s: %v", e.EventName(), err)
+		}
+		if !reflect.DeepEqual(got, e) {
+			t.Fatalf("%s: decoded %#v, want %#v", e.EventName(), got, e)
+		}
+	}
+	if _, err := Decode("api.created", 99, []byte(`{}`)); !errors.Is(err, ErrUnknownEvent) {
+		t.Fatalf("unknown version: err = %v", err)
+	}
+}

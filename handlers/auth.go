@@ -1,0 +1,121 @@
+package handlers
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"sync"
+
+	"github.com/keyline/keyline/events"
+	"github.com/keyline/keyline/projections"
+)
+
+// Principal is an authenticated root key: the workspace it acts in and the
+// permissions it holds.
+type Principal struct {
+	WorkspaceID string
+	RootKeyID   string
+	permissions map[string]struct{}
+}
+
+// NewPrincipal builds a principal holding perms. Exposed for tests and for
+// the CLI, which acts with full rights on the store it was pointed at.
+func NewPrincipal(workspaceID, rootKeyID string, perms []string) *Principal {
+	set := make(map[string]struct{}, len(perms))
+	for _, p := range perms {
+		set[p] = struct{}{}
+	}
+	return &Principal{WorkspaceID: workspaceID, RootKeyID: rootKeyID, permissions: set}
+}
+
+// Has reports whether the principal holds perm, by exact string match: "*"
+// inside a tuple is a literal, as in Unkey.
+func (p *Principal) Has(perm string) bool {
+	_, ok := p.permissions[perm]
+	return ok
+}
+
+// RequireAny succeeds when the principal holds at least one of perms, and
+// otherwise returns the 403 whose detail names what is missing.
+func (p *Principal) RequireAny(perms ...string) error {
+	for _, perm := range perms {
+		if p.Has(perm) {
+			return nil
+		}
+	}
+	return missing(perms)
+}
+
+func missing(perms []string) *Error {
+	if len(perms) == 1 {
+		return Fail(CodeInsufficientPerms, "Missing permission: '"+perms[0]+"'")
+	}
+	return Fail(CodeInsufficientPerms, "Missing one of these permissions: "+strings.Join(perms, " or "))
+}
+
+// RootKeyFinder is the read model the authenticator consults on a cache miss.
+type RootKeyFinder interface {
+	RootKeyByHash(ctx context.Context, hash string) (projections.RootKeyRow, error)
+	Workspace(ctx context.Context, id string) (projections.WorkspaceRow, error)
+}
+
+// Authenticator resolves the Authorization header of a management request to
+// a Principal. Known root keys are cached by hash so the hot path does no
+// database round trip; the cache is dropped whenever the log shows a change
+// to root keys or workspaces. Unknown keys are not cached: a root key minted
+// by `keyline bootstrap` in another process must work on the next request.
+type Authenticator struct {
+	finder RootKeyFinder
+	cache  sync.Map // hash -> *Principal
+}
+
+// NewAuthenticator builds an authenticator over finder.
+func NewAuthenticator(finder RootKeyFinder) *Authenticator {
+	return &Authenticator{finder: finder}
+}
+
+const malformedAuthDetail = "You must provide a valid root key in the Authorization header in the format 'Bearer ROOT_KEY'. Your authorization header is missing the 'Bearer ' prefix."
+
+// Authenticate checks header ("Bearer <rootKey>").
+func (a *Authenticator) Authenticate(ctx context.Context, header string) (*Principal, error) {
+	header = strings.TrimSpace(header)
+	if header == "" {
+		return nil, &Error{Code: CodeInvalidInput, Detail: "Authorization header for 'bearer' scheme",
+			Fields: []FieldError{{Location: "/security/bearer", Message: "missing Authorization header", Fix: "Send 'Authorization: Bearer <rootKey>'"}}}
+	}
+	if !strings.HasPrefix(header, "Bearer ") {
+		return nil, Fail(CodeAuthMalformed, malformedAuthDetail)
+	}
+	token := strings.TrimSpace(strings.TrimPrefix(header, "Bearer "))
+	if token == "" {
+		return nil, Fail(CodeAuthMalformed, malformedAuthDetail)
+	}
+	hash := events.HashKey(token)
+	if p, ok := a.cache.Load(hash); ok {
+		return p.(*Principal), nil
+	}
+	row, err := a.finder.RootKeyByHash(ctx, hash)
+	if errors.Is(err, events.ErrNotFound) {
+		return nil, Fail(CodeKeyNotFound, "The provided root key is invalid. We could not find the requested key.")
+	}
+	if err != nil {
+		return nil, Internal("looking up root key", err)
+	}
+	if _, err := a.finder.Workspace(ctx, row.WorkspaceID); errors.Is(err, events.ErrNotFound) {
+		return nil, Fail(CodeWorkspaceNotFound, "The provided root key is invalid. The requested workspace does not exist.")
+	} else if err != nil {
+		return nil, Internal("looking up root key workspace", err)
+	}
+	p := NewPrincipal(row.WorkspaceID, row.ID, row.Permissions)
+	a.cache.Store(hash, p)
+	return p, nil
+}
+
+// Observe drops cached principals when the log shows a change that could
+// alter one. Root-key and workspace changes are rare, so clearing everything
+// is cheaper than indexing.
+func (a *Authenticator) Observe(rec events.Recorded) {
+	if strings.HasPrefix(rec.Name, "root_key.") || strings.HasPrefix(rec.Name, "workspace.") {
+		a.cache.Clear()
+	}
+}

@@ -1,0 +1,179 @@
+package openapi
+
+import (
+	"bytes"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+
+	"gopkg.in/yaml.v3"
+
+	"github.com/keyline/keyline/handlers/httpapi/openapi/internal/specgen"
+)
+
+func parseSpec(t *testing.T) *yaml.Node {
+	t.Helper()
+	var doc yaml.Node
+	if err := yaml.Unmarshal(Spec(), &doc); err != nil {
+		t.Fatalf("embedded spec is not YAML: %v", err)
+	}
+	if doc.Kind != yaml.DocumentNode || len(doc.Content) != 1 || doc.Content[0].Kind != yaml.MappingNode {
+		t.Fatal("embedded spec is not a YAML mapping")
+	}
+	return doc.Content[0]
+}
+
+func get(n *yaml.Node, key string) *yaml.Node {
+	for i := 0; n != nil && n.Kind == yaml.MappingNode && i < len(n.Content); i += 2 {
+		if n.Content[i].Value == key {
+			return n.Content[i+1]
+		}
+	}
+	return nil
+}
+
+func TestSpecOperations(t *testing.T) {
+	root := parseSpec(t)
+	var got []string
+	paths := get(root, "paths")
+	for i := 0; i < len(paths.Content); i += 2 {
+		item := paths.Content[i+1]
+		for j := 0; j < len(item.Content); j += 2 {
+			got = append(got, strings.ToUpper(item.Content[j].Value)+" "+paths.Content[i].Value)
+		}
+	}
+	slices.Sort(got)
+	want := []string{
+		"GET /v2/liveness",
+		"POST /v2/apis.createApi",
+		"POST /v2/apis.deleteApi",
+		"POST /v2/apis.getApi",
+		"POST /v2/apis.listKeys",
+	}
+	if !slices.Equal(got, want) {
+		t.Errorf("operations = %v, want %v", got, want)
+	}
+
+	if title := get(get(root, "info"), "title"); title == nil || title.Value != "keyline API" {
+		t.Errorf("info.title = %v, want keyline API", title)
+	}
+	if url := get(get(root, "servers").Content[0], "url"); url.Value != "http://localhost:7070" {
+		t.Errorf("servers[0].url = %q", url.Value)
+	}
+	if get(root, "security") == nil {
+		t.Error("top-level security was dropped")
+	}
+	for i := 0; i < len(root.Content); i += 2 {
+		if strings.HasPrefix(root.Content[i].Value, "x-speakeasy-") {
+			t.Errorf("top-level %s kept", root.Content[i].Value)
+		}
+	}
+	// Only what the five operations reach survives.
+	if get(get(get(root, "components"), "schemas"), "V2KeysCreateKeyRequestBody") != nil {
+		t.Error("unreferenced schema V2KeysCreateKeyRequestBody kept")
+	}
+	if get(get(get(root, "components"), "securitySchemes"), "portalSession") != nil {
+		t.Error("unused security scheme portalSession kept")
+	}
+	if !bytes.HasPrefix(Spec(), []byte(specgen.Header+"\n# go run ")) {
+		t.Error("spec does not start with the generated-code header and command line")
+	}
+}
+
+// TestSpecRefsResolve walks every $ref: a dangling one would make the served
+// spec unloadable for clients and the validator.
+func TestSpecRefsResolve(t *testing.T) {
+	root := parseSpec(t)
+	refs := 0
+	var walk func(n *yaml.Node)
+	walk = func(n *yaml.Node) {
+		if n.Kind == yaml.MappingNode {
+			for i := 0; i < len(n.Content); i += 2 {
+				if n.Content[i].Value == "$ref" && n.Content[i+1].Kind == yaml.ScalarNode {
+					refs++
+					if _, err := specgen.Resolve(root, n.Content[i+1].Value); err != nil {
+						t.Error(err)
+					}
+				}
+			}
+		}
+		for _, c := range n.Content {
+			walk(c)
+		}
+	}
+	walk(root)
+	if refs == 0 {
+		t.Error("no $ref found; the walk is not looking at the document")
+	}
+}
+
+// generateArgs reads -src, -out and -ops from the go:generate line in doc.go,
+// the single list of served operations.
+func generateArgs(t *testing.T) (src, out string, ops []string) {
+	t.Helper()
+	docGo, err := os.ReadFile("doc.go")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for line := range strings.Lines(string(docGo)) {
+		rest, ok := strings.CutPrefix(line, "//go:generate ")
+		if !ok {
+			continue
+		}
+		f := strings.Fields(rest)
+		for i := 0; i+1 < len(f); i++ {
+			switch f[i] {
+			case "-src":
+				src = f[i+1]
+			case "-out":
+				out = f[i+1]
+			case "-ops":
+				ops = strings.Split(f[i+1], ",")
+			}
+		}
+	}
+	if src == "" || out == "" || len(ops) == 0 {
+		t.Fatal("doc.go has no go:generate line with -src, -out and -ops")
+	}
+	return src, out, ops
+}
+
+// TestSpecUpToDate regenerates the spec and compares bytes: it fails when
+// openapi.yaml was edited by hand, when the go:generate line changed without
+// regenerating, or when the generator stopped being deterministic.
+func TestSpecUpToDate(t *testing.T) {
+	srcPath, outPath, ops := generateArgs(t)
+	if outPath != "handlers/httpapi/openapi/openapi.yaml" {
+		t.Errorf("go:generate writes %s, not the embedded file", outPath)
+	}
+	// go:generate paths are relative to the module root.
+	src, err := os.ReadFile(filepath.Join("..", "..", "..", srcPath))
+	if os.IsNotExist(err) {
+		t.Skipf("Unkey reference document %s not present", srcPath)
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := specgen.Generate(src, srcPath, outPath, ops)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(got, Spec()) {
+		t.Error("openapi.yaml is stale: run go generate ./handlers/httpapi/openapi/")
+	}
+	reversed := slices.Clone(ops)
+	slices.Reverse(reversed)
+	a, err := specgen.Prune(src, ops)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := specgen.Prune(src, reversed)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(a, b) {
+		t.Error("Prune output depends on the order of ops")
+	}
+}

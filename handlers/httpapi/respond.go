@@ -1,0 +1,49 @@
+package httpapi
+
+import (
+	"encoding/json"
+	"net/http"
+
+	"github.com/keyline/keyline/handlers"
+)
+
+type meta struct {
+	RequestID string `json:"requestId"`
+}
+
+type pagination struct {
+	HasMore bool   `json:"hasMore"`
+	Cursor  string `json:"cursor,omitempty"`
+}
+
+type envelope struct {
+	Meta       meta        `json:"meta"`
+	Data       any         `json:"data"`
+	Pagination *pagination `json:"pagination,omitempty"`
+}
+
+// empty is Unkey's EmptyResponse: mutations without a payload answer "data": {}.
+type empty struct{}
+
+func writeData(w http.ResponseWriter, r *http.Request, data any) error {
+	return writeEnvelope(w, envelope{Meta: meta{RequestID: handlers.RequestID(r.Context())}, Data: data})
+}
+
+func writePage(w http.ResponseWriter, r *http.Request, data any, hasMore bool, cursor string) error {
+	if !hasMore {
+		cursor = ""
+	}
+	return writeEnvelope(w, envelope{Meta: meta{RequestID: handlers.RequestID(r.Context())}, Data: data,
+		Pagination: &pagination{HasMore: hasMore, Cursor: cursor}})
+}
+
+func writeEnvelope(w http.ResponseWriter, v any) error {
+	body, err := json.Marshal(v)
+	if err != nil {
+		return handlers.Internal("encoding response", err)
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(http.StatusOK)
+	_, _ = w.Write(body)
+	return nil
+}

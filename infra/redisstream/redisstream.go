@@ -1,0 +1,64 @@
+// Package redisstream connects keyline to Redis streams through
+// watermill-redisstream: the topic other nodes and downstream consumers read
+// the event log from when `redis.url` is configured.
+package redisstream
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/ThreeDotsLabs/watermill"
+	"github.com/ThreeDotsLabs/watermill-redisstream/pkg/redisstream"
+	"github.com/redis/go-redis/v9"
+)
+
+// EventsTopic is the Redis stream carrying every management event.
+const EventsTopic = "keyline.events"
+
+// NewClient opens a client for url and checks that Redis answers.
+func NewClient(ctx context.Context, url string) (*redis.Client, error) {
+	opts, err := redis.ParseURL(url)
+	if err != nil {
+		return nil, fmt.Errorf("parsing redis url: %w", err)
+	}
+	client := redis.NewClient(opts)
+	pingCtx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	if err := client.Ping(pingCtx).Err(); err != nil {
+		_ = client.Close()
+		return nil, fmt.Errorf("redis unreachable: %w", err)
+	}
+	return client, nil
+}
+
+// NewPublisher builds a stream publisher with its own client: watermill
+// closes the client together with the publisher, so it must not be shared.
+func NewPublisher(ctx context.Context, url string, logger watermill.LoggerAdapter) (*redisstream.Publisher, error) {
+	client, err := NewClient(ctx, url)
+	if err != nil {
+		return nil, err
+	}
+	pub, err := redisstream.NewPublisher(redisstream.PublisherConfig{Client: client}, logger)
+	if err != nil {
+		_ = client.Close()
+		return nil, fmt.Errorf("creating redis stream publisher: %w", err)
+	}
+	return pub, nil
+}
+
+// NewSubscriber builds a consumer-group subscriber with its own client.
+func NewSubscriber(ctx context.Context, url, group, consumer, oldestID string, logger watermill.LoggerAdapter) (*redisstream.Subscriber, error) {
+	client, err := NewClient(ctx, url)
+	if err != nil {
+		return nil, err
+	}
+	sub, err := redisstream.NewSubscriber(redisstream.SubscriberConfig{
+		Client: client, ConsumerGroup: group, Consumer: consumer, OldestId: oldestID,
+	}, logger)
+	if err != nil {
+		_ = client.Close()
+		return nil, fmt.Errorf("creating redis stream subscriber: %w", err)
+	}
+	return sub, nil
+}

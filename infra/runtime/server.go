@@ -1,0 +1,128 @@
+package runtime
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/keyline/keyline/configs"
+	"github.com/keyline/keyline/handlers"
+	"github.com/keyline/keyline/infra/httpserver"
+	"github.com/keyline/keyline/infra/outbox"
+	"github.com/keyline/keyline/infra/sqlstore"
+	"github.com/keyline/keyline/projections"
+)
+
+// Server is the `keyline run` process.
+type Server struct {
+	Config    *configs.Config
+	Logger    *slog.Logger
+	Store     *sqlstore.Store
+	Runner    *projections.Runner
+	Tailer    *sqlstore.Tailer
+	Bootstrap *handlers.Bootstrap
+	Auth      *handlers.Authenticator
+	HTTP      *httpserver.Server
+	Forwarder *outbox.Forwarder // nil unless Postgres + Redis
+
+	// Out receives the one-time root key banner; stdout in production.
+	Out io.Writer
+}
+
+// NewServer is the provider wire calls; every field is required except
+// Forwarder.
+func NewServer(cfg *configs.Config, logger *slog.Logger, store *sqlstore.Store, runner *projections.Runner,
+	tailer *sqlstore.Tailer, boot *handlers.Bootstrap, auth *handlers.Authenticator, http *httpserver.Server,
+	fwd *outbox.Forwarder, out io.Writer) *Server {
+	return &Server{Config: cfg, Logger: logger, Store: store, Runner: runner, Tailer: tailer, Bootstrap: boot,
+		Auth: auth, HTTP: http, Forwarder: fwd, Out: out}
+}
+
+// Prepare brings the read models up to date with the log and creates the
+// first root key on an empty store. It runs before the port answers.
+func (s *Server) Prepare(ctx context.Context) error {
+	if err := s.Runner.Setup(ctx, s.Store); err != nil {
+		return fmt.Errorf("preparing read models: %w", err)
+	}
+	if s.Config.Bootstrap != nil && s.Config.Bootstrap.RootKey != "" {
+		id, err := s.Bootstrap.EnsureConfiguredRootKey(ctx, s.Config.Bootstrap.RootKey)
+		if err != nil {
+			return fmt.Errorf("ensuring configured root key: %w", err)
+		}
+		s.Logger.Info("configured root key is in place", "rootKeyId", id)
+		return nil
+	}
+	minted, ok, err := s.Bootstrap.FirstStart(ctx)
+	if err != nil {
+		return fmt.Errorf("first-start bootstrap: %w", err)
+	}
+	if ok {
+		fmt.Fprintf(s.Out, "\n"+
+			"  keyline created workspace %q (%s) and its first root key.\n"+
+			"  It holds every permission and is shown only this once:\n\n"+
+			"      %s\n\n"+
+			"  Use it as: Authorization: Bearer <root key>\n\n", "default", minted.WorkspaceID, minted.RootKey)
+	}
+	return nil
+}
+
+// Run serves until ctx ends, then stops accepting, drains and returns.
+func (s *Server) Run(ctx context.Context) error {
+	if err := s.Prepare(ctx); err != nil {
+		return err
+	}
+	s.Tailer.Subscribe(s.Auth.Observe)
+	bg, cancel := context.WithCancel(ctx)
+	defer cancel()
+	var wg sync.WaitGroup
+	background := []struct {
+		name string
+		run  func(context.Context) error
+	}{{"event tailer", s.Tailer.Run}}
+	if s.Forwarder != nil {
+		background = append(background, struct {
+			name string
+			run  func(context.Context) error
+		}{"outbox forwarder", s.Forwarder.Run})
+	}
+	for _, b := range background {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			supervise(bg, s.Logger, b.name, b.run)
+		}()
+	}
+	s.Logger.Info("keyline is serving", "addr", s.HTTP.Addr().String(), "region", s.Config.Region,
+		"platform", s.Config.Platform, "image", s.Config.Image)
+	err := s.HTTP.Serve(ctx)
+	cancel()
+	wg.Wait()
+	return err
+}
+
+// supervise keeps a background component running: it restarts it with
+// back-off after a failure, because a relay that died silently would stall
+// cross-node delivery without anyone noticing.
+func supervise(ctx context.Context, logger *slog.Logger, name string, run func(context.Context) error) {
+	backoff := 100 * time.Millisecond
+	for ctx.Err() == nil {
+		err := run(ctx)
+		if ctx.Err() != nil {
+			return
+		}
+		if err == nil {
+			err = errors.New("stopped unexpectedly")
+		}
+		logger.Warn("background component failed; restarting", "component", name, "error", err, "in", backoff)
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(backoff):
+		}
+		backoff = min(backoff*2, 10*time.Second)
+	}
+}

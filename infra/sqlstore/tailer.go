@@ -1,0 +1,115 @@
+package sqlstore
+
+import (
+	"context"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/keyline/keyline/configs"
+	"github.com/keyline/keyline/events"
+)
+
+// Tailer follows the log and hands every event committed by any process
+// (this one, `keyline bootstrap`, or another node sharing the database) to
+// node-local consumers such as caches.
+//
+// It reads by position, which is exact because appends are serialised: there
+// is no late-committing lower position to miss. Polling the primary costs one
+// indexed range query per interval; Poke skips the wait when this process
+// knows it just appended.
+type Tailer struct {
+	store    *Store
+	interval time.Duration
+	logger   *slog.Logger
+	wake     chan struct{}
+
+	mu       sync.Mutex
+	handlers []func(events.Recorded)
+	position int64
+}
+
+// NewTailer builds a tailer over store that polls every cfg.PollIntervalMs.
+func NewTailer(store *Store, cfg configs.Projections, logger *slog.Logger) *Tailer {
+	interval := time.Duration(cfg.PollIntervalMs) * time.Millisecond
+	if interval <= 0 {
+		interval = 100 * time.Millisecond
+	}
+	t := &Tailer{store: store, interval: interval, logger: logger, wake: make(chan struct{}, 1)}
+	store.OnCommit(func([]events.Recorded) { t.Poke() })
+	return t
+}
+
+// Subscribe registers fn for every event the tailer sees from now on. fn runs
+// on the tailer's goroutine, in position order; it must be quick.
+func (t *Tailer) Subscribe(fn func(events.Recorded)) {
+	t.mu.Lock()
+	t.handlers = append(t.handlers, fn)
+	t.mu.Unlock()
+}
+
+// Poke asks the tailer to read now instead of at the next tick.
+func (t *Tailer) Poke() {
+	select {
+	case t.wake <- struct{}{}:
+	default:
+	}
+}
+
+// Position is the last position handed to subscribers.
+func (t *Tailer) Position() int64 {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.position
+}
+
+// Run follows the log from its current head until ctx ends. Node-local
+// consumers start empty, so history before start-up is of no interest.
+func (t *Tailer) Run(ctx context.Context) error {
+	head, err := t.store.Head(ctx, nil)
+	if err != nil {
+		return err
+	}
+	t.mu.Lock()
+	t.position = head
+	t.mu.Unlock()
+	ticker := time.NewTicker(t.interval)
+	defer ticker.Stop()
+	for {
+		if err := t.drain(ctx); err != nil && ctx.Err() == nil {
+			t.logger.Warn("reading the event log failed; retrying", "error", err)
+		}
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-ticker.C:
+		case <-t.wake:
+		}
+	}
+}
+
+func (t *Tailer) drain(ctx context.Context) error {
+	for {
+		t.mu.Lock()
+		after := t.position
+		t.mu.Unlock()
+		recs, err := t.store.ReadAfter(ctx, nil, after, 500)
+		if err != nil {
+			return err
+		}
+		if len(recs) == 0 {
+			return nil
+		}
+		t.mu.Lock()
+		handlers := t.handlers
+		t.mu.Unlock()
+		for _, r := range recs {
+			for _, h := range handlers {
+				h(r)
+			}
+		}
+		t.mu.Lock()
+		t.position = recs[len(recs)-1].Position
+		t.mu.Unlock()
+	}
+}

@@ -1,0 +1,380 @@
+#!/usr/bin/env bash
+# ensure-services.sh makes sure the PostgreSQL and Redis servers that the
+# tests talk to are reachable, starting (or, as root, installing) them when
+# they are not.
+#
+# Why a script and not a compose file: dev machines and CI have no Docker, but
+# they are Debian boxes on which we are usually root, so the Debian packages
+# and a throwaway cluster are the most reliable way to get real services.
+#
+# Inputs (environment):
+#   KEYLINE_TEST_POSTGRES_URL  default postgres://postgres@127.0.0.1:5432/test?sslmode=disable
+#   KEYLINE_TEST_REDIS_URL     default redis://127.0.0.1:6379/0
+#
+# Output: one "<service>: ok (...)" line per service on stdout; progress and
+# installer noise go to stderr. Exit status is non-zero if a service could not
+# be made reachable.
+#
+# Everything this script creates lives under ${TMPDIR:-/tmp}/keyline-testenv
+# (never in the repository), so it can be re-run any number of times: when the
+# services already run it only probes them (well under a second).
+set -euo pipefail
+
+PG_URL="${KEYLINE_TEST_POSTGRES_URL:-postgres://postgres@127.0.0.1:5432/test?sslmode=disable}"
+REDIS_URL="${KEYLINE_TEST_REDIS_URL:-redis://127.0.0.1:6379/0}"
+STATE_DIR="${TMPDIR:-/tmp}/keyline-testenv"
+
+# How long to wait for a freshly started server before giving up.
+START_TIMEOUT_S=30
+
+log() { printf '%s\n' "$*" >&2; }
+die() { printf 'ensure-services: %s\n' "$*" >&2; exit 1; }
+is_root() { [[ "$(id -u)" -eq 0 ]]; }
+
+# is_local_host reports whether we are allowed to start a server for HOST:
+# starting a local daemon cannot make a remote host reachable.
+is_local_host() {
+  case "$1" in
+    ''|127.0.0.1|localhost|::1) return 0 ;;
+    *) return 1 ;;
+  esac
+}
+
+# apt_install installs Debian packages, running `apt-get update` at most once
+# per invocation (the package lists of a fresh machine may be missing/stale).
+APT_UPDATED=0
+apt_install() {
+  is_root || return 1
+  command -v apt-get >/dev/null 2>&1 || return 1
+  export DEBIAN_FRONTEND=noninteractive
+  if [[ "$APT_UPDATED" -eq 0 ]]; then
+    log "apt-get update"
+    apt-get update -qq >&2
+    APT_UPDATED=1
+  fi
+  log "apt-get install -y $*"
+  apt-get install -y -qq "$@" >&2
+}
+
+# take_lock serialises the slow "start something" paths of concurrent runs
+# (two `make test` in parallel terminals must not both run initdb). The fast
+# "already running" path never takes it.
+LOCKED=0
+take_lock() {
+  [[ "$LOCKED" -eq 1 ]] && return 0
+  mkdir -p "$STATE_DIR"
+  chmod 755 "$STATE_DIR"
+  if command -v flock >/dev/null 2>&1; then
+    exec 9>"$STATE_DIR/lock"
+    flock 9
+  fi
+  LOCKED=1
+}
+
+# parse_url URL DEFAULT_PORT sets U_SCHEME U_AUTHORITY U_USER U_HOST U_PORT
+# U_PATH U_QUERY (U_QUERY includes the leading '?'). Percent-encoding is not
+# decoded: test URLs are plain.
+parse_url() {
+  local url="$1" default_port="$2" rest hostport
+  U_SCHEME="${url%%://*}"
+  rest="${url#*://}"
+  U_AUTHORITY="${rest%%[/?]*}"
+  rest="${rest#"$U_AUTHORITY"}"
+  U_PATH="${rest%%\?*}"
+  U_QUERY="${rest#"$U_PATH"}"
+  U_USER=""
+  hostport="$U_AUTHORITY"
+  if [[ "$U_AUTHORITY" == *@* ]]; then
+    local userinfo="${U_AUTHORITY%@*}"
+    U_USER="${userinfo%%:*}"
+    hostport="${U_AUTHORITY##*@}"
+  fi
+  if [[ "$hostport" =~ ^\[([^]]*)\](:([0-9]+))?$ ]]; then # [ipv6]:port
+    U_HOST="${BASH_REMATCH[1]}"
+    U_PORT="${BASH_REMATCH[3]}"
+  elif [[ "$hostport" == *:* ]]; then
+    U_HOST="${hostport%%:*}"
+    U_PORT="${hostport##*:}"
+  else
+    U_HOST="$hostport"
+    U_PORT=""
+  fi
+  [[ -n "$U_HOST" ]] || U_HOST=127.0.0.1
+  [[ -n "$U_PORT" ]] || U_PORT="$default_port"
+}
+
+# tcp_open HOST PORT: a dependency-free reachability probe.
+tcp_open() {
+  timeout 2 bash -c 'exec 3<>"/dev/tcp/$1/$2"' _ "$1" "$2" 2>/dev/null
+}
+
+# wait_until SECONDS CMD...: poll CMD every 0.2 s until it succeeds.
+wait_until() {
+  local deadline=$((SECONDS + $1)); shift
+  until "$@"; do
+    ((SECONDS < deadline)) || return 1
+    sleep 0.2
+  done
+}
+
+###############################################################################
+# PostgreSQL
+###############################################################################
+
+parse_url "$PG_URL" 5432
+PG_USER="${U_USER:-postgres}"
+PG_HOST="$U_HOST"
+PG_PORT="$U_PORT"
+PG_DB="${U_PATH#/}"
+[[ -n "$PG_DB" ]] || PG_DB="$PG_USER" # libpq's default database is the user name
+# Same server and credentials, maintenance database: used to CREATE DATABASE.
+PG_ADMIN_URL="${U_SCHEME}://${U_AUTHORITY}/postgres${U_QUERY}"
+
+# pg_bindir prints the newest PostgreSQL server bin dir (Debian layout), if any.
+pg_bindir() {
+  local d best=""
+  for d in /usr/lib/postgresql/*/bin; do
+    [[ -x "$d/initdb" ]] && best="$d"
+  done
+  [[ -n "$best" ]] || return 1
+  printf '%s\n' "$best"
+}
+
+# psql may be missing while server binaries are present; those ship a psql too.
+if ! command -v psql >/dev/null 2>&1 && bindir="$(pg_bindir)"; then
+  PATH="$PATH:$bindir"
+fi
+
+# pg_check: 0 = the URL works, 2 = the server answers but the database is
+# missing, 1 = not usable (down, refused, auth failure, ...).
+pg_check() {
+  if ! command -v psql >/dev/null 2>&1; then
+    # Without a client we can only see whether something listens.
+    tcp_open "$PG_HOST" "$PG_PORT" && return 0 || return 1
+  fi
+  local out
+  if out="$(PGCONNECT_TIMEOUT=2 psql "$PG_URL" -XAtqc 'select 1' 2>&1)"; then
+    return 0
+  fi
+  if [[ "$out" == *"database \"$PG_DB\" does not exist"* ]]; then
+    return 2
+  fi
+  PG_LAST_ERROR="$out"
+  return 1
+}
+
+# pg_accepting: the server is up (says nothing about auth or the database).
+pg_accepting() {
+  if command -v pg_isready >/dev/null 2>&1; then
+    pg_isready -q -h "$PG_HOST" -p "$PG_PORT" -t 1
+  else
+    tcp_open "$PG_HOST" "$PG_PORT"
+  fi
+}
+
+pg_create_db() {
+  log "postgres: creating database $PG_DB"
+  # The quoting makes names like "test-db" work; the race with a concurrent
+  # creator is harmless, hence the re-check.
+  PGCONNECT_TIMEOUT=2 psql "$PG_ADMIN_URL" -Xqc "CREATE DATABASE \"${PG_DB//\"/\"\"}\"" >&2 || pg_check
+}
+
+# pg_finish turns a just-reachable server into a usable one (database exists)
+# and prints the status line. Returns 1 if the URL still does not work.
+pg_finish() {
+  local how="$1" rc=0
+  pg_check || rc=$?
+  if [[ $rc -eq 2 ]]; then
+    pg_create_db
+    how="$how; created database $PG_DB"
+    rc=0
+    pg_check || rc=$?
+  fi
+  [[ $rc -eq 0 ]] || return 1
+  echo "postgres: ok ($how)"
+}
+
+# pg_try_debian_cluster starts a stopped Debian cluster that listens on the
+# URL's port (the normal setup of our machines). If starting it does not give
+# a usable server (say, its pg_hba.conf wants passwords) it is stopped again so
+# the throwaway cluster can take the port.
+pg_try_debian_cluster() {
+  command -v pg_lsclusters >/dev/null 2>&1 || return 1
+  local line ver name port status _rest
+  local -a clusters=()
+  # Read the list up front: the loop body runs commands that must not share
+  # the list's stdin.
+  mapfile -t clusters < <(pg_lsclusters -h 2>/dev/null)
+  for line in "${clusters[@]}"; do
+    read -r ver name port status _rest <<<"$line"
+    [[ "$port" == "$PG_PORT" ]] || continue
+    if [[ "$status" == online* ]]; then
+      # It runs on our port, yet pg_check failed: nothing to start.
+      return 1
+    fi
+    log "postgres: starting Debian cluster $ver/$name"
+    if pg_ctlcluster --skip-systemctl-redirect "$ver" "$name" start >&2 &&
+       wait_until "$START_TIMEOUT_S" pg_accepting &&
+       pg_finish "started Debian cluster $ver/$name"; then
+      return 0
+    fi
+    log "postgres: Debian cluster $ver/$name is not usable with $PG_URL (${PG_LAST_ERROR:-no details}); stopping it again"
+    pg_ctlcluster --skip-systemctl-redirect "$ver" "$name" stop >&2 || true
+    return 1
+  done
+  return 1
+}
+
+# as_pg runs a command as the `postgres` OS user when we are root, because the
+# server refuses to run as root.
+as_pg() {
+  if ! is_root; then
+    "$@"
+  elif command -v runuser >/dev/null 2>&1; then
+    runuser -u postgres -- "$@"
+  else
+    su postgres -s /bin/bash -c "$(printf '%q ' "$@")"
+  fi
+}
+
+# pg_start_throwaway runs initdb (once) and pg_ctl on the URL's port, with
+# trust auth and durability switched off: it only ever holds test data.
+pg_start_throwaway() {
+  local bindir dir data d
+  bindir="$(pg_bindir)" || return 1
+  dir="$STATE_DIR/pg/$PG_PORT"
+  data="$dir/data"
+  mkdir -p "$dir"
+  if is_root; then
+    getent passwd postgres >/dev/null ||
+      useradd --system --home-dir /var/lib/postgresql --shell /bin/bash postgres
+    chown postgres: "$dir"
+    # The postgres user must be able to reach its directory; e.g. TMPDIR under
+    # /root is not traversable by default. Walk top-down so that each test
+    # only fails for the directory that really lacks the bit.
+    d=""
+    local part
+    local -a parts
+    IFS=/ read -r -a parts <<<"${dir#/}"
+    for part in "${parts[@]}"; do
+      d="$d/$part"
+      as_pg test -x "$d" || { log "postgres: chmod o+x $d"; chmod o+x "$d"; }
+    done
+  fi
+  chmod 700 "$dir"
+  if [[ ! -f "$data/PG_VERSION" ]]; then
+    log "postgres: initdb $data"
+    as_pg "$bindir/initdb" -D "$data" -U "$PG_USER" --auth=trust \
+      --encoding=UTF8 --locale=C --no-sync >"$dir/initdb.log" 2>&1 ||
+      { cat "$dir/initdb.log" >&2; return 1; }
+  fi
+  local listen="$PG_HOST"
+  log "postgres: starting throwaway cluster in $data on $listen:$PG_PORT"
+  as_pg "$bindir/pg_ctl" -D "$data" -l "$dir/server.log" -w -t "$START_TIMEOUT_S" \
+    -o "-c listen_addresses='$listen' -p $PG_PORT -k '$dir' -c fsync=off -c synchronous_commit=off -c full_page_writes=off -c max_connections=200" \
+    start >&2 || { tail -n 20 "$dir/server.log" >&2 || true; return 1; }
+  wait_until "$START_TIMEOUT_S" pg_accepting &&
+    pg_finish "started throwaway cluster in $data"
+}
+
+ensure_postgres() {
+  local rc=0
+  pg_check || rc=$?
+  case $rc in
+    0) echo "postgres: ok (already running)"; return 0 ;;
+    2) pg_finish "already running" || die "postgres: could not create database $PG_DB"; return 0 ;;
+  esac
+  if pg_accepting; then
+    die "postgres: a server answers on $PG_HOST:$PG_PORT but $PG_URL does not work: ${PG_LAST_ERROR:-unknown error}"
+  fi
+  is_local_host "$PG_HOST" || die "postgres: $PG_HOST:$PG_PORT is unreachable and not local; not starting anything"
+
+  take_lock
+  # Another run may have started it while we waited for the lock.
+  rc=0; pg_check || rc=$?
+  if [[ $rc -ne 1 ]]; then
+    pg_finish "started concurrently" || die "postgres: could not create database $PG_DB"
+    return 0
+  fi
+
+  pg_try_debian_cluster && return 0
+  if ! pg_bindir >/dev/null; then
+    apt_install postgresql || die "postgres: not reachable and no server binaries (install postgresql, or run as root)"
+    hash -r
+    command -v psql >/dev/null 2>&1 || PATH="$PATH:$(pg_bindir)"
+    # The package creates and may start its own cluster.
+    rc=0; pg_check || rc=$?
+    if [[ $rc -ne 1 ]]; then
+      pg_finish "installed postgresql" || die "postgres: could not create database $PG_DB"
+      return 0
+    fi
+    pg_try_debian_cluster && return 0
+  fi
+  pg_start_throwaway || die "postgres: could not start a server for $PG_URL"
+}
+
+###############################################################################
+# Redis
+###############################################################################
+
+parse_url "$REDIS_URL" 6379
+REDIS_HOST="$U_HOST"
+REDIS_PORT="$U_PORT"
+
+redis_ping() {
+  if command -v redis-cli >/dev/null 2>&1; then
+    [[ "$(timeout 2 redis-cli --no-auth-warning -u "$REDIS_URL" ping 2>/dev/null)" == PONG ]]
+  else
+    # Inline-command PING over bash's /dev/tcp; good enough without AUTH.
+    timeout 2 bash -c '
+      exec 3<>"/dev/tcp/$1/$2" || exit 1
+      printf "PING\r\n" >&3
+      IFS= read -r line <&3
+      [[ "$line" == +PONG* ]]' _ "$REDIS_HOST" "$REDIS_PORT" 2>/dev/null
+  fi
+}
+
+ensure_redis() {
+  if redis_ping; then
+    echo "redis: ok (already running)"
+    return 0
+  fi
+  if tcp_open "$REDIS_HOST" "$REDIS_PORT"; then
+    die "redis: something listens on $REDIS_HOST:$REDIS_PORT but does not answer PING for $REDIS_URL"
+  fi
+  is_local_host "$REDIS_HOST" || die "redis: $REDIS_HOST:$REDIS_PORT is unreachable and not local; not starting anything"
+
+  take_lock
+  redis_ping && { echo "redis: ok (started concurrently)"; return 0; }
+
+  local how="started"
+  if ! command -v redis-server >/dev/null 2>&1; then
+    apt_install redis-server || die "redis: not reachable and redis-server missing (install redis-server, or run as root)"
+    hash -r
+    # The package may have started its own server on the default port.
+    if wait_until 3 redis_ping; then
+      echo "redis: ok (installed redis-server)"
+      return 0
+    fi
+    how="installed and started"
+  fi
+  local dir="$STATE_DIR/redis/$REDIS_PORT"
+  mkdir -p "$dir"
+  log "redis: starting redis-server on port $REDIS_PORT"
+  # --dir/--logfile/--pidfile keep every file out of the current directory
+  # (the repository); "-::1" binds IPv6 only where the machine has it.
+  redis-server --daemonize yes --bind 127.0.0.1 -::1 --port "$REDIS_PORT" \
+    --save "" --appendonly no \
+    --dir "$dir" --logfile "$dir/redis.log" --pidfile "$dir/redis.pid" >&2 ||
+    die "redis: redis-server failed to start (see $dir/redis.log)"
+  wait_until "$START_TIMEOUT_S" redis_ping ||
+    { tail -n 20 "$dir/redis.log" >&2 || true; die "redis: started but does not answer PING"; }
+  echo "redis: ok ($how redis-server, files in $dir)"
+}
+
+###############################################################################
+
+ensure_postgres
+ensure_redis
+# HOOK(clickhouse): the ClickHouse issue adds its ensure_clickhouse step here
+# (reachability check first, start only when needed, one status line).

@@ -1,0 +1,253 @@
+package projections
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/uptrace/bun"
+
+	"github.com/keyline/keyline/events"
+)
+
+// Projection maintains one read model.
+type Projection interface {
+	// Name identifies the projection on the command line and in checkpoints.
+	Name() string
+	// Version changes whenever the tables or the folding rules change; a
+	// different stored version makes the runner rebuild the read model.
+	Version() int
+	// Tables lists the tables the projection owns, dropped on a version change
+	// and emptied on a replay.
+	Tables() []string
+	// Setup creates the tables and indexes if missing.
+	Setup(ctx context.Context, db bun.IDB) error
+	// Handle folds one event into the read model. Events a projection does not
+	// care about are ignored.
+	Handle(ctx context.Context, db bun.IDB, rec events.Recorded, e events.Event) error
+}
+
+// All returns every projection keyline maintains, in the order they apply.
+func All() []Projection {
+	return []Projection{Workspaces{}, RootKeys{}, APIs{}}
+}
+
+// Log is the part of the event store the runner reads from.
+type Log interface {
+	ReadAfter(ctx context.Context, db bun.IDB, after int64, limit int) ([]events.Recorded, error)
+	Count(ctx context.Context, db bun.IDB, after int64) (int64, error)
+	WithAppendLock(ctx context.Context, fn func(ctx context.Context, tx bun.Tx) error) error
+}
+
+// ErrUnknownProjection is returned for a projection name nobody defined.
+var ErrUnknownProjection = errors.New("unknown projection")
+
+// Runner applies a fixed set of projections.
+type Runner struct {
+	projections []Projection
+}
+
+// NewRunner builds a runner over ps.
+func NewRunner(ps []Projection) *Runner { return &Runner{projections: ps} }
+
+// Names lists the projections' names.
+func (r *Runner) Names() []string {
+	out := make([]string, len(r.projections))
+	for i, p := range r.projections {
+		out[i] = p.Name()
+	}
+	return out
+}
+
+type checkpoint struct {
+	bun.BaseModel `bun:"table:projection_checkpoints"`
+	Name          string `bun:"name,pk"`
+	Version       int    `bun:"version,notnull"`
+	Position      int64  `bun:"position,notnull"`
+}
+
+// Apply folds freshly appended events into every projection, inside the
+// append's transaction. It is the store's inline applier.
+func (r *Runner) Apply(ctx context.Context, tx bun.Tx, recs []events.Recorded) error {
+	return r.apply(ctx, tx, r.projections, recs)
+}
+
+func (r *Runner) apply(ctx context.Context, db bun.IDB, ps []Projection, recs []events.Recorded) error {
+	if len(recs) == 0 {
+		return nil
+	}
+	var cps []checkpoint
+	if err := db.NewSelect().Model(&cps).Scan(ctx); err != nil {
+		return fmt.Errorf("reading checkpoints: %w", err)
+	}
+	at := make(map[string]int64, len(cps))
+	for _, c := range cps {
+		at[c.Name] = c.Position
+	}
+	decoded := make([]events.Event, len(recs))
+	for i, rec := range recs {
+		e, err := rec.Decode()
+		if err != nil {
+			return fmt.Errorf("event %d: %w", rec.Position, err)
+		}
+		decoded[i] = e
+	}
+	last := recs[len(recs)-1].Position
+	for _, p := range ps {
+		cp := at[p.Name()]
+		if cp >= last {
+			continue
+		}
+		for i, rec := range recs {
+			if rec.Position <= cp {
+				continue
+			}
+			if err := p.Handle(ctx, db, rec, decoded[i]); err != nil {
+				return fmt.Errorf("projection %s at event %d (%s): %w", p.Name(), rec.Position, rec.Name, err)
+			}
+		}
+		if _, err := db.NewUpdate().Model((*checkpoint)(nil)).
+			Set("position = ?", last).Where("name = ?", p.Name()).Exec(ctx); err != nil {
+			return fmt.Errorf("advancing checkpoint of %s: %w", p.Name(), err)
+		}
+	}
+	return nil
+}
+
+// Setup creates the checkpoint table and every projection's tables, and
+// rebuilds from scratch any projection whose stored version differs from the
+// code's, then catches every projection up with the log. It runs at start-up
+// under the append lock, so it never races a writer.
+func (r *Runner) Setup(ctx context.Context, log Log) error {
+	return log.WithAppendLock(ctx, func(ctx context.Context, tx bun.Tx) error {
+		if _, err := tx.NewCreateTable().Model((*checkpoint)(nil)).IfNotExists().Exec(ctx); err != nil {
+			return fmt.Errorf("creating projection_checkpoints: %w", err)
+		}
+		var cps []checkpoint
+		if err := tx.NewSelect().Model(&cps).Scan(ctx); err != nil {
+			return fmt.Errorf("reading checkpoints: %w", err)
+		}
+		stored := make(map[string]checkpoint, len(cps))
+		for _, c := range cps {
+			stored[c.Name] = c
+		}
+		for _, p := range r.projections {
+			c, ok := stored[p.Name()]
+			if ok && c.Version != p.Version() {
+				for _, t := range p.Tables() {
+					if _, err := tx.ExecContext(ctx, "DROP TABLE IF EXISTS "+t); err != nil {
+						return fmt.Errorf("dropping %s for %s v%d: %w", t, p.Name(), p.Version(), err)
+					}
+				}
+			}
+			if err := p.Setup(ctx, tx); err != nil {
+				return fmt.Errorf("setting up %s: %w", p.Name(), err)
+			}
+			if !ok || c.Version != p.Version() {
+				if _, err := tx.NewInsert().Model(&checkpoint{Name: p.Name(), Version: p.Version()}).
+					On("CONFLICT (name) DO UPDATE").Set("version = EXCLUDED.version, position = 0").Exec(ctx); err != nil {
+					return fmt.Errorf("resetting checkpoint of %s: %w", p.Name(), err)
+				}
+			}
+		}
+		return r.catchUp(ctx, tx, log, r.projections, 0, nil)
+	})
+}
+
+// Progress receives the count of events replayed so far and the total.
+type Progress func(done, total int64)
+
+// Rebuild empties the named projections (all when names is empty) and
+// replays the whole log into them in one transaction under the append lock:
+// readers see either the old read model or the complete new one, never a
+// half-built one, and no write can slip in between.
+func (r *Runner) Rebuild(ctx context.Context, log Log, names []string, progress Progress) (int64, error) {
+	ps, err := r.pick(names)
+	if err != nil {
+		return 0, err
+	}
+	var done int64
+	err = log.WithAppendLock(ctx, func(ctx context.Context, tx bun.Tx) error {
+		for _, p := range ps {
+			if err := p.Setup(ctx, tx); err != nil {
+				return fmt.Errorf("setting up %s: %w", p.Name(), err)
+			}
+			for _, t := range p.Tables() {
+				if _, err := tx.ExecContext(ctx, "DELETE FROM "+t); err != nil {
+					return fmt.Errorf("emptying %s: %w", t, err)
+				}
+			}
+			if _, err := tx.NewInsert().Model(&checkpoint{Name: p.Name(), Version: p.Version()}).
+				On("CONFLICT (name) DO UPDATE").Set("version = EXCLUDED.version, position = 0").Exec(ctx); err != nil {
+				return fmt.Errorf("resetting checkpoint of %s: %w", p.Name(), err)
+			}
+		}
+		total, err := log.Count(ctx, tx, 0)
+		if err != nil {
+			return err
+		}
+		return r.catchUp(ctx, tx, log, ps, total, func(n int64) {
+			done = n
+			if progress != nil {
+				progress(n, total)
+			}
+		})
+	})
+	return done, err
+}
+
+func (r *Runner) catchUp(ctx context.Context, tx bun.Tx, log Log, ps []Projection, total int64, onBatch func(int64)) error {
+	var cps []checkpoint
+	if err := tx.NewSelect().Model(&cps).Scan(ctx); err != nil {
+		return fmt.Errorf("reading checkpoints: %w", err)
+	}
+	from := int64(-1)
+	for _, c := range cps {
+		for _, p := range ps {
+			if p.Name() == c.Name && (from < 0 || c.Position < from) {
+				from = c.Position
+			}
+		}
+	}
+	if from < 0 {
+		from = 0
+	}
+	var done int64
+	for {
+		recs, err := log.ReadAfter(ctx, tx, from, 1000)
+		if err != nil {
+			return err
+		}
+		if len(recs) == 0 {
+			return nil
+		}
+		if err := r.apply(ctx, tx, ps, recs); err != nil {
+			return err
+		}
+		from = recs[len(recs)-1].Position
+		done += int64(len(recs))
+		if onBatch != nil {
+			onBatch(done)
+		}
+	}
+}
+
+func (r *Runner) pick(names []string) ([]Projection, error) {
+	if len(names) == 0 {
+		return r.projections, nil
+	}
+	var out []Projection
+	for _, n := range names {
+		found := false
+		for _, p := range r.projections {
+			if p.Name() == n {
+				out = append(out, p)
+				found = true
+			}
+		}
+		if !found {
+			return nil, fmt.Errorf("%w %q (known: %v)", ErrUnknownProjection, n, r.Names())
+		}
+	}
+	return out, nil
+}

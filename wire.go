@@ -1,0 +1,70 @@
+//go:build wireinject
+
+// Package keyline wires keyline's processes together. This file holds the
+// injectors and nothing else; `make generate` turns it into wire_gen.go, and
+// every provider it names is a plain constructor that can be called by hand.
+package keyline
+
+import (
+	"context"
+	"io"
+	"log/slog"
+
+	"github.com/google/wire"
+
+	"github.com/keyline/keyline/configs"
+	"github.com/keyline/keyline/handlers"
+	"github.com/keyline/keyline/handlers/httpapi"
+	"github.com/keyline/keyline/handlers/httpapi/openapi"
+	"github.com/keyline/keyline/infra/httpserver"
+	"github.com/keyline/keyline/infra/outbox"
+	"github.com/keyline/keyline/infra/runtime"
+	"github.com/keyline/keyline/infra/sqlstore"
+	"github.com/keyline/keyline/projections"
+)
+
+var storeSet = wire.NewSet(
+	wire.FieldsOf(new(*configs.Config), "Database", "Projections"),
+	sqlstore.Open,
+	outbox.ForKind,
+	projections.All,
+	projections.NewRunner,
+	wire.Bind(new(sqlstore.Applier), new(*projections.Runner)),
+	sqlstore.NewStore,
+	projections.NewReader,
+	wire.Bind(new(projections.Databases), new(*sqlstore.DB)),
+	wire.Bind(new(handlers.EventLog), new(*sqlstore.Store)),
+	handlers.NewBootstrap,
+)
+
+var apiSet = wire.NewSet(
+	storeSet,
+	sqlstore.NewTailer,
+	handlers.NewAuthenticator,
+	wire.Bind(new(handlers.RootKeyFinder), new(*projections.Reader)),
+	wire.Bind(new(handlers.APIReader), new(*projections.Reader)),
+	handlers.NewCreateAPI,
+	handlers.NewGetAPI,
+	handlers.NewDeleteAPI,
+	handlers.NewListKeys,
+	wire.Struct(new(httpapi.Routes), "*"),
+	openapi.NewValidator,
+	wire.Bind(new(httpapi.BodyValidator), new(*openapi.Validator)),
+	httpapi.NewOptions,
+	httpapi.NewRouter,
+	httpserver.New,
+	outbox.ForwarderFor,
+	runtime.NewServer,
+)
+
+// InitializeServer assembles the `keyline run` process.
+func InitializeServer(ctx context.Context, cfg *configs.Config, logger *slog.Logger, out io.Writer) (*runtime.Server, func(), error) {
+	wire.Build(apiSet)
+	return nil, nil, nil
+}
+
+// InitializeAdmin assembles the one-shot administrative commands.
+func InitializeAdmin(ctx context.Context, cfg *configs.Config, logger *slog.Logger) (*runtime.Admin, func(), error) {
+	wire.Build(storeSet, runtime.NewAdmin)
+	return nil, nil, nil
+}
