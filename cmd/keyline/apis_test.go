@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"net/http"
 	"strings"
 	"testing"
 
@@ -44,6 +45,25 @@ func TestAPILifecycle(t *testing.T) {
 	expectError(t, status, r, 404, "unkey/data/api_not_found")
 	status, r = ts.call(t, ts.RootKey, "apis.listKeys", map[string]string{"apiId": id})
 	expectError(t, status, r, 404, "unkey/data/api_not_found")
+
+	for path, allow := range map[string]string{"/v2/apis.createApi": "POST", "/v2/liveness": "GET"} {
+		method := http.MethodGet
+		if allow == "GET" {
+			method = http.MethodDelete
+		}
+		req, _ := http.NewRequest(method, ts.URL+path, nil)
+		resp, err := client.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != 405 || resp.Header.Get("Allow") != allow {
+			t.Fatalf("%s %s: %d Allow=%q", method, path, resp.StatusCode, resp.Header.Get("Allow"))
+		}
+	}
+	if status, body := ts.get(t, "/v2/nope"); status != 404 || string(body) != "404 page not found\n" {
+		t.Fatalf("unknown path: %d %q", status, body)
+	}
 
 	status, spec := ts.get(t, "/openapi.yaml")
 	for _, op := range []string{"/v2/apis.createApi", "/v2/apis.getApi", "/v2/apis.deleteApi", "/v2/apis.listKeys", "/v2/liveness"} {

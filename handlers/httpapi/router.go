@@ -41,6 +41,7 @@ func NewRouter(routes *Routes, validator BodyValidator, opts Options, logger *sl
 			http.NotFound(w, req.Request)
 			return nil
 		}),
+		bunrouter.WithMethodNotAllowedHandler(methodNotAllowed),
 	)
 	router.GET("/openapi.yaml", func(w http.ResponseWriter, req bunrouter.Request) error {
 		w.Header().Set("Content-Type", "application/yaml")
@@ -54,6 +55,18 @@ func NewRouter(routes *Routes, validator BodyValidator, opts Options, logger *sl
 	api.POST("/apis.deleteApi", routes.deleteAPI)
 	api.POST("/apis.listKeys", routes.listKeys)
 	return router
+}
+
+// methodNotAllowed answers like Go's mux does for Unkey: 405 in plain text
+// with an Allow header. Every v2 operation is POST except the GET routes.
+func methodNotAllowed(w http.ResponseWriter, req bunrouter.Request) error {
+	allow := http.MethodPost
+	if req.URL.Path == "/v2/liveness" || req.URL.Path == "/openapi.yaml" {
+		allow = http.MethodGet
+	}
+	w.Header().Set("Allow", allow)
+	http.Error(w, http.StatusText(http.StatusMethodNotAllowed), http.StatusMethodNotAllowed)
+	return nil
 }
 
 func liveness(w http.ResponseWriter, req bunrouter.Request) error {
