@@ -1,6 +1,7 @@
 package httpapi
 
 import (
+	"context"
 	"encoding/json"
 	"log/slog"
 	"net/http"
@@ -50,10 +51,10 @@ func NewRouter(routes *Routes, validator BodyValidator, opts Options, logger *sl
 	})
 	api := router.NewGroup("/v2", bunrouter.WithMiddleware(withRequestID, withErrors(logger), withBody(opts.MaxBodyBytes, validator)))
 	api.GET("/liveness", liveness)
-	api.POST("/apis.createApi", routes.createAPI)
-	api.POST("/apis.getApi", routes.getAPI)
-	api.POST("/apis.deleteApi", routes.deleteAPI)
-	api.POST("/apis.listKeys", routes.listKeys)
+	api.POST("/apis.createApi", operation(routes, routes.createAPI))
+	api.POST("/apis.getApi", operation(routes, routes.getAPI))
+	api.POST("/apis.deleteApi", operation(routes, routes.deleteAPI))
+	api.POST("/apis.listKeys", operation(routes, routes.listKeys))
 	return router
 }
 
@@ -73,8 +74,40 @@ func liveness(w http.ResponseWriter, req bunrouter.Request) error {
 	return writeData(w, req.Request, map[string]string{"message": "we're cooking"})
 }
 
+// page is what a list operation returns: the envelope gets "pagination".
+type page struct {
+	Data    any
+	HasMore bool
+	Cursor  string
+}
+
+// operation adapts a use case to a route, so that every route is only its
+// own decode-call-encode: the validated body is decoded into In, the root
+// key authenticated, run called, and its result wrapped in the envelope.
+func operation[In any](rt *Routes, run func(ctx context.Context, p *handlers.Principal, in In) (any, error)) bunrouter.HandlerFunc {
+	return func(w http.ResponseWriter, req bunrouter.Request) error {
+		var in In
+		if err := decode(req, &in); err != nil {
+			return err
+		}
+		p, err := rt.principal(req)
+		if err != nil {
+			return err
+		}
+		out, err := run(req.Context(), p, in)
+		if err != nil {
+			return err
+		}
+		if pg, ok := out.(page); ok {
+			return writePage(w, req.Request, pg.Data, pg.HasMore, pg.Cursor)
+		}
+		return writeData(w, req.Request, out)
+	}
+}
+
 // decode unmarshals the validated body into dst. The schema already vouched
-// for the shape, so a failure here is a mismatch between schema and struct.
+// for the shape, so a failure is a mismatch between schema and struct: still
+// the client's 400, never a 500.
 func decode(req bunrouter.Request, dst any) error {
 	if err := json.Unmarshal(body(req), dst); err != nil {
 		return &handlers.Error{Code: handlers.CodeInvalidInput, Detail: "The request body does not match the expected shape.", Err: err}
@@ -82,6 +115,7 @@ func decode(req bunrouter.Request, dst any) error {
 	return nil
 }
 
+// principal authenticates the request's root key.
 func (rt *Routes) principal(req bunrouter.Request) (*handlers.Principal, error) {
 	return rt.Auth.Authenticate(req.Context(), req.Header.Get("Authorization"))
 }

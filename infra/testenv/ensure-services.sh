@@ -53,7 +53,7 @@ apt_install() {
     APT_UPDATED=1
   fi
   log "apt-get install -y $*"
-  apt-get install -y -qq "$@" >&2
+  apt-get install -y -qq "$@" >&2 9>&-
 }
 
 # take_lock serialises the slow "start something" paths of concurrent runs
@@ -65,8 +65,10 @@ take_lock() {
   mkdir -p "$STATE_DIR"
   chmod 755 "$STATE_DIR"
   if command -v flock >/dev/null 2>&1; then
+    # Daemons we start get "9>&-": an inherited lock fd would keep the lock
+    # held for the daemon's lifetime.
     exec 9>"$STATE_DIR/lock"
-    flock 9
+    flock -w 300 9 || die "timed out waiting for $STATE_DIR/lock"
   fi
   LOCKED=1
 }
@@ -145,6 +147,7 @@ if ! command -v psql >/dev/null 2>&1 && bindir="$(pg_bindir)"; then
   PATH="$PATH:$bindir"
 fi
 
+# psql always gets -w: a password prompt would hang an interactive run.
 # pg_check: 0 = the URL works, 2 = the server answers but the database is
 # missing, 1 = not usable (down, refused, auth failure, ...).
 pg_check() {
@@ -153,7 +156,7 @@ pg_check() {
     tcp_open "$PG_HOST" "$PG_PORT" && return 0 || return 1
   fi
   local out
-  if out="$(PGCONNECT_TIMEOUT=2 psql "$PG_URL" -XAtqc 'select 1' 2>&1)"; then
+  if out="$(PGCONNECT_TIMEOUT=2 psql -w "$PG_URL" -XAtqc 'select 1' 2>&1)"; then
     return 0
   fi
   if [[ "$out" == *"database \"$PG_DB\" does not exist"* ]]; then
@@ -166,7 +169,9 @@ pg_check() {
 # pg_accepting: the server is up (says nothing about auth or the database).
 pg_accepting() {
   if command -v pg_isready >/dev/null 2>&1; then
-    pg_isready -q -h "$PG_HOST" -p "$PG_PORT" -t 1
+    # -d with the URL (not -h/-p) so the probe uses the test role and does not
+    # leave 'role "root" does not exist' noise in the server log.
+    pg_isready -q -d "$PG_URL" -t 1
   else
     tcp_open "$PG_HOST" "$PG_PORT"
   fi
@@ -176,7 +181,7 @@ pg_create_db() {
   log "postgres: creating database $PG_DB"
   # The quoting makes names like "test-db" work; the race with a concurrent
   # creator is harmless, hence the re-check.
-  PGCONNECT_TIMEOUT=2 psql "$PG_ADMIN_URL" -Xqc "CREATE DATABASE \"${PG_DB//\"/\"\"}\"" >&2 || pg_check
+  PGCONNECT_TIMEOUT=2 psql -w "$PG_ADMIN_URL" -Xqc "CREATE DATABASE \"${PG_DB//\"/\"\"}\"" >&2 || pg_check
 }
 
 # pg_finish turns a just-reachable server into a usable one (database exists)
@@ -213,7 +218,7 @@ pg_try_debian_cluster() {
       return 1
     fi
     log "postgres: starting Debian cluster $ver/$name"
-    if pg_ctlcluster --skip-systemctl-redirect "$ver" "$name" start >&2 &&
+    if pg_ctlcluster --skip-systemctl-redirect "$ver" "$name" start >&2 9>&- &&
        wait_until "$START_TIMEOUT_S" pg_accepting &&
        pg_finish "started Debian cluster $ver/$name"; then
       return 0
@@ -272,7 +277,7 @@ pg_start_throwaway() {
   log "postgres: starting throwaway cluster in $data on $listen:$PG_PORT"
   as_pg "$bindir/pg_ctl" -D "$data" -l "$dir/server.log" -w -t "$START_TIMEOUT_S" \
     -o "-c listen_addresses='$listen' -p $PG_PORT -k '$dir' -c fsync=off -c synchronous_commit=off -c full_page_writes=off -c max_connections=200" \
-    start >&2 || { tail -n 20 "$dir/server.log" >&2 || true; return 1; }
+    start >&2 9>&- || { tail -n 20 "$dir/server.log" >&2 || true; return 1; }
   wait_until "$START_TIMEOUT_S" pg_accepting &&
     pg_finish "started throwaway cluster in $data"
 }
@@ -365,7 +370,7 @@ ensure_redis() {
   # (the repository); "-::1" binds IPv6 only where the machine has it.
   redis-server --daemonize yes --bind 127.0.0.1 -::1 --port "$REDIS_PORT" \
     --save "" --appendonly no \
-    --dir "$dir" --logfile "$dir/redis.log" --pidfile "$dir/redis.pid" >&2 ||
+    --dir "$dir" --logfile "$dir/redis.log" --pidfile "$dir/redis.pid" >&2 9>&- ||
     die "redis: redis-server failed to start (see $dir/redis.log)"
   wait_until "$START_TIMEOUT_S" redis_ping ||
     { tail -n 20 "$dir/redis.log" >&2 || true; die "redis: started but does not answer PING"; }
