@@ -86,7 +86,9 @@ func RatelimitOverrideIDFor(namespaceID, identifier string) string {
 }
 
 // RatelimitNamespaceStreamID names the stream of one namespace.
-func RatelimitNamespaceStreamID(namespaceID string) string { return "ratelimit_namespace-" + namespaceID }
+func RatelimitNamespaceStreamID(namespaceID string) string {
+	return "ratelimit_namespace-" + namespaceID
+}
 
 // RatelimitOverrideStreamID names the stream of one override.
 func RatelimitOverrideStreamID(overrideID string) string { return "ratelimit_override-" + overrideID }
