@@ -33,6 +33,7 @@ func New(cfg *configs.Config, logger *slog.Logger) (handlers.RateLimiter, func()
 	// Fail fast instead of retrying: a decision that waits for Redis holds
 	// up the request, and the fallback answers at once.
 	opts.MaxRetries = -1
+	opts.DialerRetries = 1
 	opts.DialTimeout = 500 * time.Millisecond
 	opts.ReadTimeout = 500 * time.Millisecond
 	opts.WriteTimeout = 500 * time.Millisecond

@@ -27,6 +27,7 @@ func newRedisLimiter(t *testing.T, url string) *Redis {
 		t.Fatal(err)
 	}
 	opts.MaxRetries = -1
+	opts.DialerRetries = 1
 	opts.DialTimeout = 200 * time.Millisecond
 	client := redis.NewClient(opts)
 	t.Cleanup(func() { _ = client.Close() })
