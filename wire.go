@@ -18,6 +18,7 @@ import (
 	"github.com/keyline/keyline/handlers/httpapi/openapi"
 	"github.com/keyline/keyline/infra/httpserver"
 	"github.com/keyline/keyline/infra/outbox"
+	"github.com/keyline/keyline/infra/ratelimit"
 	"github.com/keyline/keyline/infra/runtime"
 	"github.com/keyline/keyline/infra/sqlstore"
 	"github.com/keyline/keyline/projections"
@@ -47,6 +48,16 @@ var apiSet = wire.NewSet(
 	handlers.NewGetAPI,
 	handlers.NewDeleteAPI,
 	handlers.NewListKeys,
+	ratelimit.New,
+	wire.Bind(new(handlers.RateLimiter), new(ratelimit.Limiter)),
+	wire.Bind(new(handlers.RatelimitReader), new(*projections.Reader)),
+	handlers.NewRatelimitCatalog,
+	handlers.NewRatelimitLimit,
+	handlers.NewRatelimitMultiLimit,
+	handlers.NewSetRatelimitOverride,
+	handlers.NewGetRatelimitOverride,
+	handlers.NewListRatelimitOverrides,
+	handlers.NewDeleteRatelimitOverride,
 	wire.Struct(new(httpapi.Routes), "*"),
 	openapi.NewValidator,
 	wire.Bind(new(httpapi.BodyValidator), new(*openapi.Validator)),

@@ -15,6 +15,7 @@ import (
 	"github.com/keyline/keyline/handlers/httpapi/openapi"
 	"github.com/keyline/keyline/infra/httpserver"
 	"github.com/keyline/keyline/infra/outbox"
+	"github.com/keyline/keyline/infra/ratelimit"
 	"github.com/keyline/keyline/infra/runtime"
 	"github.com/keyline/keyline/infra/sqlstore"
 	"github.com/keyline/keyline/projections"
@@ -44,37 +45,59 @@ func InitializeServer(ctx context.Context, cfg *configs.Config, logger *slog.Log
 	bootstrap := handlers.NewBootstrap(store)
 	reader := projections.NewReader(db)
 	authenticator := handlers.NewAuthenticator(reader)
+	ratelimitCatalog := handlers.NewRatelimitCatalog(reader, store)
 	createAPI := handlers.NewCreateAPI(store)
 	getAPI := handlers.NewGetAPI(reader)
 	deleteAPI := handlers.NewDeleteAPI(store)
 	listKeys := handlers.NewListKeys(reader)
+	limiter, cleanup2, err := ratelimit.New(cfg, logger)
+	if err != nil {
+		cleanup()
+		return nil, nil, err
+	}
+	ratelimitLimit := handlers.NewRatelimitLimit(ratelimitCatalog, limiter)
+	ratelimitMultiLimit := handlers.NewRatelimitMultiLimit(ratelimitCatalog, limiter)
+	setRatelimitOverride := handlers.NewSetRatelimitOverride(reader, store)
+	getRatelimitOverride := handlers.NewGetRatelimitOverride(reader)
+	listRatelimitOverrides := handlers.NewListRatelimitOverrides(reader)
+	deleteRatelimitOverride := handlers.NewDeleteRatelimitOverride(reader, store)
 	routes := &httpapi.Routes{
-		Auth:      authenticator,
-		CreateAPI: createAPI,
-		GetAPI:    getAPI,
-		DeleteAPI: deleteAPI,
-		ListKeys:  listKeys,
+		Auth:                    authenticator,
+		CreateAPI:               createAPI,
+		GetAPI:                  getAPI,
+		DeleteAPI:               deleteAPI,
+		ListKeys:                listKeys,
+		RatelimitLimit:          ratelimitLimit,
+		RatelimitMultiLimit:     ratelimitMultiLimit,
+		SetRatelimitOverride:    setRatelimitOverride,
+		GetRatelimitOverride:    getRatelimitOverride,
+		ListRatelimitOverrides:  listRatelimitOverrides,
+		DeleteRatelimitOverride: deleteRatelimitOverride,
 	}
 	validator, err := openapi.NewValidator()
-	if err != nil {
-		cleanup()
-		return nil, nil, err
-	}
-	options := httpapi.NewOptions(cfg)
-	handler := httpapi.NewRouter(routes, validator, options, logger)
-	server, cleanup2, err := httpserver.New(cfg, handler)
-	if err != nil {
-		cleanup()
-		return nil, nil, err
-	}
-	forwarder, cleanup3, err := outbox.ForwarderFor(ctx, db, cfg, logger)
 	if err != nil {
 		cleanup2()
 		cleanup()
 		return nil, nil, err
 	}
-	runtimeServer := runtime.NewServer(cfg, logger, store, runner, tailer, bootstrap, authenticator, server, forwarder, out)
+	options := httpapi.NewOptions(cfg)
+	handler := httpapi.NewRouter(routes, validator, options, logger)
+	server, cleanup3, err := httpserver.New(cfg, handler)
+	if err != nil {
+		cleanup2()
+		cleanup()
+		return nil, nil, err
+	}
+	forwarder, cleanup4, err := outbox.ForwarderFor(ctx, db, cfg, logger)
+	if err != nil {
+		cleanup3()
+		cleanup2()
+		cleanup()
+		return nil, nil, err
+	}
+	runtimeServer := runtime.NewServer(cfg, logger, store, runner, tailer, bootstrap, authenticator, ratelimitCatalog, server, forwarder, out)
 	return runtimeServer, func() {
+		cleanup4()
 		cleanup3()
 		cleanup2()
 		cleanup()
@@ -108,5 +131,5 @@ func InitializeAdmin(ctx context.Context, cfg *configs.Config, logger *slog.Logg
 var storeSet = wire.NewSet(wire.FieldsOf(new(*configs.Config), "Database", "Projections"), sqlstore.Open, outbox.ForKind, projections.All, projections.NewRunner, wire.Bind(new(sqlstore.Applier), new(*projections.Runner)), sqlstore.NewStore, projections.NewReader, wire.Bind(new(projections.Databases), new(*sqlstore.DB)), wire.Bind(new(handlers.EventLog), new(*sqlstore.Store)), handlers.NewBootstrap)
 
 var apiSet = wire.NewSet(
-	storeSet, sqlstore.NewTailer, handlers.NewAuthenticator, wire.Bind(new(handlers.RootKeyFinder), new(*projections.Reader)), wire.Bind(new(handlers.APIReader), new(*projections.Reader)), handlers.NewCreateAPI, handlers.NewGetAPI, handlers.NewDeleteAPI, handlers.NewListKeys, wire.Struct(new(httpapi.Routes), "*"), openapi.NewValidator, wire.Bind(new(httpapi.BodyValidator), new(*openapi.Validator)), httpapi.NewOptions, httpapi.NewRouter, httpserver.New, outbox.ForwarderFor, runtime.NewServer,
+	storeSet, sqlstore.NewTailer, handlers.NewAuthenticator, wire.Bind(new(handlers.RootKeyFinder), new(*projections.Reader)), wire.Bind(new(handlers.APIReader), new(*projections.Reader)), handlers.NewCreateAPI, handlers.NewGetAPI, handlers.NewDeleteAPI, handlers.NewListKeys, ratelimit.New, wire.Bind(new(handlers.RateLimiter), new(ratelimit.Limiter)), wire.Bind(new(handlers.RatelimitReader), new(*projections.Reader)), handlers.NewRatelimitCatalog, handlers.NewRatelimitLimit, handlers.NewRatelimitMultiLimit, handlers.NewSetRatelimitOverride, handlers.NewGetRatelimitOverride, handlers.NewListRatelimitOverrides, handlers.NewDeleteRatelimitOverride, wire.Struct(new(httpapi.Routes), "*"), openapi.NewValidator, wire.Bind(new(httpapi.BodyValidator), new(*openapi.Validator)), httpapi.NewOptions, httpapi.NewRouter, httpserver.New, outbox.ForwarderFor, runtime.NewServer,
 )

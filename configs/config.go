@@ -14,6 +14,7 @@ const (
 	DefaultGossipPort         = "7072"
 	DefaultPollIntervalMs     = 100
 	DefaultDatabasePrimary    = "sqlite:./data/keyline.db"
+	DefaultRedisKeyPrefix     = "keyline:rl:"
 )
 
 //go:embed schema.json
@@ -165,6 +166,11 @@ type ClickHouse struct {
 type Redis struct {
 	// URL is a redis:// or rediss:// URL. (Required) No default.
 	URL string `json:"url"`
+
+	// KeyPrefix starts every rate-limit counter key, so several keyline
+	// deployments (or test runs) can share one Redis without sharing
+	// counters. (Optional) Default: "keyline:rl:".
+	KeyPrefix string `json:"keyPrefix,omitempty"`
 }
 
 // Bootstrap provisions state on first start.

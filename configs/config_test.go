@@ -190,7 +190,7 @@ func TestProductionJSON(t *testing.T) {
 			ReadonlyReplica: "postgresql://keyline:pw@db-replica.internal:5432/keyline?sslmode=require",
 		},
 		ClickHouse:  &ClickHouse{URL: "clickhouse://analytics.internal:9000/keyline"},
-		Redis:       &Redis{URL: "rediss://default:r3dis@cache.internal:6380/0"},
+		Redis:       &Redis{URL: "rediss://default:r3dis@cache.internal:6380/0", KeyPrefix: DefaultRedisKeyPrefix},
 		Bootstrap:   &Bootstrap{RootKey: "kl_root_0123456789abcdef"},
 		Projections: Projections{PollIntervalMs: 100},
 	}
@@ -810,6 +810,7 @@ func TestSchemaDefaultsMatchGo(t *testing.T) {
 		{[]string{"cluster", "gossipPort"}, DefaultGossipPort},
 		{[]string{"logs", "color"}, false},
 		{[]string{"projections", "pollIntervalMs"}, float64(DefaultPollIntervalMs)},
+		{[]string{"redis", "keyPrefix"}, DefaultRedisKeyPrefix},
 	}
 	for _, tt := range tests {
 		if got := schemaAt(t, doc, tt.path...)["default"]; got != tt.want {
@@ -848,5 +849,19 @@ func TestSchemaReturnsCopy(t *testing.T) {
 	b[0] = 'X'
 	if Schema()[0] == 'X' {
 		t.Fatal("Schema() exposes the embedded bytes")
+	}
+}
+
+func TestRedisKeyPrefix(t *testing.T) {
+	cfg := mustParse(t, `{"database":{"primary":"sqlite:k.db"},"redis":{"url":"redis://r:6379"}}`, noEnv)
+	if cfg.Redis.KeyPrefix != DefaultRedisKeyPrefix {
+		t.Fatalf("default key prefix = %q", cfg.Redis.KeyPrefix)
+	}
+	cfg = mustParse(t, `{"database":{"primary":"sqlite:k.db"},"redis":{"url":"redis://r:6379","keyPrefix":"t1:"}}`, noEnv)
+	if cfg.Redis.KeyPrefix != "t1:" {
+		t.Fatalf("key prefix = %q", cfg.Redis.KeyPrefix)
+	}
+	if _, err := Parse([]byte(`{"database":{"primary":"sqlite:k.db"},"redis":{"url":"redis://r:6379","keyPrefix":""}}`), noEnv); err == nil {
+		t.Fatal("an empty key prefix was accepted")
 	}
 }

@@ -194,6 +194,9 @@ func (c *Config) applyDefaults() {
 	if c.Projections.PollIntervalMs == 0 {
 		c.Projections.PollIntervalMs = DefaultPollIntervalMs
 	}
+	if c.Redis != nil && c.Redis.KeyPrefix == "" {
+		c.Redis.KeyPrefix = DefaultRedisKeyPrefix
+	}
 	if cl := c.Cluster; cl != nil {
 		if cl.NodeID == "" {
 			cl.NodeID = randomNodeID()

@@ -98,6 +98,10 @@ func TestDecodeRoundTripsEveryEvent(t *testing.T) {
 		APICreated{APIID: "api_1", KeySpaceID: "ks_1", WorkspaceID: "ws_1", Name: "n"},
 		APIDeleteProtectionChanged{APIID: "api_1", WorkspaceID: "ws_1", Enabled: true},
 		APIDeleted{APIID: "api_1", WorkspaceID: "ws_1"},
+		RatelimitNamespaceCreated{NamespaceID: "rlns_1", WorkspaceID: "ws_1", Name: "n"},
+		RatelimitNamespaceDeleted{NamespaceID: "rlns_1", WorkspaceID: "ws_1"},
+		RatelimitOverrideSet{OverrideID: "rlor_1", NamespaceID: "rlns_1", WorkspaceID: "ws_1", Identifier: "u_*", Limit: 3, DurationMs: 1000},
+		RatelimitOverrideDeleted{OverrideID: "rlor_1", NamespaceID: "rlns_1", WorkspaceID: "ws_1", Identifier: "u_*"},
 	}
 	if len(samples) != len(Known()) {
 		t.Fatalf("samples cover %d events, registry has %d: %v", len(samples), len(Known()), Known())

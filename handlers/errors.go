@@ -30,6 +30,11 @@ const (
 	CodeRequestTimeout        Code = "err:user:bad_request:request_timeout"
 	CodeClientClosedRequest   Code = "err:user:bad_request:client_closed_request"
 	CodeServiceUnavailable    Code = "err:unkey:application:service_unavailable"
+
+	// Rate limiting.
+	CodeRatelimitNamespaceNotFound Code = "err:unkey:data:ratelimit_namespace_not_found"
+	CodeRatelimitNamespaceGone     Code = "err:unkey:data:ratelimit_namespace_gone"
+	CodeRatelimitOverrideNotFound  Code = "err:unkey:data:ratelimit_override_not_found"
 )
 
 // FieldError is one schema-validation problem, as Unkey reports it.

@@ -35,6 +35,10 @@ var problems = map[handlers.Code]problemKind{
 	handlers.CodeClientClosedRequest:   {499, "Client Closed Request"},
 	handlers.CodeUnexpected:            {http.StatusInternalServerError, "Internal Server Error"},
 	handlers.CodeServiceUnavailable:    {http.StatusInternalServerError, "Internal Server Error"},
+
+	handlers.CodeRatelimitNamespaceNotFound: {http.StatusNotFound, "Not Found"},
+	handlers.CodeRatelimitOverrideNotFound:  {http.StatusNotFound, "Not Found"},
+	handlers.CodeRatelimitNamespaceGone:     {http.StatusGone, "Resource Gone"},
 }
 
 // typeURL turns "err:unkey:data:api_not_found" into Unkey's documentation URL.

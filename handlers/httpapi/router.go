@@ -20,6 +20,13 @@ type Routes struct {
 	GetAPI    *handlers.GetAPI
 	DeleteAPI *handlers.DeleteAPI
 	ListKeys  *handlers.ListKeys
+
+	RatelimitLimit          *handlers.RatelimitLimit
+	RatelimitMultiLimit     *handlers.RatelimitMultiLimit
+	SetRatelimitOverride    *handlers.SetRatelimitOverride
+	GetRatelimitOverride    *handlers.GetRatelimitOverride
+	ListRatelimitOverrides  *handlers.ListRatelimitOverrides
+	DeleteRatelimitOverride *handlers.DeleteRatelimitOverride
 }
 
 // Options are the HTTP settings that are not use cases.
@@ -55,6 +62,12 @@ func NewRouter(routes *Routes, validator BodyValidator, opts Options, logger *sl
 	api.POST("/apis.getApi", operation(routes, routes.getAPI))
 	api.POST("/apis.deleteApi", operation(routes, routes.deleteAPI))
 	api.POST("/apis.listKeys", operation(routes, routes.listKeys))
+	api.POST("/ratelimit.limit", routes.ratelimitLimit)
+	api.POST("/ratelimit.multiLimit", routes.ratelimitMultiLimit)
+	api.POST("/ratelimit.setOverride", routes.ratelimitSetOverride)
+	api.POST("/ratelimit.getOverride", routes.ratelimitGetOverride)
+	api.POST("/ratelimit.listOverrides", routes.ratelimitListOverrides)
+	api.POST("/ratelimit.deleteOverride", routes.ratelimitDeleteOverride)
 	return router
 }
 

@@ -26,8 +26,10 @@ type Server struct {
 	Tailer    *sqlstore.Tailer
 	Bootstrap *handlers.Bootstrap
 	Auth      *handlers.Authenticator
-	HTTP      *httpserver.Server
-	Forwarder *outbox.Forwarder // nil unless Postgres + Redis
+	// Ratelimits caches namespaces and overrides for the limit hot path.
+	Ratelimits *handlers.RatelimitCatalog
+	HTTP       *httpserver.Server
+	Forwarder  *outbox.Forwarder // nil unless Postgres + Redis
 
 	// Out receives the one-time root key banner; stdout in production.
 	Out io.Writer
@@ -36,10 +38,10 @@ type Server struct {
 // NewServer is the provider wire calls; every field is required except
 // Forwarder.
 func NewServer(cfg *configs.Config, logger *slog.Logger, store *sqlstore.Store, runner *projections.Runner,
-	tailer *sqlstore.Tailer, boot *handlers.Bootstrap, auth *handlers.Authenticator, http *httpserver.Server,
-	fwd *outbox.Forwarder, out io.Writer) *Server {
+	tailer *sqlstore.Tailer, boot *handlers.Bootstrap, auth *handlers.Authenticator,
+	ratelimits *handlers.RatelimitCatalog, http *httpserver.Server, fwd *outbox.Forwarder, out io.Writer) *Server {
 	return &Server{Config: cfg, Logger: logger, Store: store, Runner: runner, Tailer: tailer, Bootstrap: boot,
-		Auth: auth, HTTP: http, Forwarder: fwd, Out: out}
+		Auth: auth, Ratelimits: ratelimits, HTTP: http, Forwarder: fwd, Out: out}
 }
 
 // Prepare brings the read models up to date with the log and creates the
@@ -76,6 +78,10 @@ func (s *Server) Run(ctx context.Context) error {
 		return err
 	}
 	s.Tailer.Subscribe(s.Auth.Observe)
+	// Other processes' changes arrive through the tailer; this process's own
+	// are dropped synchronously at commit, before the writer answers.
+	s.Tailer.Subscribe(s.Ratelimits.Observe)
+	s.Store.OnCommit(s.Ratelimits.ObserveCommitted)
 	bg, cancel := context.WithCancel(ctx)
 	defer cancel()
 	var wg sync.WaitGroup

@@ -27,7 +27,7 @@ events      |
 configs     |
 projections | events
 handlers    | events configs projections
-handlers/httpapi | handlers configs handlers/httpapi/openapi
+handlers/httpapi | events handlers configs handlers/httpapi/openapi
 handlers/httpapi/openapi |
 infra       | events configs infra/...
 infra/sqlstore    | events configs

@@ -180,7 +180,9 @@ func TestValidateBodyUnknownPath(t *testing.T) {
 
 func TestOperations(t *testing.T) {
 	v := newTestValidator(t)
-	want := []string{"/v2/apis.createApi", "/v2/apis.deleteApi", "/v2/apis.getApi", "/v2/apis.listKeys"}
+	want := []string{"/v2/apis.createApi", "/v2/apis.deleteApi", "/v2/apis.getApi", "/v2/apis.listKeys",
+		"/v2/ratelimit.deleteOverride", "/v2/ratelimit.getOverride", "/v2/ratelimit.limit",
+		"/v2/ratelimit.listOverrides", "/v2/ratelimit.multiLimit", "/v2/ratelimit.setOverride"}
 	got := v.Operations()
 	if !slices.Equal(got, want) {
 		t.Fatalf("Operations() = %v, want %v", got, want)
@@ -273,4 +275,36 @@ func BenchmarkValidateCreateApi(b *testing.B) {
 			}
 		}
 	})
+}
+
+// multiLimit's body is a top-level array of strict items: the validator must
+// check the array bounds and every item, not only objects.
+func TestMultiLimitArrayBody(t *testing.T) {
+	v := newTestValidator(t)
+	const path = "/v2/ratelimit.multiLimit"
+	item := `{"namespace":"ns","identifier":"u","limit":1,"duration":1000}`
+	if f := v.ValidateBody(path, []byte("["+item+"]")); f != nil {
+		t.Fatalf("valid array rejected: %+v", f)
+	}
+	many := "[" + strings.Repeat(item+",", 100) + item + "]"
+	cases := map[string]string{
+		"[]":                 "/minItems",
+		many:                 "/maxItems",
+		`{"namespace":"ns"}`: "/type",
+		`[{"namespace":"ns","identifier":"u","limit":1,"duration":1000,"x":1}]`: "/additionalProperties",
+		`[{"namespace":"ns","identifier":"u","limit":0,"duration":1000}]`:       "/minimum",
+	}
+	for body, suffix := range cases {
+		f := v.ValidateBody(path, []byte(body))
+		if f == nil {
+			t.Fatalf("%.60s: accepted", body)
+		}
+		found := false
+		for _, e := range f.Errors {
+			found = found || strings.HasSuffix(e.Location, suffix)
+		}
+		if !found {
+			t.Errorf("%.60s: no error ending in %s: %+v", body, suffix, f.Errors)
+		}
+	}
 }

@@ -1,0 +1,55 @@
+package handlers
+
+import (
+	"context"
+	"errors"
+
+	"github.com/keyline/keyline/events"
+)
+
+// DeleteRatelimitOverride soft-deletes the override whose identifier is
+// exactly the one given: unlike getOverride, no wildcard matching, so a
+// client cannot delete a pattern by naming something it happens to match.
+type DeleteRatelimitOverride struct {
+	Reader RatelimitReader
+	Log    EventLog
+}
+
+// NewDeleteRatelimitOverride builds the use case.
+func NewDeleteRatelimitOverride(r RatelimitReader, log EventLog) *DeleteRatelimitOverride {
+	return &DeleteRatelimitOverride{Reader: r, Log: log}
+}
+
+// Handle deletes the override: namespace 404, then permission 403, then
+// override 404.
+func (h *DeleteRatelimitOverride) Handle(ctx context.Context, p *Principal, namespace, identifier string) error {
+	ns, err := namespaceForOverrides(ctx, h.Reader, p.WorkspaceID, namespace)
+	if err != nil {
+		return err
+	}
+	if err := p.RequireAny("ratelimit.*.delete_override", "ratelimit."+ns.ID+".delete_override"); err != nil {
+		return err
+	}
+	id := events.RatelimitOverrideIDFor(ns.ID, identifier)
+	for attempt := 0; ; attempt++ {
+		var o events.RatelimitOverride
+		if err := fold(ctx, h.Log, events.RatelimitOverrideStreamID(id), o.Apply); err != nil {
+			return Internal("loading ratelimit override", err)
+		}
+		decided, err := o.Delete(p.WorkspaceID)
+		if errors.Is(err, events.ErrNotFound) {
+			return Fail(CodeRatelimitOverrideNotFound, overrideNotFoundDetail)
+		}
+		if err != nil {
+			return Internal("deciding ratelimit override deletion", err)
+		}
+		_, err = h.Log.Append(ctx, events.RatelimitOverrideStreamID(id), o.Version, metaFor(ctx, p), decided...)
+		if errors.Is(err, events.ErrVersionConflict) && attempt < 3 {
+			continue
+		}
+		if err != nil {
+			return Internal("appending ratelimit_override.deleted", err)
+		}
+		return nil
+	}
+}

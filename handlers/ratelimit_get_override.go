@@ -1,0 +1,36 @@
+package handlers
+
+import (
+	"context"
+
+	"github.com/keyline/keyline/events"
+)
+
+// GetRatelimitOverride reads the override that applies to an identifier,
+// with the same matching ratelimit.limit uses: asking for "user_42" may
+// answer the "user_*" override.
+type GetRatelimitOverride struct{ Reader RatelimitReader }
+
+// NewGetRatelimitOverride builds the use case.
+func NewGetRatelimitOverride(r RatelimitReader) *GetRatelimitOverride {
+	return &GetRatelimitOverride{Reader: r}
+}
+
+// Handle returns the matching override. Order as in Unkey: namespace 404,
+// override 404, and a missing permission answers that same override 404, so
+// a caller without read rights cannot probe which overrides exist.
+func (h *GetRatelimitOverride) Handle(ctx context.Context, p *Principal, namespace, identifier string) (events.OverrideRule, error) {
+	ns, err := namespaceForOverrides(ctx, h.Reader, p.WorkspaceID, namespace)
+	if err != nil {
+		return events.OverrideRule{}, err
+	}
+	rows, err := h.Reader.RatelimitOverrides(ctx, ns.ID)
+	if err != nil {
+		return events.OverrideRule{}, Internal("reading ratelimit overrides", err)
+	}
+	rule, ok := newMatcher(rows).Match(identifier)
+	if !ok || p.RequireAny("ratelimit.*.read_override", "ratelimit."+ns.ID+".read_override") != nil {
+		return events.OverrideRule{}, Fail(CodeRatelimitOverrideNotFound, overrideNotFoundDetail)
+	}
+	return rule, nil
+}

@@ -1,0 +1,93 @@
+package handlers
+
+import (
+	"context"
+	"time"
+)
+
+// RatelimitRequest is one limit check as a client sends it.
+type RatelimitRequest struct {
+	// Namespace is the namespace's name or ID, as sent.
+	Namespace  string
+	Identifier string
+	Limit      int64
+	DurationMs int64
+	Cost       int64
+}
+
+// RatelimitResult is the outcome of one check.
+type RatelimitResult struct {
+	Namespace  string
+	Identifier string
+	Passed     bool
+	Limit      int64
+	Remaining  int64
+	Reset      int64
+	// OverrideID names the override that supplied limit and duration, if any.
+	OverrideID string
+}
+
+// RatelimitLimit decides ratelimit.limit. Namespaces and overrides come from
+// the node-local catalog and counters from the limiter, so the hot path does
+// not touch the database once a namespace is cached.
+type RatelimitLimit struct {
+	Catalog *RatelimitCatalog
+	Limiter RateLimiter
+	// Now is the decision clock; tests replace it.
+	Now func() time.Time
+}
+
+// NewRatelimitLimit builds the use case.
+func NewRatelimitLimit(catalog *RatelimitCatalog, limiter RateLimiter) *RatelimitLimit {
+	return &RatelimitLimit{Catalog: catalog, Limiter: limiter, Now: time.Now}
+}
+
+// Handle decides one check. A denial is a result, not an error: the HTTP
+// answer is 200 either way.
+func (h *RatelimitLimit) Handle(ctx context.Context, p *Principal, req RatelimitRequest) (RatelimitResult, error) {
+	out, _, err := decideLimits(ctx, h.Catalog, h.Limiter, h.Now(), p, []RatelimitRequest{req})
+	if err != nil {
+		return RatelimitResult{}, err
+	}
+	return out[0], nil
+}
+
+// decideLimits is shared by limit and multiLimit: resolve namespaces (with
+// auto-creation and permissions), apply overrides, decide all checks as one
+// all-or-nothing batch.
+func decideLimits(ctx context.Context, catalog *RatelimitCatalog, limiter RateLimiter, now time.Time, p *Principal,
+	reqs []RatelimitRequest) ([]RatelimitResult, bool, error) {
+	refs := make([]string, len(reqs))
+	for i, r := range reqs {
+		refs[i] = r.Namespace
+	}
+	namespaces, err := catalog.forLimit(ctx, p, refs)
+	if err != nil {
+		return nil, false, err
+	}
+	checks := make([]RateLimitCheck, len(reqs))
+	results := make([]RatelimitResult, len(reqs))
+	for i, r := range reqs {
+		ns := namespaces[r.Namespace]
+		limit, duration := r.Limit, r.DurationMs
+		if o, ok := ns.Overrides.Match(r.Identifier); ok {
+			limit, duration = o.Limit, o.DurationMs
+			results[i].OverrideID = o.ID
+		}
+		// Counters are per namespace ID, identifier and duration (the
+		// limiter keys by duration), as in Unkey.
+		checks[i] = RateLimitCheck{Key: ns.ID + ":" + r.Identifier, Limit: limit,
+			Duration: time.Duration(duration) * time.Millisecond, Cost: r.Cost}
+		results[i].Namespace, results[i].Identifier = r.Namespace, r.Identifier
+	}
+	decisions, err := limiter.Decide(ctx, now, checks)
+	if err != nil {
+		return nil, false, Internal("deciding rate limits", err)
+	}
+	all := true
+	for i, d := range decisions {
+		results[i].Passed, results[i].Limit, results[i].Remaining, results[i].Reset = d.Passed, d.Limit, d.Remaining, d.Reset
+		all = all && d.Passed
+	}
+	return results, all, nil
+}

@@ -1,0 +1,63 @@
+package handlers
+
+import (
+	"context"
+	"errors"
+
+	"github.com/keyline/keyline/events"
+)
+
+// SetOverrideCommand is the input of ratelimit.setOverride.
+type SetOverrideCommand struct {
+	Namespace  string
+	Identifier string
+	Limit      int64
+	DurationMs int64
+}
+
+// SetRatelimitOverride upserts the override of an identifier pattern: the
+// override's ID derives from namespace and identifier, so setting the same
+// identifier again updates it in place and answers the same ID.
+type SetRatelimitOverride struct {
+	Reader RatelimitReader
+	Log    EventLog
+}
+
+// NewSetRatelimitOverride builds the use case.
+func NewSetRatelimitOverride(r RatelimitReader, log EventLog) *SetRatelimitOverride {
+	return &SetRatelimitOverride{Reader: r, Log: log}
+}
+
+// Handle returns the override's ID. The namespace lookup comes first (404),
+// then the permission (403), as in Unkey.
+func (h *SetRatelimitOverride) Handle(ctx context.Context, p *Principal, cmd SetOverrideCommand) (string, error) {
+	ns, err := namespaceForOverrides(ctx, h.Reader, p.WorkspaceID, cmd.Namespace)
+	if err != nil {
+		return "", err
+	}
+	if err := p.RequireAny("ratelimit.*.set_override", "ratelimit."+ns.ID+".set_override"); err != nil {
+		return "", err
+	}
+	id := events.RatelimitOverrideIDFor(ns.ID, cmd.Identifier)
+	// Two concurrent upserts of one identifier move the same stream; the
+	// loser decides again on the winner's state.
+	for attempt := 0; ; attempt++ {
+		var o events.RatelimitOverride
+		if err := fold(ctx, h.Log, events.RatelimitOverrideStreamID(id), o.Apply); err != nil {
+			return "", Internal("loading ratelimit override", err)
+		}
+		decided, err := o.Set(events.RatelimitOverrideSet{NamespaceID: ns.ID, WorkspaceID: p.WorkspaceID,
+			Identifier: cmd.Identifier, Limit: cmd.Limit, DurationMs: cmd.DurationMs})
+		if err != nil {
+			return "", Internal("deciding ratelimit override", err)
+		}
+		_, err = h.Log.Append(ctx, events.RatelimitOverrideStreamID(id), o.Version, metaFor(ctx, p), decided...)
+		if errors.Is(err, events.ErrVersionConflict) && attempt < 3 {
+			continue
+		}
+		if err != nil {
+			return "", Internal("appending ratelimit_override.set", err)
+		}
+		return id, nil
+	}
+}

@@ -1,0 +1,213 @@
+package ratelimit
+
+import (
+	"context"
+	"fmt"
+	"github.com/keyline/keyline/events"
+	"io"
+	"log/slog"
+	"math/rand/v2"
+	"reflect"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/keyline/keyline/handlers"
+	"github.com/keyline/keyline/infra/testenv"
+)
+
+var quiet = slog.New(slog.NewTextHandler(io.Discard, nil))
+
+func newRedisLimiter(t *testing.T, url string) *Redis {
+	t.Helper()
+	opts, err := redis.ParseURL(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	opts.MaxRetries = -1
+	opts.DialerRetries = 1
+	opts.DialTimeout = 200 * time.Millisecond
+	client := redis.NewClient(opts)
+	t.Cleanup(func() { _ = client.Close() })
+	return NewRedis(client, NewMemory(), quiet, RedisOptions{Prefix: testenv.RedisPrefixAt(t, url), RetryAfter: 50 * time.Millisecond})
+}
+
+// backends runs fn against every limiter implementation.
+func backends(t *testing.T, fn func(t *testing.T, l handlers.RateLimiter)) {
+	t.Run("memory", func(t *testing.T) { fn(t, NewMemory()) })
+	t.Run("redis", func(t *testing.T) {
+		r := newRedisLimiter(t, testenv.RedisURL(t))
+		fn(t, r)
+		if r.Fallbacks() != 0 {
+			t.Fatalf("%d decisions fell back to memory with Redis up", r.Fallbacks())
+		}
+	})
+}
+
+func decide(t *testing.T, l handlers.RateLimiter, now time.Time, checks ...events.RateLimitCheck) []events.RateLimitDecision {
+	t.Helper()
+	out, err := l.Decide(context.Background(), now, checks)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
+var base = time.UnixMilli(1_700_000_000_000) // start of a 10 s window
+
+func TestSlidingWindowAcrossBackends(t *testing.T) {
+	backends(t, func(t *testing.T, l handlers.RateLimiter) {
+		c := events.RateLimitCheck{Key: "ns:user", Limit: 10, Duration: 10 * time.Second, Cost: 1}
+		for i := range 10 {
+			d := decide(t, l, base.Add(time.Duration(i)*time.Millisecond), c)[0]
+			want := events.RateLimitDecision{Passed: true, Limit: 10, Remaining: int64(9 - i), Reset: base.UnixMilli() + 10_000}
+			if d != want {
+				t.Fatalf("request %d: %+v, want %+v", i, d, want)
+			}
+		}
+		if d := decide(t, l, base.Add(9*time.Second), c)[0]; d.Passed || d.Remaining != 0 {
+			t.Fatalf("11th request in the window: %+v", d)
+		}
+		// Half-way through the next window, half of the previous 10 still count.
+		d := decide(t, l, base.Add(15*time.Second), c)[0]
+		if !d.Passed || d.Remaining != 4 || d.Reset != base.UnixMilli()+20_000 {
+			t.Fatalf("50%% into the next window: %+v", d)
+		}
+		// A different duration is a different counter.
+		other := c
+		other.Duration = 20 * time.Second
+		if d := decide(t, l, base.Add(9*time.Second), other)[0]; !d.Passed || d.Remaining != 9 {
+			t.Fatalf("same key, other duration: %+v", d)
+		}
+		// Cost 0 checks without consuming.
+		probe := c
+		probe.Key, probe.Cost = "ns:probe", 0
+		for range 3 {
+			if d := decide(t, l, base, probe)[0]; !d.Passed || d.Remaining != 10 {
+				t.Fatalf("pure check: %+v", d)
+			}
+		}
+	})
+}
+
+func TestBatchIsAllOrNothingAcrossBackends(t *testing.T) {
+	backends(t, func(t *testing.T, l handlers.RateLimiter) {
+		a := events.RateLimitCheck{Key: "a", Limit: 5, Duration: time.Minute, Cost: 2}
+		b := events.RateLimitCheck{Key: "b", Limit: 1, Duration: time.Minute, Cost: 1}
+		if got := decide(t, l, base, a, b); !got[0].Passed || !got[1].Passed {
+			t.Fatalf("first batch: %+v", got)
+		}
+		got := decide(t, l, base, a, b)
+		if !got[0].Passed || got[0].Remaining != 3 || got[1].Passed || got[1].Remaining != 0 {
+			t.Fatalf("second batch: %+v (a passes alone with its cost added back, b fails)", got)
+		}
+		// Nothing was consumed by the failed batch: a alone still has 3.
+		if d := decide(t, l, base, a)[0]; !d.Passed || d.Remaining != 1 {
+			t.Fatalf("a after the failed batch: %+v", d)
+		}
+	})
+}
+
+// The Lua script and events.DecideWindows must agree on every input: the
+// same random history, including big counts and long windows where float
+// arithmetic would round, gives identical decisions from both backends.
+func TestRedisScriptMatchesMemory(t *testing.T) {
+	mem := NewMemory()
+	red := newRedisLimiter(t, testenv.RedisURL(t))
+	rng := rand.New(rand.NewPCG(7, 11))
+	durations := []time.Duration{time.Second, 10 * time.Second, 7 * time.Hour, 30 * 24 * time.Hour}
+	now := base
+	for i := range 3000 {
+		n := 1 + rng.IntN(3)
+		checks := make([]events.RateLimitCheck, n)
+		for j := range checks {
+			limit := int64(1 + rng.IntN(20))
+			cost := int64(rng.IntN(3))
+			if rng.IntN(4) == 0 { // huge counters
+				limit, cost = 1<<40, int64(rng.IntN(1<<30))
+			}
+			checks[j] = events.RateLimitCheck{Key: fmt.Sprintf("k%d", rng.IntN(6)), Limit: limit,
+				Duration: durations[rng.IntN(len(durations))], Cost: cost}
+		}
+		now = now.Add(time.Duration(rng.IntN(700)) * time.Millisecond)
+		if rng.IntN(200) == 0 {
+			now = now.Add(7 * time.Hour)
+		}
+		want := decide(t, mem, now, checks...)
+		got := decide(t, red, now, checks...)
+		if !reflect.DeepEqual(got, want) {
+			t.Fatalf("step %d at %d, checks %+v:\nredis  %+v\nmemory %+v", i, now.UnixMilli(), checks, got, want)
+		}
+	}
+}
+
+// 200 goroutines hammering one counter admit exactly the limit.
+func TestConcurrentDecisionsAreExact(t *testing.T) {
+	backends(t, func(t *testing.T, l handlers.RateLimiter) {
+		const workers, perWorker, limit = 200, 10, 1000
+		now := base.Add(time.Second)
+		var admitted atomic.Int64
+		var wg sync.WaitGroup
+		for range workers {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				for range perWorker {
+					d, err := l.Decide(context.Background(), now, []events.RateLimitCheck{{Key: "hot", Limit: limit, Duration: time.Minute, Cost: 1}})
+					if err != nil {
+						t.Error(err)
+						return
+					}
+					if d[0].Passed {
+						admitted.Add(1)
+					}
+				}
+			}()
+		}
+		wg.Wait()
+		if admitted.Load() != limit {
+			t.Fatalf("admitted %d of %d requests, want exactly %d", admitted.Load(), workers*perWorker, limit)
+		}
+	})
+}
+
+// Redis stopped: decisions keep coming from memory and are counted; Redis
+// back on the same port: decisions go to Redis again, without a new limiter.
+func TestRedisOutageFallsBackAndRecovers(t *testing.T) {
+	srv := testenv.StartRedis(t)
+	l := newRedisLimiter(t, srv.URL)
+	c := events.RateLimitCheck{Key: "outage", Limit: 100, Duration: time.Minute, Cost: 1}
+	now := base.Add(time.Second)
+	decide(t, l, now, c)
+	if l.Fallbacks() != 0 {
+		t.Fatal("fell back with Redis up")
+	}
+	srv.Stop()
+	for i := range 5 {
+		if d := decide(t, l, now, c)[0]; !d.Passed {
+			t.Fatalf("request %d during the outage was denied: %+v", i, d)
+		}
+	}
+	if l.Fallbacks() < 5 {
+		t.Fatalf("fallbacks = %d, want at least 5", l.Fallbacks())
+	}
+	srv.Start()
+	// Redis restarted empty; once the limiter is back on it, the counter
+	// lives in Redis again and a second limiter on the same Redis shares it.
+	testenv.Eventually(t, 5*time.Second, func() (bool, string) {
+		before := l.Fallbacks()
+		decide(t, l, now, events.RateLimitCheck{Key: "probe", Limit: 1, Duration: time.Minute, Cost: 0})
+		return l.Fallbacks() == before, fmt.Sprintf("still falling back (%d)", l.Fallbacks())
+	})
+	other := NewRedis(l.client, NewMemory(), quiet, RedisOptions{Prefix: l.prefix})
+	fresh := events.RateLimitCheck{Key: "after", Limit: 3, Duration: time.Minute, Cost: 1}
+	decide(t, l, now, fresh)
+	decide(t, other, now, fresh)
+	decide(t, l, now, fresh)
+	if d := decide(t, other, now, fresh)[0]; d.Passed {
+		t.Fatalf("4th request across two limiters sharing Redis passed: %+v", d)
+	}
+}
