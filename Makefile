@@ -30,7 +30,7 @@ export KEYLINE_TEST_POSTGRES_URL KEYLINE_TEST_REDIS_URL
 # HOOK(clickhouse): the ClickHouse issue adds KEYLINE_TEST_CLICKHOUSE_URL here
 # and its start-up to infra/testenv/ensure-services.sh; `test` needs no change.
 
-.PHONY: help build run test test-short services bench generate check-generate lint fmt tidy clean
+.PHONY: help build run test test-short services bench bench-micro generate check-generate lint fmt tidy clean
 
 help: ## list the targets
 	@grep -hE '^[a-zA-Z0-9_-]+:.*## ' $(MAKEFILE_LIST) | \
@@ -51,8 +51,10 @@ test: services ## run all tests with the race detector (starts PostgreSQL/Redis 
 test-short: services ## run all tests without the race detector (faster)
 	$(GO) test -count=1 -timeout 20m ./...
 
-# A later issue replaces this with a load-generator run against a real server.
-bench: ## Go micro-benchmarks only (go test -bench), not a load test
+bench: build ## load benchmarks on loopback (cmd/klbench: keyline vs a bare net/http handler; see docs/BENCHMARKS.md)
+	$(GO) run ./cmd/klbench -c 16 -d 5s
+
+bench-micro: ## Go micro-benchmarks (go test -bench)
 	$(GO) test -run '^$$' -bench . -benchtime 2s ./...
 
 generate: ## regenerate wire_gen.go (wire) and go:generate outputs (OpenAPI subset)
