@@ -44,16 +44,37 @@ func InitializeServer(ctx context.Context, cfg *configs.Config, logger *slog.Log
 	bootstrap := handlers.NewBootstrap(store)
 	reader := projections.NewReader(db)
 	authenticator := handlers.NewAuthenticator(reader)
+	keyCache := handlers.NewKeyCache(reader, store)
+	creditLedger := handlers.NewCreditLedger(reader, store)
 	createAPI := handlers.NewCreateAPI(store)
 	getAPI := handlers.NewGetAPI(reader)
 	deleteAPI := handlers.NewDeleteAPI(store)
-	listKeys := handlers.NewListKeys(reader)
+	keyring, err := handlers.NewKeyring(cfg)
+	if err != nil {
+		cleanup()
+		return nil, nil, err
+	}
+	listKeys := handlers.NewListKeys(reader, keyring)
+	createKey := handlers.NewCreateKey(store, reader, keyring)
+	getKey := handlers.NewGetKey(reader, keyring)
+	whoami := handlers.NewWhoami(reader, keyring)
+	deleteKey := handlers.NewDeleteKey(store)
+	updateKey := handlers.NewUpdateKey(store, reader)
+	updateCredits := handlers.NewUpdateCredits(store, reader)
+	verifyKey := handlers.NewVerifyKey(store, reader, keyCache, creditLedger)
 	routes := &httpapi.Routes{
-		Auth:      authenticator,
-		CreateAPI: createAPI,
-		GetAPI:    getAPI,
-		DeleteAPI: deleteAPI,
-		ListKeys:  listKeys,
+		Auth:          authenticator,
+		CreateAPI:     createAPI,
+		GetAPI:        getAPI,
+		DeleteAPI:     deleteAPI,
+		ListKeys:      listKeys,
+		CreateKey:     createKey,
+		GetKey:        getKey,
+		Whoami:        whoami,
+		DeleteKey:     deleteKey,
+		UpdateKey:     updateKey,
+		UpdateCredits: updateCredits,
+		VerifyKey:     verifyKey,
 	}
 	validator, err := openapi.NewValidator()
 	if err != nil {
@@ -73,7 +94,7 @@ func InitializeServer(ctx context.Context, cfg *configs.Config, logger *slog.Log
 		cleanup()
 		return nil, nil, err
 	}
-	runtimeServer := runtime.NewServer(cfg, logger, store, runner, tailer, bootstrap, authenticator, server, forwarder, out)
+	runtimeServer := runtime.NewServer(cfg, logger, store, runner, tailer, bootstrap, authenticator, keyCache, creditLedger, server, forwarder, out)
 	return runtimeServer, func() {
 		cleanup3()
 		cleanup2()
@@ -108,5 +129,5 @@ func InitializeAdmin(ctx context.Context, cfg *configs.Config, logger *slog.Logg
 var storeSet = wire.NewSet(wire.FieldsOf(new(*configs.Config), "Database", "Projections"), sqlstore.Open, outbox.ForKind, projections.All, projections.NewRunner, wire.Bind(new(sqlstore.Applier), new(*projections.Runner)), sqlstore.NewStore, projections.NewReader, wire.Bind(new(projections.Databases), new(*sqlstore.DB)), wire.Bind(new(handlers.EventLog), new(*sqlstore.Store)), handlers.NewBootstrap)
 
 var apiSet = wire.NewSet(
-	storeSet, sqlstore.NewTailer, handlers.NewAuthenticator, wire.Bind(new(handlers.RootKeyFinder), new(*projections.Reader)), wire.Bind(new(handlers.APIReader), new(*projections.Reader)), handlers.NewCreateAPI, handlers.NewGetAPI, handlers.NewDeleteAPI, handlers.NewListKeys, wire.Struct(new(httpapi.Routes), "*"), openapi.NewValidator, wire.Bind(new(httpapi.BodyValidator), new(*openapi.Validator)), httpapi.NewOptions, httpapi.NewRouter, httpserver.New, outbox.ForwarderFor, runtime.NewServer,
+	storeSet, sqlstore.NewTailer, handlers.NewAuthenticator, wire.Bind(new(handlers.RootKeyFinder), new(*projections.Reader)), wire.Bind(new(handlers.APIReader), new(*projections.Reader)), handlers.NewCreateAPI, handlers.NewGetAPI, handlers.NewDeleteAPI, handlers.NewListKeys, wire.Bind(new(handlers.KeyReader), new(*projections.Reader)), wire.Bind(new(handlers.CommitNotifier), new(*sqlstore.Store)), handlers.NewKeyring, handlers.NewKeyCache, handlers.NewCreditLedger, handlers.NewCreateKey, handlers.NewGetKey, handlers.NewWhoami, handlers.NewDeleteKey, handlers.NewUpdateKey, handlers.NewUpdateCredits, handlers.NewVerifyKey, wire.Struct(new(httpapi.Routes), "*"), openapi.NewValidator, wire.Bind(new(httpapi.BodyValidator), new(*openapi.Validator)), httpapi.NewOptions, httpapi.NewRouter, httpserver.New, outbox.ForwarderFor, runtime.NewServer,
 )

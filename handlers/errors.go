@@ -30,6 +30,11 @@ const (
 	CodeRequestTimeout        Code = "err:user:bad_request:request_timeout"
 	CodeClientClosedRequest   Code = "err:user:bad_request:client_closed_request"
 	CodeServiceUnavailable    Code = "err:unkey:application:service_unavailable"
+	CodeKeyNotFoundData       Code = "err:unkey:data:key_not_found"
+	CodeRoleNotFound          Code = "err:unkey:data:role_not_found"
+	CodePermissionNotFound    Code = "err:unkey:data:permission_not_found"
+	CodeMigrationNotFound     Code = "err:unkey:data:migration_not_found"
+	CodePermissionsQuery      Code = "err:user:bad_request:permissions_query_syntax_error"
 )
 
 // FieldError is one schema-validation problem, as Unkey reports it.

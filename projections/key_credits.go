@@ -47,8 +47,12 @@ func (KeyCredits) Setup(ctx context.Context, db bun.IDB) error {
 
 func (KeyCredits) Handle(ctx context.Context, db bun.IDB, rec events.Recorded, e events.Event) error {
 	set := func(keyID string, v *int64) error {
+		var arg any // unlimited: an untyped nil is sent as NULL
+		if v != nil {
+			arg = *v
+		}
 		_, err := db.NewUpdate().Model((*KeyCreditsRow)(nil)).
-			Set("remaining = ?, logged = ?, epoch = epoch + 1", v, v).Where("key_id = ?", keyID).Exec(ctx)
+			Set("remaining = ?, logged = ?, epoch = epoch + 1", arg, arg).Where("key_id = ?", keyID).Exec(ctx)
 		return err
 	}
 	switch e := e.(type) {

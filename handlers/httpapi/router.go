@@ -19,6 +19,14 @@ type Routes struct {
 	GetAPI    *handlers.GetAPI
 	DeleteAPI *handlers.DeleteAPI
 	ListKeys  *handlers.ListKeys
+
+	CreateKey     *handlers.CreateKey
+	GetKey        *handlers.GetKey
+	Whoami        *handlers.Whoami
+	DeleteKey     *handlers.DeleteKey
+	UpdateKey     *handlers.UpdateKey
+	UpdateCredits *handlers.UpdateCredits
+	VerifyKey     *handlers.VerifyKey
 }
 
 // Options are the HTTP settings that are not use cases.
@@ -54,6 +62,13 @@ func NewRouter(routes *Routes, validator BodyValidator, opts Options, logger *sl
 	api.POST("/apis.getApi", routes.getAPI)
 	api.POST("/apis.deleteApi", routes.deleteAPI)
 	api.POST("/apis.listKeys", routes.listKeys)
+	api.POST("/keys.createKey", routes.createKey)
+	api.POST("/keys.getKey", routes.getKey)
+	api.POST("/keys.whoami", routes.whoami)
+	api.POST("/keys.deleteKey", routes.deleteKey)
+	api.POST("/keys.updateKey", routes.updateKey)
+	api.POST("/keys.updateCredits", routes.updateCredits)
+	api.POST("/keys.verifyKey", routes.verifyKey)
 	return router
 }
 

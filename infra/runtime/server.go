@@ -26,6 +26,8 @@ type Server struct {
 	Tailer    *sqlstore.Tailer
 	Bootstrap *handlers.Bootstrap
 	Auth      *handlers.Authenticator
+	Keys      *handlers.KeyCache
+	Ledger    *handlers.CreditLedger
 	HTTP      *httpserver.Server
 	Forwarder *outbox.Forwarder // nil unless Postgres + Redis
 
@@ -36,10 +38,10 @@ type Server struct {
 // NewServer is the provider wire calls; every field is required except
 // Forwarder.
 func NewServer(cfg *configs.Config, logger *slog.Logger, store *sqlstore.Store, runner *projections.Runner,
-	tailer *sqlstore.Tailer, boot *handlers.Bootstrap, auth *handlers.Authenticator, http *httpserver.Server,
-	fwd *outbox.Forwarder, out io.Writer) *Server {
+	tailer *sqlstore.Tailer, boot *handlers.Bootstrap, auth *handlers.Authenticator, keys *handlers.KeyCache,
+	ledger *handlers.CreditLedger, http *httpserver.Server, fwd *outbox.Forwarder, out io.Writer) *Server {
 	return &Server{Config: cfg, Logger: logger, Store: store, Runner: runner, Tailer: tailer, Bootstrap: boot,
-		Auth: auth, HTTP: http, Forwarder: fwd, Out: out}
+		Auth: auth, Keys: keys, Ledger: ledger, HTTP: http, Forwarder: fwd, Out: out}
 }
 
 // Prepare brings the read models up to date with the log and creates the
@@ -76,13 +78,14 @@ func (s *Server) Run(ctx context.Context) error {
 		return err
 	}
 	s.Tailer.Subscribe(s.Auth.Observe)
+	s.Tailer.Subscribe(s.Keys.Observe)
 	bg, cancel := context.WithCancel(ctx)
 	defer cancel()
 	var wg sync.WaitGroup
 	background := []struct {
 		name string
 		run  func(context.Context) error
-	}{{"event tailer", s.Tailer.Run}}
+	}{{"event tailer", s.Tailer.Run}, {"credit ledger", s.Ledger.Run}}
 	if s.Forwarder != nil {
 		background = append(background, struct {
 			name string

@@ -168,7 +168,7 @@ func TestValidateBodyGetApiPattern(t *testing.T) {
 
 func TestValidateBodyUnknownPath(t *testing.T) {
 	v := newTestValidator(t)
-	for _, path := range []string{"/v2/liveness", "/v2/keys.createKey", ""} {
+	for _, path := range []string{"/v2/liveness", "/v2/ratelimit.limit", ""} {
 		if f := v.ValidateBody(path, []byte(`not json`)); f != nil {
 			t.Errorf("ValidateBody(%q) = %+v, want nil for a path without request schema", path, f)
 		}
@@ -180,7 +180,9 @@ func TestValidateBodyUnknownPath(t *testing.T) {
 
 func TestOperations(t *testing.T) {
 	v := newTestValidator(t)
-	want := []string{"/v2/apis.createApi", "/v2/apis.deleteApi", "/v2/apis.getApi", "/v2/apis.listKeys"}
+	want := []string{"/v2/apis.createApi", "/v2/apis.deleteApi", "/v2/apis.getApi", "/v2/apis.listKeys",
+		"/v2/keys.createKey", "/v2/keys.deleteKey", "/v2/keys.getKey", "/v2/keys.updateCredits", "/v2/keys.updateKey",
+		"/v2/keys.verifyKey", "/v2/keys.whoami"}
 	got := v.Operations()
 	if !slices.Equal(got, want) {
 		t.Fatalf("Operations() = %v, want %v", got, want)
