@@ -59,6 +59,8 @@ var apiSet = wire.NewSet(
 	handlers.NewUpdateKey,
 	handlers.NewUpdateCredits,
 	handlers.NewVerifyKey,
+	wire.Bind(new(handlers.RefillReader), new(*projections.Reader)),
+	handlers.NewRefiller,
 	wire.Struct(new(httpapi.Routes), "*"),
 	openapi.NewValidator,
 	wire.Bind(new(httpapi.BodyValidator), new(*openapi.Validator)),

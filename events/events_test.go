@@ -103,7 +103,7 @@ func TestDecodeRoundTripsEveryEvent(t *testing.T) {
 			Meta: json.RawMessage(`{"a":1}`), IdentityID: "id_1", Enabled: true, Expires: ptr(int64(5)), Remaining: ptr(int64(3)),
 			Refill: &Refill{Interval: "monthly", Amount: 3, Day: 31}, PermissionIDs: []string{"perm_1"}, RoleIDs: []string{"role_1"},
 			Ratelimits: []Ratelimit{{ID: "rl_1", Name: "r", Limit: 1, Duration: 1000, AutoApply: true}},
-			Encrypted: &Encrypted{KeyringID: "k1", Ciphertext: "c"}, PendingMigrationID: "m", RerolledFrom: "key_0"},
+			Encrypted:  &Encrypted{KeyringID: "k1", Ciphertext: "c"}, PendingMigrationID: "m", RerolledFrom: "key_0"},
 		KeyUpdated{KeyID: "key_1", WorkspaceID: "ws_1", Name: &Change[string]{Value: ptr("x")}, IdentityID: &Change[string]{},
 			Meta: &Change[json.RawMessage]{Value: ptr(json.RawMessage(`{"b":2}`))}, Expires: &Change[int64]{},
 			Refill: &Change[Refill]{Value: &Refill{Interval: "daily", Amount: 1}}, Ratelimits: &[]Ratelimit{}},

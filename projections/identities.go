@@ -41,7 +41,7 @@ func (Identities) Handle(ctx context.Context, db bun.IDB, rec events.Recorded, e
 	if !ok {
 		return nil
 	}
-	row := &IdentityRow{ID: c.IdentityID, WorkspaceID: c.WorkspaceID, ExternalID: c.ExternalID, Meta: string(c.Meta),
+	row := &IdentityRow{ID: c.IdentityID, WorkspaceID: c.WorkspaceID, ExternalID: c.ExternalID, Meta: canonicalJSON(c.Meta),
 		CreatedAt: rec.OccurredAt.UnixMilli()}
 	_, err := db.NewInsert().Model(row).On("CONFLICT (id) DO NOTHING").Exec(ctx)
 	return err

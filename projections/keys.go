@@ -1,6 +1,7 @@
 package projections
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -100,6 +101,27 @@ func (Keys) Setup(ctx context.Context, db bun.IDB) error {
 	return nil
 }
 
+// canonicalJSON renders a JSON object in one canonical form (sorted keys, no
+// spaces, numbers kept exact). PostgreSQL stores event payloads as jsonb,
+// which reorders and respaces them, so without this a replayed read model
+// would differ byte for byte from the one built live.
+func canonicalJSON(raw []byte) string {
+	if len(raw) == 0 {
+		return ""
+	}
+	dec := json.NewDecoder(bytes.NewReader(raw))
+	dec.UseNumber()
+	var v any
+	if err := dec.Decode(&v); err != nil {
+		return string(raw)
+	}
+	out, err := json.Marshal(v)
+	if err != nil {
+		return string(raw)
+	}
+	return string(out)
+}
+
 func ratelimitsJSON(rls []events.Ratelimit) string {
 	if rls == nil {
 		rls = []events.Ratelimit{}
@@ -117,7 +139,7 @@ func (Keys) Handle(ctx context.Context, db bun.IDB, rec events.Recorded, e event
 	switch e := e.(type) {
 	case events.KeyCreated:
 		row := &KeyRow{ID: e.KeyID, WorkspaceID: e.WorkspaceID, APIID: e.APIID, KeySpaceID: e.KeySpaceID, Hash: e.Hash,
-			Start: e.Start, Name: e.Name, Meta: string(e.Meta), IdentityID: e.IdentityID, Enabled: e.Enabled, Expires: e.Expires,
+			Start: e.Start, Name: e.Name, Meta: canonicalJSON(e.Meta), IdentityID: e.IdentityID, Enabled: e.Enabled, Expires: e.Expires,
 			Ratelimits: ratelimitsJSON(e.Ratelimits), PendingMigrationID: e.PendingMigrationID, CreatedAt: at}
 		if e.Refill != nil {
 			row.RefillInterval, row.RefillAmount, row.RefillDay = e.Refill.Interval, e.Refill.Amount, e.Refill.Day
@@ -141,7 +163,7 @@ func (Keys) Handle(ctx context.Context, db bun.IDB, rec events.Recorded, e event
 			q = q.Set("identity_id = ?", deref(e.IdentityID.Value))
 		}
 		if e.Meta != nil {
-			q = q.Set("meta = ?", string(deref(e.Meta.Value)))
+			q = q.Set("meta = ?", canonicalJSON(deref(e.Meta.Value)))
 		}
 		if e.Expires != nil {
 			q = q.Set("expires = ?", e.Expires.Value)
@@ -346,4 +368,11 @@ func (r *Reader) KeyAccess(ctx context.Context, keyIDs []string) (map[string]*Ke
 		}
 	}
 	return out, nil
+}
+
+// KeysWithRefill returns every live key that has a refill schedule.
+func (r *Reader) KeysWithRefill(ctx context.Context) ([]KeyRow, error) {
+	var rows []KeyRow
+	err := r.Primary.NewSelect().Model(&rows).Where("refill_interval <> '' AND deleted_at IS NULL").Order("id ASC").Scan(ctx)
+	return rows, err
 }

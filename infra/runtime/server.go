@@ -28,6 +28,7 @@ type Server struct {
 	Auth      *handlers.Authenticator
 	Keys      *handlers.KeyCache
 	Ledger    *handlers.CreditLedger
+	Refiller  *handlers.Refiller
 	HTTP      *httpserver.Server
 	Forwarder *outbox.Forwarder // nil unless Postgres + Redis
 
@@ -39,9 +40,9 @@ type Server struct {
 // Forwarder.
 func NewServer(cfg *configs.Config, logger *slog.Logger, store *sqlstore.Store, runner *projections.Runner,
 	tailer *sqlstore.Tailer, boot *handlers.Bootstrap, auth *handlers.Authenticator, keys *handlers.KeyCache,
-	ledger *handlers.CreditLedger, http *httpserver.Server, fwd *outbox.Forwarder, out io.Writer) *Server {
+	ledger *handlers.CreditLedger, refiller *handlers.Refiller, http *httpserver.Server, fwd *outbox.Forwarder, out io.Writer) *Server {
 	return &Server{Config: cfg, Logger: logger, Store: store, Runner: runner, Tailer: tailer, Bootstrap: boot,
-		Auth: auth, Keys: keys, Ledger: ledger, HTTP: http, Forwarder: fwd, Out: out}
+		Auth: auth, Keys: keys, Ledger: ledger, Refiller: refiller, HTTP: http, Forwarder: fwd, Out: out}
 }
 
 // Prepare brings the read models up to date with the log and creates the
@@ -85,7 +86,7 @@ func (s *Server) Run(ctx context.Context) error {
 	background := []struct {
 		name string
 		run  func(context.Context) error
-	}{{"event tailer", s.Tailer.Run}, {"credit ledger", s.Ledger.Run}}
+	}{{"event tailer", s.Tailer.Run}, {"credit ledger", s.Ledger.Run}, {"credit refill", s.Refiller.Run}}
 	if s.Forwarder != nil {
 		background = append(background, struct {
 			name string
