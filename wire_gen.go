@@ -63,19 +63,27 @@ func InitializeServer(ctx context.Context, cfg *configs.Config, logger *slog.Log
 	updateKey := handlers.NewUpdateKey(store, reader)
 	updateCredits := handlers.NewUpdateCredits(store, reader)
 	verifyKey := handlers.NewVerifyKey(store, reader, keyCache, creditLedger)
+	keyPermissions := handlers.NewKeyPermissions(store, reader)
+	keyRoles := handlers.NewKeyRoles(store, reader)
+	rerollKey := handlers.NewRerollKey(store, reader, keyring)
+	migrateKeys := handlers.NewMigrateKeys(store, reader)
 	routes := &httpapi.Routes{
-		Auth:          authenticator,
-		CreateAPI:     createAPI,
-		GetAPI:        getAPI,
-		DeleteAPI:     deleteAPI,
-		ListKeys:      listKeys,
-		CreateKey:     createKey,
-		GetKey:        getKey,
-		Whoami:        whoami,
-		DeleteKey:     deleteKey,
-		UpdateKey:     updateKey,
-		UpdateCredits: updateCredits,
-		VerifyKey:     verifyKey,
+		Auth:           authenticator,
+		CreateAPI:      createAPI,
+		GetAPI:         getAPI,
+		DeleteAPI:      deleteAPI,
+		ListKeys:       listKeys,
+		CreateKey:      createKey,
+		GetKey:         getKey,
+		Whoami:         whoami,
+		DeleteKey:      deleteKey,
+		UpdateKey:      updateKey,
+		UpdateCredits:  updateCredits,
+		VerifyKey:      verifyKey,
+		KeyPermissions: keyPermissions,
+		KeyRoles:       keyRoles,
+		RerollKey:      rerollKey,
+		MigrateKeys:    migrateKeys,
 	}
 	validator, err := openapi.NewValidator()
 	if err != nil {
@@ -130,5 +138,5 @@ func InitializeAdmin(ctx context.Context, cfg *configs.Config, logger *slog.Logg
 var storeSet = wire.NewSet(wire.FieldsOf(new(*configs.Config), "Database", "Projections"), sqlstore.Open, outbox.ForKind, projections.All, projections.NewRunner, wire.Bind(new(sqlstore.Applier), new(*projections.Runner)), sqlstore.NewStore, projections.NewReader, wire.Bind(new(projections.Databases), new(*sqlstore.DB)), wire.Bind(new(handlers.EventLog), new(*sqlstore.Store)), handlers.NewBootstrap)
 
 var apiSet = wire.NewSet(
-	storeSet, sqlstore.NewTailer, handlers.NewAuthenticator, wire.Bind(new(handlers.RootKeyFinder), new(*projections.Reader)), wire.Bind(new(handlers.APIReader), new(*projections.Reader)), handlers.NewCreateAPI, handlers.NewGetAPI, handlers.NewDeleteAPI, handlers.NewListKeys, wire.Bind(new(handlers.KeyReader), new(*projections.Reader)), wire.Bind(new(handlers.CommitNotifier), new(*sqlstore.Store)), handlers.NewKeyring, handlers.NewKeyCache, handlers.NewCreditLedger, handlers.NewCreateKey, handlers.NewGetKey, handlers.NewWhoami, handlers.NewDeleteKey, handlers.NewUpdateKey, handlers.NewUpdateCredits, handlers.NewVerifyKey, wire.Bind(new(handlers.RefillReader), new(*projections.Reader)), handlers.NewRefiller, wire.Struct(new(httpapi.Routes), "*"), openapi.NewValidator, wire.Bind(new(httpapi.BodyValidator), new(*openapi.Validator)), httpapi.NewOptions, httpapi.NewRouter, httpserver.New, outbox.ForwarderFor, runtime.NewServer,
+	storeSet, sqlstore.NewTailer, handlers.NewAuthenticator, wire.Bind(new(handlers.RootKeyFinder), new(*projections.Reader)), wire.Bind(new(handlers.APIReader), new(*projections.Reader)), handlers.NewCreateAPI, handlers.NewGetAPI, handlers.NewDeleteAPI, handlers.NewListKeys, wire.Bind(new(handlers.KeyReader), new(*projections.Reader)), wire.Bind(new(handlers.CommitNotifier), new(*sqlstore.Store)), handlers.NewKeyring, handlers.NewKeyCache, handlers.NewCreditLedger, handlers.NewCreateKey, handlers.NewGetKey, handlers.NewWhoami, handlers.NewDeleteKey, handlers.NewUpdateKey, handlers.NewUpdateCredits, handlers.NewVerifyKey, wire.Bind(new(handlers.RefillReader), new(*projections.Reader)), handlers.NewRefiller, handlers.NewKeyPermissions, handlers.NewKeyRoles, handlers.NewRerollKey, handlers.NewMigrateKeys, wire.Struct(new(httpapi.Routes), "*"), openapi.NewValidator, wire.Bind(new(httpapi.BodyValidator), new(*openapi.Validator)), httpapi.NewOptions, httpapi.NewRouter, httpserver.New, outbox.ForwarderFor, runtime.NewServer,
 )

@@ -73,7 +73,7 @@ func (h *CreateKey) Handle(ctx context.Context, p *Principal, in CreateKeyInput)
 	if err != nil {
 		return CreatedKey{}, err
 	}
-	permIDs, err := resolvePermissions(ctx, h.Reader, h.Log, p, in.Permissions, true)
+	permIDs, err := resolvePermissions(ctx, h.Reader, h.Log, p, in.Permissions, createMissing)
 	if err != nil {
 		return CreatedKey{}, err
 	}

@@ -235,10 +235,18 @@ func resolveRoles(ctx context.Context, r KeyReader, workspaceID string, refs []s
 	return ids, rows, nil
 }
 
-// resolvePermissions maps slugs or IDs to permission IDs. Unknown slugs are
-// created when create is set (with an ID derived from the slug, so
-// concurrent auto-creates converge); otherwise they are a 404.
-func resolvePermissions(ctx context.Context, r KeyReader, log EventLog, p *Principal, refs []string, create bool) ([]string, error) {
+// createMissing lets resolvePermissions create unknown slugs.
+func createMissing(string) error { return nil }
+
+// mustExist makes an unknown permission a 404.
+func mustExist(ref string) error {
+	return Fail(CodePermissionNotFound, "Permission '"+ref+"' was not found.")
+}
+
+// resolvePermissions maps slugs or IDs to permission IDs. For an unknown one
+// it asks onMissing: nil creates it (with an ID derived from the slug, so
+// concurrent auto-creates converge), an error fails the request.
+func resolvePermissions(ctx context.Context, r KeyReader, log EventLog, p *Principal, refs []string, onMissing func(ref string) error) ([]string, error) {
 	if len(refs) == 0 {
 		return nil, nil
 	}
@@ -256,8 +264,8 @@ func resolvePermissions(ctx context.Context, r KeyReader, log EventLog, p *Princ
 			}
 		}
 		if id == "" {
-			if !create {
-				return nil, Fail(CodePermissionNotFound, "Permission '"+ref+"' was not found.")
+			if err := onMissing(ref); err != nil {
+				return nil, err
 			}
 			id = events.PermissionIDFor(p.WorkspaceID, ref)
 			_, err := log.Append(ctx, events.PermissionStreamID(id), 0, metaFor(ctx, p),

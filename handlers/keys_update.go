@@ -95,7 +95,7 @@ func (h *UpdateKey) Handle(ctx context.Context, p *Principal, in UpdateKeyInput)
 		}
 	}
 	if in.Permissions != nil {
-		if permIDs, err = resolvePermissions(ctx, h.Reader, h.Log, p, *in.Permissions, true); err != nil {
+		if permIDs, err = resolvePermissions(ctx, h.Reader, h.Log, p, *in.Permissions, createMissing); err != nil {
 			return err
 		}
 	}

@@ -225,3 +225,74 @@ func (rt *Routes) verifyKey(w http.ResponseWriter, req bunrouter.Request) error 
 	}
 	return writeData(w, req.Request, out)
 }
+
+// keyAccess serves the six add/remove/set routes for permissions and roles.
+func (rt *Routes) keyAccess(op, list string) bunrouter.HandlerFunc {
+	return func(w http.ResponseWriter, req bunrouter.Request) error {
+		var in map[string]json.RawMessage
+		if err := decode(req, &in); err != nil {
+			return err
+		}
+		var keyID string
+		var refs []string
+		if err := json.Unmarshal(in["keyId"], &keyID); err != nil {
+			return &handlers.Error{Code: handlers.CodeInvalidInput, Detail: "The request body does not match the expected shape.", Err: err}
+		}
+		if err := json.Unmarshal(in[list], &refs); err != nil {
+			return &handlers.Error{Code: handlers.CodeInvalidInput, Detail: "The request body does not match the expected shape.", Err: err}
+		}
+		p, err := rt.principal(req)
+		if err != nil {
+			return err
+		}
+		var out any
+		if list == "permissions" {
+			out, err = rt.KeyPermissions.Handle(req.Context(), p, op, keyID, refs)
+		} else {
+			out, err = rt.KeyRoles.Handle(req.Context(), p, op, keyID, refs)
+		}
+		if err != nil {
+			return err
+		}
+		return writeData(w, req.Request, out)
+	}
+}
+
+func (rt *Routes) rerollKey(w http.ResponseWriter, req bunrouter.Request) error {
+	var in struct {
+		KeyID      string `json:"keyId"`
+		Expiration int64  `json:"expiration"`
+	}
+	if err := decode(req, &in); err != nil {
+		return err
+	}
+	p, err := rt.principal(req)
+	if err != nil {
+		return err
+	}
+	out, err := rt.RerollKey.Handle(req.Context(), p, in.KeyID, in.Expiration)
+	if err != nil {
+		return err
+	}
+	return writeData(w, req.Request, out)
+}
+
+func (rt *Routes) migrateKeys(w http.ResponseWriter, req bunrouter.Request) error {
+	var in struct {
+		MigrationID string                     `json:"migrationId"`
+		APIID       string                     `json:"apiId"`
+		Keys        []handlers.MigrateKeyInput `json:"keys"`
+	}
+	if err := decode(req, &in); err != nil {
+		return err
+	}
+	p, err := rt.principal(req)
+	if err != nil {
+		return err
+	}
+	out, err := rt.MigrateKeys.Handle(req.Context(), p, in.MigrationID, in.APIID, in.Keys)
+	if err != nil {
+		return err
+	}
+	return writeData(w, req.Request, out)
+}

@@ -27,6 +27,11 @@ type Routes struct {
 	UpdateKey     *handlers.UpdateKey
 	UpdateCredits *handlers.UpdateCredits
 	VerifyKey     *handlers.VerifyKey
+
+	KeyPermissions *handlers.KeyPermissions
+	KeyRoles       *handlers.KeyRoles
+	RerollKey      *handlers.RerollKey
+	MigrateKeys    *handlers.MigrateKeys
 }
 
 // Options are the HTTP settings that are not use cases.
@@ -69,6 +74,14 @@ func NewRouter(routes *Routes, validator BodyValidator, opts Options, logger *sl
 	api.POST("/keys.updateKey", routes.updateKey)
 	api.POST("/keys.updateCredits", routes.updateCredits)
 	api.POST("/keys.verifyKey", routes.verifyKey)
+	api.POST("/keys.addPermissions", routes.keyAccess("add", "permissions"))
+	api.POST("/keys.removePermissions", routes.keyAccess("remove", "permissions"))
+	api.POST("/keys.setPermissions", routes.keyAccess("set", "permissions"))
+	api.POST("/keys.addRoles", routes.keyAccess("add", "roles"))
+	api.POST("/keys.removeRoles", routes.keyAccess("remove", "roles"))
+	api.POST("/keys.setRoles", routes.keyAccess("set", "roles"))
+	api.POST("/keys.rerollKey", routes.rerollKey)
+	api.POST("/keys.migrateKeys", routes.migrateKeys)
 	return router
 }
 

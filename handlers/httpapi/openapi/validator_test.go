@@ -181,7 +181,9 @@ func TestValidateBodyUnknownPath(t *testing.T) {
 func TestOperations(t *testing.T) {
 	v := newTestValidator(t)
 	want := []string{"/v2/apis.createApi", "/v2/apis.deleteApi", "/v2/apis.getApi", "/v2/apis.listKeys",
-		"/v2/keys.createKey", "/v2/keys.deleteKey", "/v2/keys.getKey", "/v2/keys.updateCredits", "/v2/keys.updateKey",
+		"/v2/keys.addPermissions", "/v2/keys.addRoles", "/v2/keys.createKey", "/v2/keys.deleteKey", "/v2/keys.getKey",
+		"/v2/keys.migrateKeys", "/v2/keys.removePermissions", "/v2/keys.removeRoles", "/v2/keys.rerollKey",
+		"/v2/keys.setPermissions", "/v2/keys.setRoles", "/v2/keys.updateCredits", "/v2/keys.updateKey",
 		"/v2/keys.verifyKey", "/v2/keys.whoami"}
 	got := v.Operations()
 	if !slices.Equal(got, want) {
