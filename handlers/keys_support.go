@@ -365,3 +365,6 @@ func appendToKey(ctx context.Context, log EventLog, p *Principal, keyID string, 
 		return k, nil
 	}
 }
+
+// Refill is the credit refill schedule as requests and responses carry it.
+type Refill = events.Refill

@@ -1,6 +1,7 @@
 package httpapi
 
 import (
+	"context"
 	"encoding/json"
 	"log/slog"
 	"net/http"
@@ -63,25 +64,25 @@ func NewRouter(routes *Routes, validator BodyValidator, opts Options, logger *sl
 	})
 	api := router.NewGroup("/v2", bunrouter.WithMiddleware(withRequestID, withErrors(logger), withBody(opts.MaxBodyBytes, validator)))
 	api.GET("/liveness", liveness)
-	api.POST("/apis.createApi", routes.createAPI)
-	api.POST("/apis.getApi", routes.getAPI)
-	api.POST("/apis.deleteApi", routes.deleteAPI)
-	api.POST("/apis.listKeys", routes.listKeys)
-	api.POST("/keys.createKey", routes.createKey)
-	api.POST("/keys.getKey", routes.getKey)
-	api.POST("/keys.whoami", routes.whoami)
-	api.POST("/keys.deleteKey", routes.deleteKey)
-	api.POST("/keys.updateKey", routes.updateKey)
-	api.POST("/keys.updateCredits", routes.updateCredits)
-	api.POST("/keys.verifyKey", routes.verifyKey)
-	api.POST("/keys.addPermissions", routes.keyAccess("add", "permissions"))
-	api.POST("/keys.removePermissions", routes.keyAccess("remove", "permissions"))
-	api.POST("/keys.setPermissions", routes.keyAccess("set", "permissions"))
-	api.POST("/keys.addRoles", routes.keyAccess("add", "roles"))
-	api.POST("/keys.removeRoles", routes.keyAccess("remove", "roles"))
-	api.POST("/keys.setRoles", routes.keyAccess("set", "roles"))
-	api.POST("/keys.rerollKey", routes.rerollKey)
-	api.POST("/keys.migrateKeys", routes.migrateKeys)
+	api.POST("/apis.createApi", operation(routes, routes.createAPI))
+	api.POST("/apis.getApi", operation(routes, routes.getAPI))
+	api.POST("/apis.deleteApi", operation(routes, routes.deleteAPI))
+	api.POST("/apis.listKeys", operation(routes, routes.listKeys))
+	api.POST("/keys.createKey", operation(routes, routes.createKey))
+	api.POST("/keys.getKey", operation(routes, routes.getKey))
+	api.POST("/keys.whoami", operation(routes, routes.whoami))
+	api.POST("/keys.deleteKey", operation(routes, routes.deleteKey))
+	api.POST("/keys.updateKey", operation(routes, routes.updateKey))
+	api.POST("/keys.updateCredits", operation(routes, routes.updateCredits))
+	api.POST("/keys.verifyKey", operation(routes, routes.verifyKey))
+	api.POST("/keys.addPermissions", operation(routes, routes.keyPermissions("add")))
+	api.POST("/keys.removePermissions", operation(routes, routes.keyPermissions("remove")))
+	api.POST("/keys.setPermissions", operation(routes, routes.keyPermissions("set")))
+	api.POST("/keys.addRoles", operation(routes, routes.keyRoles("add")))
+	api.POST("/keys.removeRoles", operation(routes, routes.keyRoles("remove")))
+	api.POST("/keys.setRoles", operation(routes, routes.keyRoles("set")))
+	api.POST("/keys.rerollKey", operation(routes, routes.rerollKey))
+	api.POST("/keys.migrateKeys", operation(routes, routes.migrateKeys))
 	return router
 }
 
@@ -101,8 +102,40 @@ func liveness(w http.ResponseWriter, req bunrouter.Request) error {
 	return writeData(w, req.Request, map[string]string{"message": "we're cooking"})
 }
 
+// page is what a list operation returns: the envelope gets "pagination".
+type page struct {
+	Data    any
+	HasMore bool
+	Cursor  string
+}
+
+// operation adapts a use case to a route, so that every route is only its
+// own decode-call-encode: the validated body is decoded into In, the root
+// key authenticated, run called, and its result wrapped in the envelope.
+func operation[In any](rt *Routes, run func(ctx context.Context, p *handlers.Principal, in In) (any, error)) bunrouter.HandlerFunc {
+	return func(w http.ResponseWriter, req bunrouter.Request) error {
+		var in In
+		if err := decode(req, &in); err != nil {
+			return err
+		}
+		p, err := rt.principal(req)
+		if err != nil {
+			return err
+		}
+		out, err := run(req.Context(), p, in)
+		if err != nil {
+			return err
+		}
+		if pg, ok := out.(page); ok {
+			return writePage(w, req.Request, pg.Data, pg.HasMore, pg.Cursor)
+		}
+		return writeData(w, req.Request, out)
+	}
+}
+
 // decode unmarshals the validated body into dst. The schema already vouched
-// for the shape, so a failure here is a mismatch between schema and struct.
+// for the shape, so a failure is a mismatch between schema and struct: still
+// the client's 400, never a 500.
 func decode(req bunrouter.Request, dst any) error {
 	if err := json.Unmarshal(body(req), dst); err != nil {
 		return &handlers.Error{Code: handlers.CodeInvalidInput, Detail: "The request body does not match the expected shape.", Err: err}
@@ -110,6 +143,7 @@ func decode(req bunrouter.Request, dst any) error {
 	return nil
 }
 
+// principal authenticates the request's root key.
 func (rt *Routes) principal(req bunrouter.Request) (*handlers.Principal, error) {
 	return rt.Auth.Authenticate(req.Context(), req.Header.Get("Authorization"))
 }

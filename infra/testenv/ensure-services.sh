@@ -53,7 +53,7 @@ apt_install() {
     APT_UPDATED=1
   fi
   log "apt-get install -y $*"
-  apt-get install -y -qq "$@" >&2
+  apt-get install -y -qq "$@" >&2 9>&-
 }
 
 # take_lock serialises the slow "start something" paths of concurrent runs
@@ -65,15 +65,18 @@ take_lock() {
   mkdir -p "$STATE_DIR"
   chmod 755 "$STATE_DIR"
   if command -v flock >/dev/null 2>&1; then
+    # Daemons we start get "9>&-": an inherited lock fd would keep the lock
+    # held for the daemon's lifetime.
     exec 9>"$STATE_DIR/lock"
-    flock 9
+    flock -w 300 9 || die "timed out waiting for $STATE_DIR/lock"
   fi
   LOCKED=1
 }
 
-# parse_url URL DEFAULT_PORT sets U_SCHEME U_AUTHORITY U_USER U_HOST U_PORT
-# U_PATH U_QUERY (U_QUERY includes the leading '?'). Percent-encoding is not
-# decoded: test URLs are plain.
+# parse_url URL DEFAULT_PORT sets U_SCHEME U_AUTHORITY U_USER U_PASS U_HOST
+# U_PORT U_PATH U_QUERY (U_QUERY includes the leading '?'; U_PASS is set only
+# when the URL has "user:password@"). Percent-encoding is not decoded: test
+# URLs are plain.
 parse_url() {
   local url="$1" default_port="$2" rest hostport
   U_SCHEME="${url%%://*}"
@@ -83,10 +86,12 @@ parse_url() {
   U_PATH="${rest%%\?*}"
   U_QUERY="${rest#"$U_PATH"}"
   U_USER=""
+  U_PASS=""
   hostport="$U_AUTHORITY"
   if [[ "$U_AUTHORITY" == *@* ]]; then
     local userinfo="${U_AUTHORITY%@*}"
     U_USER="${userinfo%%:*}"
+    [[ "$userinfo" == *:* ]] && U_PASS="${userinfo#*:}"
     hostport="${U_AUTHORITY##*@}"
   fi
   if [[ "$hostport" =~ ^\[([^]]*)\](:([0-9]+))?$ ]]; then # [ipv6]:port
@@ -101,6 +106,15 @@ parse_url() {
   fi
   [[ -n "$U_HOST" ]] || U_HOST=127.0.0.1
   [[ -n "$U_PORT" ]] || U_PORT="$default_port"
+}
+
+# redact URL: the URL with its password masked, for messages.
+redact() {
+  if [[ "$1" =~ ^([^:/]+://[^:@/]*):[^@/]*@(.*)$ ]]; then
+    printf '%s:xxxxx@%s\n' "${BASH_REMATCH[1]}" "${BASH_REMATCH[2]}"
+  else
+    printf '%s\n' "$1"
+  fi
 }
 
 # tcp_open HOST PORT: a dependency-free reachability probe.
@@ -145,6 +159,7 @@ if ! command -v psql >/dev/null 2>&1 && bindir="$(pg_bindir)"; then
   PATH="$PATH:$bindir"
 fi
 
+# psql always gets -w: a password prompt would hang an interactive run.
 # pg_check: 0 = the URL works, 2 = the server answers but the database is
 # missing, 1 = not usable (down, refused, auth failure, ...).
 pg_check() {
@@ -153,7 +168,7 @@ pg_check() {
     tcp_open "$PG_HOST" "$PG_PORT" && return 0 || return 1
   fi
   local out
-  if out="$(PGCONNECT_TIMEOUT=2 psql "$PG_URL" -XAtqc 'select 1' 2>&1)"; then
+  if out="$(PGCONNECT_TIMEOUT=2 psql -w "$PG_URL" -XAtqc 'select 1' 2>&1)"; then
     return 0
   fi
   if [[ "$out" == *"database \"$PG_DB\" does not exist"* ]]; then
@@ -166,7 +181,9 @@ pg_check() {
 # pg_accepting: the server is up (says nothing about auth or the database).
 pg_accepting() {
   if command -v pg_isready >/dev/null 2>&1; then
-    pg_isready -q -h "$PG_HOST" -p "$PG_PORT" -t 1
+    # -d with the URL (not -h/-p) so the probe uses the test role and does not
+    # leave 'role "root" does not exist' noise in the server log.
+    pg_isready -q -d "$PG_URL" -t 1
   else
     tcp_open "$PG_HOST" "$PG_PORT"
   fi
@@ -176,7 +193,7 @@ pg_create_db() {
   log "postgres: creating database $PG_DB"
   # The quoting makes names like "test-db" work; the race with a concurrent
   # creator is harmless, hence the re-check.
-  PGCONNECT_TIMEOUT=2 psql "$PG_ADMIN_URL" -Xqc "CREATE DATABASE \"${PG_DB//\"/\"\"}\"" >&2 || pg_check
+  PGCONNECT_TIMEOUT=2 psql -w "$PG_ADMIN_URL" -Xqc "CREATE DATABASE \"${PG_DB//\"/\"\"}\"" >&2 || pg_check
 }
 
 # pg_finish turns a just-reachable server into a usable one (database exists)
@@ -213,12 +230,12 @@ pg_try_debian_cluster() {
       return 1
     fi
     log "postgres: starting Debian cluster $ver/$name"
-    if pg_ctlcluster --skip-systemctl-redirect "$ver" "$name" start >&2 &&
+    if pg_ctlcluster --skip-systemctl-redirect "$ver" "$name" start >&2 9>&- &&
        wait_until "$START_TIMEOUT_S" pg_accepting &&
        pg_finish "started Debian cluster $ver/$name"; then
       return 0
     fi
-    log "postgres: Debian cluster $ver/$name is not usable with $PG_URL (${PG_LAST_ERROR:-no details}); stopping it again"
+    log "postgres: Debian cluster $ver/$name is not usable with $(redact "$PG_URL") (${PG_LAST_ERROR:-no details}); stopping it again"
     pg_ctlcluster --skip-systemctl-redirect "$ver" "$name" stop >&2 || true
     return 1
   done
@@ -262,19 +279,35 @@ pg_start_throwaway() {
     done
   fi
   chmod 700 "$dir"
+  if pg_throwaway_start "$bindir" "$dir"; then
+    pg_finish "started throwaway cluster in $data"
+    return
+  fi
+  # The data only ever holds test databases, so a cluster that will not start
+  # (a stale postmaster.pid whose PID was reused, a crash mid-initdb, ...) is
+  # simply recreated once.
+  log "postgres: recreating the throwaway cluster in $data"
+  as_pg "$bindir/pg_ctl" -D "$data" stop -m immediate >/dev/null 2>&1 || true
+  rm -rf "$data"
+  pg_throwaway_start "$bindir" "$dir" &&
+    pg_finish "recreated throwaway cluster in $data"
+}
+
+# pg_throwaway_start BINDIR DIR: initdb DIR/data if needed, then start it and
+# wait until it accepts connections.
+pg_throwaway_start() {
+  local bindir="$1" dir="$2" data="$2/data"
   if [[ ! -f "$data/PG_VERSION" ]]; then
     log "postgres: initdb $data"
     as_pg "$bindir/initdb" -D "$data" -U "$PG_USER" --auth=trust \
       --encoding=UTF8 --locale=C --no-sync >"$dir/initdb.log" 2>&1 ||
       { cat "$dir/initdb.log" >&2; return 1; }
   fi
-  local listen="$PG_HOST"
-  log "postgres: starting throwaway cluster in $data on $listen:$PG_PORT"
+  log "postgres: starting throwaway cluster in $data on $PG_HOST:$PG_PORT"
   as_pg "$bindir/pg_ctl" -D "$data" -l "$dir/server.log" -w -t "$START_TIMEOUT_S" \
-    -o "-c listen_addresses='$listen' -p $PG_PORT -k '$dir' -c fsync=off -c synchronous_commit=off -c full_page_writes=off -c max_connections=200" \
-    start >&2 || { tail -n 20 "$dir/server.log" >&2 || true; return 1; }
-  wait_until "$START_TIMEOUT_S" pg_accepting &&
-    pg_finish "started throwaway cluster in $data"
+    -o "-c listen_addresses='$PG_HOST' -p $PG_PORT -k '$dir' -c fsync=off -c synchronous_commit=off -c full_page_writes=off -c max_connections=200" \
+    start >&2 9>&- || { tail -n 20 "$dir/server.log" >&2 || true; return 1; }
+  wait_until "$START_TIMEOUT_S" pg_accepting
 }
 
 ensure_postgres() {
@@ -285,7 +318,7 @@ ensure_postgres() {
     2) pg_finish "already running" || die "postgres: could not create database $PG_DB"; return 0 ;;
   esac
   if pg_accepting; then
-    die "postgres: a server answers on $PG_HOST:$PG_PORT but $PG_URL does not work: ${PG_LAST_ERROR:-unknown error}"
+    die "postgres: a server answers on $PG_HOST:$PG_PORT but $(redact "$PG_URL") does not work: ${PG_LAST_ERROR:-unknown error}"
   fi
   is_local_host "$PG_HOST" || die "postgres: $PG_HOST:$PG_PORT is unreachable and not local; not starting anything"
 
@@ -310,7 +343,7 @@ ensure_postgres() {
     fi
     pg_try_debian_cluster && return 0
   fi
-  pg_start_throwaway || die "postgres: could not start a server for $PG_URL"
+  pg_start_throwaway || die "postgres: could not start a server for $(redact "$PG_URL")"
 }
 
 ###############################################################################
@@ -320,12 +353,22 @@ ensure_postgres() {
 parse_url "$REDIS_URL" 6379
 REDIS_HOST="$U_HOST"
 REDIS_PORT="$U_PORT"
+REDIS_DB="${U_PATH#/}"
+REDIS_USER="$U_USER"
+REDIS_PASS="$U_PASS"
 
 redis_ping() {
   if command -v redis-cli >/dev/null 2>&1; then
-    [[ "$(timeout 2 redis-cli --no-auth-warning -u "$REDIS_URL" ping 2>/dev/null)" == PONG ]]
+    # Explicit flags rather than -u: redis-cli 7.0 ignores the password of
+    # the common "redis://:password@host" form. The password goes through
+    # the environment, not the process list.
+    local -a args=(-h "$REDIS_HOST" -p "$REDIS_PORT")
+    [[ -n "$REDIS_DB" ]] && args+=(-n "$REDIS_DB")
+    [[ -n "$REDIS_USER" && -n "$REDIS_PASS" ]] && args+=(--user "$REDIS_USER")
+    [[ "$(REDISCLI_AUTH="$REDIS_PASS" timeout 2 redis-cli "${args[@]}" ping 2>/dev/null)" == PONG ]]
   else
-    # Inline-command PING over bash's /dev/tcp; good enough without AUTH.
+    # Inline-command PING over bash's /dev/tcp; good enough without AUTH
+    # (redis-cli comes with redis-server, so this is a rare fallback).
     timeout 2 bash -c '
       exec 3<>"/dev/tcp/$1/$2" || exit 1
       printf "PING\r\n" >&3
@@ -340,7 +383,7 @@ ensure_redis() {
     return 0
   fi
   if tcp_open "$REDIS_HOST" "$REDIS_PORT"; then
-    die "redis: something listens on $REDIS_HOST:$REDIS_PORT but does not answer PING for $REDIS_URL"
+    die "redis: something listens on $REDIS_HOST:$REDIS_PORT but does not answer PING for $(redact "$REDIS_URL")"
   fi
   is_local_host "$REDIS_HOST" || die "redis: $REDIS_HOST:$REDIS_PORT is unreachable and not local; not starting anything"
 
@@ -365,7 +408,7 @@ ensure_redis() {
   # (the repository); "-::1" binds IPv6 only where the machine has it.
   redis-server --daemonize yes --bind 127.0.0.1 -::1 --port "$REDIS_PORT" \
     --save "" --appendonly no \
-    --dir "$dir" --logfile "$dir/redis.log" --pidfile "$dir/redis.pid" >&2 ||
+    --dir "$dir" --logfile "$dir/redis.log" --pidfile "$dir/redis.pid" >&2 9>&- ||
     die "redis: redis-server failed to start (see $dir/redis.log)"
   wait_until "$START_TIMEOUT_S" redis_ping ||
     { tail -n 20 "$dir/redis.log" >&2 || true; die "redis: started but does not answer PING"; }

@@ -1,9 +1,11 @@
 package testenv
 
 import (
+	"context"
 	"crypto/rand"
 	"database/sql"
 	"encoding/hex"
+	"fmt"
 	"net"
 	"net/url"
 	"os"
@@ -11,106 +13,247 @@ import (
 	"testing"
 	"time"
 
+	// Registers the "pgx" database/sql driver here, so the helpers do not
+	// depend on the calling package having imported it.
 	_ "github.com/jackc/pgx/v5/stdlib"
 )
 
+// Environment variables naming the test services, and their defaults (the
+// services that our dev and CI machines run).
 const (
-	defaultPostgresURL = "postgres://postgres@127.0.0.1:5432/test?sslmode=disable"
-	defaultRedisURL    = "redis://127.0.0.1:6379/0"
+	PostgresURLEnv     = "KEYLINE_TEST_POSTGRES_URL"
+	RedisURLEnv        = "KEYLINE_TEST_REDIS_URL"
+	DefaultPostgresURL = "postgres://postgres@127.0.0.1:5432/test?sslmode=disable"
+	DefaultRedisURL    = "redis://127.0.0.1:6379/0"
 )
 
-func randomHex(n int) string {
-	b := make([]byte, n)
-	_, _ = rand.Read(b)
-	return hex.EncodeToString(b)
-}
+const (
+	// dialTimeout bounds the reachability probe: a local service answers in
+	// microseconds, so 2 s only matters when something is badly wrong.
+	dialTimeout = 2 * time.Second
+	// adminTimeout bounds CREATE/DROP DATABASE and the Redis cleanup, so a
+	// wedged server fails the test instead of hanging the binary until the
+	// global -timeout.
+	adminTimeout = 30 * time.Second
+	// namePrefix marks everything this package creates, so leftovers of a
+	// crashed test binary are recognisable (and safe to drop by hand).
+	namePrefix = "keyline_test_"
+)
 
-func reachable(t testing.TB, raw, what string) {
-	t.Helper()
-	u, err := url.Parse(raw)
-	if err != nil {
-		t.Fatalf("%s URL %q: %v", what, raw, err)
-	}
-	conn, err := net.DialTimeout("tcp", u.Host, 2*time.Second)
-	if err != nil {
-		t.Fatalf("%s is not reachable at %s (%v); run `make test`, which starts it", what, u.Host, err)
-	}
-	_ = conn.Close()
-}
-
-// PostgresURL returns the test server's URL and fails the test when the
-// server is unreachable.
+// PostgresURL returns the URL of the test PostgreSQL server
+// (KEYLINE_TEST_POSTGRES_URL, or DefaultPostgresURL). It fails the test when
+// nothing listens there.
 func PostgresURL(t testing.TB) string {
 	t.Helper()
-	u := os.Getenv("KEYLINE_TEST_POSTGRES_URL")
-	if u == "" {
-		u = defaultPostgresURL
-	}
-	reachable(t, u, "PostgreSQL")
-	return u
+	return serviceURL(t, "PostgreSQL", PostgresURLEnv, DefaultPostgresURL, "5432")
 }
 
-// FreshPostgresDatabase creates a database of its own for the test and
-// drops it when the test ends.
+// RedisURL returns the URL of the test Redis server (KEYLINE_TEST_REDIS_URL,
+// or DefaultRedisURL). It fails the test when nothing listens there.
+func RedisURL(t testing.TB) string {
+	t.Helper()
+	return serviceURL(t, "Redis", RedisURLEnv, DefaultRedisURL, "6379")
+}
+
+func serviceURL(t testing.TB, name, env, def, defaultPort string) string {
+	t.Helper()
+	raw := os.Getenv(env)
+	if raw == "" {
+		raw = def
+	}
+	u, err := url.Parse(raw)
+	if err != nil {
+		t.Fatalf("testenv: %s=%q is not a URL: %v", env, raw, err)
+		return ""
+	}
+	addr := hostPort(u, defaultPort)
+	conn, err := net.DialTimeout("tcp", addr, dialTimeout)
+	if err != nil {
+		// Fail, never skip: see the package documentation.
+		t.Fatalf("testenv: %s is not reachable at %s (%s): %v\n"+
+			"\trun the tests with `make test`, which starts PostgreSQL and Redis "+
+			"(infra/testenv/ensure-services.sh), or set %s to a running server",
+			name, addr, u.Redacted(), err, env)
+		return ""
+	}
+	_ = conn.Close()
+	return raw
+}
+
+func hostPort(u *url.URL, defaultPort string) string {
+	host := u.Hostname()
+	if host == "" {
+		host = "127.0.0.1"
+	}
+	port := u.Port()
+	if port == "" {
+		port = defaultPort
+	}
+	return net.JoinHostPort(host, port)
+}
+
+// FreshPostgresDatabase creates an empty database named keyline_test_<hex> on
+// the test server and returns its URL (same host, user and parameters as
+// PostgresURL). The database is dropped WITH (FORCE) when the test ends, so
+// connections the test forgot to close do not block the drop.
 func FreshPostgresDatabase(t testing.TB) string {
 	t.Helper()
 	base := PostgresURL(t)
-	admin, err := sql.Open("pgx", base)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer admin.Close()
-	name := "keyline_test_" + randomHex(6)
-	if _, err := admin.Exec("CREATE DATABASE " + name); err != nil {
-		t.Fatalf("creating test database: %v", err)
+	// Only [a-z0-9_]: needs no quoting, and stays far below the 63-byte limit.
+	name := namePrefix + randomHex(8)
+
+	if err := pgAdminExec(base, "CREATE DATABASE "+name); err != nil {
+		t.Fatalf("testenv: create database %s: %v", name, err)
+		return ""
 	}
 	t.Cleanup(func() {
-		db, err := sql.Open("pgx", base)
-		if err != nil {
-			return
+		if err := pgAdminExec(base, "DROP DATABASE IF EXISTS "+name+" WITH (FORCE)"); err != nil {
+			t.Errorf("testenv: drop database %s: %v", name, err)
 		}
-		defer db.Close()
-		_, _ = db.Exec("DROP DATABASE IF EXISTS " + name + " WITH (FORCE)")
 	})
-	u, _ := url.Parse(base)
+
+	u, err := url.Parse(base)
+	if err != nil { // PostgresURL already parsed it.
+		t.Fatalf("testenv: %v", err)
+		return ""
+	}
 	u.Path = "/" + name
+	u.RawPath = ""
 	return u.String()
 }
 
-// RedisURL returns the test Redis URL and fails the test when it is unreachable.
-func RedisURL(t testing.TB) string {
-	t.Helper()
-	u := os.Getenv("KEYLINE_TEST_REDIS_URL")
-	if u == "" {
-		u = defaultRedisURL
+// pgAdminExec runs one statement on a short-lived connection. A new pool per
+// call keeps no idle admin connection per test around, and works inside
+// t.Cleanup, where the test's context is already cancelled.
+func pgAdminExec(connURL, stmt string) error {
+	ctx, cancel := context.WithTimeout(context.Background(), adminTimeout)
+	defer cancel()
+	db, err := sql.Open("pgx", connURL)
+	if err != nil {
+		return err
 	}
-	reachable(t, u, "Redis")
-	return u
+	defer db.Close()
+	_, err = db.ExecContext(ctx, stmt)
+	return err
 }
 
-// Eventually polls cond every 10 ms until it holds or timeout passes.
+// RedisPrefix returns a unique key prefix "keyline_test_<hex>:" for the test
+// to put all its Redis keys (and stream names) under. Every key matching the
+// prefix is deleted when the test ends.
+func RedisPrefix(t testing.TB) string {
+	t.Helper()
+	redisURL := RedisURL(t)
+	prefix := namePrefix + randomHex(8) + ":"
+	t.Cleanup(func() {
+		if err := deleteRedisPrefix(redisURL, prefix); err != nil {
+			t.Errorf("testenv: delete Redis keys %s*: %v", prefix, err)
+		}
+	})
+	return prefix
+}
+
+// Eventually calls cond every 10 ms until it reports true, and fails the test
+// with cond's last message if that has not happened within timeout. cond is
+// always called at least once. Use it instead of sleeping for asynchronous
+// effects: it returns as soon as the effect is there.
 func Eventually(t testing.TB, timeout time.Duration, cond func() (bool, string)) {
 	t.Helper()
 	deadline := time.Now().Add(timeout)
+	tick := time.NewTicker(10 * time.Millisecond)
+	defer tick.Stop()
 	for {
 		ok, msg := cond()
 		if ok {
 			return
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("condition not met within %s: %s", timeout, strings.TrimSpace(msg))
+		if !time.Now().Before(deadline) {
+			t.Fatalf("testenv: condition not met within %v: %s", timeout, msg)
+			return
 		}
-		time.Sleep(10 * time.Millisecond)
+		<-tick.C
 	}
 }
 
-// FreePort returns a TCP port that was free a moment ago.
+// FreePort returns a TCP port on 127.0.0.1 that was free a moment ago, for a
+// server under test to listen on. (The port is released before returning, so
+// a server that can take an existing listener should be given one instead.)
 func FreePort(t testing.TB) int {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
-		t.Fatal(err)
+		t.Fatalf("testenv: find a free port: %v", err)
+		return 0
 	}
-	defer ln.Close()
-	return ln.Addr().(*net.TCPAddr).Port
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port
+}
+
+// randomHex returns 2n random hex digits. Random rather than derived from
+// t.Name(): names repeat across -count runs and parallel packages, and
+// database names are limited to 63 bytes.
+func randomHex(n int) string {
+	b := make([]byte, n)
+	_, _ = rand.Read(b) // crypto/rand.Read does not fail (it crashes instead).
+	return hex.EncodeToString(b)
+}
+
+// globEscape quotes the characters that Redis' MATCH treats specially, so a
+// prefix matches only itself.
+func globEscape(s string) string {
+	var b strings.Builder
+	for _, r := range s {
+		switch r {
+		case '*', '?', '[', ']', '\\', '^', '-':
+			b.WriteByte('\\')
+		}
+		b.WriteRune(r)
+	}
+	return b.String()
+}
+
+// deleteRedisPrefix deletes every key that starts with prefix, using SCAN
+// (never KEYS, which blocks the server) and DEL per batch.
+func deleteRedisPrefix(redisURL, prefix string) error {
+	c, err := dialRedis(redisURL)
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	pattern := globEscape(prefix) + "*"
+	cursor := "0"
+	for {
+		reply, err := c.Do("SCAN", cursor, "MATCH", pattern, "COUNT", "1000")
+		if err != nil {
+			return err
+		}
+		parts, ok := reply.([]any)
+		if !ok || len(parts) != 2 {
+			return fmt.Errorf("unexpected SCAN reply %#v", reply)
+		}
+		next, ok1 := parts[0].(string)
+		keys, ok2 := parts[1].([]any)
+		if !ok1 || !ok2 {
+			return fmt.Errorf("unexpected SCAN reply %#v", reply)
+		}
+		if len(keys) > 0 {
+			args := make([]string, 0, len(keys)+1)
+			args = append(args, "DEL")
+			for _, k := range keys {
+				s, ok := k.(string)
+				if !ok {
+					return fmt.Errorf("unexpected key %#v in SCAN reply", k)
+				}
+				args = append(args, s)
+			}
+			if _, err := c.Do(args...); err != nil {
+				return err
+			}
+		}
+		// Deleting while scanning is fine: SCAN still returns every key that
+		// existed for the whole iteration.
+		if next == "0" {
+			return nil
+		}
+		cursor = next
+	}
 }

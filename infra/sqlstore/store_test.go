@@ -1,0 +1,148 @@
+package sqlstore_test
+
+import (
+	"context"
+	"errors"
+	"io"
+	"log/slog"
+	"path/filepath"
+	"sync"
+	"testing"
+
+	"github.com/uptrace/bun"
+
+	"github.com/keyline/keyline/configs"
+	"github.com/keyline/keyline/events"
+	"github.com/keyline/keyline/infra/outbox"
+	"github.com/keyline/keyline/infra/sqlstore"
+	"github.com/keyline/keyline/infra/testenv"
+)
+
+// Each contract test runs on both stores, so SQLite (the embedded default)
+// and PostgreSQL (clusters) keep the same semantics.
+func forEachStore(t *testing.T, fn func(t *testing.T, db *sqlstore.DB)) {
+	for name, primary := range map[string]func(t *testing.T) string{
+		"sqlite":   func(t *testing.T) string { return "sqlite:" + filepath.Join(t.TempDir(), "k.db") },
+		"postgres": func(t *testing.T) string { return testenv.FreshPostgresDatabase(t) },
+	} {
+		t.Run(name, func(t *testing.T) {
+			db, cleanup, err := sqlstore.Open(context.Background(), configs.Database{Primary: primary(t)})
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(cleanup)
+			fn(t, db)
+		})
+	}
+}
+
+func created(id string) events.Event {
+	return events.APICreated{APIID: id, KeySpaceID: "ks_" + id, WorkspaceID: "ws_1", Name: "n " + id}
+}
+
+func TestAppendAndLoad(t *testing.T) {
+	forEachStore(t, func(t *testing.T, db *sqlstore.DB) {
+		ctx := context.Background()
+		store := sqlstore.NewStore(db, nil, nil)
+		recs, err := store.Append(ctx, "api-a", 0, events.Metadata{RequestID: "req_1"}, created("a"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(recs) != 1 || recs[0].StreamVersion != 1 || recs[0].Position < 1 || recs[0].Name != "api.created" {
+			t.Fatalf("recorded %+v", recs)
+		}
+		if _, err := store.Append(ctx, "api-a", 0, events.Metadata{}, created("a")); !errors.Is(err, events.ErrVersionConflict) {
+			t.Fatalf("stale expected version: err = %v, want ErrVersionConflict", err)
+		}
+		if _, err := store.Append(ctx, "api-a", 1, events.Metadata{}, events.APIDeleted{APIID: "a", WorkspaceID: "ws_1"}); err != nil {
+			t.Fatal(err)
+		}
+		loaded, err := store.Load(ctx, "api-a")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(loaded) != 2 || loaded[0].StreamVersion != 1 || loaded[1].StreamVersion != 2 ||
+			loaded[0].Meta.RequestID != "req_1" || loaded[1].Name != "api.deleted" {
+			t.Fatalf("loaded %+v", loaded)
+		}
+		e, err := loaded[0].Decode()
+		if err != nil || e != created("a") {
+			t.Fatalf("decoded %#v, %v", e, err)
+		}
+		if head, _ := store.Head(ctx, nil); head != loaded[1].Position {
+			t.Fatalf("head = %d, want %d", head, loaded[1].Position)
+		}
+	})
+}
+
+// Concurrent appends to one stream: exactly one wins each version.
+func TestConcurrentAppendsToOneStream(t *testing.T) {
+	forEachStore(t, func(t *testing.T, db *sqlstore.DB) {
+		store := sqlstore.NewStore(db, nil, nil)
+		var wg sync.WaitGroup
+		var mu sync.Mutex
+		wins := 0
+		for range 8 {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				_, err := store.Append(context.Background(), "api-race", 0, events.Metadata{}, created("race"))
+				if err == nil {
+					mu.Lock()
+					wins++
+					mu.Unlock()
+				} else if !errors.Is(err, events.ErrVersionConflict) {
+					t.Errorf("unexpected error: %v", err)
+				}
+			}()
+		}
+		wg.Wait()
+		if wins != 1 {
+			t.Fatalf("%d appends won version 1, want exactly 1", wins)
+		}
+	})
+}
+
+type failingApplier struct{}
+
+func (failingApplier) Apply(context.Context, bun.Tx, []events.Recorded) error {
+	return errors.New("projection refused")
+}
+
+// A failed projection rolls the whole append back: no event, no outbox row.
+func TestFailedAppendLeavesNothingBehind(t *testing.T) {
+	forEachStore(t, func(t *testing.T, db *sqlstore.DB) {
+		ctx := context.Background()
+		cfg := &configs.Config{}
+		ob, err := outbox.ForKind(ctx, db, cfg, slog.New(slog.NewTextHandler(io.Discard, nil)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		store := sqlstore.NewStore(db, failingApplier{}, ob)
+		if _, err := store.Append(ctx, "api-x", 0, events.Metadata{}, created("x")); err == nil {
+			t.Fatal("append with a failing projection succeeded")
+		}
+		if n, _ := store.Count(ctx, nil, 0); n != 0 {
+			t.Fatalf("%d events left behind", n)
+		}
+		if db.Kind == configs.KindPostgres {
+			var rows int
+			if err := db.Primary.QueryRowContext(ctx, `SELECT COUNT(*) FROM "watermill_`+outbox.EventsTopic+`"`).Scan(&rows); err != nil {
+				t.Fatal(err)
+			}
+			if rows != 0 {
+				t.Fatalf("%d outbox rows left behind", rows)
+			}
+			// And a successful append leaves exactly one outbox row.
+			if _, err := sqlstore.NewStore(db, nil, ob).Append(ctx, "api-x", 0, events.Metadata{}, created("x")); err != nil {
+				t.Fatal(err)
+			}
+			if err := db.Primary.QueryRowContext(ctx, `SELECT COUNT(*) FROM "watermill_`+outbox.EventsTopic+`"`).Scan(&rows); err != nil {
+				t.Fatal(err)
+			}
+			if rows != 1 {
+				t.Fatalf("%d outbox rows after one append, want 1", rows)
+			}
+		}
+	})
+}
