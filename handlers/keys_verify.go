@@ -32,22 +32,24 @@ type VerifyKeyInput struct {
 	Cost        *int64
 	MigrationID string
 	Tags        []string
+	Ratelimits  []VerifyRatelimitInput
 }
 
 // VerifyResult is Unkey's V2KeysVerifyKeyResponseData; everything but valid
 // and code is omitted when empty.
 type VerifyResult struct {
-	Valid       bool            `json:"valid"`
-	Code        string          `json:"code"`
-	KeyID       string          `json:"keyId,omitempty"`
-	Name        string          `json:"name,omitempty"`
-	Meta        json.RawMessage `json:"meta,omitempty"`
-	Expires     *int64          `json:"expires,omitempty"`
-	Credits     *int64          `json:"credits,omitempty"`
-	Enabled     *bool           `json:"enabled,omitempty"`
-	Permissions []string        `json:"permissions,omitempty"`
-	Roles       []string        `json:"roles,omitempty"`
-	Identity    *IdentityData   `json:"identity,omitempty"`
+	Valid       bool                  `json:"valid"`
+	Code        string                `json:"code"`
+	KeyID       string                `json:"keyId,omitempty"`
+	Name        string                `json:"name,omitempty"`
+	Meta        json.RawMessage       `json:"meta,omitempty"`
+	Expires     *int64                `json:"expires,omitempty"`
+	Credits     *int64                `json:"credits,omitempty"`
+	Enabled     *bool                 `json:"enabled,omitempty"`
+	Permissions []string              `json:"permissions,omitempty"`
+	Roles       []string              `json:"roles,omitempty"`
+	Identity    *IdentityData         `json:"identity,omitempty"`
+	Ratelimits  []VerifyRatelimitData `json:"ratelimits,omitempty"`
 }
 
 // VerifyKey answers keys.verifyKey. Every outcome is a 200 with a code;
@@ -57,7 +59,11 @@ type VerifyKey struct {
 	Reader KeyReader
 	Cache  *KeyCache
 	Ledger *CreditLedger
-	now    func() time.Time
+	// Limiter decides the key's and identity's rate limits. Until an
+	// implementation is wired in (the ratelimit issue), configs are still
+	// validated (an unknown name is a 412) but nothing is counted.
+	Limiter RateLimiter
+	now     func() time.Time
 }
 
 // NewVerifyKey builds the use case.
@@ -109,6 +115,23 @@ func (h *VerifyKey) Handle(ctx context.Context, p *Principal, in VerifyKeyInput)
 		Permissions: e.permissions, Roles: e.roles, Identity: e.identity}
 	if code == CodeValid && query != nil && !query.Allows(func(s string) bool { _, ok := e.permSet[s]; return ok }) {
 		code = CodeInsufficientPermissions
+	}
+	if code == CodeValid {
+		externalID, identityID := "", ""
+		if e.identity != nil {
+			identityID, externalID = e.identity.ID, e.identity.ExternalID
+		}
+		// Identity-level configs belong to the identities issue; the key's
+		// own configs are merged with them here once they exist.
+		plan, err := planRatelimits(e.keyID, e.ratelimits, identityID, externalID, nil, in.Ratelimits)
+		if err != nil {
+			return VerifyResult{}, err
+		}
+		limits, passed := checkRatelimits(ctx, h.Limiter, h.now(), plan)
+		res.Ratelimits = limits
+		if !passed {
+			code = CodeRateLimited
+		}
 	}
 	if e.limited {
 		if code == CodeValid {

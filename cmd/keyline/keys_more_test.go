@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"strings"
 	"testing"
 	"time"
 
@@ -186,4 +187,19 @@ func TestRecoverableKeys(t *testing.T) {
 	noDecrypt := mintRootKey(t, cfg, "default", "api.*.read_key", "api.*.read_api")
 	status, r = ts.call(t, noDecrypt, "keys.getKey", map[string]any{"keyId": id, "decrypt": true})
 	expectError(t, status, r, 403, "unkey/authorization/insufficient_permissions")
+}
+
+func TestVerifyUnknownRatelimitIs412(t *testing.T) {
+	ts := startServer(t, sqliteConfig(t))
+	api := ts.createAPI(t, ts.RootKey, "ratelimited")
+	_, key := ts.createKey(t, ts.RootKey, map[string]any{"apiId": api,
+		"ratelimits": []map[string]any{{"name": "requests", "limit": 10, "duration": 1000, "autoApply": true}}})
+	status, r := ts.call(t, ts.RootKey, "keys.verifyKey", map[string]any{"key": key, "ratelimits": []map[string]any{{"name": "nope"}}})
+	expectError(t, status, r, 412, "unkey/application/precondition_failed")
+	if !strings.HasSuffix(r.Error.Detail, "and there is no identity connected.") {
+		t.Fatalf("detail = %q", r.Error.Detail)
+	}
+	if v := ts.verify(t, ts.RootKey, map[string]any{"key": key, "ratelimits": []map[string]any{{"name": "requests"}}}); v["code"] != "VALID" {
+		t.Fatalf("known name: %v", v)
+	}
 }

@@ -148,11 +148,13 @@ type verifyKeyBody struct {
 	Credits     *struct {
 		Cost int64 `json:"cost"`
 	} `json:"credits"`
-	MigrationID string `json:"migrationId"`
+	MigrationID string                          `json:"migrationId"`
+	Ratelimits  []handlers.VerifyRatelimitInput `json:"ratelimits"`
 }
 
 func (rt *Routes) verifyKey(ctx context.Context, p *handlers.Principal, in verifyKeyBody) (any, error) {
-	v := handlers.VerifyKeyInput{Key: in.Key, Tags: in.Tags, Permissions: in.Permissions, MigrationID: in.MigrationID}
+	v := handlers.VerifyKeyInput{Key: in.Key, Tags: in.Tags, Permissions: in.Permissions, MigrationID: in.MigrationID,
+		Ratelimits: in.Ratelimits}
 	if in.Credits != nil {
 		v.Cost = &in.Credits.Cost
 	}
