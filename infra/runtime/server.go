@@ -80,6 +80,9 @@ func (s *Server) Run(ctx context.Context) error {
 	}
 	s.Tailer.Subscribe(s.Auth.Observe)
 	s.Tailer.Subscribe(s.Keys.Observe)
+	if err := s.Tailer.Start(ctx); err != nil {
+		return fmt.Errorf("starting the event tailer: %w", err)
+	}
 	bg, cancel := context.WithCancel(ctx)
 	defer cancel()
 	var wg sync.WaitGroup
