@@ -46,10 +46,18 @@ func InitializeServer(ctx context.Context, cfg *configs.Config, logger *slog.Log
 	reader := projections.NewReader(db)
 	authenticator := handlers.NewAuthenticator(reader)
 	ratelimitCatalog := handlers.NewRatelimitCatalog(reader, store)
+	keyCache := handlers.NewKeyCache(reader, store)
+	creditLedger := handlers.NewCreditLedger(reader, store)
+	refiller := handlers.NewRefiller(store, reader)
 	createAPI := handlers.NewCreateAPI(store)
 	getAPI := handlers.NewGetAPI(reader)
 	deleteAPI := handlers.NewDeleteAPI(store)
-	listKeys := handlers.NewListKeys(reader)
+	keyring, err := handlers.NewKeyring(cfg)
+	if err != nil {
+		cleanup()
+		return nil, nil, err
+	}
+	listKeys := handlers.NewListKeys(reader, keyring)
 	limiter, cleanup2, err := ratelimit.New(cfg, logger)
 	if err != nil {
 		cleanup()
@@ -61,6 +69,17 @@ func InitializeServer(ctx context.Context, cfg *configs.Config, logger *slog.Log
 	getRatelimitOverride := handlers.NewGetRatelimitOverride(reader)
 	listRatelimitOverrides := handlers.NewListRatelimitOverrides(reader)
 	deleteRatelimitOverride := handlers.NewDeleteRatelimitOverride(reader, store)
+	createKey := handlers.NewCreateKey(store, reader, keyring)
+	getKey := handlers.NewGetKey(reader, keyring)
+	whoami := handlers.NewWhoami(reader, keyring)
+	deleteKey := handlers.NewDeleteKey(store)
+	updateKey := handlers.NewUpdateKey(store, reader)
+	updateCredits := handlers.NewUpdateCredits(store, reader)
+	verifyKey := handlers.NewVerifyKey(store, reader, keyCache, creditLedger, limiter)
+	keyPermissions := handlers.NewKeyPermissions(store, reader)
+	keyRoles := handlers.NewKeyRoles(store, reader)
+	rerollKey := handlers.NewRerollKey(store, reader, keyring)
+	migrateKeys := handlers.NewMigrateKeys(store, reader)
 	routes := &httpapi.Routes{
 		Auth:                    authenticator,
 		CreateAPI:               createAPI,
@@ -73,6 +92,17 @@ func InitializeServer(ctx context.Context, cfg *configs.Config, logger *slog.Log
 		GetRatelimitOverride:    getRatelimitOverride,
 		ListRatelimitOverrides:  listRatelimitOverrides,
 		DeleteRatelimitOverride: deleteRatelimitOverride,
+		CreateKey:               createKey,
+		GetKey:                  getKey,
+		Whoami:                  whoami,
+		DeleteKey:               deleteKey,
+		UpdateKey:               updateKey,
+		UpdateCredits:           updateCredits,
+		VerifyKey:               verifyKey,
+		KeyPermissions:          keyPermissions,
+		KeyRoles:                keyRoles,
+		RerollKey:               rerollKey,
+		MigrateKeys:             migrateKeys,
 	}
 	validator, err := openapi.NewValidator()
 	if err != nil {
@@ -95,7 +125,7 @@ func InitializeServer(ctx context.Context, cfg *configs.Config, logger *slog.Log
 		cleanup()
 		return nil, nil, err
 	}
-	runtimeServer := runtime.NewServer(cfg, logger, store, runner, tailer, bootstrap, authenticator, ratelimitCatalog, server, forwarder, out)
+	runtimeServer := runtime.NewServer(cfg, logger, store, runner, tailer, bootstrap, authenticator, ratelimitCatalog, keyCache, creditLedger, refiller, server, forwarder, out)
 	return runtimeServer, func() {
 		cleanup4()
 		cleanup3()
@@ -131,5 +161,5 @@ func InitializeAdmin(ctx context.Context, cfg *configs.Config, logger *slog.Logg
 var storeSet = wire.NewSet(wire.FieldsOf(new(*configs.Config), "Database", "Projections"), sqlstore.Open, outbox.ForKind, projections.All, projections.NewRunner, wire.Bind(new(sqlstore.Applier), new(*projections.Runner)), sqlstore.NewStore, projections.NewReader, wire.Bind(new(projections.Databases), new(*sqlstore.DB)), wire.Bind(new(handlers.EventLog), new(*sqlstore.Store)), handlers.NewBootstrap)
 
 var apiSet = wire.NewSet(
-	storeSet, sqlstore.NewTailer, handlers.NewAuthenticator, wire.Bind(new(handlers.RootKeyFinder), new(*projections.Reader)), wire.Bind(new(handlers.APIReader), new(*projections.Reader)), handlers.NewCreateAPI, handlers.NewGetAPI, handlers.NewDeleteAPI, handlers.NewListKeys, ratelimit.New, wire.Bind(new(handlers.RateLimiter), new(ratelimit.Limiter)), wire.Bind(new(handlers.RatelimitReader), new(*projections.Reader)), handlers.NewRatelimitCatalog, handlers.NewRatelimitLimit, handlers.NewRatelimitMultiLimit, handlers.NewSetRatelimitOverride, handlers.NewGetRatelimitOverride, handlers.NewListRatelimitOverrides, handlers.NewDeleteRatelimitOverride, wire.Struct(new(httpapi.Routes), "*"), openapi.NewValidator, wire.Bind(new(httpapi.BodyValidator), new(*openapi.Validator)), httpapi.NewOptions, httpapi.NewRouter, httpserver.New, outbox.ForwarderFor, runtime.NewServer,
+	storeSet, sqlstore.NewTailer, handlers.NewAuthenticator, wire.Bind(new(handlers.RootKeyFinder), new(*projections.Reader)), wire.Bind(new(handlers.APIReader), new(*projections.Reader)), handlers.NewCreateAPI, handlers.NewGetAPI, handlers.NewDeleteAPI, handlers.NewListKeys, ratelimit.New, wire.Bind(new(handlers.RateLimiter), new(ratelimit.Limiter)), wire.Bind(new(handlers.RatelimitReader), new(*projections.Reader)), handlers.NewRatelimitCatalog, handlers.NewRatelimitLimit, handlers.NewRatelimitMultiLimit, handlers.NewSetRatelimitOverride, handlers.NewGetRatelimitOverride, handlers.NewListRatelimitOverrides, handlers.NewDeleteRatelimitOverride, wire.Bind(new(handlers.KeyReader), new(*projections.Reader)), wire.Bind(new(handlers.CommitNotifier), new(*sqlstore.Store)), handlers.NewKeyring, handlers.NewKeyCache, handlers.NewCreditLedger, handlers.NewCreateKey, handlers.NewGetKey, handlers.NewWhoami, handlers.NewDeleteKey, handlers.NewUpdateKey, handlers.NewUpdateCredits, handlers.NewVerifyKey, wire.Bind(new(handlers.RefillReader), new(*projections.Reader)), handlers.NewRefiller, handlers.NewKeyPermissions, handlers.NewKeyRoles, handlers.NewRerollKey, handlers.NewMigrateKeys, wire.Struct(new(httpapi.Routes), "*"), openapi.NewValidator, wire.Bind(new(httpapi.BodyValidator), new(*openapi.Validator)), httpapi.NewOptions, httpapi.NewRouter, httpserver.New, outbox.ForwarderFor, runtime.NewServer,
 )

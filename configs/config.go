@@ -80,6 +80,29 @@ type Config struct {
 	// Projections tunes read-model projection. (Optional) Default: zero
 	// value with defaults applied to its fields.
 	Projections Projections `json:"projections,omitempty"`
+
+	// Encryption holds the keyring for recoverable keys.
+	// (Optional) Default: nil; creating a recoverable key answers 412.
+	Encryption *Encryption `json:"encryption,omitempty"`
+}
+
+// Encryption is the keyring recoverable keys are sealed with (AES-256-GCM).
+type Encryption struct {
+	// Keys are the keyring entries, at least one. The first encrypts new
+	// keys; every entry decrypts, so a new key can be put first while the
+	// old one still opens what it sealed. (Required) No default.
+	Keys []EncryptionKey `json:"keys"`
+}
+
+// EncryptionKey is one keyring entry.
+type EncryptionKey struct {
+	// ID names the entry; it is stored next to each ciphertext.
+	// (Required) No default.
+	ID string `json:"id"`
+
+	// Key is 32 bytes, standard base64-encoded; supply it as ${ENV}.
+	// (Required) No default.
+	Key string `json:"key"`
 }
 
 // Heartbeat is a periodic liveness ping.

@@ -161,6 +161,7 @@ var productionEnv = map[string]string{
 	"KEYLINE_DATABASE_REPLICA":   "postgresql://keyline:pw@db-replica.internal:5432/keyline?sslmode=require",
 	"KEYLINE_CLICKHOUSE_URL":     "clickhouse://analytics.internal:9000/keyline",
 	"KEYLINE_ROOT_KEY":           "kl_root_0123456789abcdef",
+	"KEYLINE_ENCRYPTION_KEY":     "MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY=",
 	"UNRELATED_VARIABLE_IGNORED": "x",
 }
 
@@ -193,6 +194,7 @@ func TestProductionJSON(t *testing.T) {
 		Redis:       &Redis{URL: "rediss://default:r3dis@cache.internal:6380/0", KeyPrefix: DefaultRedisKeyPrefix},
 		Bootstrap:   &Bootstrap{RootKey: "kl_root_0123456789abcdef"},
 		Projections: Projections{PollIntervalMs: 100},
+		Encryption:  &Encryption{Keys: []EncryptionKey{{ID: "k1", Key: "MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY="}}},
 	}
 	if !reflect.DeepEqual(cfg, want) {
 		got, _ := json.MarshalIndent(cfg, "", "  ")
@@ -212,7 +214,7 @@ func TestProductionJSONWithoutEnvNamesEveryVariable(t *testing.T) {
 	}
 	want := []string{
 		"KEYLINE_ADVERTISE_ADDR", "KEYLINE_CLICKHOUSE_URL", "KEYLINE_DATABASE_PRIMARY",
-		"KEYLINE_DATABASE_REPLICA", "KEYLINE_HEARTBEAT_URL", "KEYLINE_IMAGE",
+		"KEYLINE_DATABASE_REPLICA", "KEYLINE_ENCRYPTION_KEY", "KEYLINE_HEARTBEAT_URL", "KEYLINE_IMAGE",
 		"KEYLINE_NODE_ID", "KEYLINE_PLATFORM", "KEYLINE_REDIS_URL",
 		"KEYLINE_REGION", "KEYLINE_ROOT_KEY",
 	}

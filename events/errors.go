@@ -12,3 +12,6 @@ var (
 	// ErrDeleteProtected: the aggregate refuses deletion until protection is lifted.
 	ErrDeleteProtected = errors.New("events: delete protected")
 )
+
+// ErrUnlimitedCredits: a relative credit change on a key without a credit limit.
+var ErrUnlimitedCredits = errors.New("events: key has unlimited credits")

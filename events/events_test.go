@@ -1,6 +1,7 @@
 package events
 
 import (
+	"encoding/json"
 	"errors"
 	"reflect"
 	"testing"
@@ -102,6 +103,32 @@ func TestDecodeRoundTripsEveryEvent(t *testing.T) {
 		RatelimitNamespaceDeleted{NamespaceID: "rlns_1", WorkspaceID: "ws_1"},
 		RatelimitOverrideSet{OverrideID: "rlor_1", NamespaceID: "rlns_1", WorkspaceID: "ws_1", Identifier: "u_*", Limit: 3, DurationMs: 1000},
 		RatelimitOverrideDeleted{OverrideID: "rlor_1", NamespaceID: "rlns_1", WorkspaceID: "ws_1", Identifier: "u_*"},
+		KeyCreated{KeyID: "key_1", WorkspaceID: "ws_1", APIID: "api_1", KeySpaceID: "ks_1", Hash: "h", Start: "s", Name: "n",
+			Meta: json.RawMessage(`{"a":1}`), IdentityID: "id_1", Enabled: true, Expires: ptr(int64(5)), Remaining: ptr(int64(3)),
+			Refill: &Refill{Interval: "monthly", Amount: 3, Day: 31}, PermissionIDs: []string{"perm_1"}, RoleIDs: []string{"role_1"},
+			Ratelimits: []Ratelimit{{ID: "rl_1", Name: "r", Limit: 1, Duration: 1000, AutoApply: true}},
+			Encrypted:  &Encrypted{KeyringID: "k1", Ciphertext: "c"}, PendingMigrationID: "m", RerolledFrom: "key_0"},
+		KeyUpdated{KeyID: "key_1", WorkspaceID: "ws_1", Name: &Change[string]{Value: ptr("x")}, IdentityID: &Change[string]{},
+			Meta: &Change[json.RawMessage]{Value: ptr(json.RawMessage(`{"b":2}`))}, Expires: &Change[int64]{},
+			Refill: &Change[Refill]{Value: &Refill{Interval: "daily", Amount: 1}}, Ratelimits: &[]Ratelimit{}},
+		KeyEnabled{KeyID: "key_1", WorkspaceID: "ws_1"},
+		KeyDisabled{KeyID: "key_1", WorkspaceID: "ws_1"},
+		KeyDeleted{KeyID: "key_1", WorkspaceID: "ws_1", Permanent: true},
+		KeyCreditsSet{KeyID: "key_1", WorkspaceID: "ws_1", Remaining: ptr(int64(7))},
+		KeyCreditsIncremented{KeyID: "key_1", WorkspaceID: "ws_1", By: 2},
+		KeyCreditsDecremented{KeyID: "key_1", WorkspaceID: "ws_1", By: 2, Result: 5},
+		KeyCreditsSpent{KeyID: "key_1", WorkspaceID: "ws_1", Amount: 9, Epoch: 2},
+		KeyRefilled{KeyID: "key_1", WorkspaceID: "ws_1", Amount: 10, Period: "2026-11-26"},
+		KeyPermissionsAdded{KeyID: "key_1", WorkspaceID: "ws_1", PermissionIDs: []string{"perm_1"}},
+		KeyPermissionsRemoved{KeyID: "key_1", WorkspaceID: "ws_1", PermissionIDs: []string{"perm_1"}},
+		KeyPermissionsSet{KeyID: "key_1", WorkspaceID: "ws_1", PermissionIDs: []string{"perm_1"}},
+		KeyRolesAdded{KeyID: "key_1", WorkspaceID: "ws_1", RoleIDs: []string{"role_1"}},
+		KeyRolesRemoved{KeyID: "key_1", WorkspaceID: "ws_1", RoleIDs: []string{"role_1"}},
+		KeyRolesSet{KeyID: "key_1", WorkspaceID: "ws_1", RoleIDs: []string{"role_1"}},
+		KeyRerolled{KeyID: "key_1", WorkspaceID: "ws_1", NewKeyID: "key_2", Expires: 60000},
+		KeyMigrated{KeyID: "key_1", WorkspaceID: "ws_1", OldHash: "o", Hash: "h", Start: "s"},
+		IdentityCreated{IdentityID: "id_1", WorkspaceID: "ws_1", ExternalID: "user_1", Meta: json.RawMessage(`{"c":3}`)},
+		PermissionCreated{PermissionID: "perm_1", WorkspaceID: "ws_1", Slug: "docs.read", Name: "docs.read"},
 	}
 	if len(samples) != len(Known()) {
 		t.Fatalf("samples cover %d events, registry has %d: %v", len(samples), len(Known()), Known())

@@ -2,6 +2,9 @@ package handlers
 
 import (
 	"context"
+	"errors"
+
+	"github.com/keyline/keyline/events"
 )
 
 // ListKeysQuery is the input of apis.listKeys.
@@ -13,10 +16,9 @@ type ListKeysQuery struct {
 	Decrypt    bool
 }
 
-// KeyPage is one page of keys. Keys are added by the keys issue; until then
-// an API has none.
+// KeyPage is one page of keys.
 type KeyPage struct {
-	Keys    []map[string]any
+	Keys    []KeyData
 	HasMore bool
 	Cursor  string
 }
@@ -25,12 +27,16 @@ type KeyPage struct {
 // permission is masked as the same 404 a missing API gives, so the endpoint
 // does not reveal which API IDs exist. A missing decrypt permission is a real
 // 403: the caller can already see the API.
-type ListKeys struct{ Reader APIReader }
+type ListKeys struct {
+	Reader KeyReader
+	Ring   *Keyring
+}
 
 // NewListKeys builds the use case.
-func NewListKeys(r APIReader) *ListKeys { return &ListKeys{Reader: r} }
+func NewListKeys(r KeyReader, ring *Keyring) *ListKeys { return &ListKeys{Reader: r, Ring: ring} }
 
-// Handle returns one page of q.APIID's keys.
+// Handle returns one page of q.APIID's keys in ID order. The cursor is the
+// ID of the first key of the next page, as in Unkey.
 func (h *ListKeys) Handle(ctx context.Context, p *Principal, q ListKeysQuery) (KeyPage, error) {
 	if _, err := lookupAPI(ctx, h.Reader, p.WorkspaceID, q.APIID); err != nil {
 		return KeyPage{}, err
@@ -45,5 +51,32 @@ func (h *ListKeys) Handle(ctx context.Context, p *Principal, q ListKeysQuery) (K
 			return KeyPage{}, err
 		}
 	}
-	return KeyPage{Keys: []map[string]any{}}, nil
+	identityID := ""
+	if q.ExternalID != "" {
+		row, err := h.Reader.IdentityByExternalID(ctx, p.WorkspaceID, q.ExternalID)
+		if errors.Is(err, events.ErrNotFound) {
+			return KeyPage{Keys: []KeyData{}}, nil
+		}
+		if err != nil {
+			return KeyPage{}, Internal("reading identity", err)
+		}
+		identityID = row.ID
+	}
+	limit := q.Limit
+	if limit <= 0 {
+		limit = 100
+	}
+	rows, err := h.Reader.KeysOfAPI(ctx, q.APIID, q.Cursor, identityID, q.ExternalID != "", limit)
+	if err != nil {
+		return KeyPage{}, Internal("listing keys", err)
+	}
+	page := KeyPage{}
+	if len(rows) > limit {
+		page.HasMore, page.Cursor = true, rows[limit].ID
+		rows = rows[:limit]
+	}
+	if page.Keys, err = keyData(ctx, h.Reader, h.Ring, rows, q.Decrypt); err != nil {
+		return KeyPage{}, err
+	}
+	return page, nil
 }

@@ -35,6 +35,11 @@ const (
 	CodeRatelimitNamespaceNotFound Code = "err:unkey:data:ratelimit_namespace_not_found"
 	CodeRatelimitNamespaceGone     Code = "err:unkey:data:ratelimit_namespace_gone"
 	CodeRatelimitOverrideNotFound  Code = "err:unkey:data:ratelimit_override_not_found"
+	CodeKeyNotFoundData            Code = "err:unkey:data:key_not_found"
+	CodeRoleNotFound               Code = "err:unkey:data:role_not_found"
+	CodePermissionNotFound         Code = "err:unkey:data:permission_not_found"
+	CodeMigrationNotFound          Code = "err:unkey:data:migration_not_found"
+	CodePermissionsQuery           Code = "err:user:bad_request:permissions_query_syntax_error"
 )
 
 // FieldError is one schema-validation problem, as Unkey reports it.

@@ -27,6 +27,18 @@ type Routes struct {
 	GetRatelimitOverride    *handlers.GetRatelimitOverride
 	ListRatelimitOverrides  *handlers.ListRatelimitOverrides
 	DeleteRatelimitOverride *handlers.DeleteRatelimitOverride
+	CreateKey               *handlers.CreateKey
+	GetKey                  *handlers.GetKey
+	Whoami                  *handlers.Whoami
+	DeleteKey               *handlers.DeleteKey
+	UpdateKey               *handlers.UpdateKey
+	UpdateCredits           *handlers.UpdateCredits
+	VerifyKey               *handlers.VerifyKey
+
+	KeyPermissions *handlers.KeyPermissions
+	KeyRoles       *handlers.KeyRoles
+	RerollKey      *handlers.RerollKey
+	MigrateKeys    *handlers.MigrateKeys
 }
 
 // Options are the HTTP settings that are not use cases.
@@ -68,6 +80,21 @@ func NewRouter(routes *Routes, validator BodyValidator, opts Options, logger *sl
 	api.POST("/ratelimit.getOverride", routes.ratelimitGetOverride)
 	api.POST("/ratelimit.listOverrides", routes.ratelimitListOverrides)
 	api.POST("/ratelimit.deleteOverride", routes.ratelimitDeleteOverride)
+	api.POST("/keys.createKey", operation(routes, routes.createKey))
+	api.POST("/keys.getKey", operation(routes, routes.getKey))
+	api.POST("/keys.whoami", operation(routes, routes.whoami))
+	api.POST("/keys.deleteKey", operation(routes, routes.deleteKey))
+	api.POST("/keys.updateKey", operation(routes, routes.updateKey))
+	api.POST("/keys.updateCredits", operation(routes, routes.updateCredits))
+	api.POST("/keys.verifyKey", operation(routes, routes.verifyKey))
+	api.POST("/keys.addPermissions", operation(routes, routes.keyPermissions("add")))
+	api.POST("/keys.removePermissions", operation(routes, routes.keyPermissions("remove")))
+	api.POST("/keys.setPermissions", operation(routes, routes.keyPermissions("set")))
+	api.POST("/keys.addRoles", operation(routes, routes.keyRoles("add")))
+	api.POST("/keys.removeRoles", operation(routes, routes.keyRoles("remove")))
+	api.POST("/keys.setRoles", operation(routes, routes.keyRoles("set")))
+	api.POST("/keys.rerollKey", operation(routes, routes.rerollKey))
+	api.POST("/keys.migrateKeys", operation(routes, routes.migrateKeys))
 	return router
 }
 

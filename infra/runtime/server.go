@@ -28,6 +28,9 @@ type Server struct {
 	Auth      *handlers.Authenticator
 	// Ratelimits caches namespaces and overrides for the limit hot path.
 	Ratelimits *handlers.RatelimitCatalog
+	Keys       *handlers.KeyCache
+	Ledger     *handlers.CreditLedger
+	Refiller   *handlers.Refiller
 	HTTP       *httpserver.Server
 	Forwarder  *outbox.Forwarder // nil unless Postgres + Redis
 
@@ -39,9 +42,11 @@ type Server struct {
 // Forwarder.
 func NewServer(cfg *configs.Config, logger *slog.Logger, store *sqlstore.Store, runner *projections.Runner,
 	tailer *sqlstore.Tailer, boot *handlers.Bootstrap, auth *handlers.Authenticator,
-	ratelimits *handlers.RatelimitCatalog, http *httpserver.Server, fwd *outbox.Forwarder, out io.Writer) *Server {
+	ratelimits *handlers.RatelimitCatalog, keys *handlers.KeyCache, ledger *handlers.CreditLedger,
+	refiller *handlers.Refiller, http *httpserver.Server, fwd *outbox.Forwarder, out io.Writer) *Server {
 	return &Server{Config: cfg, Logger: logger, Store: store, Runner: runner, Tailer: tailer, Bootstrap: boot,
-		Auth: auth, Ratelimits: ratelimits, HTTP: http, Forwarder: fwd, Out: out}
+		Auth: auth, Ratelimits: ratelimits, Keys: keys, Ledger: ledger, Refiller: refiller, HTTP: http,
+		Forwarder: fwd, Out: out}
 }
 
 // Prepare brings the read models up to date with the log and creates the
@@ -82,13 +87,17 @@ func (s *Server) Run(ctx context.Context) error {
 	// are dropped synchronously at commit, before the writer answers.
 	s.Tailer.Subscribe(s.Ratelimits.Observe)
 	s.Store.OnCommit(s.Ratelimits.ObserveCommitted)
+	s.Tailer.Subscribe(s.Keys.Observe)
+	if err := s.Tailer.Start(ctx); err != nil {
+		return fmt.Errorf("starting the event tailer: %w", err)
+	}
 	bg, cancel := context.WithCancel(ctx)
 	defer cancel()
 	var wg sync.WaitGroup
 	background := []struct {
 		name string
 		run  func(context.Context) error
-	}{{"event tailer", s.Tailer.Run}}
+	}{{"event tailer", s.Tailer.Run}, {"credit ledger", s.Ledger.Run}, {"credit refill", s.Refiller.Run}}
 	if s.Forwarder != nil {
 		background = append(background, struct {
 			name string

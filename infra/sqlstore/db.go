@@ -79,8 +79,12 @@ func connect(kind configs.DatabaseKind, dsn string) (*bun.DB, error) {
 		if err != nil {
 			return nil, err
 		}
-		sqldb.SetMaxOpenConns(32)
-		sqldb.SetMaxIdleConns(16)
+		// Appends are serialised and a verification holds a connection for
+		// one short UPDATE, so a small pool saturates the primary already;
+		// a large one only exhausts max_connections (100 by default) once a
+		// few nodes share a server.
+		sqldb.SetMaxOpenConns(16)
+		sqldb.SetMaxIdleConns(8)
 		return bun.NewDB(sqldb, pgdialect.New()), nil
 	case configs.KindSQLite:
 		if dir := filepath.Dir(dsn); dir != "." && !strings.HasPrefix(dsn, "file:") {

@@ -27,6 +27,7 @@ type Tailer struct {
 	mu       sync.Mutex
 	handlers []func(events.Recorded)
 	position int64
+	started  bool
 }
 
 // NewTailer builds a tailer over store that polls every cfg.PollIntervalMs.
@@ -63,16 +64,31 @@ func (t *Tailer) Position() int64 {
 	return t.position
 }
 
-// Run follows the log from its current head until ctx ends. Node-local
-// consumers start empty, so history before start-up is of no interest.
-func (t *Tailer) Run(ctx context.Context) error {
+// Start fixes the position the tailer follows the log from: the current
+// head. Node-local consumers start empty, so history before start-up is of
+// no interest, but everything after it is: the server calls Start before it
+// answers its first request, so that no event appended after a cache could
+// have been filled is skipped (as it would be if Run read the head later,
+// on a goroutine that had not been scheduled yet).
+func (t *Tailer) Start(ctx context.Context) error {
 	head, err := t.store.Head(ctx, nil)
 	if err != nil {
 		return err
 	}
 	t.mu.Lock()
-	t.position = head
+	if !t.started {
+		t.position, t.started = head, true
+	}
 	t.mu.Unlock()
+	return nil
+}
+
+// Run follows the log until ctx ends, from the position Start fixed (or
+// from the current head if Start was not called).
+func (t *Tailer) Run(ctx context.Context) error {
+	if err := t.Start(ctx); err != nil {
+		return err
+	}
 	ticker := time.NewTicker(t.interval)
 	defer ticker.Stop()
 	for {

@@ -20,4 +20,4 @@
 // go generate ./handlers/httpapi/openapi/ from the module root.
 package openapi
 
-//go:generate go run -C ../../.. ./handlers/httpapi/openapi/gen -src ../shared/reference/unkey-openapi-v2.yaml -out handlers/httpapi/openapi/openapi.yaml -ops liveness,apis.createApi,apis.getApi,apis.deleteApi,apis.listKeys,ratelimit.limit,ratelimit.multiLimit,ratelimit.setOverride,ratelimit.getOverride,ratelimit.listOverrides,ratelimit.deleteOverride
+//go:generate go run -C ../../.. ./handlers/httpapi/openapi/gen -src ../shared/reference/unkey-openapi-v2.yaml -out handlers/httpapi/openapi/openapi.yaml -ops liveness,apis.createApi,apis.getApi,apis.deleteApi,apis.listKeys,keys.createKey,keys.getKey,keys.whoami,keys.deleteKey,keys.updateKey,keys.updateCredits,keys.verifyKey,keys.addPermissions,keys.removePermissions,keys.setPermissions,keys.addRoles,keys.removeRoles,keys.setRoles,keys.rerollKey,keys.migrateKeys,ratelimit.limit,ratelimit.multiLimit,ratelimit.setOverride,ratelimit.getOverride,ratelimit.listOverrides,ratelimit.deleteOverride

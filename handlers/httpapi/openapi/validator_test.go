@@ -168,7 +168,7 @@ func TestValidateBodyGetApiPattern(t *testing.T) {
 
 func TestValidateBodyUnknownPath(t *testing.T) {
 	v := newTestValidator(t)
-	for _, path := range []string{"/v2/liveness", "/v2/keys.createKey", ""} {
+	for _, path := range []string{"/v2/liveness", "/v2/identities.createIdentity", ""} {
 		if f := v.ValidateBody(path, []byte(`not json`)); f != nil {
 			t.Errorf("ValidateBody(%q) = %+v, want nil for a path without request schema", path, f)
 		}
@@ -181,6 +181,10 @@ func TestValidateBodyUnknownPath(t *testing.T) {
 func TestOperations(t *testing.T) {
 	v := newTestValidator(t)
 	want := []string{"/v2/apis.createApi", "/v2/apis.deleteApi", "/v2/apis.getApi", "/v2/apis.listKeys",
+		"/v2/keys.addPermissions", "/v2/keys.addRoles", "/v2/keys.createKey", "/v2/keys.deleteKey", "/v2/keys.getKey",
+		"/v2/keys.migrateKeys", "/v2/keys.removePermissions", "/v2/keys.removeRoles", "/v2/keys.rerollKey",
+		"/v2/keys.setPermissions", "/v2/keys.setRoles", "/v2/keys.updateCredits", "/v2/keys.updateKey",
+		"/v2/keys.verifyKey", "/v2/keys.whoami",
 		"/v2/ratelimit.deleteOverride", "/v2/ratelimit.getOverride", "/v2/ratelimit.limit",
 		"/v2/ratelimit.listOverrides", "/v2/ratelimit.multiLimit", "/v2/ratelimit.setOverride"}
 	got := v.Operations()

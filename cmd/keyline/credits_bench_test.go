@@ -1,0 +1,150 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	keyline "github.com/keyline/keyline"
+	"github.com/keyline/keyline/configs"
+	"github.com/keyline/keyline/handlers"
+	"github.com/keyline/keyline/infra/sqlstore"
+	"github.com/keyline/keyline/infra/testenv"
+	"github.com/keyline/keyline/projections"
+)
+
+// BenchmarkSpendCredits measures the conditional UPDATE every verification
+// of a limited key costs on the PostgreSQL primary: on one hot key (all
+// spenders serialise on its row) and spread over many keys.
+//
+//	go test -run XXX -bench SpendCredits -benchtime 3s ./cmd/keyline/
+func BenchmarkSpendCredits(b *testing.B) {
+	ctx := context.Background()
+	db, cleanup, err := sqlstore.Open(ctx, configs.Database{Primary: testenv.FreshPostgresDatabase(b)})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer cleanup()
+	if err := (projections.KeyCredits{}).Setup(ctx, db.Primary); err != nil {
+		b.Fatal(err)
+	}
+	const keys = 256
+	for i := range keys {
+		if _, err := db.Primary.ExecContext(ctx, "INSERT INTO key_credits (key_id, remaining, logged, epoch) VALUES (?, ?, ?, 1)",
+			fmt.Sprintf("key_%d", i), int64(1)<<60, int64(1)<<60); err != nil {
+			b.Fatal(err)
+		}
+	}
+	r := projections.NewReader(db)
+	for _, spread := range []int{1, keys} {
+		b.Run(fmt.Sprintf("keys=%d", spread), func(b *testing.B) {
+			var n atomic.Int64
+			b.SetParallelism(8)
+			b.RunParallel(func(pb *testing.PB) {
+				for pb.Next() {
+					id := fmt.Sprintf("key_%d", n.Add(1)%int64(spread))
+					if _, _, ok, err := r.SpendCredits(ctx, id, 1); err != nil || !ok {
+						b.Fatalf("spend: %v %v", ok, err)
+					}
+				}
+			})
+		})
+	}
+}
+
+// BenchmarkVerifyKeyHTTP measures keys.verifyKey over HTTP on one in-process
+// server (SQLite): an unlimited key (served from the cache alone) and a
+// limited one (one conditional UPDATE each).
+//
+//	go test -run XXX -bench VerifyKeyHTTP -benchtime 5s ./cmd/keyline/
+func BenchmarkVerifyKeyHTTP(b *testing.B) {
+	cfg := configs.Default()
+	cfg.Database.Primary = "sqlite:" + b.TempDir() + "/keyline.db"
+	ts := startServerB(b, cfg)
+	api := ts.createAPIB(b, "bench")
+	for _, tc := range []struct {
+		name string
+		body map[string]any
+	}{
+		{"unlimited", map[string]any{"apiId": api}},
+		{"limited", map[string]any{"apiId": api, "credits": map[string]any{"remaining": int64(1) << 50}}},
+	} {
+		key := ts.createKeyB(b, tc.body)
+		body, _ := json.Marshal(map[string]any{"key": key})
+		c := fastClient()
+		b.Run(tc.name, func(b *testing.B) {
+			b.SetParallelism(8)
+			b.RunParallel(func(pb *testing.PB) {
+				for pb.Next() {
+					if code, err := verifyCode(c, ts, body); err != nil || code != "VALID" {
+						b.Fatalf("verify: %s %v", code, err)
+					}
+				}
+			})
+		})
+	}
+}
+
+func startServerB(b *testing.B, cfg *configs.Config) *testServer {
+	b.Helper()
+	cfg.HTTPPort = 0
+	cfg.Bootstrap = &configs.Bootstrap{RootKey: "kl_root_bench_" + handlers.NewID("k")}
+	ctx, cancel := context.WithCancel(context.Background())
+	srv, cleanup, err := keyline.InitializeServer(ctx, cfg, discardLogger(), io.Discard)
+	if err != nil {
+		cancel()
+		b.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- srv.Run(ctx) }()
+	_, port, _ := net.SplitHostPort(srv.HTTP.Addr().String())
+	ts := &testServer{URL: "http://127.0.0.1:" + port, RootKey: cfg.Bootstrap.RootKey, Server: srv}
+	b.Cleanup(func() { cancel(); <-done; cleanup() })
+	testenv.Eventually(b, 10*time.Second, func() (bool, string) {
+		resp, err := http.Get(ts.URL + "/v2/liveness")
+		if err != nil {
+			return false, err.Error()
+		}
+		resp.Body.Close()
+		return resp.StatusCode == 200, resp.Status
+	})
+	return ts
+}
+
+func (ts *testServer) postB(b *testing.B, op string, in any, out any) {
+	b.Helper()
+	body, _ := json.Marshal(in)
+	req, _ := http.NewRequest(http.MethodPost, ts.URL+"/v2/"+op, bytes.NewReader(body))
+	req.Header.Set("Authorization", "Bearer "+ts.RootKey)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var env struct{ Data json.RawMessage }
+	if err := json.NewDecoder(resp.Body).Decode(&env); err != nil || resp.StatusCode != 200 {
+		b.Fatalf("%s: %d %v", op, resp.StatusCode, err)
+	}
+	if err := json.Unmarshal(env.Data, out); err != nil {
+		b.Fatal(err)
+	}
+}
+
+func (ts *testServer) createAPIB(b *testing.B, name string) string {
+	var out struct{ APIID string }
+	ts.postB(b, "apis.createApi", map[string]any{"name": name}, &out)
+	return out.APIID
+}
+
+func (ts *testServer) createKeyB(b *testing.B, body map[string]any) string {
+	var out struct{ Key string }
+	ts.postB(b, "keys.createKey", body, &out)
+	return out.Key
+}

@@ -1,0 +1,199 @@
+package httpapi
+
+import (
+	"context"
+	"encoding/json"
+
+	"github.com/keyline/keyline/handlers"
+)
+
+type creditsBody struct {
+	Remaining *int64           `json:"remaining"`
+	Refill    *handlers.Refill `json:"refill"`
+}
+
+type createKeyBody struct {
+	APIID       string                    `json:"apiId"`
+	Prefix      string                    `json:"prefix"`
+	Name        string                    `json:"name"`
+	ByteLength  int                       `json:"byteLength"`
+	ExternalID  string                    `json:"externalId"`
+	Meta        json.RawMessage           `json:"meta"`
+	Roles       []string                  `json:"roles"`
+	Permissions []string                  `json:"permissions"`
+	Expires     *int64                    `json:"expires"`
+	Credits     *creditsBody              `json:"credits"`
+	Ratelimits  []handlers.RatelimitInput `json:"ratelimits"`
+	Enabled     *bool                     `json:"enabled"`
+	Recoverable bool                      `json:"recoverable"`
+}
+
+func (rt *Routes) createKey(ctx context.Context, p *handlers.Principal, in createKeyBody) (any, error) {
+	c := handlers.CreateKeyInput{APIID: in.APIID, Prefix: in.Prefix, Name: in.Name, ByteLength: in.ByteLength,
+		ExternalID: in.ExternalID, Meta: in.Meta, Roles: in.Roles, Permissions: in.Permissions, Expires: in.Expires,
+		Ratelimits: in.Ratelimits, Enabled: in.Enabled, Recoverable: in.Recoverable}
+	if in.Credits != nil {
+		c.Credits = &handlers.CreditsInput{Remaining: in.Credits.Remaining, Refill: in.Credits.Refill}
+	}
+	return rt.CreateKey.Handle(ctx, p, c)
+}
+
+type keyIDBody struct {
+	KeyID     string `json:"keyId"`
+	Decrypt   bool   `json:"decrypt"`
+	Permanent bool   `json:"permanent"`
+}
+
+func (rt *Routes) getKey(ctx context.Context, p *handlers.Principal, in keyIDBody) (any, error) {
+	return rt.GetKey.Handle(ctx, p, in.KeyID, in.Decrypt)
+}
+
+func (rt *Routes) whoami(ctx context.Context, p *handlers.Principal, in struct {
+	Key string `json:"key"`
+}) (any, error) {
+	return rt.Whoami.Handle(ctx, p, in.Key)
+}
+
+func (rt *Routes) deleteKey(ctx context.Context, p *handlers.Principal, in keyIDBody) (any, error) {
+	return empty{}, rt.DeleteKey.Handle(ctx, p, in.KeyID, in.Permanent)
+}
+
+// field reads one three-state member of an object: absent, null or a value.
+func field[T any](m map[string]json.RawMessage, name string) (handlers.Field[T], error) {
+	raw, ok := m[name]
+	if !ok {
+		return handlers.Field[T]{}, nil
+	}
+	if string(raw) == "null" {
+		return handlers.Field[T]{Set: true}, nil
+	}
+	var v T
+	if err := json.Unmarshal(raw, &v); err != nil {
+		return handlers.Field[T]{}, err
+	}
+	return handlers.Field[T]{Set: true, Value: &v}, nil
+}
+
+// updateKeyBody decodes keys.updateKey keeping apart absent, null and set
+// members, which encoding/json alone would merge.
+type updateKeyBody struct{ handlers.UpdateKeyInput }
+
+func (b *updateKeyBody) UnmarshalJSON(raw []byte) error {
+	var m map[string]json.RawMessage
+	if err := json.Unmarshal(raw, &m); err != nil {
+		return err
+	}
+	var plain struct {
+		KeyID       string                     `json:"keyId"`
+		Ratelimits  *[]handlers.RatelimitInput `json:"ratelimits"`
+		Enabled     *bool                      `json:"enabled"`
+		Roles       *[]string                  `json:"roles"`
+		Permissions *[]string                  `json:"permissions"`
+	}
+	if err := json.Unmarshal(raw, &plain); err != nil {
+		return err
+	}
+	u := handlers.UpdateKeyInput{KeyID: plain.KeyID, Ratelimits: plain.Ratelimits, Enabled: plain.Enabled,
+		Roles: plain.Roles, Permissions: plain.Permissions}
+	var err error
+	if u.Name, err = field[string](m, "name"); err != nil {
+		return err
+	}
+	if u.ExternalID, err = field[string](m, "externalId"); err != nil {
+		return err
+	}
+	if u.Meta, err = field[json.RawMessage](m, "meta"); err != nil {
+		return err
+	}
+	if u.Expires, err = field[int64](m, "expires"); err != nil {
+		return err
+	}
+	credits, err := field[map[string]json.RawMessage](m, "credits")
+	if err != nil {
+		return err
+	}
+	if credits.Set {
+		u.Credits.Set = true
+		if credits.Value != nil {
+			var c handlers.CreditsUpdate
+			if c.Remaining, err = field[int64](*credits.Value, "remaining"); err != nil {
+				return err
+			}
+			if c.Refill, err = field[handlers.Refill](*credits.Value, "refill"); err != nil {
+				return err
+			}
+			u.Credits.Value = &c
+		}
+	}
+	b.UpdateKeyInput = u
+	return nil
+}
+
+func (rt *Routes) updateKey(ctx context.Context, p *handlers.Principal, in updateKeyBody) (any, error) {
+	return empty{}, rt.UpdateKey.Handle(ctx, p, in.UpdateKeyInput)
+}
+
+func (rt *Routes) updateCredits(ctx context.Context, p *handlers.Principal, in struct {
+	KeyID     string `json:"keyId"`
+	Operation string `json:"operation"`
+	Value     *int64 `json:"value"`
+}) (any, error) {
+	return rt.UpdateCredits.Handle(ctx, p, in.KeyID, in.Operation, in.Value)
+}
+
+type verifyKeyBody struct {
+	Key         string   `json:"key"`
+	Tags        []string `json:"tags"`
+	Permissions string   `json:"permissions"`
+	Credits     *struct {
+		Cost int64 `json:"cost"`
+	} `json:"credits"`
+	MigrationID string                          `json:"migrationId"`
+	Ratelimits  []handlers.VerifyRatelimitInput `json:"ratelimits"`
+}
+
+func (rt *Routes) verifyKey(ctx context.Context, p *handlers.Principal, in verifyKeyBody) (any, error) {
+	v := handlers.VerifyKeyInput{Key: in.Key, Tags: in.Tags, Permissions: in.Permissions, MigrationID: in.MigrationID,
+		Ratelimits: in.Ratelimits}
+	if in.Credits != nil {
+		v.Cost = &in.Credits.Cost
+	}
+	return rt.VerifyKey.Handle(ctx, p, v)
+}
+
+type keyPermissionsBody struct {
+	KeyID       string   `json:"keyId"`
+	Permissions []string `json:"permissions"`
+}
+
+func (rt *Routes) keyPermissions(op string) func(context.Context, *handlers.Principal, keyPermissionsBody) (any, error) {
+	return func(ctx context.Context, p *handlers.Principal, in keyPermissionsBody) (any, error) {
+		return rt.KeyPermissions.Handle(ctx, p, op, in.KeyID, in.Permissions)
+	}
+}
+
+type keyRolesBody struct {
+	KeyID string   `json:"keyId"`
+	Roles []string `json:"roles"`
+}
+
+func (rt *Routes) keyRoles(op string) func(context.Context, *handlers.Principal, keyRolesBody) (any, error) {
+	return func(ctx context.Context, p *handlers.Principal, in keyRolesBody) (any, error) {
+		return rt.KeyRoles.Handle(ctx, p, op, in.KeyID, in.Roles)
+	}
+}
+
+func (rt *Routes) rerollKey(ctx context.Context, p *handlers.Principal, in struct {
+	KeyID      string `json:"keyId"`
+	Expiration int64  `json:"expiration"`
+}) (any, error) {
+	return rt.RerollKey.Handle(ctx, p, in.KeyID, in.Expiration)
+}
+
+func (rt *Routes) migrateKeys(ctx context.Context, p *handlers.Principal, in struct {
+	MigrationID string                     `json:"migrationId"`
+	APIID       string                     `json:"apiId"`
+	Keys        []handlers.MigrateKeyInput `json:"keys"`
+}) (any, error) {
+	return rt.MigrateKeys.Handle(ctx, p, in.MigrationID, in.APIID, in.Keys)
+}

@@ -1,0 +1,25 @@
+package handlers
+
+import (
+	"context"
+
+	"github.com/keyline/keyline/events"
+)
+
+// DeleteKey deletes a key, softly by default.
+type DeleteKey struct{ Log EventLog }
+
+// NewDeleteKey builds the use case.
+func NewDeleteKey(log EventLog) *DeleteKey { return &DeleteKey{Log: log} }
+
+// Handle: lookup (404) → delete_key permission (403) → delete. A second
+// delete is a 404, as in Unkey.
+func (h *DeleteKey) Handle(ctx context.Context, p *Principal, keyID string, permanent bool) error {
+	if _, err := lookupKeyForUpdate(ctx, h.Log, p, keyID, "delete_key"); err != nil {
+		return err
+	}
+	_, err := appendToKey(ctx, h.Log, p, keyID, func(k *events.Key) ([]events.Event, error) {
+		return k.Delete(p.WorkspaceID, permanent)
+	})
+	return err
+}

@@ -1,0 +1,72 @@
+package handlers
+
+import (
+	"context"
+	"errors"
+
+	"github.com/keyline/keyline/events"
+	"github.com/keyline/keyline/projections"
+)
+
+// GetKey reads one key by ID.
+type GetKey struct {
+	Reader KeyReader
+	Ring   *Keyring
+}
+
+// NewGetKey builds the use case.
+func NewGetKey(r KeyReader, ring *Keyring) *GetKey { return &GetKey{Reader: r, Ring: ring} }
+
+// Handle looks the key up in the caller's workspace (404), then checks read
+// (and, with decrypt, decrypt) permission on its API (403).
+func (h *GetKey) Handle(ctx context.Context, p *Principal, keyID string, decrypt bool) (KeyData, error) {
+	row, err := h.Reader.Key(ctx, p.WorkspaceID, keyID)
+	if errors.Is(err, events.ErrNotFound) {
+		return KeyData{}, Fail(CodeKeyNotFoundData, keyNotFoundDetail)
+	}
+	if err != nil {
+		return KeyData{}, Internal("reading key", err)
+	}
+	if err := p.RequireAny("api.*.read_key", "api."+row.APIID+".read_key"); err != nil {
+		return KeyData{}, err
+	}
+	if decrypt {
+		if err := p.RequireAny("api.*.decrypt_key", "api."+row.APIID+".decrypt_key"); err != nil {
+			return KeyData{}, err
+		}
+	}
+	out, err := keyData(ctx, h.Reader, h.Ring, []projections.KeyRow{row}, decrypt)
+	if err != nil {
+		return KeyData{}, err
+	}
+	return out[0], nil
+}
+
+// Whoami reads the key a plaintext belongs to.
+type Whoami struct {
+	Reader KeyReader
+	Ring   *Keyring
+}
+
+// NewWhoami builds the use case.
+func NewWhoami(r KeyReader, ring *Keyring) *Whoami { return &Whoami{Reader: r, Ring: ring} }
+
+// Handle masks a missing read permission as the same 404 an unknown key
+// gives: the caller holds a plaintext and must not learn whether it is real.
+func (h *Whoami) Handle(ctx context.Context, p *Principal, key string) (KeyData, error) {
+	row, err := h.Reader.KeyByHash(ctx, events.HashKey(key))
+	if err != nil && !errors.Is(err, events.ErrNotFound) {
+		return KeyData{}, Internal("reading key", err)
+	}
+	if err != nil || row.WorkspaceID != p.WorkspaceID || p.RequireAny("api.*.read_key", "api."+row.APIID+".read_key") != nil {
+		return KeyData{}, Fail(CodeKeyNotFoundData, keyNotFoundDetail)
+	}
+	if _, err := h.Reader.API(ctx, p.WorkspaceID, row.APIID); err != nil {
+		return KeyData{}, Fail(CodeKeyNotFoundData, keyNotFoundDetail)
+	}
+	out, err := keyData(ctx, h.Reader, h.Ring, []projections.KeyRow{row}, false)
+	if err != nil {
+		return KeyData{}, err
+	}
+	return out[0], nil
+}

@@ -1,0 +1,370 @@
+package handlers
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"slices"
+	"sort"
+
+	"github.com/keyline/keyline/events"
+	"github.com/keyline/keyline/projections"
+)
+
+// KeyReader is the read side the key use cases need. projections.Reader
+// implements it.
+type KeyReader interface {
+	APIReader
+	Key(ctx context.Context, workspaceID, keyID string) (projections.KeyRow, error)
+	KeyByHash(ctx context.Context, hash string) (projections.KeyRow, error)
+	KeysOfAPI(ctx context.Context, apiID, cursor, identityID string, filterIdentity bool, limit int) ([]projections.KeyRow, error)
+	KeyAccess(ctx context.Context, keyIDs []string) (map[string]*projections.KeyAccess, error)
+	Credits(ctx context.Context, keyID string) (projections.KeyCreditsRow, bool, error)
+	CreditsOf(ctx context.Context, keyIDs []string) (map[string]projections.KeyCreditsRow, error)
+	SpendCredits(ctx context.Context, keyID string, cost int64) (remaining, epoch int64, spent bool, err error)
+	Identity(ctx context.Context, id string) (projections.IdentityRow, error)
+	IdentityByExternalID(ctx context.Context, workspaceID, externalID string) (projections.IdentityRow, error)
+	PermissionsByRef(ctx context.Context, workspaceID string, refs []string) ([]projections.PermissionRow, error)
+	RolesByRef(ctx context.Context, workspaceID string, refs []string) ([]projections.RoleRow, error)
+}
+
+const keyNotFoundDetail = "The specified key was not found."
+
+// KeyData is Unkey's KeyResponseData: empty optional fields are omitted.
+type KeyData struct {
+	KeyID       string          `json:"keyId"`
+	Start       string          `json:"start"`
+	Enabled     bool            `json:"enabled"`
+	Name        string          `json:"name,omitempty"`
+	Meta        json.RawMessage `json:"meta,omitempty"`
+	CreatedAt   int64           `json:"createdAt"`
+	UpdatedAt   int64           `json:"updatedAt,omitempty"`
+	Expires     *int64          `json:"expires,omitempty"`
+	Permissions []string        `json:"permissions,omitempty"`
+	Roles       []string        `json:"roles,omitempty"`
+	Credits     *CreditsData    `json:"credits,omitempty"`
+	Identity    *IdentityData   `json:"identity,omitempty"`
+	Plaintext   string          `json:"plaintext,omitempty"`
+	Ratelimits  []RatelimitData `json:"ratelimits,omitempty"`
+}
+
+// CreditsData is Unkey's KeyCreditsData; Remaining nil (JSON null) is unlimited.
+type CreditsData struct {
+	Remaining *int64         `json:"remaining"`
+	Refill    *events.Refill `json:"refill,omitempty"`
+}
+
+// IdentityData is Unkey's Identity as keys show it.
+type IdentityData struct {
+	ID         string          `json:"id"`
+	ExternalID string          `json:"externalId"`
+	Meta       json.RawMessage `json:"meta,omitempty"`
+}
+
+// RatelimitData is Unkey's RatelimitResponse.
+type RatelimitData struct {
+	ID        string `json:"id"`
+	Name      string `json:"name"`
+	Limit     int64  `json:"limit"`
+	Duration  int64  `json:"duration"`
+	AutoApply bool   `json:"autoApply"`
+}
+
+// PermissionData is Unkey's Permission.
+type PermissionData struct {
+	ID          string `json:"id"`
+	Name        string `json:"name"`
+	Slug        string `json:"slug"`
+	Description string `json:"description,omitempty"`
+}
+
+// RoleData is Unkey's Role.
+type RoleData struct {
+	ID          string `json:"id"`
+	Name        string `json:"name"`
+	Description string `json:"description,omitempty"`
+}
+
+// CreditsInput is the credits object of createKey/updateKey.
+type CreditsInput struct {
+	Remaining *int64
+	Refill    *events.Refill
+}
+
+// RatelimitInput is a rate-limit config of createKey/updateKey.
+type RatelimitInput struct {
+	Name      string `json:"name"`
+	Limit     int64  `json:"limit"`
+	Duration  int64  `json:"duration"`
+	AutoApply bool   `json:"autoApply"`
+}
+
+func ratelimitData(rls []events.Ratelimit) []RatelimitData {
+	var out []RatelimitData
+	for _, r := range rls {
+		out = append(out, RatelimitData{ID: r.ID, Name: r.Name, Limit: r.Limit, Duration: r.Duration, AutoApply: r.AutoApply})
+	}
+	return out
+}
+
+// keyData renders rows as KeyResponseData, loading their access, credits
+// and identities in a few batched queries.
+func keyData(ctx context.Context, r KeyReader, ring *Keyring, rows []projections.KeyRow, decrypt bool) ([]KeyData, error) {
+	ids := make([]string, len(rows))
+	for i, row := range rows {
+		ids[i] = row.ID
+	}
+	access, err := r.KeyAccess(ctx, ids)
+	if err != nil {
+		return nil, Internal("reading key access", err)
+	}
+	credits, err := r.CreditsOf(ctx, ids)
+	if err != nil {
+		return nil, Internal("reading key credits", err)
+	}
+	identities := map[string]*IdentityData{}
+	out := make([]KeyData, 0, len(rows))
+	for _, row := range rows {
+		d := KeyData{KeyID: row.ID, Start: row.Start, Enabled: row.Enabled, Name: row.Name, CreatedAt: row.CreatedAt,
+			Expires: row.Expires, Ratelimits: ratelimitData(row.RatelimitList())}
+		if row.Meta != "" {
+			d.Meta = json.RawMessage(row.Meta)
+		}
+		if row.UpdatedAt != nil {
+			d.UpdatedAt = *row.UpdatedAt
+		}
+		if a := access[row.ID]; a != nil {
+			for _, p := range a.Direct {
+				d.Permissions = append(d.Permissions, p.Slug)
+			}
+			for _, s := range a.RolePermissions {
+				if !slices.Contains(d.Permissions, s) {
+					d.Permissions = append(d.Permissions, s)
+				}
+			}
+			sort.Strings(d.Permissions)
+			for _, rl := range a.Roles {
+				d.Roles = append(d.Roles, rl.Name)
+			}
+		}
+		if c, ok := credits[row.ID]; ok && c.Remaining != nil {
+			d.Credits = &CreditsData{Remaining: c.Remaining, Refill: row.Refill()}
+		}
+		if row.IdentityID != "" {
+			id, ok := identities[row.IdentityID]
+			if !ok {
+				irow, err := r.Identity(ctx, row.IdentityID)
+				switch {
+				case errors.Is(err, events.ErrNotFound):
+				case err != nil:
+					return nil, Internal("reading identity", err)
+				default:
+					id = &IdentityData{ID: irow.ID, ExternalID: irow.ExternalID}
+					if irow.Meta != "" {
+						id.Meta = json.RawMessage(irow.Meta)
+					}
+				}
+				identities[row.IdentityID] = id
+			}
+			d.Identity = id
+		}
+		if decrypt && row.Ciphertext != "" && ring.Ready() {
+			plain, err := ring.Open(row.ID, row.KeyringID, row.Ciphertext)
+			if err != nil {
+				return nil, Internal("decrypting key", err)
+			}
+			d.Plaintext = plain
+		}
+		out = append(out, d)
+	}
+	return out, nil
+}
+
+// loadKeyAggregate folds a key stream.
+func loadKeyAggregate(ctx context.Context, log EventLog, keyID string) (*events.Key, error) {
+	var k events.Key
+	if err := fold(ctx, log, events.KeyStreamID(keyID), k.Apply); err != nil {
+		return nil, Internal("loading key", err)
+	}
+	return &k, nil
+}
+
+// lookupKeyForUpdate loads a live key of the caller's workspace (404
+// otherwise), then checks perm on the key's API: lookup first, then 403.
+func lookupKeyForUpdate(ctx context.Context, log EventLog, p *Principal, keyID string, actions ...string) (*events.Key, error) {
+	k, err := loadKeyAggregate(ctx, log, keyID)
+	if err != nil {
+		return nil, err
+	}
+	if !k.Live(p.WorkspaceID) {
+		return nil, Fail(CodeKeyNotFoundData, keyNotFoundDetail)
+	}
+	for _, action := range actions {
+		if err := p.RequireAny("api.*."+action, "api."+k.APIID+"."+action); err != nil {
+			return nil, err
+		}
+	}
+	return k, nil
+}
+
+// resolveRoles maps role names or IDs to IDs; an unknown one is a 404.
+func resolveRoles(ctx context.Context, r KeyReader, workspaceID string, refs []string) ([]string, []projections.RoleRow, error) {
+	if len(refs) == 0 {
+		return nil, nil, nil
+	}
+	rows, err := r.RolesByRef(ctx, workspaceID, refs)
+	if err != nil {
+		return nil, nil, Internal("reading roles", err)
+	}
+	ids := make([]string, 0, len(refs))
+	for _, ref := range refs {
+		found := false
+		for _, row := range rows {
+			if row.Name == ref || row.ID == ref {
+				found = true
+				if !slices.Contains(ids, row.ID) {
+					ids = append(ids, row.ID)
+				}
+				break
+			}
+		}
+		if !found {
+			return nil, nil, Fail(CodeRoleNotFound, "Role '"+ref+"' was not found.")
+		}
+	}
+	return ids, rows, nil
+}
+
+// createMissing lets resolvePermissions create unknown slugs.
+func createMissing(string) error { return nil }
+
+// mustExist makes an unknown permission a 404.
+func mustExist(ref string) error {
+	return Fail(CodePermissionNotFound, "Permission '"+ref+"' was not found.")
+}
+
+// resolvePermissions maps slugs or IDs to permission IDs. For an unknown one
+// it asks onMissing: nil creates it (with an ID derived from the slug, so
+// concurrent auto-creates converge), an error fails the request.
+func resolvePermissions(ctx context.Context, r KeyReader, log EventLog, p *Principal, refs []string, onMissing func(ref string) error) ([]string, error) {
+	if len(refs) == 0 {
+		return nil, nil
+	}
+	rows, err := r.PermissionsByRef(ctx, p.WorkspaceID, refs)
+	if err != nil {
+		return nil, Internal("reading permissions", err)
+	}
+	ids := make([]string, 0, len(refs))
+	for _, ref := range refs {
+		id := ""
+		for _, row := range rows {
+			if row.Slug == ref || row.ID == ref {
+				id = row.ID
+				break
+			}
+		}
+		if id == "" {
+			if err := onMissing(ref); err != nil {
+				return nil, err
+			}
+			id = events.PermissionIDFor(p.WorkspaceID, ref)
+			_, err := log.Append(ctx, events.PermissionStreamID(id), 0, metaFor(ctx, p),
+				events.PermissionCreated{PermissionID: id, WorkspaceID: p.WorkspaceID, Slug: ref, Name: ref})
+			if err != nil && !errors.Is(err, events.ErrVersionConflict) {
+				return nil, Internal("creating permission", err)
+			}
+		}
+		if !slices.Contains(ids, id) {
+			ids = append(ids, id)
+		}
+	}
+	return ids, nil
+}
+
+// ensureIdentity returns the identity of externalID, creating it when it
+// does not exist yet. Concurrent calls converge on one derived stream.
+func ensureIdentity(ctx context.Context, r KeyReader, log EventLog, p *Principal, externalID string) (string, error) {
+	row, err := r.IdentityByExternalID(ctx, p.WorkspaceID, externalID)
+	if err == nil {
+		return row.ID, nil
+	}
+	if !errors.Is(err, events.ErrNotFound) {
+		return "", Internal("reading identity", err)
+	}
+	id := events.IdentityIDFor(p.WorkspaceID, externalID)
+	_, err = log.Append(ctx, events.IdentityStreamID(id), 0, metaFor(ctx, p),
+		events.IdentityCreated{IdentityID: id, WorkspaceID: p.WorkspaceID, ExternalID: externalID})
+	if err != nil && !errors.Is(err, events.ErrVersionConflict) {
+		return "", Internal("creating identity", err)
+	}
+	return id, nil
+}
+
+// validateCredits applies Unkey's refill rules.
+func validateCredits(c *CreditsInput, update bool) error {
+	if c == nil || c.Refill == nil {
+		return nil
+	}
+	if c.Remaining == nil {
+		return Fail(CodeInvalidInput, "`credits.remaining` must be set when `credits.refill` is provided.")
+	}
+	if c.Refill.Interval == "monthly" && c.Refill.Day == 0 {
+		return Fail(CodeInvalidInput, "`refillDay` must be provided when the refill interval is `monthly`.")
+	}
+	if update && c.Refill.Interval == "daily" && c.Refill.Day != 0 {
+		return Fail(CodeInvalidInput, "`refillDay` must not be provided when the refill interval is `daily`.")
+	}
+	return nil
+}
+
+func newRatelimits(in []RatelimitInput, existing []events.Ratelimit) []events.Ratelimit {
+	out := make([]events.Ratelimit, 0, len(in))
+	for _, r := range in {
+		id := ""
+		for _, e := range existing {
+			if e.Name == r.Name {
+				id = e.ID
+			}
+		}
+		if id == "" {
+			id = NewID("rl")
+		}
+		out = append(out, events.Ratelimit{ID: id, Name: r.Name, Limit: r.Limit, Duration: r.Duration, AutoApply: r.AutoApply})
+	}
+	return out
+}
+
+// appendKey appends evs to a key stream, retrying once on a conflict with
+// decide run against the fresh state.
+func appendToKey(ctx context.Context, log EventLog, p *Principal, keyID string, decide func(k *events.Key) ([]events.Event, error)) (*events.Key, error) {
+	for attempt := 0; ; attempt++ {
+		k, err := loadKeyAggregate(ctx, log, keyID)
+		if err != nil {
+			return nil, err
+		}
+		evs, err := decide(k)
+		if errors.Is(err, events.ErrNotFound) {
+			return nil, Fail(CodeKeyNotFoundData, keyNotFoundDetail)
+		}
+		if err != nil {
+			return nil, err
+		}
+		if len(evs) == 0 {
+			return k, nil
+		}
+		_, err = log.Append(ctx, events.KeyStreamID(keyID), k.Version, metaFor(ctx, p), evs...)
+		if errors.Is(err, events.ErrVersionConflict) && attempt < 5 {
+			continue
+		}
+		if err != nil {
+			return nil, Internal("appending key events", err)
+		}
+		for _, e := range evs {
+			k.Apply(e)
+		}
+		return k, nil
+	}
+}
+
+// Refill is the credit refill schedule as requests and responses carry it.
+type Refill = events.Refill

@@ -1,0 +1,160 @@
+package handlers
+
+import (
+	"context"
+	"encoding/json"
+
+	"github.com/keyline/keyline/events"
+)
+
+// Field is a three-state request field: absent (Set false), null (Set,
+// Value nil) or a value. keys.updateKey gives each state its own meaning.
+type Field[T any] struct {
+	Set   bool
+	Value *T
+}
+
+// CreditsUpdate is the credits object of keys.updateKey.
+type CreditsUpdate struct {
+	Remaining Field[int64]
+	Refill    Field[events.Refill]
+}
+
+// UpdateKeyInput is the body of keys.updateKey.
+type UpdateKeyInput struct {
+	KeyID       string
+	Name        Field[string]
+	ExternalID  Field[string]
+	Meta        Field[json.RawMessage]
+	Expires     Field[int64]
+	Credits     Field[CreditsUpdate]
+	Ratelimits  *[]RatelimitInput
+	Enabled     *bool
+	Roles       *[]string
+	Permissions *[]string
+}
+
+// UpdateKey changes a key's settings.
+type UpdateKey struct {
+	Log    EventLog
+	Reader KeyReader
+}
+
+// NewUpdateKey builds the use case.
+func NewUpdateKey(log EventLog, r KeyReader) *UpdateKey { return &UpdateKey{Log: log, Reader: r} }
+
+func change[T any](f Field[T]) *events.Change[T] {
+	if !f.Set {
+		return nil
+	}
+	return &events.Change[T]{Value: f.Value}
+}
+
+// Handle: lookup (404) → update_key (403) → validation (400) → roles (404)
+// → permissions (auto-created) → identity (upserted) → one append.
+func (h *UpdateKey) Handle(ctx context.Context, p *Principal, in UpdateKeyInput) error {
+	k, err := lookupKeyForUpdate(ctx, h.Log, p, in.KeyID, "update_key")
+	if err != nil {
+		return err
+	}
+	u := events.KeyUpdated{Name: change(in.Name), Meta: change(in.Meta), Expires: change(in.Expires)}
+	var credits *events.Change[int64]
+	if in.Credits.Set {
+		if in.Credits.Value == nil {
+			credits = &events.Change[int64]{}
+		} else {
+			c := in.Credits.Value
+			if c.Remaining.Set {
+				credits = &events.Change[int64]{Value: c.Remaining.Value}
+			}
+			if c.Refill.Set && c.Refill.Value != nil {
+				limited := k.Limited
+				if c.Remaining.Set {
+					limited = c.Remaining.Value != nil
+				}
+				if !limited {
+					return Fail(CodeInvalidInput, "`credits.remaining` must be set when `credits.refill` is provided.")
+				}
+				if err := validateCredits(&CreditsInput{Remaining: new(int64), Refill: c.Refill.Value}, true); err != nil {
+					return err
+				}
+			}
+			if c.Refill.Set && !(c.Remaining.Set && c.Remaining.Value == nil) {
+				u.Refill = change(c.Refill)
+			}
+		}
+	}
+	if in.Ratelimits != nil {
+		rls := newRatelimits(*in.Ratelimits, k.Ratelimits)
+		u.Ratelimits = &rls
+	}
+	var roleIDs, permIDs []string
+	if in.Roles != nil {
+		if roleIDs, _, err = resolveRoles(ctx, h.Reader, p.WorkspaceID, *in.Roles); err != nil {
+			return err
+		}
+	}
+	if in.Permissions != nil {
+		if permIDs, err = resolvePermissions(ctx, h.Reader, h.Log, p, *in.Permissions, createMissing); err != nil {
+			return err
+		}
+	}
+	if in.ExternalID.Set {
+		var id string
+		if in.ExternalID.Value != nil {
+			if id, err = ensureIdentity(ctx, h.Reader, h.Log, p, *in.ExternalID.Value); err != nil {
+				return err
+			}
+		}
+		u.IdentityID = &events.Change[string]{}
+		if id != "" {
+			u.IdentityID.Value = &id
+		}
+	}
+	_, err = appendToKey(ctx, h.Log, p, in.KeyID, func(k *events.Key) ([]events.Event, error) {
+		var out []events.Event
+		if u.Name != nil || u.Meta != nil || u.Expires != nil || u.Refill != nil || u.Ratelimits != nil || u.IdentityID != nil {
+			evs, err := k.Update(p.WorkspaceID, u)
+			if err != nil {
+				return nil, err
+			}
+			out = append(out, evs...)
+		}
+		steps := []func() ([]events.Event, error){}
+		if in.Enabled != nil {
+			steps = append(steps, func() ([]events.Event, error) { return k.SetEnabled(p.WorkspaceID, *in.Enabled) })
+		}
+		if credits != nil {
+			steps = append(steps, func() ([]events.Event, error) { return k.SetCredits(p.WorkspaceID, credits.Value) })
+		}
+		if in.Permissions != nil {
+			steps = append(steps, func() ([]events.Event, error) { return k.SetPermissions(p.WorkspaceID, permIDs) })
+		}
+		if in.Roles != nil {
+			steps = append(steps, func() ([]events.Event, error) { return k.SetRoles(p.WorkspaceID, roleIDs) })
+		}
+		for _, step := range steps {
+			evs, err := step()
+			if err != nil {
+				return nil, err
+			}
+			out = append(out, evs...)
+		}
+		// A refill set after credits were cleared in the same request must
+		// land after the clear, so the set-like credit event goes first.
+		return reorderCreditsFirst(out), nil
+	})
+	return err
+}
+
+func reorderCreditsFirst(evs []events.Event) []events.Event {
+	var first, rest []events.Event
+	for _, e := range evs {
+		if _, ok := e.(events.KeyCreditsSet); ok {
+			first = append(first, e)
+		} else {
+			rest = append(rest, e)
+		}
+	}
+	return append(first, rest...)
+}

@@ -1,0 +1,195 @@
+package handlers
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"strings"
+	"time"
+
+	"github.com/keyline/keyline/events"
+	"github.com/keyline/keyline/handlers/permquery"
+)
+
+// Verification codes, as Unkey names them.
+const (
+	CodeValid                   = "VALID"
+	CodeNotFound                = "NOT_FOUND"
+	CodeForbiddenKey            = "FORBIDDEN"
+	CodeInsufficientPermissions = "INSUFFICIENT_PERMISSIONS"
+	CodeUsageExceeded           = "USAGE_EXCEEDED"
+	CodeRateLimited             = "RATE_LIMITED"
+	CodeDisabled                = "DISABLED"
+	CodeExpired                 = "EXPIRED"
+)
+
+// VerifyKeyInput is the body of keys.verifyKey.
+type VerifyKeyInput struct {
+	Key         string
+	Permissions string
+	Cost        *int64
+	MigrationID string
+	Tags        []string
+	Ratelimits  []VerifyRatelimitInput
+}
+
+// VerifyResult is Unkey's V2KeysVerifyKeyResponseData; everything but valid
+// and code is omitted when empty.
+type VerifyResult struct {
+	Valid       bool                  `json:"valid"`
+	Code        string                `json:"code"`
+	KeyID       string                `json:"keyId,omitempty"`
+	Name        string                `json:"name,omitempty"`
+	Meta        json.RawMessage       `json:"meta,omitempty"`
+	Expires     *int64                `json:"expires,omitempty"`
+	Credits     *int64                `json:"credits,omitempty"`
+	Enabled     *bool                 `json:"enabled,omitempty"`
+	Permissions []string              `json:"permissions,omitempty"`
+	Roles       []string              `json:"roles,omitempty"`
+	Identity    *IdentityData         `json:"identity,omitempty"`
+	Ratelimits  []VerifyRatelimitData `json:"ratelimits,omitempty"`
+}
+
+// VerifyKey answers keys.verifyKey. Every outcome is a 200 with a code;
+// only the root key, the request body and the permissions query can fail.
+type VerifyKey struct {
+	Log    EventLog
+	Reader KeyReader
+	Cache  *KeyCache
+	Ledger *CreditLedger
+	// Limiter decides the key's and identity's rate limits: the same limiter
+	// ratelimit.limit uses, so a cluster sharing Redis counts them exactly.
+	Limiter RateLimiter
+	now     func() time.Time
+}
+
+// NewVerifyKey builds the use case.
+func NewVerifyKey(log EventLog, r KeyReader, cache *KeyCache, ledger *CreditLedger, limiter RateLimiter) *VerifyKey {
+	return &VerifyKey{Log: log, Reader: r, Cache: cache, Ledger: ledger, Limiter: limiter, now: time.Now}
+}
+
+var notFound = VerifyResult{Code: CodeNotFound}
+
+// Handle runs Unkey's checks in Unkey's order; the first failure wins.
+func (h *VerifyKey) Handle(ctx context.Context, p *Principal, in VerifyKeyInput) (VerifyResult, error) {
+	var query permquery.Query
+	if in.Permissions != "" {
+		q, err := permquery.Parse(in.Permissions)
+		if err != nil {
+			return VerifyResult{}, Fail(CodePermissionsQuery, err.Error())
+		}
+		query = q
+	}
+	e, err := h.Cache.get(ctx, events.HashKey(in.Key))
+	if err != nil {
+		return VerifyResult{}, Internal("loading key for verification", err)
+	}
+	if !e.found && in.MigrationID != "" {
+		if e, err = h.migrate(ctx, p, in.Key, in.MigrationID); err != nil {
+			return VerifyResult{}, err
+		}
+	}
+	if !e.found {
+		return notFound, nil
+	}
+	code := CodeValid
+	switch {
+	case !e.apiLive:
+		code = CodeNotFound
+	case !e.enabled:
+		code = CodeDisabled
+	case e.expires != nil && h.now().UnixMilli() > *e.expires:
+		code = CodeExpired
+	}
+	// A key outside the caller's reach looks exactly like a missing one,
+	// whatever the checks above found.
+	if e.workspaceID != p.WorkspaceID || !e.apiLive ||
+		p.RequireAny("api.*.verify_key", "api."+e.apiID+".verify_key") != nil {
+		return notFound, nil
+	}
+	enabled := e.enabled
+	res := VerifyResult{KeyID: e.keyID, Name: e.name, Meta: e.meta, Expires: e.expires, Enabled: &enabled,
+		Permissions: e.permissions, Roles: e.roles, Identity: e.identity}
+	if code == CodeValid && query != nil && !query.Allows(func(s string) bool { _, ok := e.permSet[s]; return ok }) {
+		code = CodeInsufficientPermissions
+	}
+	if code == CodeValid {
+		externalID, identityID := "", ""
+		if e.identity != nil {
+			identityID, externalID = e.identity.ID, e.identity.ExternalID
+		}
+		// Identity-level configs belong to the identities issue; the key's
+		// own configs are merged with them here once they exist.
+		plan, err := planRatelimits(e.keyID, e.ratelimits, identityID, externalID, nil, in.Ratelimits)
+		if err != nil {
+			return VerifyResult{}, err
+		}
+		limits, passed := checkRatelimits(ctx, h.Limiter, h.now(), plan)
+		res.Ratelimits = limits
+		if !passed {
+			code = CodeRateLimited
+		}
+	}
+	if e.limited {
+		if code == CodeValid {
+			cost := int64(1)
+			if in.Cost != nil {
+				cost = *in.Cost
+			}
+			remaining, ok, err := h.Ledger.Spend(ctx, e.keyID, e.workspaceID, cost)
+			if err != nil {
+				return VerifyResult{}, Internal("spending credits", err)
+			}
+			if !ok {
+				code = CodeUsageExceeded
+			}
+			res.Credits = &remaining
+		} else {
+			row, ok, err := h.Reader.Credits(ctx, e.keyID)
+			if err != nil {
+				return VerifyResult{}, Internal("reading credits", err)
+			}
+			if ok && row.Remaining != nil {
+				res.Credits = row.Remaining
+			}
+		}
+	}
+	res.Code, res.Valid = code, code == CodeValid
+	return res, nil
+}
+
+// migrate finds a key imported by keys.migrateKeys from its plaintext and
+// rehashes it, Unkey's "prefixed-api-key" scheme: the key is
+// prefix_short_long (the prefix may contain "_", so it is split from the
+// right) and the imported hash is hex(sha256(long)).
+func (h *VerifyKey) migrate(ctx context.Context, p *Principal, key, migrationID string) (*verifyEntry, error) {
+	missing := &verifyEntry{}
+	i := strings.LastIndex(key, "_")
+	if i <= 0 {
+		return missing, nil
+	}
+	rest, long := key[:i], key[i+1:]
+	j := strings.LastIndex(rest, "_")
+	if j <= 0 || long == "" {
+		return missing, nil
+	}
+	prefix, short := rest[:j], rest[j+1:]
+	sum := sha256.Sum256([]byte(long))
+	row, err := h.Reader.KeyByHash(ctx, hex.EncodeToString(sum[:]))
+	if errors.Is(err, events.ErrNotFound) || (err == nil && (row.PendingMigrationID != migrationID || row.WorkspaceID != p.WorkspaceID)) {
+		return missing, nil
+	}
+	if err != nil {
+		return nil, Internal("looking up migrated key", err)
+	}
+	body := short + "_" + long
+	start := prefix + "_" + body[:min(4, len(body))]
+	if _, err := appendToKey(ctx, h.Log, p, row.ID, func(k *events.Key) ([]events.Event, error) {
+		return k.Migrate(migrationID, events.HashKey(key), start)
+	}); err != nil {
+		return nil, err
+	}
+	return h.Cache.get(ctx, events.HashKey(key))
+}

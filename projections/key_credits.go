@@ -1,0 +1,138 @@
+package projections
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+
+	"github.com/uptrace/bun"
+
+	"github.com/keyline/keyline/events"
+)
+
+// KeyCreditsRow is a key's credit counter, the one piece of read model that
+// verifications write to directly (see docs/ARCHITECTURE.md, "Credits").
+//
+//   - Remaining is the live balance; NULL means unlimited. A verification
+//     spends with a conditional UPDATE on it, so no node can overspend.
+//   - Logged is the balance the log accounts for: Remaining plus the spends
+//     not yet flushed as key.credits_spent events.
+//   - Epoch counts set-like events (create, set, decrement, refill). Spends
+//     are recorded with the epoch they happened in; a set-like event
+//     overrides every earlier spend, so spends of an older epoch are ignored
+//     when they reach the log later, live and on replay alike.
+//
+// The handlers are written so that live application and replay agree: after
+// every spend is flushed, Remaining == Logged, both equal to the fold of the log.
+type KeyCreditsRow struct {
+	bun.BaseModel `bun:"table:key_credits"`
+	KeyID         string `bun:"key_id,pk"`
+	Remaining     *int64 `bun:"remaining"`
+	Logged        *int64 `bun:"logged"`
+	Epoch         int64  `bun:"epoch,notnull"`
+}
+
+// KeyCredits projects credit events into key_credits.
+type KeyCredits struct{}
+
+func (KeyCredits) Name() string     { return "key_credits" }
+func (KeyCredits) Version() int     { return 1 }
+func (KeyCredits) Tables() []string { return []string{"key_credits"} }
+
+func (KeyCredits) Setup(ctx context.Context, db bun.IDB) error {
+	_, err := db.NewCreateTable().Model((*KeyCreditsRow)(nil)).IfNotExists().Exec(ctx)
+	return err
+}
+
+func (KeyCredits) Handle(ctx context.Context, db bun.IDB, rec events.Recorded, e events.Event) error {
+	set := func(keyID string, v *int64) error {
+		var arg any // unlimited: an untyped nil is sent as NULL
+		if v != nil {
+			arg = *v
+		}
+		_, err := db.NewUpdate().Model((*KeyCreditsRow)(nil)).
+			Set("remaining = ?, logged = ?, epoch = epoch + 1", arg, arg).Where("key_id = ?", keyID).Exec(ctx)
+		return err
+	}
+	switch e := e.(type) {
+	case events.KeyCreated:
+		row := &KeyCreditsRow{KeyID: e.KeyID, Remaining: e.Remaining, Logged: e.Remaining, Epoch: 1}
+		_, err := db.NewInsert().Model(row).On("CONFLICT (key_id) DO NOTHING").Exec(ctx)
+		return err
+	case events.KeyCreditsSet:
+		return set(e.KeyID, e.Remaining)
+	case events.KeyCreditsDecremented:
+		return set(e.KeyID, &e.Result)
+	case events.KeyRefilled:
+		return set(e.KeyID, &e.Amount)
+	case events.KeyCreditsIncremented:
+		_, err := db.NewUpdate().Model((*KeyCreditsRow)(nil)).
+			Set("remaining = remaining + ?, logged = logged + ?", e.By, e.By).
+			Where("key_id = ? AND remaining IS NOT NULL", e.KeyID).Exec(ctx)
+		return err
+	case events.KeyCreditsSpent:
+		// Live, Remaining already reflects these spends and is at most
+		// Logged minus them; on replay Remaining == Logged. Taking the
+		// minimum is therefore right in both cases.
+		_, err := db.NewUpdate().Model((*KeyCreditsRow)(nil)).
+			Set("logged = logged - ?", e.Amount).
+			Set("remaining = CASE WHEN remaining < logged - ? THEN remaining ELSE logged - ? END", e.Amount, e.Amount).
+			Where("key_id = ? AND epoch = ? AND logged IS NOT NULL", e.KeyID, e.Epoch).Exec(ctx)
+		return err
+	case events.KeyDeleted:
+		if e.Permanent {
+			_, err := db.NewDelete().Model((*KeyCreditsRow)(nil)).Where("key_id = ?", e.KeyID).Exec(ctx)
+			return err
+		}
+	}
+	return nil
+}
+
+// Credits reads a key's counter from the primary. ok is false for a key
+// without a counter row (unknown or permanently deleted).
+func (r *Reader) Credits(ctx context.Context, keyID string) (row KeyCreditsRow, ok bool, err error) {
+	err = r.Primary.NewSelect().Model(&row).Where("key_id = ?", keyID).Scan(ctx)
+	if errors.Is(err, sql.ErrNoRows) {
+		return row, false, nil
+	}
+	return row, err == nil, err
+}
+
+// CreditsOf reads the counters of keyIDs (for listing).
+func (r *Reader) CreditsOf(ctx context.Context, keyIDs []string) (map[string]KeyCreditsRow, error) {
+	out := map[string]KeyCreditsRow{}
+	if len(keyIDs) == 0 {
+		return out, nil
+	}
+	var rows []KeyCreditsRow
+	if err := r.Primary.NewSelect().Model(&rows).Where("key_id IN (?)", bun.In(keyIDs)).Scan(ctx); err != nil {
+		return nil, fmt.Errorf("reading credits: %w", err)
+	}
+	for _, row := range rows {
+		out[row.KeyID] = row
+	}
+	return out, nil
+}
+
+// SpendCredits takes cost credits from a limited key if it has at least
+// that many, in one conditional UPDATE on the primary: concurrent verifiers
+// on any number of nodes serialise on the row and can never overspend.
+// It returns the balance after the call, the epoch the spend belongs to and
+// whether it was taken. A failed spend leaves the balance unchanged.
+func (r *Reader) SpendCredits(ctx context.Context, keyID string, cost int64) (remaining, epoch int64, spent bool, err error) {
+	err = r.Primary.QueryRowContext(ctx,
+		"UPDATE key_credits SET remaining = remaining - ? WHERE key_id = ? AND remaining >= ? RETURNING remaining, epoch",
+		cost, keyID, cost).Scan(&remaining, &epoch)
+	if err == nil {
+		return remaining, epoch, true, nil
+	}
+	if !errors.Is(err, sql.ErrNoRows) {
+		return 0, 0, false, fmt.Errorf("spending credits: %w", err)
+	}
+	row, ok, err := r.Credits(ctx, keyID)
+	if err != nil || !ok || row.Remaining == nil {
+		return 0, 0, false, err
+	}
+	return *row.Remaining, row.Epoch, false, nil
+}
