@@ -14,6 +14,10 @@ const (
 	DefaultGossipPort         = "7072"
 	DefaultPollIntervalMs     = 100
 	DefaultDatabasePrimary    = "sqlite:./data/keyline.db"
+	DefaultAnalyticsBuffer    = 10000
+	DefaultAnalyticsRetention = 1000000
+	DefaultAnalyticsBatchSize = 1000
+	DefaultAnalyticsFlushMs   = 1000
 )
 
 //go:embed schema.json
@@ -79,6 +83,33 @@ type Config struct {
 	// Projections tunes read-model projection. (Optional) Default: zero
 	// value with defaults applied to its fields.
 	Projections Projections `json:"projections,omitempty"`
+
+	// Analytics bounds the verification/rate-limit event pipeline.
+	// (Optional) Default: zero value with defaults applied to its fields.
+	Analytics Analytics `json:"analytics,omitempty"`
+}
+
+// Analytics bounds the node-local side of the analytics pipeline. Every bound
+// is explicit because analytics must never take memory or disk from the
+// request path: past a bound, events are dropped and counted.
+type Analytics struct {
+	// BufferSize is how many analytics events a node holds in memory before
+	// they reach the stream; more are dropped, counted and logged.
+	// (Optional) Default: 10000.
+	BufferSize int `json:"bufferSize,omitempty"`
+
+	// Retention is how many analytics events the stream keeps (the Redis
+	// stream's MAXLEN, or the rows of the local store), whether or not a
+	// consumer has read them. (Optional) Default: 1000000.
+	Retention int64 `json:"retention,omitempty"`
+
+	// BatchSize is the most events written to the stream or to ClickHouse
+	// in one batch. (Optional) Default: 1000.
+	BatchSize int `json:"batchSize,omitempty"`
+
+	// FlushIntervalMs is the longest an event waits for its batch to fill,
+	// in milliseconds. (Optional) Default: 1000.
+	FlushIntervalMs int `json:"flushIntervalMs,omitempty"`
 }
 
 // Heartbeat is a periodic liveness ping.
