@@ -13,6 +13,8 @@ import (
 	"github.com/keyline/keyline/handlers"
 	"github.com/keyline/keyline/handlers/httpapi"
 	"github.com/keyline/keyline/handlers/httpapi/openapi"
+	"github.com/keyline/keyline/infra/analytics"
+	"github.com/keyline/keyline/infra/clickhouse"
 	"github.com/keyline/keyline/infra/httpserver"
 	"github.com/keyline/keyline/infra/outbox"
 	"github.com/keyline/keyline/infra/runtime"
@@ -73,8 +75,25 @@ func InitializeServer(ctx context.Context, cfg *configs.Config, logger *slog.Log
 		cleanup()
 		return nil, nil, err
 	}
-	runtimeServer := runtime.NewServer(cfg, logger, store, runner, tailer, bootstrap, authenticator, server, forwarder, out)
+	clickhouseDB, cleanup4, err := clickhouse.OpenConfigured(ctx, cfg, logger)
+	if err != nil {
+		cleanup3()
+		cleanup2()
+		cleanup()
+		return nil, nil, err
+	}
+	pipeline, cleanup5, err := analytics.NewPipeline(ctx, cfg, store, clickhouseDB, logger)
+	if err != nil {
+		cleanup4()
+		cleanup3()
+		cleanup2()
+		cleanup()
+		return nil, nil, err
+	}
+	runtimeServer := runtime.NewServer(cfg, logger, store, runner, tailer, bootstrap, authenticator, server, forwarder, pipeline, out)
 	return runtimeServer, func() {
+		cleanup5()
+		cleanup4()
 		cleanup3()
 		cleanup2()
 		cleanup()
@@ -97,16 +116,24 @@ func InitializeAdmin(ctx context.Context, cfg *configs.Config, logger *slog.Logg
 	}
 	store := sqlstore.NewStore(db, runner, sqlstoreOutbox)
 	bootstrap := handlers.NewBootstrap(store)
-	admin := runtime.NewAdmin(store, runner, bootstrap)
+	clickhouseDB, cleanup2, err := clickhouse.OpenConfigured(ctx, cfg, logger)
+	if err != nil {
+		cleanup()
+		return nil, nil, err
+	}
+	configsProjections := cfg.Projections
+	audit := analytics.AuditFor(store, clickhouseDB, configsProjections, logger)
+	admin := runtime.NewAdmin(store, runner, bootstrap, clickhouseDB, audit)
 	return admin, func() {
+		cleanup2()
 		cleanup()
 	}, nil
 }
 
 // wire.go:
 
-var storeSet = wire.NewSet(wire.FieldsOf(new(*configs.Config), "Database", "Projections"), sqlstore.Open, outbox.ForKind, projections.All, projections.NewRunner, wire.Bind(new(sqlstore.Applier), new(*projections.Runner)), sqlstore.NewStore, projections.NewReader, wire.Bind(new(projections.Databases), new(*sqlstore.DB)), wire.Bind(new(handlers.EventLog), new(*sqlstore.Store)), handlers.NewBootstrap)
+var storeSet = wire.NewSet(wire.FieldsOf(new(*configs.Config), "Database", "Projections"), sqlstore.Open, outbox.ForKind, projections.All, projections.NewRunner, wire.Bind(new(sqlstore.Applier), new(*projections.Runner)), sqlstore.NewStore, projections.NewReader, wire.Bind(new(projections.Databases), new(*sqlstore.DB)), wire.Bind(new(handlers.EventLog), new(*sqlstore.Store)), handlers.NewBootstrap, clickhouse.OpenConfigured)
 
 var apiSet = wire.NewSet(
-	storeSet, sqlstore.NewTailer, handlers.NewAuthenticator, wire.Bind(new(handlers.RootKeyFinder), new(*projections.Reader)), wire.Bind(new(handlers.APIReader), new(*projections.Reader)), handlers.NewCreateAPI, handlers.NewGetAPI, handlers.NewDeleteAPI, handlers.NewListKeys, wire.Struct(new(httpapi.Routes), "*"), openapi.NewValidator, wire.Bind(new(httpapi.BodyValidator), new(*openapi.Validator)), httpapi.NewOptions, httpapi.NewRouter, httpserver.New, outbox.ForwarderFor, runtime.NewServer,
+	storeSet, sqlstore.NewTailer, handlers.NewAuthenticator, wire.Bind(new(handlers.RootKeyFinder), new(*projections.Reader)), wire.Bind(new(handlers.APIReader), new(*projections.Reader)), handlers.NewCreateAPI, handlers.NewGetAPI, handlers.NewDeleteAPI, handlers.NewListKeys, wire.Struct(new(httpapi.Routes), "*"), openapi.NewValidator, wire.Bind(new(httpapi.BodyValidator), new(*openapi.Validator)), httpapi.NewOptions, httpapi.NewRouter, httpserver.New, outbox.ForwarderFor, analytics.NewPipeline, wire.FieldsOf(new(*analytics.Pipeline), "Sink"), wire.Bind(new(handlers.AnalyticsSink), new(*analytics.Sink)), runtime.NewServer,
 )

@@ -196,6 +196,20 @@ type ClickHouse struct {
 type Redis struct {
 	// URL is a redis:// or rediss:// URL. (Required) No default.
 	URL string `json:"url"`
+
+	// StreamPrefix is put before the names of keyline's Redis streams
+	// (keyline.events, keyline.analytics), so that several deployments, or
+	// test runs, can share one Redis. (Optional) Default: "".
+	StreamPrefix string `json:"streamPrefix,omitempty"`
+}
+
+// Stream returns the full name of the Redis stream called name; a nil
+// receiver (no Redis) returns name unchanged.
+func (r *Redis) Stream(name string) string {
+	if r == nil {
+		return name
+	}
+	return r.StreamPrefix + name
 }
 
 // Bootstrap provisions state on first start.

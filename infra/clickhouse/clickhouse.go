@@ -22,6 +22,8 @@ type DB struct {
 	// Version is the server's version string, e.g. "18.16.1".
 	Version  string
 	Features Features
+	// MigrationsApplied counts the schema steps OpenConfigured applied.
+	MigrationsApplied int
 }
 
 // Features are the optional server capabilities keyline uses when present.
@@ -136,6 +138,7 @@ func OpenConfigured(ctx context.Context, cfg *configs.Config, logger *slog.Logge
 		_ = db.Close()
 		return nil, nil, err
 	}
+	db.MigrationsApplied = applied
 	logger.Info("clickhouse ready", "version", db.Version, "database", db.Database,
 		"ttl", db.Features.TTL, "asyncInsert", db.Features.AsyncInsert, "migrationsApplied", applied)
 	return db, func() { _ = db.Close() }, nil

@@ -11,6 +11,7 @@ import (
 
 	"github.com/keyline/keyline/configs"
 	"github.com/keyline/keyline/handlers"
+	"github.com/keyline/keyline/infra/analytics"
 	"github.com/keyline/keyline/infra/httpserver"
 	"github.com/keyline/keyline/infra/outbox"
 	"github.com/keyline/keyline/infra/sqlstore"
@@ -28,6 +29,7 @@ type Server struct {
 	Auth      *handlers.Authenticator
 	HTTP      *httpserver.Server
 	Forwarder *outbox.Forwarder // nil unless Postgres + Redis
+	Analytics *analytics.Pipeline
 
 	// Out receives the one-time root key banner; stdout in production.
 	Out io.Writer
@@ -37,9 +39,9 @@ type Server struct {
 // Forwarder.
 func NewServer(cfg *configs.Config, logger *slog.Logger, store *sqlstore.Store, runner *projections.Runner,
 	tailer *sqlstore.Tailer, boot *handlers.Bootstrap, auth *handlers.Authenticator, http *httpserver.Server,
-	fwd *outbox.Forwarder, out io.Writer) *Server {
+	fwd *outbox.Forwarder, an *analytics.Pipeline, out io.Writer) *Server {
 	return &Server{Config: cfg, Logger: logger, Store: store, Runner: runner, Tailer: tailer, Bootstrap: boot,
-		Auth: auth, HTTP: http, Forwarder: fwd, Out: out}
+		Auth: auth, HTTP: http, Forwarder: fwd, Analytics: an, Out: out}
 }
 
 // Prepare brings the read models up to date with the log and creates the
@@ -79,15 +81,24 @@ func (s *Server) Run(ctx context.Context) error {
 	bg, cancel := context.WithCancel(ctx)
 	defer cancel()
 	var wg sync.WaitGroup
-	background := []struct {
+	type component struct {
 		name string
 		run  func(context.Context) error
-	}{{"event tailer", s.Tailer.Run}}
+	}
+	background := []component{{"event tailer", s.Tailer.Run}}
 	if s.Forwarder != nil {
-		background = append(background, struct {
-			name string
-			run  func(context.Context) error
-		}{"outbox forwarder", s.Forwarder.Run})
+		background = append(background, component{"outbox forwarder", s.Forwarder.Run})
+	}
+	if a := s.Analytics; a != nil {
+		// The sink drains its buffer after ctx ends, before cleanup closes
+		// its publisher: wg.Wait below orders the two.
+		background = append(background, component{"analytics sink", a.Sink.Run})
+		if a.Projector != nil {
+			background = append(background, component{"analytics projector", a.Projector.Run})
+		}
+		if a.Audit != nil {
+			background = append(background, component{"audit projector", a.Audit.Run})
+		}
 	}
 	for _, b := range background {
 		wg.Add(1)
