@@ -25,10 +25,8 @@ GO_FILES = $(shell find . \( -name .git -o -name node_modules -o -name .cache -o
 # and the test binaries; values from the environment pass through unchanged.
 KEYLINE_TEST_POSTGRES_URL ?= postgres://postgres@127.0.0.1:5432/test?sslmode=disable
 KEYLINE_TEST_REDIS_URL ?= redis://127.0.0.1:6379/0
-export KEYLINE_TEST_POSTGRES_URL KEYLINE_TEST_REDIS_URL
-
-# HOOK(clickhouse): the ClickHouse issue adds KEYLINE_TEST_CLICKHOUSE_URL here
-# and its start-up to infra/testenv/ensure-services.sh; `test` needs no change.
+KEYLINE_TEST_CLICKHOUSE_URL ?= clickhouse://127.0.0.1:9000/default
+export KEYLINE_TEST_POSTGRES_URL KEYLINE_TEST_REDIS_URL KEYLINE_TEST_CLICKHOUSE_URL
 
 .PHONY: help build run test test-short services bench bench-micro generate check-generate lint fmt tidy clean
 
@@ -42,10 +40,10 @@ build: ## build bin/keyline from ./cmd/keyline
 run: build ## build, then run the embedded default (SQLite in ./data, :7070; prints a root key)
 	./$(BIN) run
 
-services: ## start PostgreSQL and Redis for the tests if they are not running
+services: ## start PostgreSQL, Redis and ClickHouse for the tests if they are not running
 	bash infra/testenv/ensure-services.sh
 
-test: services ## run all tests with the race detector (starts PostgreSQL/Redis first)
+test: services ## run all tests with the race detector (starts PostgreSQL/Redis/ClickHouse first)
 	$(GO) test -race -count=1 -timeout 20m ./...
 
 test-short: services ## run all tests without the race detector (faster)

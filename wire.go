@@ -16,6 +16,8 @@ import (
 	"github.com/keyline/keyline/handlers"
 	"github.com/keyline/keyline/handlers/httpapi"
 	"github.com/keyline/keyline/handlers/httpapi/openapi"
+	"github.com/keyline/keyline/infra/analytics"
+	"github.com/keyline/keyline/infra/clickhouse"
 	"github.com/keyline/keyline/infra/httpserver"
 	"github.com/keyline/keyline/infra/outbox"
 	"github.com/keyline/keyline/infra/ratelimit"
@@ -36,6 +38,7 @@ var storeSet = wire.NewSet(
 	wire.Bind(new(projections.Databases), new(*sqlstore.DB)),
 	wire.Bind(new(handlers.EventLog), new(*sqlstore.Store)),
 	handlers.NewBootstrap,
+	clickhouse.OpenConfigured,
 )
 
 var apiSet = wire.NewSet(
@@ -69,6 +72,7 @@ var apiSet = wire.NewSet(
 	handlers.NewDeleteKey,
 	handlers.NewUpdateKey,
 	handlers.NewUpdateCredits,
+	handlers.NewReporter,
 	handlers.NewVerifyKey,
 	wire.Bind(new(handlers.RefillReader), new(*projections.Reader)),
 	handlers.NewRefiller,
@@ -83,6 +87,9 @@ var apiSet = wire.NewSet(
 	httpapi.NewRouter,
 	httpserver.New,
 	outbox.ForwarderFor,
+	analytics.NewPipeline,
+	wire.FieldsOf(new(*analytics.Pipeline), "Sink"),
+	wire.Bind(new(handlers.AnalyticsSink), new(*analytics.Sink)),
 	runtime.NewServer,
 )
 
@@ -94,6 +101,6 @@ func InitializeServer(ctx context.Context, cfg *configs.Config, logger *slog.Log
 
 // InitializeAdmin assembles the one-shot administrative commands.
 func InitializeAdmin(ctx context.Context, cfg *configs.Config, logger *slog.Logger) (*runtime.Admin, func(), error) {
-	wire.Build(storeSet, runtime.NewAdmin)
+	wire.Build(storeSet, analytics.AuditFor, runtime.NewAdmin)
 	return nil, nil, nil
 }

@@ -13,6 +13,8 @@ import (
 	"github.com/keyline/keyline/handlers"
 	"github.com/keyline/keyline/handlers/httpapi"
 	"github.com/keyline/keyline/handlers/httpapi/openapi"
+	"github.com/keyline/keyline/infra/analytics"
+	"github.com/keyline/keyline/infra/clickhouse"
 	"github.com/keyline/keyline/infra/httpserver"
 	"github.com/keyline/keyline/infra/outbox"
 	"github.com/keyline/keyline/infra/ratelimit"
@@ -63,8 +65,23 @@ func InitializeServer(ctx context.Context, cfg *configs.Config, logger *slog.Log
 		cleanup()
 		return nil, nil, err
 	}
-	ratelimitLimit := handlers.NewRatelimitLimit(ratelimitCatalog, limiter)
-	ratelimitMultiLimit := handlers.NewRatelimitMultiLimit(ratelimitCatalog, limiter)
+	clickhouseDB, cleanup3, err := clickhouse.OpenConfigured(ctx, cfg, logger)
+	if err != nil {
+		cleanup2()
+		cleanup()
+		return nil, nil, err
+	}
+	pipeline, cleanup4, err := analytics.NewPipeline(ctx, cfg, store, clickhouseDB, logger)
+	if err != nil {
+		cleanup3()
+		cleanup2()
+		cleanup()
+		return nil, nil, err
+	}
+	sink := pipeline.Sink
+	reporter := handlers.NewReporter(sink, cfg)
+	ratelimitLimit := handlers.NewRatelimitLimit(ratelimitCatalog, limiter, reporter)
+	ratelimitMultiLimit := handlers.NewRatelimitMultiLimit(ratelimitCatalog, limiter, reporter)
 	setRatelimitOverride := handlers.NewSetRatelimitOverride(reader, store)
 	getRatelimitOverride := handlers.NewGetRatelimitOverride(reader)
 	listRatelimitOverrides := handlers.NewListRatelimitOverrides(reader)
@@ -75,7 +92,7 @@ func InitializeServer(ctx context.Context, cfg *configs.Config, logger *slog.Log
 	deleteKey := handlers.NewDeleteKey(store)
 	updateKey := handlers.NewUpdateKey(store, reader)
 	updateCredits := handlers.NewUpdateCredits(store, reader)
-	verifyKey := handlers.NewVerifyKey(store, reader, keyCache, creditLedger, limiter)
+	verifyKey := handlers.NewVerifyKey(store, reader, keyCache, creditLedger, limiter, reporter)
 	keyPermissions := handlers.NewKeyPermissions(store, reader)
 	keyRoles := handlers.NewKeyRoles(store, reader)
 	rerollKey := handlers.NewRerollKey(store, reader, keyring)
@@ -106,27 +123,35 @@ func InitializeServer(ctx context.Context, cfg *configs.Config, logger *slog.Log
 	}
 	validator, err := openapi.NewValidator()
 	if err != nil {
+		cleanup4()
+		cleanup3()
 		cleanup2()
 		cleanup()
 		return nil, nil, err
 	}
 	options := httpapi.NewOptions(cfg)
 	handler := httpapi.NewRouter(routes, validator, options, logger)
-	server, cleanup3, err := httpserver.New(cfg, handler)
+	server, cleanup5, err := httpserver.New(cfg, handler)
 	if err != nil {
-		cleanup2()
-		cleanup()
-		return nil, nil, err
-	}
-	forwarder, cleanup4, err := outbox.ForwarderFor(ctx, db, cfg, logger)
-	if err != nil {
+		cleanup4()
 		cleanup3()
 		cleanup2()
 		cleanup()
 		return nil, nil, err
 	}
-	runtimeServer := runtime.NewServer(cfg, logger, store, runner, tailer, bootstrap, authenticator, ratelimitCatalog, keyCache, creditLedger, refiller, server, forwarder, out)
+	forwarder, cleanup6, err := outbox.ForwarderFor(ctx, db, cfg, logger)
+	if err != nil {
+		cleanup5()
+		cleanup4()
+		cleanup3()
+		cleanup2()
+		cleanup()
+		return nil, nil, err
+	}
+	runtimeServer := runtime.NewServer(cfg, logger, store, runner, tailer, bootstrap, authenticator, ratelimitCatalog, keyCache, creditLedger, refiller, server, forwarder, pipeline, out)
 	return runtimeServer, func() {
+		cleanup6()
+		cleanup5()
 		cleanup4()
 		cleanup3()
 		cleanup2()
@@ -150,16 +175,24 @@ func InitializeAdmin(ctx context.Context, cfg *configs.Config, logger *slog.Logg
 	}
 	store := sqlstore.NewStore(db, runner, sqlstoreOutbox)
 	bootstrap := handlers.NewBootstrap(store)
-	admin := runtime.NewAdmin(store, runner, bootstrap)
+	clickhouseDB, cleanup2, err := clickhouse.OpenConfigured(ctx, cfg, logger)
+	if err != nil {
+		cleanup()
+		return nil, nil, err
+	}
+	configsProjections := cfg.Projections
+	audit := analytics.AuditFor(store, clickhouseDB, configsProjections, logger)
+	admin := runtime.NewAdmin(store, runner, bootstrap, clickhouseDB, audit)
 	return admin, func() {
+		cleanup2()
 		cleanup()
 	}, nil
 }
 
 // wire.go:
 
-var storeSet = wire.NewSet(wire.FieldsOf(new(*configs.Config), "Database", "Projections"), sqlstore.Open, outbox.ForKind, projections.All, projections.NewRunner, wire.Bind(new(sqlstore.Applier), new(*projections.Runner)), sqlstore.NewStore, projections.NewReader, wire.Bind(new(projections.Databases), new(*sqlstore.DB)), wire.Bind(new(handlers.EventLog), new(*sqlstore.Store)), handlers.NewBootstrap)
+var storeSet = wire.NewSet(wire.FieldsOf(new(*configs.Config), "Database", "Projections"), sqlstore.Open, outbox.ForKind, projections.All, projections.NewRunner, wire.Bind(new(sqlstore.Applier), new(*projections.Runner)), sqlstore.NewStore, projections.NewReader, wire.Bind(new(projections.Databases), new(*sqlstore.DB)), wire.Bind(new(handlers.EventLog), new(*sqlstore.Store)), handlers.NewBootstrap, clickhouse.OpenConfigured)
 
 var apiSet = wire.NewSet(
-	storeSet, sqlstore.NewTailer, handlers.NewAuthenticator, wire.Bind(new(handlers.RootKeyFinder), new(*projections.Reader)), wire.Bind(new(handlers.APIReader), new(*projections.Reader)), handlers.NewCreateAPI, handlers.NewGetAPI, handlers.NewDeleteAPI, handlers.NewListKeys, ratelimit.New, wire.Bind(new(handlers.RateLimiter), new(ratelimit.Limiter)), wire.Bind(new(handlers.RatelimitReader), new(*projections.Reader)), handlers.NewRatelimitCatalog, handlers.NewRatelimitLimit, handlers.NewRatelimitMultiLimit, handlers.NewSetRatelimitOverride, handlers.NewGetRatelimitOverride, handlers.NewListRatelimitOverrides, handlers.NewDeleteRatelimitOverride, wire.Bind(new(handlers.KeyReader), new(*projections.Reader)), wire.Bind(new(handlers.CommitNotifier), new(*sqlstore.Store)), handlers.NewKeyring, handlers.NewKeyCache, handlers.NewCreditLedger, handlers.NewCreateKey, handlers.NewGetKey, handlers.NewWhoami, handlers.NewDeleteKey, handlers.NewUpdateKey, handlers.NewUpdateCredits, handlers.NewVerifyKey, wire.Bind(new(handlers.RefillReader), new(*projections.Reader)), handlers.NewRefiller, handlers.NewKeyPermissions, handlers.NewKeyRoles, handlers.NewRerollKey, handlers.NewMigrateKeys, wire.Struct(new(httpapi.Routes), "*"), openapi.NewValidator, wire.Bind(new(httpapi.BodyValidator), new(*openapi.Validator)), httpapi.NewOptions, httpapi.NewRouter, httpserver.New, outbox.ForwarderFor, runtime.NewServer,
+	storeSet, sqlstore.NewTailer, handlers.NewAuthenticator, wire.Bind(new(handlers.RootKeyFinder), new(*projections.Reader)), wire.Bind(new(handlers.APIReader), new(*projections.Reader)), handlers.NewCreateAPI, handlers.NewGetAPI, handlers.NewDeleteAPI, handlers.NewListKeys, ratelimit.New, wire.Bind(new(handlers.RateLimiter), new(ratelimit.Limiter)), wire.Bind(new(handlers.RatelimitReader), new(*projections.Reader)), handlers.NewRatelimitCatalog, handlers.NewRatelimitLimit, handlers.NewRatelimitMultiLimit, handlers.NewSetRatelimitOverride, handlers.NewGetRatelimitOverride, handlers.NewListRatelimitOverrides, handlers.NewDeleteRatelimitOverride, wire.Bind(new(handlers.KeyReader), new(*projections.Reader)), wire.Bind(new(handlers.CommitNotifier), new(*sqlstore.Store)), handlers.NewKeyring, handlers.NewKeyCache, handlers.NewCreditLedger, handlers.NewCreateKey, handlers.NewGetKey, handlers.NewWhoami, handlers.NewDeleteKey, handlers.NewUpdateKey, handlers.NewUpdateCredits, handlers.NewReporter, handlers.NewVerifyKey, wire.Bind(new(handlers.RefillReader), new(*projections.Reader)), handlers.NewRefiller, handlers.NewKeyPermissions, handlers.NewKeyRoles, handlers.NewRerollKey, handlers.NewMigrateKeys, wire.Struct(new(httpapi.Routes), "*"), openapi.NewValidator, wire.Bind(new(httpapi.BodyValidator), new(*openapi.Validator)), httpapi.NewOptions, httpapi.NewRouter, httpserver.New, outbox.ForwarderFor, analytics.NewPipeline, wire.FieldsOf(new(*analytics.Pipeline), "Sink"), wire.Bind(new(handlers.AnalyticsSink), new(*analytics.Sink)), runtime.NewServer,
 )

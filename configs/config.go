@@ -15,6 +15,10 @@ const (
 	DefaultPollIntervalMs     = 100
 	DefaultDatabasePrimary    = "sqlite:./data/keyline.db"
 	DefaultRedisKeyPrefix     = "keyline:rl:"
+	DefaultAnalyticsBuffer    = 10000
+	DefaultAnalyticsRetention = 1000000
+	DefaultAnalyticsBatchSize = 1000
+	DefaultAnalyticsFlushMs   = 1000
 )
 
 //go:embed schema.json
@@ -84,6 +88,10 @@ type Config struct {
 	// Encryption holds the keyring for recoverable keys.
 	// (Optional) Default: nil; creating a recoverable key answers 412.
 	Encryption *Encryption `json:"encryption,omitempty"`
+
+	// Analytics bounds the verification/rate-limit event pipeline.
+	// (Optional) Default: zero value with defaults applied to its fields.
+	Analytics Analytics `json:"analytics,omitempty"`
 }
 
 // Encryption is the keyring recoverable keys are sealed with (AES-256-GCM).
@@ -103,6 +111,29 @@ type EncryptionKey struct {
 	// Key is 32 bytes, standard base64-encoded; supply it as ${ENV}.
 	// (Required) No default.
 	Key string `json:"key"`
+}
+
+// Analytics bounds the node-local side of the analytics pipeline. Every bound
+// is explicit because analytics must never take memory or disk from the
+// request path: past a bound, events are dropped and counted.
+type Analytics struct {
+	// BufferSize is how many analytics events a node holds in memory before
+	// they reach the stream; more are dropped, counted and logged.
+	// (Optional) Default: 10000.
+	BufferSize int `json:"bufferSize,omitempty"`
+
+	// Retention is how many analytics events the stream keeps (the Redis
+	// stream's MAXLEN, or the rows of the local store), whether or not a
+	// consumer has read them. (Optional) Default: 1000000.
+	Retention int64 `json:"retention,omitempty"`
+
+	// BatchSize is the most events written to the stream or to ClickHouse
+	// in one batch. (Optional) Default: 1000.
+	BatchSize int `json:"batchSize,omitempty"`
+
+	// FlushIntervalMs is the longest an event waits for its batch to fill,
+	// in milliseconds. (Optional) Default: 1000.
+	FlushIntervalMs int `json:"flushIntervalMs,omitempty"`
 }
 
 // Heartbeat is a periodic liveness ping.
@@ -194,6 +225,20 @@ type Redis struct {
 	// deployments (or test runs) can share one Redis without sharing
 	// counters. (Optional) Default: "keyline:rl:".
 	KeyPrefix string `json:"keyPrefix,omitempty"`
+
+	// StreamPrefix is put before the names of keyline's Redis streams
+	// (keyline.events, keyline.analytics), so that several deployments, or
+	// test runs, can share one Redis. (Optional) Default: "".
+	StreamPrefix string `json:"streamPrefix,omitempty"`
+}
+
+// Stream returns the full name of the Redis stream called name; a nil
+// receiver (no Redis) returns name unchanged.
+func (r *Redis) Stream(name string) string {
+	if r == nil {
+		return name
+	}
+	return r.StreamPrefix + name
 }
 
 // Bootstrap provisions state on first start.

@@ -54,6 +54,7 @@ func TestDefaultsApplied(t *testing.T) {
 		MaxRequestBodySize: 10485760,
 		Database:           Database{Primary: "sqlite:k.db"},
 		Projections:        Projections{PollIntervalMs: 100},
+		Analytics:          Analytics{BufferSize: 10000, Retention: 1000000, BatchSize: 1000, FlushIntervalMs: 1000},
 	}
 	if !reflect.DeepEqual(cfg, want) {
 		t.Fatalf("got %+v\nwant %+v", cfg, want)
@@ -122,6 +123,7 @@ func TestDefault(t *testing.T) {
 		MaxRequestBodySize: 10 << 20,
 		Database:           Database{Primary: "sqlite:./data/keyline.db"},
 		Projections:        Projections{PollIntervalMs: 100},
+		Analytics:          Analytics{BufferSize: 10000, Retention: 1000000, BatchSize: 1000, FlushIntervalMs: 1000},
 	}
 	if !reflect.DeepEqual(cfg, want) {
 		t.Fatalf("Default() = %+v\nwant %+v", cfg, want)
@@ -195,6 +197,7 @@ func TestProductionJSON(t *testing.T) {
 		Bootstrap:   &Bootstrap{RootKey: "kl_root_0123456789abcdef"},
 		Projections: Projections{PollIntervalMs: 100},
 		Encryption:  &Encryption{Keys: []EncryptionKey{{ID: "k1", Key: "MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY="}}},
+		Analytics:   Analytics{BufferSize: 10000, Retention: 1000000, BatchSize: 1000, FlushIntervalMs: 1000},
 	}
 	if !reflect.DeepEqual(cfg, want) {
 		got, _ := json.MarshalIndent(cfg, "", "  ")
@@ -813,6 +816,10 @@ func TestSchemaDefaultsMatchGo(t *testing.T) {
 		{[]string{"logs", "color"}, false},
 		{[]string{"projections", "pollIntervalMs"}, float64(DefaultPollIntervalMs)},
 		{[]string{"redis", "keyPrefix"}, DefaultRedisKeyPrefix},
+		{[]string{"analytics", "bufferSize"}, float64(DefaultAnalyticsBuffer)},
+		{[]string{"analytics", "retention"}, float64(DefaultAnalyticsRetention)},
+		{[]string{"analytics", "batchSize"}, float64(DefaultAnalyticsBatchSize)},
+		{[]string{"analytics", "flushIntervalMs"}, float64(DefaultAnalyticsFlushMs)},
 	}
 	for _, tt := range tests {
 		if got := schemaAt(t, doc, tt.path...)["default"]; got != tt.want {

@@ -197,6 +197,18 @@ func (c *Config) applyDefaults() {
 	if c.Redis != nil && c.Redis.KeyPrefix == "" {
 		c.Redis.KeyPrefix = DefaultRedisKeyPrefix
 	}
+	if c.Analytics.BufferSize == 0 {
+		c.Analytics.BufferSize = DefaultAnalyticsBuffer
+	}
+	if c.Analytics.Retention == 0 {
+		c.Analytics.Retention = DefaultAnalyticsRetention
+	}
+	if c.Analytics.BatchSize == 0 {
+		c.Analytics.BatchSize = DefaultAnalyticsBatchSize
+	}
+	if c.Analytics.FlushIntervalMs == 0 {
+		c.Analytics.FlushIntervalMs = DefaultAnalyticsFlushMs
+	}
 	if cl := c.Cluster; cl != nil {
 		if cl.NodeID == "" {
 			cl.NodeID = randomNodeID()

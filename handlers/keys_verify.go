@@ -62,18 +62,22 @@ type VerifyKey struct {
 	// Limiter decides the key's and identity's rate limits: the same limiter
 	// ratelimit.limit uses, so a cluster sharing Redis counts them exactly.
 	Limiter RateLimiter
-	now     func() time.Time
+	// Report receives one analytics record per verification that reaches
+	// the checks.
+	Report *Reporter
+	now    func() time.Time
 }
 
 // NewVerifyKey builds the use case.
-func NewVerifyKey(log EventLog, r KeyReader, cache *KeyCache, ledger *CreditLedger, limiter RateLimiter) *VerifyKey {
-	return &VerifyKey{Log: log, Reader: r, Cache: cache, Ledger: ledger, Limiter: limiter, now: time.Now}
+func NewVerifyKey(log EventLog, r KeyReader, cache *KeyCache, ledger *CreditLedger, limiter RateLimiter, report *Reporter) *VerifyKey {
+	return &VerifyKey{Log: log, Reader: r, Cache: cache, Ledger: ledger, Limiter: limiter, Report: report, now: time.Now}
 }
 
 var notFound = VerifyResult{Code: CodeNotFound}
 
 // Handle runs Unkey's checks in Unkey's order; the first failure wins.
 func (h *VerifyKey) Handle(ctx context.Context, p *Principal, in VerifyKeyInput) (VerifyResult, error) {
+	started := time.Now()
 	var query permquery.Query
 	if in.Permissions != "" {
 		q, err := permquery.Parse(in.Permissions)
@@ -132,6 +136,7 @@ func (h *VerifyKey) Handle(ctx context.Context, p *Principal, in VerifyKeyInput)
 			code = CodeRateLimited
 		}
 	}
+	var spent int64
 	if e.limited {
 		if code == CodeValid {
 			cost := int64(1)
@@ -144,6 +149,8 @@ func (h *VerifyKey) Handle(ctx context.Context, p *Principal, in VerifyKeyInput)
 			}
 			if !ok {
 				code = CodeUsageExceeded
+			} else {
+				spent = cost
 			}
 			res.Credits = &remaining
 		} else {
@@ -157,6 +164,11 @@ func (h *VerifyKey) Handle(ctx context.Context, p *Principal, in VerifyKeyInput)
 		}
 	}
 	res.Code, res.Valid = code, code == CodeValid
+	v := events.KeyVerified{KeySpaceID: e.keySpaceID, KeyID: e.keyID, Outcome: code, Tags: in.Tags, SpentCredits: spent}
+	if e.identity != nil {
+		v.IdentityID, v.ExternalID = e.identity.ID, e.identity.ExternalID
+	}
+	h.Report.Verified(ctx, started, e.workspaceID, v)
 	return res, nil
 }
 

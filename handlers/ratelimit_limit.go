@@ -3,6 +3,8 @@ package handlers
 import (
 	"context"
 	"time"
+
+	"github.com/keyline/keyline/events"
 )
 
 // RatelimitRequest is one limit check as a client sends it.
@@ -33,19 +35,20 @@ type RatelimitResult struct {
 type RatelimitLimit struct {
 	Catalog *RatelimitCatalog
 	Limiter RateLimiter
+	Report  *Reporter
 	// Now is the decision clock; tests replace it.
 	Now func() time.Time
 }
 
 // NewRatelimitLimit builds the use case.
-func NewRatelimitLimit(catalog *RatelimitCatalog, limiter RateLimiter) *RatelimitLimit {
-	return &RatelimitLimit{Catalog: catalog, Limiter: limiter, Now: time.Now}
+func NewRatelimitLimit(catalog *RatelimitCatalog, limiter RateLimiter, report *Reporter) *RatelimitLimit {
+	return &RatelimitLimit{Catalog: catalog, Limiter: limiter, Report: report, Now: time.Now}
 }
 
 // Handle decides one check. A denial is a result, not an error: the HTTP
 // answer is 200 either way.
 func (h *RatelimitLimit) Handle(ctx context.Context, p *Principal, req RatelimitRequest) (RatelimitResult, error) {
-	out, _, err := decideLimits(ctx, h.Catalog, h.Limiter, h.Now(), p, []RatelimitRequest{req})
+	out, _, err := decideLimits(ctx, h.Catalog, h.Limiter, h.Report, h.Now(), p, []RatelimitRequest{req})
 	if err != nil {
 		return RatelimitResult{}, err
 	}
@@ -55,8 +58,9 @@ func (h *RatelimitLimit) Handle(ctx context.Context, p *Principal, req Ratelimit
 // decideLimits is shared by limit and multiLimit: resolve namespaces (with
 // auto-creation and permissions), apply overrides, decide all checks as one
 // all-or-nothing batch.
-func decideLimits(ctx context.Context, catalog *RatelimitCatalog, limiter RateLimiter, now time.Time, p *Principal,
-	reqs []RatelimitRequest) ([]RatelimitResult, bool, error) {
+func decideLimits(ctx context.Context, catalog *RatelimitCatalog, limiter RateLimiter, report *Reporter, now time.Time,
+	p *Principal, reqs []RatelimitRequest) ([]RatelimitResult, bool, error) {
+	started := time.Now()
 	refs := make([]string, len(reqs))
 	for i, r := range reqs {
 		refs[i] = r.Namespace
@@ -88,6 +92,11 @@ func decideLimits(ctx context.Context, catalog *RatelimitCatalog, limiter RateLi
 	for i, d := range decisions {
 		results[i].Passed, results[i].Limit, results[i].Remaining, results[i].Reset = d.Passed, d.Limit, d.Remaining, d.Reset
 		all = all && d.Passed
+	}
+	for i, r := range reqs {
+		report.RatelimitDecided(ctx, started, p.WorkspaceID, events.RatelimitDecided{
+			NamespaceID: namespaces[r.Namespace].ID, Identifier: r.Identifier, Passed: all && decisions[i].Passed,
+			Limit: decisions[i].Limit, Remaining: decisions[i].Remaining, Cost: r.Cost})
 	}
 	return results, all, nil
 }

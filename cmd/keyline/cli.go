@@ -14,6 +14,8 @@ import (
 
 	keyline "github.com/keyline/keyline"
 	"github.com/keyline/keyline/configs"
+	"github.com/keyline/keyline/infra/analytics"
+	"github.com/keyline/keyline/infra/redisstream"
 	"github.com/keyline/keyline/projections"
 )
 
@@ -35,6 +37,17 @@ Usage:
   keyline replay [--config FILE] [--projection NAME]
       Rebuild read models from the event log (all, or just NAME). Writes wait
       while it runs. Shows progress on a terminal, a summary line otherwise.
+      "audit" rebuilds ClickHouse's audit_log_v1 (needs clickhouse.url).
+
+  keyline migrate [--config FILE]
+      Bring the database and ClickHouse schemas up to date (keyline run does
+      the same at start-up) and print the ClickHouse schema version.
+
+  keyline consume [--config FILE] [--group NAME] [--from beginning|latest]
+      Print every management event (Redis stream keyline.events) and every
+      analytics record (keyline.analytics) as one JSON line on stdout, as a
+      member of consumer group NAME: a restart resumes where it stopped.
+      At-least-once: deduplicate by the "id" field. Needs redis.url.
 
 Run 'keyline COMMAND --help' for a command's flags.
 `
@@ -56,6 +69,10 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		err = bootstrapCmd(ctx, args[1:], stdout, stderr)
 	case "replay":
 		err = replayCmd(ctx, args[1:], stdout, stderr)
+	case "migrate":
+		err = migrateCmd(ctx, args[1:], stdout, stderr)
+	case "consume":
+		err = consumeCmd(ctx, args[1:], stdout, stderr)
 	default:
 		fmt.Fprintf(stderr, "keyline: unknown command %q\n\n%s", args[0], usage)
 		return 2
@@ -167,7 +184,7 @@ func bootstrapCmd(ctx context.Context, args []string, stdout, stderr io.Writer) 
 func replayCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs, config := newFlags("replay",
 		"keyline replay [--config FILE] [--projection NAME]: rebuild read models from the event log.\nProjections: "+
-			strings.Join(projections.NewRunner(projections.All()).Names(), ", "), stderr)
+			strings.Join(append(projections.NewRunner(projections.All()).Names(), analytics.AuditProjection), ", "), stderr)
 	name := fs.String("projection", "", "rebuild only this projection (default: all)")
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -228,4 +245,69 @@ func isTerminal(w io.Writer) bool {
 	}
 	fi, err := f.Stat()
 	return err == nil && fi.Mode()&os.ModeCharDevice != 0
+}
+
+func migrateCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs, config := newFlags("migrate",
+		"keyline migrate [--config FILE]: bring the database and ClickHouse schemas up to date.", stderr)
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	cfg, err := loadConfig(*config)
+	if err != nil {
+		return err
+	}
+	// Opening applies the migrations: the same code path as `keyline run`.
+	admin, cleanup, err := keyline.InitializeAdmin(ctx, cfg, newLogger(cfg, stderr))
+	if err != nil {
+		return err
+	}
+	defer cleanup()
+	fmt.Fprintln(stdout, "database schema up to date")
+	if ch := admin.ClickHouse; ch != nil {
+		versions, err := ch.AppliedVersions(ctx)
+		if err != nil {
+			return err
+		}
+		var latest uint32
+		for v := range versions {
+			latest = max(latest, v)
+		}
+		fmt.Fprintf(stdout, "clickhouse schema version %d (%d steps applied now, server %s)\n",
+			latest, ch.MigrationsApplied, ch.Version)
+	} else {
+		fmt.Fprintln(stdout, "clickhouse not configured")
+	}
+	return nil
+}
+
+func consumeCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs, config := newFlags("consume",
+		"keyline consume [--config FILE] [--group NAME] [--from beginning|latest]: print every event as a JSON line.", stderr)
+	group := fs.String("group", "keyline-consume", "consumer group; a restarted consumer of the same group resumes where it stopped")
+	consumer := fs.String("consumer", "", "consumer name within the group (default: cluster.nodeId or the host name)")
+	from := fs.String("from", "beginning", "where a new group starts: beginning (oldest retained event) or latest")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if *from != "beginning" && *from != "latest" {
+		return fmt.Errorf("--from must be beginning or latest, got %q", *from)
+	}
+	cfg, err := loadConfig(*config)
+	if err != nil {
+		return err
+	}
+	if cfg.Redis == nil || cfg.Redis.URL == "" {
+		return errors.New("consume reads the Redis streams: set redis.url")
+	}
+	client, err := redisstream.NewClient(ctx, cfg.Redis.URL)
+	if err != nil {
+		return err
+	}
+	defer client.Close()
+	name := *consumer
+	if name == "" {
+		name = analytics.ConsumerName(cfg)
+	}
+	return analytics.NewConsumer(client, cfg.Redis, *group, name).Run(ctx, *from == "beginning", stdout)
 }

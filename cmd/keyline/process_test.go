@@ -154,10 +154,10 @@ func startFromConfig(t *testing.T, config string, port int) (*proc, *testServer)
 
 func TestCLIHelp(t *testing.T) {
 	out, _, code := runProc(t, "--help")
-	if code != 0 || !containsAll(out, "keyline run", "keyline bootstrap", "keyline replay") {
+	if code != 0 || !containsAll(out, "keyline run", "keyline bootstrap", "keyline replay", "keyline migrate", "keyline consume") {
 		t.Fatalf("--help: exit %d\n%s", code, out)
 	}
-	for _, sub := range []string{"run", "bootstrap", "replay"} {
+	for _, sub := range []string{"run", "bootstrap", "replay", "migrate", "consume"} {
 		_, errs, code := runProc(t, sub, "--help")
 		if code != 0 || !containsAll(errs, "keyline "+sub, "-config") {
 			t.Fatalf("%s --help: exit %d\n%s", sub, code, errs)

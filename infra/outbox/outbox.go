@@ -176,7 +176,7 @@ func ForwarderFor(ctx context.Context, db *sqlstore.DB, cfg *configs.Config, log
 	if err != nil {
 		return nil, nil, err
 	}
-	fwd, err := NewForwarder(db.Primary, &renamingPublisher{pub}, logger)
+	fwd, err := NewForwarder(db.Primary, &renamingPublisher{pub, cfg.Redis.Stream(redisstream.EventsTopic)}, logger)
 	if err != nil {
 		_ = pub.Close()
 		return nil, nil, err
@@ -186,8 +186,11 @@ func ForwarderFor(ctx context.Context, db *sqlstore.DB, cfg *configs.Config, log
 
 // renamingPublisher sends the outbox topic to the Redis stream's name, so
 // the SQL table and the stream can each follow their own naming rules.
-type renamingPublisher struct{ message.Publisher }
+type renamingPublisher struct {
+	message.Publisher
+	topic string
+}
 
 func (p *renamingPublisher) Publish(_ string, msgs ...*message.Message) error {
-	return p.Publisher.Publish(redisstream.EventsTopic, msgs...)
+	return p.Publisher.Publish(p.topic, msgs...)
 }

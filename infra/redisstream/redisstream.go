@@ -16,6 +16,10 @@ import (
 // EventsTopic is the Redis stream carrying every management event.
 const EventsTopic = "keyline.events"
 
+// AnalyticsTopic is the Redis stream carrying verification and rate-limit
+// records (events.AnalyticsEvent), capped by analytics.retention.
+const AnalyticsTopic = "keyline.analytics"
+
 // NewClient opens a client for url and checks that Redis answers.
 func NewClient(ctx context.Context, url string) (*redis.Client, error) {
 	opts, err := redis.ParseURL(url)
@@ -35,11 +39,18 @@ func NewClient(ctx context.Context, url string) (*redis.Client, error) {
 // NewPublisher builds a stream publisher with its own client: watermill
 // closes the client together with the publisher, so it must not be shared.
 func NewPublisher(ctx context.Context, url string, logger watermill.LoggerAdapter) (*redisstream.Publisher, error) {
+	return NewCappedPublisher(ctx, url, nil, logger)
+}
+
+// NewCappedPublisher is NewPublisher with an approximate MAXLEN per topic:
+// Redis trims the oldest entries so a stream nobody reads cannot grow
+// without bound.
+func NewCappedPublisher(ctx context.Context, url string, maxlens map[string]int64, logger watermill.LoggerAdapter) (*redisstream.Publisher, error) {
 	client, err := NewClient(ctx, url)
 	if err != nil {
 		return nil, err
 	}
-	pub, err := redisstream.NewPublisher(redisstream.PublisherConfig{Client: client}, logger)
+	pub, err := redisstream.NewPublisher(redisstream.PublisherConfig{Client: client, Maxlens: maxlens}, logger)
 	if err != nil {
 		_ = client.Close()
 		return nil, fmt.Errorf("creating redis stream publisher: %w", err)

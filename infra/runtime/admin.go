@@ -2,24 +2,36 @@ package runtime
 
 import (
 	"context"
+	"errors"
+	"slices"
 
 	"github.com/keyline/keyline/handlers"
+	"github.com/keyline/keyline/infra/analytics"
+	"github.com/keyline/keyline/infra/clickhouse"
 	"github.com/keyline/keyline/infra/sqlstore"
 	"github.com/keyline/keyline/projections"
 )
 
 // Admin backs the one-shot commands that act on a store, possibly while a
-// server runs on it: `keyline bootstrap` and `keyline replay`.
+// server runs on it: `keyline bootstrap`, `keyline replay` and
+// `keyline migrate`.
 type Admin struct {
 	Store     *sqlstore.Store
 	Runner    *projections.Runner
 	Bootstrap *handlers.Bootstrap
+	// ClickHouse and Audit are nil unless clickhouse.url is configured.
+	ClickHouse *clickhouse.DB
+	Audit      *analytics.Audit
 }
 
 // NewAdmin is the provider wire calls.
-func NewAdmin(store *sqlstore.Store, runner *projections.Runner, boot *handlers.Bootstrap) *Admin {
-	return &Admin{Store: store, Runner: runner, Bootstrap: boot}
+func NewAdmin(store *sqlstore.Store, runner *projections.Runner, boot *handlers.Bootstrap, ch *clickhouse.DB,
+	audit *analytics.Audit) *Admin {
+	return &Admin{Store: store, Runner: runner, Bootstrap: boot, ClickHouse: ch, Audit: audit}
 }
+
+// ErrNoClickHouse is returned for the audit projection without clickhouse.url.
+var ErrNoClickHouse = errors.New("the audit projection lives in ClickHouse: set clickhouse.url")
 
 // MintRootKey creates (or reuses) the workspace called name and a new root
 // key in it.
@@ -35,10 +47,27 @@ func (a *Admin) MintRootKey(ctx context.Context, workspace string, perms []strin
 }
 
 // Replay rebuilds the named projections (all when names is empty) from the
-// log and returns how many events it replayed.
+// log and returns how many events it replayed. "audit" names the ClickHouse
+// audit log; "all" includes it when ClickHouse is configured.
 func (a *Admin) Replay(ctx context.Context, names []string, progress projections.Progress) (int64, error) {
+	audit := len(names) == 0 && a.Audit != nil
+	if i := slices.Index(names, analytics.AuditProjection); i >= 0 {
+		if a.Audit == nil {
+			return 0, ErrNoClickHouse
+		}
+		audit = true
+		names = slices.Delete(slices.Clone(names), i, i+1)
+		if len(names) == 0 {
+			return a.Audit.Rebuild(ctx, progress)
+		}
+	}
 	if err := a.Runner.Setup(ctx, a.Store); err != nil {
 		return 0, err
 	}
-	return a.Runner.Rebuild(ctx, a.Store, names, progress)
+	n, err := a.Runner.Rebuild(ctx, a.Store, names, progress)
+	if err != nil || !audit {
+		return n, err
+	}
+	m, err := a.Audit.Rebuild(ctx, progress)
+	return n + m, err
 }

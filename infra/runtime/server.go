@@ -11,6 +11,7 @@ import (
 
 	"github.com/keyline/keyline/configs"
 	"github.com/keyline/keyline/handlers"
+	"github.com/keyline/keyline/infra/analytics"
 	"github.com/keyline/keyline/infra/httpserver"
 	"github.com/keyline/keyline/infra/outbox"
 	"github.com/keyline/keyline/infra/sqlstore"
@@ -33,6 +34,7 @@ type Server struct {
 	Refiller   *handlers.Refiller
 	HTTP       *httpserver.Server
 	Forwarder  *outbox.Forwarder // nil unless Postgres + Redis
+	Analytics  *analytics.Pipeline
 
 	// Out receives the one-time root key banner; stdout in production.
 	Out io.Writer
@@ -43,10 +45,11 @@ type Server struct {
 func NewServer(cfg *configs.Config, logger *slog.Logger, store *sqlstore.Store, runner *projections.Runner,
 	tailer *sqlstore.Tailer, boot *handlers.Bootstrap, auth *handlers.Authenticator,
 	ratelimits *handlers.RatelimitCatalog, keys *handlers.KeyCache, ledger *handlers.CreditLedger,
-	refiller *handlers.Refiller, http *httpserver.Server, fwd *outbox.Forwarder, out io.Writer) *Server {
+	refiller *handlers.Refiller, http *httpserver.Server, fwd *outbox.Forwarder, an *analytics.Pipeline,
+	out io.Writer) *Server {
 	return &Server{Config: cfg, Logger: logger, Store: store, Runner: runner, Tailer: tailer, Bootstrap: boot,
 		Auth: auth, Ratelimits: ratelimits, Keys: keys, Ledger: ledger, Refiller: refiller, HTTP: http,
-		Forwarder: fwd, Out: out}
+		Forwarder: fwd, Analytics: an, Out: out}
 }
 
 // Prepare brings the read models up to date with the log and creates the
@@ -94,15 +97,24 @@ func (s *Server) Run(ctx context.Context) error {
 	bg, cancel := context.WithCancel(ctx)
 	defer cancel()
 	var wg sync.WaitGroup
-	background := []struct {
+	type component struct {
 		name string
 		run  func(context.Context) error
-	}{{"event tailer", s.Tailer.Run}, {"credit ledger", s.Ledger.Run}, {"credit refill", s.Refiller.Run}}
+	}
+	background := []component{{"event tailer", s.Tailer.Run}, {"credit ledger", s.Ledger.Run}, {"credit refill", s.Refiller.Run}}
 	if s.Forwarder != nil {
-		background = append(background, struct {
-			name string
-			run  func(context.Context) error
-		}{"outbox forwarder", s.Forwarder.Run})
+		background = append(background, component{"outbox forwarder", s.Forwarder.Run})
+	}
+	if a := s.Analytics; a != nil {
+		// The sink drains its buffer after ctx ends, before cleanup closes
+		// its publisher: wg.Wait below orders the two.
+		background = append(background, component{"analytics sink", a.Sink.Run})
+		if a.Projector != nil {
+			background = append(background, component{"analytics projector", a.Projector.Run})
+		}
+		if a.Audit != nil {
+			background = append(background, component{"audit projector", a.Audit.Run})
+		}
 	}
 	for _, b := range background {
 		wg.Add(1)

@@ -10,6 +10,7 @@
 # Inputs (environment):
 #   KEYLINE_TEST_POSTGRES_URL  default postgres://postgres@127.0.0.1:5432/test?sslmode=disable
 #   KEYLINE_TEST_REDIS_URL     default redis://127.0.0.1:6379/0
+#   KEYLINE_TEST_CLICKHOUSE_URL default clickhouse://127.0.0.1:9000/default
 #
 # Output: one "<service>: ok (...)" line per service on stdout; progress and
 # installer noise go to stderr. Exit status is non-zero if a service could not
@@ -22,6 +23,7 @@ set -euo pipefail
 
 PG_URL="${KEYLINE_TEST_POSTGRES_URL:-postgres://postgres@127.0.0.1:5432/test?sslmode=disable}"
 REDIS_URL="${KEYLINE_TEST_REDIS_URL:-redis://127.0.0.1:6379/0}"
+CH_URL="${KEYLINE_TEST_CLICKHOUSE_URL:-clickhouse://127.0.0.1:9000/default}"
 STATE_DIR="${TMPDIR:-/tmp}/keyline-testenv"
 
 # How long to wait for a freshly started server before giving up.
@@ -417,7 +419,93 @@ ensure_redis() {
 
 ###############################################################################
 
+###############################################################################
+# ClickHouse
+###############################################################################
+
+# The tests speak the native protocol (HTTP does not work against Debian's
+# 18.16 build), so the URL names the native port.
+parse_url "$CH_URL" 9000
+CH_HOST="$U_HOST"
+CH_PORT="$U_PORT"
+CH_USER="${U_USER:-default}"
+CH_PASS="$U_PASS"
+CH_DB="${U_PATH#/}"
+[[ -n "$CH_DB" ]] || CH_DB=default
+
+ch_client() {
+  local -a args=(--host "$CH_HOST" --port "$CH_PORT" --user "$CH_USER")
+  [[ -n "$CH_PASS" ]] && args+=(--password "$CH_PASS")
+  timeout 5 clickhouse-client "${args[@]}" "$@"
+}
+
+# ch_ping: the server answers a query (the client comes with the server
+# package; without it, an open port is the best we can tell).
+ch_ping() {
+  if command -v clickhouse-client >/dev/null 2>&1; then
+    [[ "$(ch_client -q 'SELECT 1' 2>/dev/null)" == 1 ]]
+  else
+    tcp_open "$CH_HOST" "$CH_PORT"
+  fi
+}
+
+# ch_finish creates the URL's database when missing and prints the status line.
+ch_finish() {
+  if [[ "$CH_DB" != default ]] && command -v clickhouse-client >/dev/null 2>&1; then
+    ch_client -q "CREATE DATABASE IF NOT EXISTS \`${CH_DB//\`/}\`" >&2 ||
+      die "clickhouse: could not create database $CH_DB"
+  fi
+  echo "clickhouse: ok ($1)"
+}
+
+# ch_start_throwaway runs clickhouse-server as a daemon on a copy of the
+# packaged config whose data, log and pid paths point into the state dir, so
+# the test server never touches /var/lib/clickhouse.
+ch_start_throwaway() {
+  local dir="$STATE_DIR/clickhouse/$CH_PORT" src=/etc/clickhouse-server
+  [[ -f "$src/config.xml" && -f "$src/users.xml" ]] || return 1
+  mkdir -p "$dir/data" "$dir/log"
+  # The listen address is the URL's host only when it is an IP literal; a
+  # name such as "localhost" keeps the packaged default (loopback).
+  sed -e "s#/var/lib/clickhouse/#$dir/data/#g" \
+      -e "s#/var/log/clickhouse-server/#$dir/log/#g" \
+      -e "s#<tcp_port>9000</tcp_port>#<tcp_port>$CH_PORT</tcp_port>#" \
+      "$src/config.xml" >"$dir/config.xml"
+  cp "$src/users.xml" "$dir/users.xml"
+  log "clickhouse: starting clickhouse-server on port $CH_PORT (files in $dir)"
+  # --daemon forks; "9>&-" keeps our lock fd out of the daemon.
+  (cd "$dir" && clickhouse-server --config-file="$dir/config.xml" --pid-file="$dir/clickhouse.pid" --daemon >&2 9>&-) ||
+    { tail -n 20 "$dir/log/clickhouse-server.err.log" >&2 2>/dev/null || true; return 1; }
+  wait_until "$START_TIMEOUT_S" ch_ping ||
+    { tail -n 20 "$dir/log/clickhouse-server.err.log" >&2 2>/dev/null || true; return 1; }
+}
+
+ensure_clickhouse() {
+  if ch_ping; then
+    ch_finish "already running"
+    return 0
+  fi
+  if tcp_open "$CH_HOST" "$CH_PORT"; then
+    die "clickhouse: something listens on $CH_HOST:$CH_PORT but does not answer for $(redact "$CH_URL")"
+  fi
+  is_local_host "$CH_HOST" || die "clickhouse: $CH_HOST:$CH_PORT is unreachable and not local; not starting anything"
+
+  take_lock
+  ch_ping && { ch_finish "started concurrently"; return 0; }
+
+  local how="started"
+  if ! command -v clickhouse-server >/dev/null 2>&1 || ! command -v clickhouse-client >/dev/null 2>&1; then
+    apt_install clickhouse-server clickhouse-client ||
+      die "clickhouse: not reachable and clickhouse-server missing (install clickhouse-server, or run as root)"
+    hash -r
+    how="installed and started"
+  fi
+  ch_start_throwaway || die "clickhouse: could not start a server for $(redact "$CH_URL")"
+  ch_finish "$how clickhouse-server, files in $STATE_DIR/clickhouse/$CH_PORT"
+}
+
+###############################################################################
+
 ensure_postgres
 ensure_redis
-# HOOK(clickhouse): the ClickHouse issue adds its ensure_clickhouse step here
-# (reachability check first, start only when needed, one status line).
+ensure_clickhouse

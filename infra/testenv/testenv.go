@@ -13,6 +13,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ClickHouse/clickhouse-go/v2"
+
 	// Registers the "pgx" database/sql driver here, so the helpers do not
 	// depend on the calling package having imported it.
 	_ "github.com/jackc/pgx/v5/stdlib"
@@ -23,8 +25,12 @@ import (
 const (
 	PostgresURLEnv     = "KEYLINE_TEST_POSTGRES_URL"
 	RedisURLEnv        = "KEYLINE_TEST_REDIS_URL"
+	ClickHouseURLEnv   = "KEYLINE_TEST_CLICKHOUSE_URL"
 	DefaultPostgresURL = "postgres://postgres@127.0.0.1:5432/test?sslmode=disable"
 	DefaultRedisURL    = "redis://127.0.0.1:6379/0"
+	// DefaultClickHouseURL speaks the native protocol: HTTP does not work
+	// with the driver against Debian's ClickHouse 18.16.
+	DefaultClickHouseURL = "clickhouse://127.0.0.1:9000/default"
 )
 
 const (
@@ -53,6 +59,55 @@ func PostgresURL(t testing.TB) string {
 func RedisURL(t testing.TB) string {
 	t.Helper()
 	return serviceURL(t, "Redis", RedisURLEnv, DefaultRedisURL, "6379")
+}
+
+// ClickHouseURL returns the URL of the test ClickHouse server
+// (KEYLINE_TEST_CLICKHOUSE_URL, or DefaultClickHouseURL). It fails the test
+// when nothing listens there.
+func ClickHouseURL(t testing.TB) string {
+	t.Helper()
+	return serviceURL(t, "ClickHouse", ClickHouseURLEnv, DefaultClickHouseURL, "9000")
+}
+
+// FreshClickHouseDatabase creates an empty database keyline_test_<hex> on
+// the test ClickHouse server and returns the URL pointing at it; the
+// database is dropped when the test ends.
+func FreshClickHouseDatabase(t testing.TB) string {
+	t.Helper()
+	base := ClickHouseURL(t)
+	name := namePrefix + randomHex(8)
+	if err := chAdminExec(base, "CREATE DATABASE "+name); err != nil {
+		t.Fatalf("testenv: create ClickHouse database %s: %v", name, err)
+		return ""
+	}
+	t.Cleanup(func() {
+		if err := chAdminExec(base, "DROP DATABASE IF EXISTS "+name); err != nil {
+			t.Errorf("testenv: drop ClickHouse database %s: %v", name, err)
+		}
+	})
+	u, err := url.Parse(base)
+	if err != nil {
+		t.Fatalf("testenv: %v", err)
+		return ""
+	}
+	u.Path = "/" + name
+	u.RawPath = ""
+	return u.String()
+}
+
+func chAdminExec(connURL, stmt string) error {
+	ctx, cancel := context.WithTimeout(context.Background(), adminTimeout)
+	defer cancel()
+	opts, err := clickhouse.ParseDSN(connURL)
+	if err != nil {
+		return err
+	}
+	conn, err := clickhouse.Open(opts)
+	if err != nil {
+		return err
+	}
+	defer conn.Close()
+	return conn.Exec(ctx, stmt)
 }
 
 func serviceURL(t testing.TB, name, env, def, defaultPort string) string {

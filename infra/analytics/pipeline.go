@@ -1,0 +1,53 @@
+package analytics
+
+import (
+	"context"
+	"log/slog"
+
+	"github.com/keyline/keyline/configs"
+	"github.com/keyline/keyline/infra/clickhouse"
+	"github.com/keyline/keyline/infra/redisstream"
+	"github.com/keyline/keyline/infra/sqlstore"
+)
+
+// Pipeline is what `keyline run` runs for analytics. Sink is always set;
+// Projector needs Redis and ClickHouse, Audit needs ClickHouse.
+type Pipeline struct {
+	Sink       *Sink
+	Projector  *Projector
+	Audit      *Audit
+	ClickHouse *clickhouse.DB
+}
+
+// NewPipeline assembles the analytics components the config asks for.
+func NewPipeline(ctx context.Context, cfg *configs.Config, store *sqlstore.Store, ch *clickhouse.DB, logger *slog.Logger) (*Pipeline, func(), error) {
+	p := &Pipeline{ClickHouse: ch}
+	var closers []func()
+	cleanup := func() {
+		for i := len(closers) - 1; i >= 0; i-- {
+			closers[i]()
+		}
+	}
+	var pub Publisher
+	if cfg.Redis != nil && cfg.Redis.URL != "" {
+		stream := cfg.Redis.Stream(redisstream.AnalyticsTopic)
+		rp, err := NewRedisPublisher(ctx, cfg.Redis.URL, stream, cfg.Analytics.Retention, logger)
+		if err != nil {
+			return nil, nil, err
+		}
+		closers = append(closers, func() { _ = rp.Close() })
+		pub = rp
+		if ch != nil {
+			client, err := redisstream.NewClient(ctx, cfg.Redis.URL)
+			if err != nil {
+				cleanup()
+				return nil, nil, err
+			}
+			closers = append(closers, func() { _ = client.Close() })
+			p.Projector = NewProjector(client, stream, ch, ConsumerName(cfg), cfg.Analytics, logger)
+		}
+	}
+	p.Sink = NewSink(cfg.Analytics, pub, logger)
+	p.Audit = AuditFor(store, ch, cfg.Projections, logger)
+	return p, cleanup, nil
+}

@@ -1,0 +1,121 @@
+package analytics
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/ThreeDotsLabs/watermill-redisstream/pkg/redisstream"
+	"github.com/redis/go-redis/v9"
+)
+
+// entry is one stream entry: its Redis ID (for XACK) and the watermill
+// message payload.
+type entry struct {
+	Stream  string
+	RedisID string
+	UUID    string
+	Payload []byte
+}
+
+// groupReader reads streams as one consumer of a consumer group with plain
+// XREADGROUP rather than watermill's subscriber, because it hands out one
+// message at a time and waits for its ack, which rules out batch inserts.
+// The entries are still watermill's wire format (the publishers are
+// watermill's), decoded with its unmarshaller.
+type groupReader struct {
+	client   *redis.Client
+	streams  []string
+	group    string
+	consumer string
+}
+
+// ensureGroup creates the group on every stream, starting at start ("0" =
+// the oldest retained entry, "$" = only new ones). An existing group keeps
+// its position: that is what makes a restarted consumer resume.
+func (r *groupReader) ensureGroup(ctx context.Context, start string) error {
+	for _, s := range r.streams {
+		err := r.client.XGroupCreateMkStream(ctx, s, r.group, start).Err()
+		if err != nil && !strings.Contains(err.Error(), "BUSYGROUP") {
+			return fmt.Errorf("creating consumer group %s on %s: %w", r.group, s, err)
+		}
+	}
+	return nil
+}
+
+// pending returns up to count entries delivered to this consumer and never
+// acknowledged: what a crash left behind.
+func (r *groupReader) pending(ctx context.Context, count int) ([]entry, error) {
+	return r.read(ctx, "0", count, -1)
+}
+
+// fresh waits up to block for entries never delivered to the group.
+func (r *groupReader) fresh(ctx context.Context, count int, block time.Duration) ([]entry, error) {
+	return r.read(ctx, ">", count, block)
+}
+
+func (r *groupReader) read(ctx context.Context, id string, count int, block time.Duration) ([]entry, error) {
+	args := &redis.XReadGroupArgs{Group: r.group, Consumer: r.consumer, Count: int64(count), Block: block}
+	for _, s := range r.streams {
+		args.Streams = append(args.Streams, s)
+	}
+	for range r.streams {
+		args.Streams = append(args.Streams, id)
+	}
+	res, err := r.client.XReadGroup(ctx, args).Result()
+	if errors.Is(err, redis.Nil) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	var out []entry
+	for _, s := range res {
+		for _, m := range s.Messages {
+			out = append(out, decodeEntry(s.Stream, m))
+		}
+	}
+	return out, nil
+}
+
+// claimStale takes over entries another consumer of the group received but
+// has not acknowledged for minIdle: a node that died and never came back.
+func (r *groupReader) claimStale(ctx context.Context, minIdle time.Duration, count int) ([]entry, error) {
+	var out []entry
+	for _, s := range r.streams {
+		msgs, _, err := r.client.XAutoClaim(ctx, &redis.XAutoClaimArgs{Stream: s, Group: r.group,
+			Consumer: r.consumer, MinIdle: minIdle, Start: "0", Count: int64(count)}).Result()
+		if err != nil && !errors.Is(err, redis.Nil) {
+			return nil, err
+		}
+		for _, m := range msgs {
+			out = append(out, decodeEntry(s, m))
+		}
+	}
+	return out, nil
+}
+
+func (r *groupReader) ack(ctx context.Context, es []entry) error {
+	byStream := map[string][]string{}
+	for _, e := range es {
+		byStream[e.Stream] = append(byStream[e.Stream], e.RedisID)
+	}
+	for s, ids := range byStream {
+		if err := r.client.XAck(ctx, s, r.group, ids...).Err(); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func decodeEntry(stream string, m redis.XMessage) entry {
+	e := entry{Stream: stream, RedisID: m.ID}
+	// A deleted-but-pending entry comes back with no fields; it has nothing
+	// to project and is simply acknowledged.
+	if msg, err := (redisstream.DefaultMarshallerUnmarshaller{}).Unmarshal(m.Values); err == nil {
+		e.UUID, e.Payload = msg.UUID, msg.Payload
+	}
+	return e
+}

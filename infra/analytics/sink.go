@@ -1,0 +1,196 @@
+package analytics
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"log/slog"
+	"sync/atomic"
+	"time"
+
+	"github.com/ThreeDotsLabs/watermill"
+	"github.com/ThreeDotsLabs/watermill/message"
+
+	"github.com/keyline/keyline/configs"
+	"github.com/keyline/keyline/events"
+	"github.com/keyline/keyline/infra/redisstream"
+)
+
+// Publisher writes a batch of records to the durable analytics stream.
+type Publisher interface {
+	Publish(ctx context.Context, evs []events.AnalyticsEvent) error
+}
+
+// Sink is the node-local end of the pipeline: handlers.AnalyticsSink.
+type Sink struct {
+	queue   chan events.AnalyticsEvent
+	pub     Publisher
+	batch   int
+	flush   time.Duration
+	logger  *slog.Logger
+	dropped atomic.Int64
+	// lastDropLog rate-limits the drop warning to one per second: under
+	// overload a log line per dropped record would make things worse.
+	lastDropLog atomic.Int64
+	published   atomic.Int64
+}
+
+// NewSink builds the sink; pub nil means there is nowhere to send records
+// (no Redis): every record is then dropped and counted.
+func NewSink(cfg configs.Analytics, pub Publisher, logger *slog.Logger) *Sink {
+	return &Sink{queue: make(chan events.AnalyticsEvent, max(cfg.BufferSize, 1)), pub: pub,
+		batch: max(cfg.BatchSize, 1), flush: time.Duration(max(cfg.FlushIntervalMs, 1)) * time.Millisecond,
+		logger: logger}
+}
+
+// NewID returns a fresh analytics record ID.
+func NewID() string {
+	var b [16]byte
+	_, _ = rand.Read(b[:])
+	return "aev_" + hex.EncodeToString(b[:])
+}
+
+// Emit queues ev without blocking; when the buffer is full, or there is no
+// stream, the record is dropped, counted and (at most once a second) logged.
+func (s *Sink) Emit(ev events.AnalyticsEvent) {
+	if ev.ID == "" {
+		ev.ID = NewID()
+	}
+	if s.pub != nil {
+		select {
+		case s.queue <- ev:
+			return
+		default:
+		}
+	}
+	n := s.dropped.Add(1)
+	now := time.Now().UnixNano()
+	last := s.lastDropLog.Load()
+	if now-last >= int64(time.Second) && s.lastDropLog.CompareAndSwap(last, now) {
+		reason := "buffer full (analytics.bufferSize)"
+		if s.pub == nil {
+			reason = "no analytics stream (set redis.url)"
+		}
+		s.logger.Warn("analytics records dropped", "reason", reason, "droppedTotal", n)
+	}
+}
+
+// Dropped is how many records were dropped since start.
+func (s *Sink) Dropped() int64 { return s.dropped.Load() }
+
+// Published is how many records reached the stream since start.
+func (s *Sink) Published() int64 { return s.published.Load() }
+
+// Run moves queued records to the stream in batches of up to batchSize,
+// at least every flush interval, until ctx ends; then it sends what is
+// still queued (for up to 5 s) so a clean shutdown loses nothing.
+func (s *Sink) Run(ctx context.Context) error {
+	if s.pub == nil {
+		<-ctx.Done()
+		return nil
+	}
+	batch := make([]events.AnalyticsEvent, 0, s.batch)
+	timer := time.NewTimer(s.flush)
+	defer timer.Stop()
+	for {
+		select {
+		case ev := <-s.queue:
+			batch = append(batch, ev)
+			if len(batch) < s.batch {
+				continue
+			}
+		case <-timer.C:
+			timer.Reset(s.flush)
+		case <-ctx.Done():
+			return s.drain(batch)
+		}
+		if len(batch) > 0 {
+			if err := s.send(ctx, batch); err != nil {
+				return s.drain(batch)
+			}
+			batch = batch[:0]
+		}
+	}
+}
+
+// send retries a failing batch with back-off: meanwhile the queue fills and,
+// at its bound, Emit drops; memory stays bounded either way.
+func (s *Sink) send(ctx context.Context, batch []events.AnalyticsEvent) error {
+	backoff := 50 * time.Millisecond
+	for {
+		err := s.pub.Publish(ctx, batch)
+		if err == nil {
+			s.published.Add(int64(len(batch)))
+			return nil
+		}
+		s.logger.Warn("publishing analytics records failed; retrying", "records", len(batch), "error", err, "in", backoff)
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(backoff):
+		}
+		backoff = min(backoff*2, 5*time.Second)
+	}
+}
+
+func (s *Sink) drain(batch []events.AnalyticsEvent) error {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	for {
+		select {
+		case ev := <-s.queue:
+			batch = append(batch, ev)
+			if len(batch) < s.batch {
+				continue
+			}
+		default:
+		}
+		if len(batch) == 0 {
+			return nil
+		}
+		if err := s.pub.Publish(ctx, batch); err != nil {
+			s.dropped.Add(int64(len(batch) + len(s.queue)))
+			s.logger.Warn("analytics records lost at shutdown", "records", len(batch)+len(s.queue), "error", err)
+			return nil
+		}
+		s.published.Add(int64(len(batch)))
+		batch = batch[:0]
+	}
+}
+
+// RedisPublisher publishes records to redisstream.AnalyticsTopic through
+// watermill-redisstream; the message UUID is the record ID.
+type RedisPublisher struct {
+	pub   message.Publisher
+	topic string
+}
+
+// NewRedisPublisher connects to url and caps the stream at retention
+// entries.
+func NewRedisPublisher(ctx context.Context, url, stream string, retention int64, logger *slog.Logger) (*RedisPublisher, error) {
+	pub, err := redisstream.NewCappedPublisher(ctx, url, map[string]int64{stream: retention},
+		watermill.NewSlogLogger(logger))
+	if err != nil {
+		return nil, err
+	}
+	return &RedisPublisher{pub: pub, topic: stream}, nil
+}
+
+// Publish implements Publisher.
+func (p *RedisPublisher) Publish(ctx context.Context, evs []events.AnalyticsEvent) error {
+	msgs := make([]*message.Message, 0, len(evs))
+	for _, ev := range evs {
+		body, err := json.Marshal(ev)
+		if err != nil {
+			return err
+		}
+		m := message.NewMessage(ev.ID, body)
+		m.SetContext(ctx)
+		msgs = append(msgs, m)
+	}
+	return p.pub.Publish(p.topic, msgs...)
+}
+
+// Close closes the publisher and its client.
+func (p *RedisPublisher) Close() error { return p.pub.Close() }

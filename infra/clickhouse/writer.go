@@ -1,0 +1,216 @@
+package clickhouse
+
+import (
+	"context"
+	"fmt"
+
+	ch "github.com/ClickHouse/clickhouse-go/v2"
+
+	"github.com/keyline/keyline/events"
+)
+
+// insertContext asks a modern server to buffer the insert server-side but
+// to answer only once the rows are written (wait_for_async_insert), so an
+// acknowledgement still means "stored".
+func (db *DB) insertContext(ctx context.Context) context.Context {
+	if !db.Features.AsyncInsert {
+		return ctx
+	}
+	return ch.Context(ctx, ch.WithSettings(ch.Settings{"async_insert": 1, "wait_for_async_insert": 1}))
+}
+
+// WriteAnalytics stores a batch of analytics records. With suspect set (the
+// batch, or part of it, may already have been inserted: a retry after an
+// ambiguous error, or messages redelivered after a crash) the records
+// already present are skipped first, because the rollup views would count a
+// repeated insert twice. Fresh deliveries skip the check: the stream hands
+// each entry to one consumer of the group once.
+//
+// Each table gets one block, which ClickHouse writes atomically: a batch is
+// in completely or not at all.
+func (db *DB) WriteAnalytics(ctx context.Context, evs []events.AnalyticsEvent, suspect bool) (written int, err error) {
+	var ver, rl []events.AnalyticsEvent
+	for _, e := range evs {
+		switch {
+		case e.Verification != nil:
+			ver = append(ver, e)
+		case e.Ratelimit != nil:
+			rl = append(rl, e)
+		}
+	}
+	if suspect {
+		if ver, err = db.withoutExisting(ctx, "key_verifications_raw_v1", ver); err != nil {
+			return 0, err
+		}
+		if rl, err = db.withoutExisting(ctx, "ratelimits_raw_v1", rl); err != nil {
+			return 0, err
+		}
+	}
+	if len(ver) > 0 {
+		if err := db.insertVerifications(ctx, ver); err != nil {
+			return 0, err
+		}
+	}
+	if len(rl) > 0 {
+		if err := db.insertRatelimits(ctx, rl); err != nil {
+			// The verifications are in; a retry is suspect and skips them.
+			return len(ver), err
+		}
+	}
+	return len(ver) + len(rl), nil
+}
+
+func (db *DB) withoutExisting(ctx context.Context, table string, evs []events.AnalyticsEvent) ([]events.AnalyticsEvent, error) {
+	if len(evs) == 0 {
+		return evs, nil
+	}
+	ids := make([]any, len(evs))
+	lo, hi := evs[0].Time, evs[0].Time
+	for i, e := range evs {
+		ids[i] = e.ID
+		lo, hi = min(lo, e.Time), max(hi, e.Time)
+	}
+	// The time range lets the server prune partitions.
+	rows, err := db.Conn.Query(ctx, "SELECT event_id FROM "+table+
+		" WHERE time >= ? AND time <= ? AND event_id IN ?", lo, hi, ch.GroupSet{Value: ids})
+	if err != nil {
+		return nil, fmt.Errorf("clickhouse: dedup check on %s: %w", table, err)
+	}
+	defer rows.Close()
+	seen := map[string]bool{}
+	for rows.Next() {
+		var id string
+		if err := rows.Scan(&id); err != nil {
+			return nil, err
+		}
+		seen[id] = true
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	out := evs[:0:0]
+	for _, e := range evs {
+		if !seen[e.ID] {
+			seen[e.ID] = true // a batch may also repeat an entry
+			out = append(out, e)
+		}
+	}
+	return out, nil
+}
+
+func (db *DB) insertVerifications(ctx context.Context, evs []events.AnalyticsEvent) error {
+	batch, err := db.Conn.PrepareBatch(db.insertContext(ctx), `INSERT INTO key_verifications_raw_v1
+		(event_id, request_id, time, workspace_id, key_space_id, key_id, identity_id, external_id,
+		 region, outcome, tags, spent_credits, latency)`)
+	if err != nil {
+		return fmt.Errorf("clickhouse: preparing verification batch: %w", err)
+	}
+	for _, e := range evs {
+		v := e.Verification
+		tags := v.Tags
+		if tags == nil {
+			tags = []string{}
+		}
+		if err := batch.Append(e.ID, e.RequestID, e.Time, e.WorkspaceID, v.KeySpaceID, v.KeyID, v.IdentityID,
+			v.ExternalID, e.Region, v.Outcome, tags, v.SpentCredits, v.LatencyMs); err != nil {
+			_ = batch.Abort()
+			return fmt.Errorf("clickhouse: appending verification %s: %w", e.ID, err)
+		}
+	}
+	if err := batch.Send(); err != nil {
+		return fmt.Errorf("clickhouse: inserting %d verifications: %w", len(evs), err)
+	}
+	return nil
+}
+
+func (db *DB) insertRatelimits(ctx context.Context, evs []events.AnalyticsEvent) error {
+	batch, err := db.Conn.PrepareBatch(db.insertContext(ctx), `INSERT INTO ratelimits_raw_v1
+		(event_id, request_id, time, workspace_id, namespace_id, identifier, region, passed, latency)`)
+	if err != nil {
+		return fmt.Errorf("clickhouse: preparing rate-limit batch: %w", err)
+	}
+	for _, e := range evs {
+		r := e.Ratelimit
+		var passed uint8
+		if r.Passed {
+			passed = 1
+		}
+		if err := batch.Append(e.ID, e.RequestID, e.Time, e.WorkspaceID, r.NamespaceID, r.Identifier, e.Region,
+			passed, r.LatencyMs); err != nil {
+			_ = batch.Abort()
+			return fmt.Errorf("clickhouse: appending rate-limit decision %s: %w", e.ID, err)
+		}
+	}
+	if err := batch.Send(); err != nil {
+		return fmt.Errorf("clickhouse: inserting %d rate-limit decisions: %w", len(evs), err)
+	}
+	return nil
+}
+
+// AuditRow is one management event as audit_log_v1 stores it.
+type AuditRow struct {
+	Position      int64
+	EventID       string
+	Name          string
+	Version       uint32
+	StreamID      string
+	StreamVersion int64
+	WorkspaceID   string
+	ActorID       string
+	RequestID     string
+	OccurredAt    int64 // Unix ms
+	Payload       string
+}
+
+// AuditRowOf converts a log event.
+func AuditRowOf(r events.Recorded, eventID string) AuditRow {
+	return AuditRow{Position: r.Position, EventID: eventID, Name: r.Name, Version: uint32(r.Version),
+		StreamID: r.StreamID, StreamVersion: r.StreamVersion, WorkspaceID: r.Meta.WorkspaceID,
+		ActorID: r.Meta.ActorID, RequestID: r.Meta.RequestID, OccurredAt: r.OccurredAt.UnixMilli(),
+		Payload: string(r.Payload)}
+}
+
+// WriteAudit inserts audit rows. audit_log_v1 is a ReplacingMergeTree keyed
+// by position and has no rollups, so a repeated row is harmless: it
+// collapses on merge and readers use FINAL.
+func (db *DB) WriteAudit(ctx context.Context, rows []AuditRow) error {
+	if len(rows) == 0 {
+		return nil
+	}
+	batch, err := db.Conn.PrepareBatch(db.insertContext(ctx), `INSERT INTO audit_log_v1
+		(position, event_id, name, version, stream_id, stream_version, workspace_id, actor_id, request_id,
+		 occurred_at, payload)`)
+	if err != nil {
+		return fmt.Errorf("clickhouse: preparing audit batch: %w", err)
+	}
+	for _, r := range rows {
+		if err := batch.Append(r.Position, r.EventID, r.Name, r.Version, r.StreamID, r.StreamVersion,
+			r.WorkspaceID, r.ActorID, r.RequestID, r.OccurredAt, r.Payload); err != nil {
+			_ = batch.Abort()
+			return fmt.Errorf("clickhouse: appending audit row %d: %w", r.Position, err)
+		}
+	}
+	if err := batch.Send(); err != nil {
+		return fmt.Errorf("clickhouse: inserting %d audit rows: %w", len(rows), err)
+	}
+	return nil
+}
+
+// AuditHead is the highest log position in audit_log_v1: the audit
+// projector's checkpoint. Keeping it in the table itself means the
+// checkpoint and the rows can never disagree, and any node can take over.
+func (db *DB) AuditHead(ctx context.Context) (int64, error) {
+	var head int64
+	if err := db.Conn.QueryRow(ctx, "SELECT max(position) FROM audit_log_v1").Scan(&head); err != nil {
+		return 0, fmt.Errorf("clickhouse: reading the audit checkpoint: %w", err)
+	}
+	return head, nil
+}
+
+// TruncateAudit empties audit_log_v1 for a rebuild.
+func (db *DB) TruncateAudit(ctx context.Context) error {
+	if err := db.Conn.Exec(ctx, "TRUNCATE TABLE audit_log_v1"); err != nil {
+		return fmt.Errorf("clickhouse: truncating audit_log_v1: %w", err)
+	}
+	return nil
+}
