@@ -161,6 +161,7 @@ var productionEnv = map[string]string{
 	"KEYLINE_DATABASE_REPLICA":   "postgresql://keyline:pw@db-replica.internal:5432/keyline?sslmode=require",
 	"KEYLINE_CLICKHOUSE_URL":     "clickhouse://analytics.internal:9000/keyline",
 	"KEYLINE_ROOT_KEY":           "kl_root_0123456789abcdef",
+	"KEYLINE_CLUSTER_SECRET":     "s3cret-shared-by-members",
 	"UNRELATED_VARIABLE_IGNORED": "x",
 }
 
@@ -177,12 +178,15 @@ func TestProductionJSON(t *testing.T) {
 		MaxRequestBodySize: 10485760,
 		Heartbeat:          &Heartbeat{URL: "https://uptime.example.com/ping/abc123", Interval: 30},
 		Cluster: &Cluster{
-			NodeID:        "node_fra_1",
-			AdvertiseAddr: "10.0.1.17",
-			RPCPort:       "7071",
-			GossipPort:    "7072",
+			NodeID:           "node_fra_1",
+			AdvertiseAddr:    "10.0.1.17",
+			RPCPort:          "7071",
+			GossipPort:       "7072",
+			Secret:           "s3cret-shared-by-members",
+			FailureTimeoutMs: DefaultFailureTimeoutMs,
 			Discovery: Discovery{Redis: &RedisDiscovery{
-				URL: "rediss://default:r3dis@cache.internal:6380/0",
+				URL:       "rediss://default:r3dis@cache.internal:6380/0",
+				KeyPrefix: DefaultClusterKeyPrefix,
 			}},
 		},
 		Database: Database{
@@ -211,7 +215,7 @@ func TestProductionJSONWithoutEnvNamesEveryVariable(t *testing.T) {
 		t.Fatalf("want *UndefinedEnvError, got %T: %v", err, err)
 	}
 	want := []string{
-		"KEYLINE_ADVERTISE_ADDR", "KEYLINE_CLICKHOUSE_URL", "KEYLINE_DATABASE_PRIMARY",
+		"KEYLINE_ADVERTISE_ADDR", "KEYLINE_CLICKHOUSE_URL", "KEYLINE_CLUSTER_SECRET", "KEYLINE_DATABASE_PRIMARY",
 		"KEYLINE_DATABASE_REPLICA", "KEYLINE_HEARTBEAT_URL", "KEYLINE_IMAGE",
 		"KEYLINE_NODE_ID", "KEYLINE_PLATFORM", "KEYLINE_REDIS_URL",
 		"KEYLINE_REGION", "KEYLINE_ROOT_KEY",
@@ -808,6 +812,8 @@ func TestSchemaDefaultsMatchGo(t *testing.T) {
 		{[]string{"maxRequestBodySize"}, float64(DefaultMaxRequestBodySize)},
 		{[]string{"cluster", "rpcPort"}, DefaultRPCPort},
 		{[]string{"cluster", "gossipPort"}, DefaultGossipPort},
+		{[]string{"cluster", "failureTimeoutMs"}, float64(DefaultFailureTimeoutMs)},
+		{[]string{"cluster", "discovery", "redis", "keyPrefix"}, DefaultClusterKeyPrefix},
 		{[]string{"logs", "color"}, false},
 		{[]string{"projections", "pollIntervalMs"}, float64(DefaultPollIntervalMs)},
 		{[]string{"redis", "keyPrefix"}, DefaultRedisKeyPrefix},
