@@ -53,6 +53,10 @@ type Cluster struct {
 	onMessage []func([]byte)
 	recent    []Event // ring of the latest records, newest last
 	seen      map[string]struct{}
+	// leaving holds members that announced their departure over RPC:
+	// memberlist's leave notification does not say whether a node left or
+	// died, so the announcement is what tells the two apart.
+	leaving map[string]time.Time
 
 	seq        atomic.Uint64
 	forwarded  atomic.Uint64
@@ -111,6 +115,7 @@ func New(cfg *configs.Config, logger *slog.Logger) (*Cluster, func(), error) {
 		fatal:      make(chan error, 1),
 		table:      map[string]*Peer{},
 		seen:       map[string]struct{}{},
+		leaving:    map[string]time.Time{},
 		mux:        http.NewServeMux(),
 	}
 	c.alive.Store(&[]Peer{})
@@ -312,12 +317,36 @@ func (c *Cluster) Leave(timeout time.Duration) {
 		return
 	}
 	c.leaveOnce.Do(func() {
+		c.announceLeaving(timeout / 2)
 		if err := c.ml.Leave(timeout); err != nil {
 			c.logger.Warn("leaving the cluster", "error", err)
 		}
 		c.discovery.deregister()
 		c.logger.Info("left the cluster")
 	})
+}
+
+// announceLeaving tells every live peer, and waits for their answer, that
+// this node is leaving on purpose, so they record cluster.node_left rather
+// than cluster.node_failed.
+func (c *Cluster) announceLeaving(timeout time.Duration) {
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	defer cancel()
+	client := NewClient(c.cfg.Secret, timeout)
+	var wg sync.WaitGroup
+	for _, p := range c.Peers() {
+		if p.NodeID == c.cfg.NodeID {
+			continue
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := client.Do(ctx, http.MethodPost, p.RPCAddr, PathLeaving, leavingNotice{NodeID: c.cfg.NodeID}, nil); err != nil {
+				c.logger.Debug("leave announcement not delivered", "member", p.NodeID, "error", err)
+			}
+		}()
+	}
+	wg.Wait()
 }
 
 // Shutdown drains the RPC port (up to timeout) and stops gossip. Call it

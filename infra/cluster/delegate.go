@@ -33,9 +33,8 @@ const (
 // nodeEvent is a copy of what memberlist reported: memberlist reuses its
 // *Node, so the delegate must not hand the pointer on.
 type nodeEvent struct {
-	kind  nodeEventKind
-	node  memberlist.Node
-	state memberlist.NodeStateType
+	kind nodeEventKind
+	node memberlist.Node
 }
 
 // delegate adapts memberlist's callbacks. Every callback runs on one of
@@ -93,7 +92,7 @@ func (d *delegate) send(k nodeEventKind, n *memberlist.Node) {
 	cp.Addr = slices.Clone(n.Addr)
 	cp.Meta = slices.Clone(n.Meta)
 	select {
-	case d.c.nodeEvents <- nodeEvent{kind: k, node: cp, state: n.State}:
+	case d.c.nodeEvents <- nodeEvent{kind: k, node: cp}:
 	default:
 		// The live set is rebuilt from memberlist on the next event, so a
 		// dropped notification loses a record, not the membership.
@@ -163,15 +162,16 @@ func (c *Cluster) handle(ev nodeEvent) {
 			c.emit(Event{Name: EventNodeJoined, NodeID: n.Name, Addr: addr, Region: m.Region}, false)
 		case nodeGone:
 			name, state := EventNodeFailed, StateFailed
-			if ev.state == memberlist.StateLeft {
+			c.mu.Lock()
+			if at, ok := c.leaving[n.Name]; ok && time.Since(at) < time.Minute {
 				name, state = EventNodeLeft, StateLeft
 			}
-			c.logger.Warn("member gone", "member", n.Name, "addr", addr, "state", state)
-			c.mu.Lock()
+			delete(c.leaving, n.Name)
 			if p, ok := c.table[n.Name]; ok {
 				p.State = state
 			}
 			c.mu.Unlock()
+			c.logger.Warn("member gone", "member", n.Name, "addr", addr, "state", state)
 			c.emit(Event{Name: name, NodeID: n.Name, Addr: addr, Region: m.Region}, false)
 		}
 	}

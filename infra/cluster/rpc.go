@@ -20,7 +20,12 @@ const (
 	PathMembers = "/v1/cluster/members"
 	PathEvents  = "/v1/cluster/events"
 	PathDecide  = "/v1/ratelimit/decide"
+	PathLeaving = "/v1/cluster/leaving"
 )
+
+type leavingNotice struct {
+	NodeID string `json:"nodeId"`
+}
 
 // MembersResponse is the body of GET /v1/cluster/members.
 type MembersResponse struct {
@@ -40,6 +45,17 @@ func (c *Cluster) routes() {
 	})
 	c.mux.HandleFunc("GET "+PathEvents, func(w http.ResponseWriter, _ *http.Request) {
 		writeJSON(w, http.StatusOK, EventsResponse{NodeID: c.cfg.NodeID, Events: c.Recent()})
+	})
+	c.mux.HandleFunc("POST "+PathLeaving, func(w http.ResponseWriter, r *http.Request) {
+		var n leavingNotice
+		if err := json.NewDecoder(http.MaxBytesReader(w, r.Body, 4096)).Decode(&n); err != nil || n.NodeID == "" {
+			writeJSON(w, http.StatusBadRequest, map[string]string{"error": "body must be {nodeId}"})
+			return
+		}
+		c.mu.Lock()
+		c.leaving[n.NodeID] = time.Now()
+		c.mu.Unlock()
+		writeJSON(w, http.StatusOK, map[string]string{})
 	})
 	c.rpc = &http.Server{
 		Handler:           c.authenticate(c.mux),
