@@ -11,6 +11,8 @@ import (
 
 	"github.com/keyline/keyline/configs"
 	"github.com/keyline/keyline/handlers"
+	"github.com/keyline/keyline/infra/cluster"
+	"github.com/keyline/keyline/infra/heartbeat"
 	"github.com/keyline/keyline/infra/httpserver"
 	"github.com/keyline/keyline/infra/outbox"
 	"github.com/keyline/keyline/infra/sqlstore"
@@ -29,20 +31,30 @@ type Server struct {
 	// Ratelimits caches namespaces and overrides for the limit hot path.
 	Ratelimits *handlers.RatelimitCatalog
 	HTTP       *httpserver.Server
-	Forwarder  *outbox.Forwarder // nil unless Postgres + Redis
+	Forwarder  *outbox.Forwarder  // nil unless Postgres + Redis
+	Cluster    *cluster.Cluster   // nil unless cluster is configured
+	Heartbeat  *heartbeat.Monitor // nil unless heartbeat is configured
 
 	// Out receives the one-time root key banner; stdout in production.
 	Out io.Writer
 }
 
 // NewServer is the provider wire calls; every field is required except
-// Forwarder.
+// Forwarder, Cluster and Heartbeat.
 func NewServer(cfg *configs.Config, logger *slog.Logger, store *sqlstore.Store, runner *projections.Runner,
 	tailer *sqlstore.Tailer, boot *handlers.Bootstrap, auth *handlers.Authenticator,
-	ratelimits *handlers.RatelimitCatalog, http *httpserver.Server, fwd *outbox.Forwarder, out io.Writer) *Server {
+	ratelimits *handlers.RatelimitCatalog, http *httpserver.Server, fwd *outbox.Forwarder,
+	cl *cluster.Cluster, hb *heartbeat.Monitor, out io.Writer) *Server {
 	return &Server{Config: cfg, Logger: logger, Store: store, Runner: runner, Tailer: tailer, Bootstrap: boot,
-		Auth: auth, Ratelimits: ratelimits, HTTP: http, Forwarder: fwd, Out: out}
+		Auth: auth, Ratelimits: ratelimits, HTTP: http, Forwarder: fwd, Cluster: cl, Heartbeat: hb, Out: out}
 }
+
+// Shutdown timings. Leaving is a gossip broadcast that normally takes
+// milliseconds; the drains bound how long in-flight requests may take.
+const (
+	leaveTimeout = 2 * time.Second
+	rpcDrain     = 10 * time.Second
+)
 
 // Prepare brings the read models up to date with the log and creates the
 // first root key on an empty store. It runs before the port answers.
@@ -72,7 +84,11 @@ func (s *Server) Prepare(ctx context.Context) error {
 	return nil
 }
 
-// Run serves until ctx ends, then stops accepting, drains and returns.
+// Run serves until ctx ends, then shuts down in this order: leave the
+// cluster (peers stop forwarding here at once instead of after a failure
+// timeout), stop accepting and drain the public port, drain the cluster RPC
+// port (decisions peers forwarded before they saw us leave), stop gossip,
+// and finally stop the background components, which flush what they hold.
 func (s *Server) Run(ctx context.Context) error {
 	if err := s.Prepare(ctx); err != nil {
 		return err
@@ -85,15 +101,16 @@ func (s *Server) Run(ctx context.Context) error {
 	bg, cancel := context.WithCancel(ctx)
 	defer cancel()
 	var wg sync.WaitGroup
-	background := []struct {
+	type component struct {
 		name string
 		run  func(context.Context) error
-	}{{"event tailer", s.Tailer.Run}}
+	}
+	background := []component{{"event tailer", s.Tailer.Run}}
 	if s.Forwarder != nil {
-		background = append(background, struct {
-			name string
-			run  func(context.Context) error
-		}{"outbox forwarder", s.Forwarder.Run})
+		background = append(background, component{"outbox forwarder", s.Forwarder.Run})
+	}
+	if s.Heartbeat != nil {
+		background = append(background, component{"heartbeat", s.Heartbeat.Run})
 	}
 	for _, b := range background {
 		wg.Add(1)
@@ -102,11 +119,45 @@ func (s *Server) Run(ctx context.Context) error {
 			supervise(bg, s.Logger, b.name, b.run)
 		}()
 	}
+	// The cluster is not supervised: its only error is "this node must not
+	// run" (e.g. a duplicate node ID), which stops the process.
+	fatal := make(chan error, 1)
+	if s.Cluster != nil {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := s.Cluster.Run(bg); err != nil {
+				fatal <- err
+			}
+		}()
+	}
+	httpCtx, stopHTTP := context.WithCancel(context.Background())
+	defer stopHTTP()
+	stopped := make(chan error, 1) // why serving stopped, if the cluster said so
+	go func() {
+		var why error
+		defer func() { stopped <- why }()
+		select {
+		case <-ctx.Done():
+		case why = <-fatal:
+			s.Logger.Error("cluster stopped this node", "error", why)
+		case <-httpCtx.Done():
+			return
+		}
+		s.Cluster.Leave(leaveTimeout)
+		stopHTTP()
+	}()
 	s.Logger.Info("keyline is serving", "addr", s.HTTP.Addr().String(), "region", s.Config.Region,
 		"platform", s.Config.Platform, "image", s.Config.Image)
-	err := s.HTTP.Serve(ctx)
+	err := s.HTTP.Serve(httpCtx)
+	stopHTTP()
+	fatalErr := <-stopped
+	s.Cluster.Shutdown(rpcDrain)
 	cancel()
 	wg.Wait()
+	if err == nil {
+		err = fatalErr
+	}
 	return err
 }
 
