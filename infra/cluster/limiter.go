@@ -41,10 +41,10 @@ const ForwardTimeout = time.Second
 // detected (about cluster.failureTimeoutMs); each forwarding node then
 // decides on its own Memory (fail open, as the Redis limiter does when
 // Redis is down), and after detection the new owner starts from what it
-// holds. So for a moved key, in the window of the change, at most
-// limit × (number of live members + 1) can be admitted (the old owner's
-// count plus at most one limit per survivor); the next window is exact
-// again. A node joining takes over its keys with empty counters, so a moved
+// holds (including what it admitted during the gap). So for a moved key,
+// in the window of the change, at most limit × the member count before the
+// crash can be admitted (the old owner's count plus at most one limit per
+// survivor); the next window is exact again. A node joining takes over its keys with empty counters, so a moved
 // key can admit up to one extra limit in the window of the join.
 type Limiter struct {
 	c      *Cluster
