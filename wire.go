@@ -18,6 +18,8 @@ import (
 	"github.com/keyline/keyline/handlers/httpapi/openapi"
 	"github.com/keyline/keyline/infra/analytics"
 	"github.com/keyline/keyline/infra/clickhouse"
+	"github.com/keyline/keyline/infra/cluster"
+	"github.com/keyline/keyline/infra/heartbeat"
 	"github.com/keyline/keyline/infra/httpserver"
 	"github.com/keyline/keyline/infra/outbox"
 	"github.com/keyline/keyline/infra/ratelimit"
@@ -51,7 +53,11 @@ var apiSet = wire.NewSet(
 	handlers.NewGetAPI,
 	handlers.NewDeleteAPI,
 	handlers.NewListKeys,
-	ratelimit.New,
+	cluster.New,
+	// The limiter is Redis when redis.url is set, forwarding to counter
+	// owners when clustered without Redis, and in-process memory otherwise.
+	cluster.NewLimiter,
+	heartbeat.New,
 	wire.Bind(new(handlers.RateLimiter), new(ratelimit.Limiter)),
 	wire.Bind(new(handlers.RatelimitReader), new(*projections.Reader)),
 	handlers.NewRatelimitCatalog,

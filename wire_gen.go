@@ -15,6 +15,8 @@ import (
 	"github.com/keyline/keyline/handlers/httpapi/openapi"
 	"github.com/keyline/keyline/infra/analytics"
 	"github.com/keyline/keyline/infra/clickhouse"
+	"github.com/keyline/keyline/infra/cluster"
+	"github.com/keyline/keyline/infra/heartbeat"
 	"github.com/keyline/keyline/infra/httpserver"
 	"github.com/keyline/keyline/infra/outbox"
 	"github.com/keyline/keyline/infra/ratelimit"
@@ -60,19 +62,27 @@ func InitializeServer(ctx context.Context, cfg *configs.Config, logger *slog.Log
 		return nil, nil, err
 	}
 	listKeys := handlers.NewListKeys(reader, keyring)
-	limiter, cleanup2, err := ratelimit.New(cfg, logger)
+	clusterCluster, cleanup2, err := cluster.New(cfg, logger)
 	if err != nil {
 		cleanup()
 		return nil, nil, err
 	}
-	clickhouseDB, cleanup3, err := clickhouse.OpenConfigured(ctx, cfg, logger)
+	limiter, cleanup3, err := cluster.NewLimiter(cfg, logger, clusterCluster)
 	if err != nil {
 		cleanup2()
 		cleanup()
 		return nil, nil, err
 	}
-	pipeline, cleanup4, err := analytics.NewPipeline(ctx, cfg, store, clickhouseDB, logger)
+	clickhouseDB, cleanup4, err := clickhouse.OpenConfigured(ctx, cfg, logger)
 	if err != nil {
+		cleanup3()
+		cleanup2()
+		cleanup()
+		return nil, nil, err
+	}
+	pipeline, cleanup5, err := analytics.NewPipeline(ctx, cfg, store, clickhouseDB, logger)
+	if err != nil {
+		cleanup4()
 		cleanup3()
 		cleanup2()
 		cleanup()
@@ -123,6 +133,7 @@ func InitializeServer(ctx context.Context, cfg *configs.Config, logger *slog.Log
 	}
 	validator, err := openapi.NewValidator()
 	if err != nil {
+		cleanup5()
 		cleanup4()
 		cleanup3()
 		cleanup2()
@@ -131,15 +142,7 @@ func InitializeServer(ctx context.Context, cfg *configs.Config, logger *slog.Log
 	}
 	options := httpapi.NewOptions(cfg)
 	handler := httpapi.NewRouter(routes, validator, options, logger)
-	server, cleanup5, err := httpserver.New(cfg, handler)
-	if err != nil {
-		cleanup4()
-		cleanup3()
-		cleanup2()
-		cleanup()
-		return nil, nil, err
-	}
-	forwarder, cleanup6, err := outbox.ForwarderFor(ctx, db, cfg, logger)
+	server, cleanup6, err := httpserver.New(cfg, handler)
 	if err != nil {
 		cleanup5()
 		cleanup4()
@@ -148,8 +151,20 @@ func InitializeServer(ctx context.Context, cfg *configs.Config, logger *slog.Log
 		cleanup()
 		return nil, nil, err
 	}
-	runtimeServer := runtime.NewServer(cfg, logger, store, runner, tailer, bootstrap, authenticator, ratelimitCatalog, keyCache, creditLedger, refiller, server, forwarder, pipeline, out)
+	forwarder, cleanup7, err := outbox.ForwarderFor(ctx, db, cfg, logger)
+	if err != nil {
+		cleanup6()
+		cleanup5()
+		cleanup4()
+		cleanup3()
+		cleanup2()
+		cleanup()
+		return nil, nil, err
+	}
+	monitor := heartbeat.New(cfg, logger, clusterCluster)
+	runtimeServer := runtime.NewServer(cfg, logger, store, runner, tailer, bootstrap, authenticator, ratelimitCatalog, keyCache, creditLedger, refiller, server, forwarder, pipeline, clusterCluster, monitor, out)
 	return runtimeServer, func() {
+		cleanup7()
 		cleanup6()
 		cleanup5()
 		cleanup4()
@@ -194,5 +209,5 @@ func InitializeAdmin(ctx context.Context, cfg *configs.Config, logger *slog.Logg
 var storeSet = wire.NewSet(wire.FieldsOf(new(*configs.Config), "Database", "Projections"), sqlstore.Open, outbox.ForKind, projections.All, projections.NewRunner, wire.Bind(new(sqlstore.Applier), new(*projections.Runner)), sqlstore.NewStore, projections.NewReader, wire.Bind(new(projections.Databases), new(*sqlstore.DB)), wire.Bind(new(handlers.EventLog), new(*sqlstore.Store)), handlers.NewBootstrap, clickhouse.OpenConfigured)
 
 var apiSet = wire.NewSet(
-	storeSet, sqlstore.NewTailer, handlers.NewAuthenticator, wire.Bind(new(handlers.RootKeyFinder), new(*projections.Reader)), wire.Bind(new(handlers.APIReader), new(*projections.Reader)), handlers.NewCreateAPI, handlers.NewGetAPI, handlers.NewDeleteAPI, handlers.NewListKeys, ratelimit.New, wire.Bind(new(handlers.RateLimiter), new(ratelimit.Limiter)), wire.Bind(new(handlers.RatelimitReader), new(*projections.Reader)), handlers.NewRatelimitCatalog, handlers.NewRatelimitLimit, handlers.NewRatelimitMultiLimit, handlers.NewSetRatelimitOverride, handlers.NewGetRatelimitOverride, handlers.NewListRatelimitOverrides, handlers.NewDeleteRatelimitOverride, wire.Bind(new(handlers.KeyReader), new(*projections.Reader)), wire.Bind(new(handlers.CommitNotifier), new(*sqlstore.Store)), handlers.NewKeyring, handlers.NewKeyCache, handlers.NewCreditLedger, handlers.NewCreateKey, handlers.NewGetKey, handlers.NewWhoami, handlers.NewDeleteKey, handlers.NewUpdateKey, handlers.NewUpdateCredits, handlers.NewReporter, handlers.NewVerifyKey, wire.Bind(new(handlers.RefillReader), new(*projections.Reader)), handlers.NewRefiller, handlers.NewKeyPermissions, handlers.NewKeyRoles, handlers.NewRerollKey, handlers.NewMigrateKeys, wire.Struct(new(httpapi.Routes), "*"), openapi.NewValidator, wire.Bind(new(httpapi.BodyValidator), new(*openapi.Validator)), httpapi.NewOptions, httpapi.NewRouter, httpserver.New, outbox.ForwarderFor, analytics.NewPipeline, wire.FieldsOf(new(*analytics.Pipeline), "Sink"), wire.Bind(new(handlers.AnalyticsSink), new(*analytics.Sink)), runtime.NewServer,
+	storeSet, sqlstore.NewTailer, handlers.NewAuthenticator, wire.Bind(new(handlers.RootKeyFinder), new(*projections.Reader)), wire.Bind(new(handlers.APIReader), new(*projections.Reader)), handlers.NewCreateAPI, handlers.NewGetAPI, handlers.NewDeleteAPI, handlers.NewListKeys, cluster.New, cluster.NewLimiter, heartbeat.New, wire.Bind(new(handlers.RateLimiter), new(ratelimit.Limiter)), wire.Bind(new(handlers.RatelimitReader), new(*projections.Reader)), handlers.NewRatelimitCatalog, handlers.NewRatelimitLimit, handlers.NewRatelimitMultiLimit, handlers.NewSetRatelimitOverride, handlers.NewGetRatelimitOverride, handlers.NewListRatelimitOverrides, handlers.NewDeleteRatelimitOverride, wire.Bind(new(handlers.KeyReader), new(*projections.Reader)), wire.Bind(new(handlers.CommitNotifier), new(*sqlstore.Store)), handlers.NewKeyring, handlers.NewKeyCache, handlers.NewCreditLedger, handlers.NewCreateKey, handlers.NewGetKey, handlers.NewWhoami, handlers.NewDeleteKey, handlers.NewUpdateKey, handlers.NewUpdateCredits, handlers.NewReporter, handlers.NewVerifyKey, wire.Bind(new(handlers.RefillReader), new(*projections.Reader)), handlers.NewRefiller, handlers.NewKeyPermissions, handlers.NewKeyRoles, handlers.NewRerollKey, handlers.NewMigrateKeys, wire.Struct(new(httpapi.Routes), "*"), openapi.NewValidator, wire.Bind(new(httpapi.BodyValidator), new(*openapi.Validator)), httpapi.NewOptions, httpapi.NewRouter, httpserver.New, outbox.ForwarderFor, analytics.NewPipeline, wire.FieldsOf(new(*analytics.Pipeline), "Sink"), wire.Bind(new(handlers.AnalyticsSink), new(*analytics.Sink)), runtime.NewServer,
 )

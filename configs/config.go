@@ -19,6 +19,8 @@ const (
 	DefaultAnalyticsRetention = 1000000
 	DefaultAnalyticsBatchSize = 1000
 	DefaultAnalyticsFlushMs   = 1000
+	DefaultFailureTimeoutMs   = 3000
+	DefaultClusterKeyPrefix   = "keyline:cluster:"
 )
 
 //go:embed schema.json
@@ -164,6 +166,20 @@ type Cluster struct {
 	// (Optional) Default: "7072".
 	GossipPort string `json:"gossipPort,omitempty"`
 
+	// Secret is shared by every member and required on each RPC request.
+	// The RPC port forwards rate-limit decisions, so without a secret anyone
+	// who can reach it could consume or probe counters: keyline refuses to
+	// start a cluster node without one. (Optional in the schema so that a
+	// config can take it from ${ENV}) Default: "".
+	Secret string `json:"secret,omitempty"`
+
+	// FailureTimeoutMs is roughly how long a silent member stays alive in
+	// the others' view before it is declared failed; probe interval and
+	// suspicion time derive from it. Shorter detects crashes sooner but
+	// mistakes a slow node for a dead one more easily; 100..60000.
+	// (Optional) Default: 3000.
+	FailureTimeoutMs int `json:"failureTimeoutMs,omitempty"`
+
 	// Discovery tells the node how to find peers; exactly one method must be
 	// set. (Required) No default.
 	Discovery Discovery `json:"discovery"`
@@ -190,6 +206,11 @@ type StaticDiscovery struct {
 type RedisDiscovery struct {
 	// URL is a redis:// or rediss:// URL. (Required) No default.
 	URL string `json:"url"`
+
+	// KeyPrefix starts the registration key of every node, so several
+	// clusters can share one Redis without joining each other.
+	// (Optional) Default: "keyline:cluster:".
+	KeyPrefix string `json:"keyPrefix,omitempty"`
 }
 
 // Logs tunes log output.

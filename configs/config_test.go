@@ -164,6 +164,7 @@ var productionEnv = map[string]string{
 	"KEYLINE_CLICKHOUSE_URL":     "clickhouse://analytics.internal:9000/keyline",
 	"KEYLINE_ROOT_KEY":           "kl_root_0123456789abcdef",
 	"KEYLINE_ENCRYPTION_KEY":     "MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY=",
+	"KEYLINE_CLUSTER_SECRET":     "s3cret-shared-by-members",
 	"UNRELATED_VARIABLE_IGNORED": "x",
 }
 
@@ -180,12 +181,15 @@ func TestProductionJSON(t *testing.T) {
 		MaxRequestBodySize: 10485760,
 		Heartbeat:          &Heartbeat{URL: "https://uptime.example.com/ping/abc123", Interval: 30},
 		Cluster: &Cluster{
-			NodeID:        "node_fra_1",
-			AdvertiseAddr: "10.0.1.17",
-			RPCPort:       "7071",
-			GossipPort:    "7072",
+			NodeID:           "node_fra_1",
+			AdvertiseAddr:    "10.0.1.17",
+			RPCPort:          "7071",
+			GossipPort:       "7072",
+			Secret:           "s3cret-shared-by-members",
+			FailureTimeoutMs: DefaultFailureTimeoutMs,
 			Discovery: Discovery{Redis: &RedisDiscovery{
-				URL: "rediss://default:r3dis@cache.internal:6380/0",
+				URL:       "rediss://default:r3dis@cache.internal:6380/0",
+				KeyPrefix: DefaultClusterKeyPrefix,
 			}},
 		},
 		Database: Database{
@@ -216,7 +220,7 @@ func TestProductionJSONWithoutEnvNamesEveryVariable(t *testing.T) {
 		t.Fatalf("want *UndefinedEnvError, got %T: %v", err, err)
 	}
 	want := []string{
-		"KEYLINE_ADVERTISE_ADDR", "KEYLINE_CLICKHOUSE_URL", "KEYLINE_DATABASE_PRIMARY",
+		"KEYLINE_ADVERTISE_ADDR", "KEYLINE_CLICKHOUSE_URL", "KEYLINE_CLUSTER_SECRET", "KEYLINE_DATABASE_PRIMARY",
 		"KEYLINE_DATABASE_REPLICA", "KEYLINE_ENCRYPTION_KEY", "KEYLINE_HEARTBEAT_URL", "KEYLINE_IMAGE",
 		"KEYLINE_NODE_ID", "KEYLINE_PLATFORM", "KEYLINE_REDIS_URL",
 		"KEYLINE_REGION", "KEYLINE_ROOT_KEY",
@@ -813,6 +817,8 @@ func TestSchemaDefaultsMatchGo(t *testing.T) {
 		{[]string{"maxRequestBodySize"}, float64(DefaultMaxRequestBodySize)},
 		{[]string{"cluster", "rpcPort"}, DefaultRPCPort},
 		{[]string{"cluster", "gossipPort"}, DefaultGossipPort},
+		{[]string{"cluster", "failureTimeoutMs"}, float64(DefaultFailureTimeoutMs)},
+		{[]string{"cluster", "discovery", "redis", "keyPrefix"}, DefaultClusterKeyPrefix},
 		{[]string{"logs", "color"}, false},
 		{[]string{"projections", "pollIntervalMs"}, float64(DefaultPollIntervalMs)},
 		{[]string{"redis", "keyPrefix"}, DefaultRedisKeyPrefix},

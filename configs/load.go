@@ -219,6 +219,12 @@ func (c *Config) applyDefaults() {
 		if cl.GossipPort == "" {
 			cl.GossipPort = DefaultGossipPort
 		}
+		if cl.FailureTimeoutMs == 0 {
+			cl.FailureTimeoutMs = DefaultFailureTimeoutMs
+		}
+		if r := cl.Discovery.Redis; r != nil && r.KeyPrefix == "" {
+			r.KeyPrefix = DefaultClusterKeyPrefix
+		}
 	}
 }
 

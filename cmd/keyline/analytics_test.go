@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -36,9 +37,14 @@ func analyticsConfig(t *testing.T, withClickHouse bool) *configs.Config {
 	return cfg
 }
 
-func withNode(cfg *configs.Config, id string) *configs.Config {
+// withNode gives a server its own node ID (which names its analytics
+// consumer) as a member of a cluster of its own.
+func withNode(t *testing.T, cfg *configs.Config, id string) *configs.Config {
 	c := *cfg
-	c.Cluster = &configs.Cluster{NodeID: id, Discovery: configs.Discovery{Static: &configs.StaticDiscovery{Addrs: []string{"127.0.0.1:1"}}}}
+	c.Cluster = &configs.Cluster{NodeID: id, AdvertiseAddr: "127.0.0.1", Secret: "analytics-test-secret",
+		RPCPort: strconv.Itoa(testenv.FreePort(t)), GossipPort: strconv.Itoa(testenv.FreePort(t)),
+		FailureTimeoutMs: configs.DefaultFailureTimeoutMs,
+		Discovery:        configs.Discovery{Static: &configs.StaticDiscovery{Addrs: []string{"127.0.0.1:1"}}}}
 	return &c
 }
 
@@ -146,8 +152,8 @@ func total(m map[keyOutcome]int) int {
 // management event once, and `replay --projection audit` rebuilds it.
 func TestAnalyticsTwoServersCountExactly(t *testing.T) {
 	cfg := analyticsConfig(t, true)
-	a := startServer(t, withNode(cfg, "node_a"))
-	b := startServer(t, withNode(cfg, "node_b"))
+	a := startServer(t, withNode(t, cfg, "node_a"))
+	b := startServer(t, withNode(t, cfg, "node_b"))
 
 	want := map[keyOutcome]int{}
 	var mu sync.Mutex
@@ -409,8 +415,8 @@ func TestConsumeResumesWithoutGaps(t *testing.T) {
 // saw.
 func TestVerificationsOverHTTPReachClickHouseExactly(t *testing.T) {
 	cfg := analyticsConfig(t, true)
-	a := startServer(t, withNode(cfg, "node_a"))
-	b := startServer(t, withNode(cfg, "node_b"))
+	a := startServer(t, withNode(t, cfg, "node_a"))
+	b := startServer(t, withNode(t, cfg, "node_b"))
 	api := a.createAPI(t, a.RootKey, "analytics e2e")
 	var keys []string
 	for i := range 4 {

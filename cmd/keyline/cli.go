@@ -10,11 +10,13 @@ import (
 	"log/slog"
 	"os"
 	"strings"
+	"text/tabwriter"
 	"time"
 
 	keyline "github.com/keyline/keyline"
 	"github.com/keyline/keyline/configs"
 	"github.com/keyline/keyline/infra/analytics"
+	"github.com/keyline/keyline/infra/cluster"
 	"github.com/keyline/keyline/infra/redisstream"
 	"github.com/keyline/keyline/projections"
 )
@@ -49,6 +51,12 @@ Usage:
       member of consumer group NAME: a restart resumes where it stopped.
       At-least-once: deduplicate by the "id" field. Needs redis.url.
 
+  keyline cluster members [--config FILE] [--addr HOST:PORT]
+      List the cluster's members as a running node sees them (node ID,
+      address, state, region, last heartbeat). Asks the node's RPC port,
+      by default the local node at 127.0.0.1:cluster.rpcPort, with
+      cluster.secret from the config.
+
 Run 'keyline COMMAND --help' for a command's flags.
 `
 
@@ -73,6 +81,8 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		err = migrateCmd(ctx, args[1:], stdout, stderr)
 	case "consume":
 		err = consumeCmd(ctx, args[1:], stdout, stderr)
+	case "cluster":
+		err = clusterCmd(ctx, args[1:], stdout, stderr)
 	default:
 		fmt.Fprintf(stderr, "keyline: unknown command %q\n\n%s", args[0], usage)
 		return 2
@@ -310,4 +320,50 @@ func consumeCmd(ctx context.Context, args []string, stdout, stderr io.Writer) er
 		name = analytics.ConsumerName(cfg)
 	}
 	return analytics.NewConsumer(client, cfg.Redis, *group, name).Run(ctx, *from == "beginning", stdout)
+}
+
+func clusterCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	if len(args) == 0 || args[0] != "members" {
+		if len(args) > 0 && (args[0] == "-h" || args[0] == "--help") {
+			fmt.Fprintln(stderr, "keyline cluster members [--config FILE] [--addr HOST:PORT]: list the cluster's members.")
+			return flag.ErrHelp
+		}
+		return errors.New("usage: keyline cluster members [--config FILE] [--addr HOST:PORT]")
+	}
+	fs, config := newFlags("cluster members",
+		"keyline cluster members [--config FILE] [--addr HOST:PORT]: list the members as a running node sees them.", stderr)
+	addr := fs.String("addr", "", "RPC address of the node to ask (default: 127.0.0.1:cluster.rpcPort)")
+	if err := fs.Parse(args[1:]); err != nil {
+		return err
+	}
+	cfg, err := loadConfig(*config)
+	if err != nil {
+		return err
+	}
+	if cfg.Cluster == nil {
+		return errors.New("the config has no cluster section: this node is not clustered")
+	}
+	if *addr == "" {
+		*addr = "127.0.0.1:" + cfg.Cluster.RPCPort
+	}
+	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	resp, err := cluster.NewClient(cfg.Cluster.Secret, 5*time.Second).Members(ctx, *addr)
+	if err != nil {
+		return fmt.Errorf("asking the node at %s: %w", *addr, err)
+	}
+	w := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(w, "NODE ID\tADDRESS\tRPC\tSTATE\tREGION\tLAST HEARTBEAT")
+	for _, m := range resp.Members {
+		id := m.NodeID
+		if m.Self {
+			id += " (self)"
+		}
+		hb := "-"
+		if !m.LastHeartbeat.IsZero() {
+			hb = m.LastHeartbeat.UTC().Format(time.RFC3339) + " (" + time.Since(m.LastHeartbeat).Round(time.Second).String() + " ago)"
+		}
+		fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\t%s\n", id, m.GossipAddr, m.RPCAddr, m.State, m.Region, hb)
+	}
+	return w.Flush()
 }

@@ -1,6 +1,7 @@
 package runtime
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -10,8 +11,11 @@ import (
 	"time"
 
 	"github.com/keyline/keyline/configs"
+	"github.com/keyline/keyline/events"
 	"github.com/keyline/keyline/handlers"
 	"github.com/keyline/keyline/infra/analytics"
+	"github.com/keyline/keyline/infra/cluster"
+	"github.com/keyline/keyline/infra/heartbeat"
 	"github.com/keyline/keyline/infra/httpserver"
 	"github.com/keyline/keyline/infra/outbox"
 	"github.com/keyline/keyline/infra/sqlstore"
@@ -35,22 +39,31 @@ type Server struct {
 	HTTP       *httpserver.Server
 	Forwarder  *outbox.Forwarder // nil unless Postgres + Redis
 	Analytics  *analytics.Pipeline
+	Cluster    *cluster.Cluster   // nil unless cluster is configured
+	Heartbeat  *heartbeat.Monitor // nil unless heartbeat is configured
 
 	// Out receives the one-time root key banner; stdout in production.
 	Out io.Writer
 }
 
 // NewServer is the provider wire calls; every field is required except
-// Forwarder.
+// Forwarder, Cluster and Heartbeat.
 func NewServer(cfg *configs.Config, logger *slog.Logger, store *sqlstore.Store, runner *projections.Runner,
 	tailer *sqlstore.Tailer, boot *handlers.Bootstrap, auth *handlers.Authenticator,
 	ratelimits *handlers.RatelimitCatalog, keys *handlers.KeyCache, ledger *handlers.CreditLedger,
 	refiller *handlers.Refiller, http *httpserver.Server, fwd *outbox.Forwarder, an *analytics.Pipeline,
-	out io.Writer) *Server {
+	cl *cluster.Cluster, hb *heartbeat.Monitor, out io.Writer) *Server {
 	return &Server{Config: cfg, Logger: logger, Store: store, Runner: runner, Tailer: tailer, Bootstrap: boot,
 		Auth: auth, Ratelimits: ratelimits, Keys: keys, Ledger: ledger, Refiller: refiller, HTTP: http,
-		Forwarder: fwd, Analytics: an, Out: out}
+		Forwarder: fwd, Analytics: an, Cluster: cl, Heartbeat: hb, Out: out}
 }
+
+// Shutdown timings. Leaving is a gossip broadcast that normally takes
+// milliseconds; the drains bound how long in-flight requests may take.
+const (
+	leaveTimeout = 2 * time.Second
+	rpcDrain     = 10 * time.Second
+)
 
 // Prepare brings the read models up to date with the log and creates the
 // first root key on an empty store. It runs before the port answers.
@@ -80,7 +93,14 @@ func (s *Server) Prepare(ctx context.Context) error {
 	return nil
 }
 
-// Run serves until ctx ends, then stops accepting, drains and returns.
+// logAdvancedNotice is the gossip hint "the event log has new events".
+var logAdvancedNotice = []byte(`{"v":1,"kind":"log.advanced"}`)
+
+// Run serves until ctx ends, then shuts down in this order: leave the
+// cluster (peers stop forwarding here at once instead of after a failure
+// timeout), stop accepting and drain the public port, drain the cluster RPC
+// port (decisions peers forwarded before they saw us leave), stop gossip,
+// and finally stop the background components, which flush what they hold.
 func (s *Server) Run(ctx context.Context) error {
 	if err := s.Prepare(ctx); err != nil {
 		return err
@@ -91,6 +111,19 @@ func (s *Server) Run(ctx context.Context) error {
 	s.Tailer.Subscribe(s.Ratelimits.Observe)
 	s.Store.OnCommit(s.Ratelimits.ObserveCommitted)
 	s.Tailer.Subscribe(s.Keys.Observe)
+	if s.Cluster != nil {
+		// Other members learn of a commit by gossip at once instead of at
+		// their next poll; each then reads the log itself, so the hint
+		// carries no data and a lost or repeated one is harmless.
+		s.Store.OnCommit(func(recs []events.Recorded) {
+			_ = s.Cluster.Broadcast(logAdvancedNotice)
+		})
+		s.Cluster.OnMessage(func(msg []byte) {
+			if bytes.Equal(msg, logAdvancedNotice) {
+				s.Tailer.Poke()
+			}
+		})
+	}
 	if err := s.Tailer.Start(ctx); err != nil {
 		return fmt.Errorf("starting the event tailer: %w", err)
 	}
@@ -116,6 +149,9 @@ func (s *Server) Run(ctx context.Context) error {
 			background = append(background, component{"audit projector", a.Audit.Run})
 		}
 	}
+	if s.Heartbeat != nil {
+		background = append(background, component{"heartbeat", s.Heartbeat.Run})
+	}
 	for _, b := range background {
 		wg.Add(1)
 		go func() {
@@ -123,11 +159,45 @@ func (s *Server) Run(ctx context.Context) error {
 			supervise(bg, s.Logger, b.name, b.run)
 		}()
 	}
+	// The cluster is not supervised: its only error is "this node must not
+	// run" (e.g. a duplicate node ID), which stops the process.
+	fatal := make(chan error, 1)
+	if s.Cluster != nil {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := s.Cluster.Run(bg); err != nil {
+				fatal <- err
+			}
+		}()
+	}
+	httpCtx, stopHTTP := context.WithCancel(context.Background())
+	defer stopHTTP()
+	stopped := make(chan error, 1) // why serving stopped, if the cluster said so
+	go func() {
+		var why error
+		defer func() { stopped <- why }()
+		select {
+		case <-ctx.Done():
+		case why = <-fatal:
+			s.Logger.Error("cluster stopped this node", "error", why)
+		case <-httpCtx.Done():
+			return
+		}
+		s.Cluster.Leave(leaveTimeout)
+		stopHTTP()
+	}()
 	s.Logger.Info("keyline is serving", "addr", s.HTTP.Addr().String(), "region", s.Config.Region,
 		"platform", s.Config.Platform, "image", s.Config.Image)
-	err := s.HTTP.Serve(ctx)
+	err := s.HTTP.Serve(httpCtx)
+	stopHTTP()
+	fatalErr := <-stopped
+	s.Cluster.Shutdown(rpcDrain)
 	cancel()
 	wg.Wait()
+	if err == nil {
+		err = fatalErr
+	}
 	return err
 }
 

@@ -1,0 +1,241 @@
+package cluster
+
+import (
+	"context"
+	"encoding/json"
+	"hash/fnv"
+	"log/slog"
+	"net/http"
+	"sync/atomic"
+	"time"
+
+	"github.com/keyline/keyline/configs"
+	"github.com/keyline/keyline/events"
+	"github.com/keyline/keyline/infra/ratelimit"
+)
+
+// ForwardTimeout bounds a forwarded decision. An owner that does not answer
+// in time is treated as down for that request (see Limiter), so this is
+// also the worst latency a dying owner adds before its failure is detected.
+const ForwardTimeout = time.Second
+
+// Limiter makes rate limits exact across the cluster without Redis. Each
+// counter key has one owner among the live members, chosen by rendezvous
+// hashing of (node ID, key): every node computes the same owner from the
+// same member list, and a membership change moves only the keys of the
+// node that came or went. The owner decides on its local ratelimit.Memory;
+// the others forward the batch to it over the RPC port.
+//
+// Batches: when every key of a Decide maps to one owner (always the case
+// for ratelimit.limit, and for multi-check batches on one identifier) the
+// owner decides it atomically, exactly like a single node. When the keys
+// span owners, all-or-nothing across them is a check-then-commit: a dry run
+// on every owner first (nothing consumed), and only if all pass the real
+// decision on each. A concurrent request between the two phases can make
+// the commit fail on one owner after another already consumed; that errs
+// on the strict side (a counter is charged for a denied request), never on
+// the loose side.
+//
+// Accuracy while ownership moves: counters are not handed over. When an
+// owner crashes, requests for its keys fail to forward until the failure is
+// detected (about cluster.failureTimeoutMs); each forwarding node then
+// decides on its own Memory (fail open, as the Redis limiter does when
+// Redis is down), and after detection the new owner starts from what it
+// holds (including what it admitted during the gap). So for a moved key,
+// in the window of the change, at most limit × the member count before the
+// crash can be admitted (the old owner's count plus at most one limit per
+// survivor); the next window is exact again. A node joining takes over its keys with empty counters, so a moved
+// key can admit up to one extra limit in the window of the join.
+type Limiter struct {
+	c      *Cluster
+	local  *ratelimit.Memory
+	client *Client
+	logger *slog.Logger
+
+	fallbacks atomic.Uint64
+	warned    atomic.Int64
+}
+
+// NewLimiter is the rate limiter provider: the forwarding Limiter when this
+// node is clustered without Redis, ratelimit.New otherwise (Redis is
+// already exact across nodes; a lone node is exact on its own).
+func NewLimiter(cfg *configs.Config, logger *slog.Logger, c *Cluster) (ratelimit.Limiter, func(), error) {
+	if c == nil || (cfg.Redis != nil && cfg.Redis.URL != "") {
+		return ratelimit.New(cfg, logger)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	mem := ratelimit.NewMemory()
+	go mem.RunJanitor(ctx, ratelimit.JanitorInterval)
+	return newLimiter(c, mem, logger), cancel, nil
+}
+
+func newLimiter(c *Cluster, mem *ratelimit.Memory, logger *slog.Logger) *Limiter {
+	l := &Limiter{c: c, local: mem, client: NewClient(c.cfg.Secret, ForwardTimeout), logger: logger}
+	c.mux.HandleFunc("POST "+PathDecide, l.serveDecide)
+	return l
+}
+
+// Fallbacks counts decisions taken locally because the owner did not answer.
+func (l *Limiter) Fallbacks() uint64 { return l.fallbacks.Load() }
+
+// Decide implements handlers.RateLimiter.
+func (l *Limiter) Decide(ctx context.Context, now time.Time, checks []events.RateLimitCheck) ([]events.RateLimitDecision, error) {
+	peers := l.c.Peers()
+	if len(peers) <= 1 || len(checks) == 0 {
+		return l.local.Decide(ctx, now, checks)
+	}
+	var order []int           // owners in order of first appearance
+	groups := map[int][]int{} // owner index -> check indices
+	for i, ch := range checks {
+		o := Owner(peers, ch.Key)
+		if _, ok := groups[o]; !ok {
+			order = append(order, o)
+		}
+		groups[o] = append(groups[o], i)
+	}
+	if len(order) == 1 {
+		return l.decideOn(ctx, peers[order[0]], now, checks, false)
+	}
+	out := make([]events.RateLimitDecision, len(checks))
+	run := func(dry bool) (bool, error) {
+		all := true
+		for _, o := range order {
+			idx := groups[o]
+			sub := make([]events.RateLimitCheck, len(idx))
+			for j, i := range idx {
+				sub[j] = checks[i]
+			}
+			ds, err := l.decideOn(ctx, peers[o], now, sub, dry)
+			if err != nil {
+				return false, err
+			}
+			for j, i := range idx {
+				out[i] = ds[j]
+				all = all && ds[j].Passed
+			}
+		}
+		return all, nil
+	}
+	if all, err := run(true); err != nil || !all {
+		return out, err
+	}
+	_, err := run(false)
+	return out, err
+}
+
+// decideOn has peer decide checks: locally when it is this node, over RPC
+// otherwise, and locally again when the RPC fails.
+func (l *Limiter) decideOn(ctx context.Context, p Peer, now time.Time, checks []events.RateLimitCheck, dry bool) ([]events.RateLimitDecision, error) {
+	if p.NodeID == l.c.cfg.NodeID {
+		return l.decideLocal(ctx, now, checks, dry)
+	}
+	req := decideRequest{NowMs: now.UnixMilli(), DryRun: dry, Checks: make([]wireCheck, len(checks))}
+	for i, ch := range checks {
+		req.Checks[i] = wireCheck{Key: ch.Key, Limit: ch.Limit, DurationMs: ch.Duration.Milliseconds(), Cost: ch.Cost}
+	}
+	var resp decideResponse
+	err := l.client.Do(ctx, http.MethodPost, p.RPCAddr, PathDecide, req, &resp)
+	if err == nil && len(resp.Decisions) == len(checks) {
+		return resp.Decisions, nil
+	}
+	if ctx.Err() != nil {
+		return nil, ctx.Err()
+	}
+	l.fallbacks.Add(1)
+	l.warn(p, err)
+	return l.decideLocal(ctx, now, checks, dry)
+}
+
+// dryRunSentinel always fails (limit 0, cost 1), so a batch carrying it is
+// decided without consuming anything, while every other check still
+// reports whether it would pass: that is Memory's all-or-nothing rule.
+var dryRunSentinel = events.RateLimitCheck{Key: "\x00keyline:dry-run", Limit: 0, Duration: time.Second, Cost: 1}
+
+func (l *Limiter) decideLocal(ctx context.Context, now time.Time, checks []events.RateLimitCheck, dry bool) ([]events.RateLimitDecision, error) {
+	if !dry {
+		return l.local.Decide(ctx, now, checks)
+	}
+	ds, err := l.local.Decide(ctx, now, append(append(make([]events.RateLimitCheck, 0, len(checks)+1), checks...), dryRunSentinel))
+	if err != nil {
+		return nil, err
+	}
+	return ds[:len(checks)], nil
+}
+
+// warn logs a failed forward at most every 5 s.
+func (l *Limiter) warn(p Peer, err error) {
+	last, now := l.warned.Load(), time.Now().UnixNano()
+	if now-last < int64(5*time.Second) || !l.warned.CompareAndSwap(last, now) {
+		return
+	}
+	l.logger.Warn("rate-limit owner did not answer; deciding locally until membership settles",
+		"owner", p.NodeID, "rpc", p.RPCAddr, "error", err, "fallbacks", l.fallbacks.Load())
+}
+
+type decideRequest struct {
+	NowMs  int64       `json:"nowMs"`
+	DryRun bool        `json:"dryRun,omitempty"`
+	Checks []wireCheck `json:"checks"`
+}
+
+type wireCheck struct {
+	Key        string `json:"key"`
+	Limit      int64  `json:"limit"`
+	DurationMs int64  `json:"durationMs"`
+	Cost       int64  `json:"cost"`
+}
+
+type decideResponse struct {
+	Decisions []events.RateLimitDecision `json:"decisions"`
+}
+
+// serveDecide decides a forwarded batch on this node's counters, whoever
+// owns the keys in this node's view: re-forwarding could loop while two
+// nodes disagree about membership.
+func (l *Limiter) serveDecide(w http.ResponseWriter, r *http.Request) {
+	var req decideRequest
+	if err := json.NewDecoder(http.MaxBytesReader(w, r.Body, 1<<20)).Decode(&req); err != nil || len(req.Checks) == 0 {
+		writeJSON(w, http.StatusBadRequest, map[string]string{"error": "body must be {nowMs, checks:[...]}"})
+		return
+	}
+	checks := make([]events.RateLimitCheck, len(req.Checks))
+	for i, c := range req.Checks {
+		checks[i] = events.RateLimitCheck{Key: c.Key, Limit: c.Limit, Duration: time.Duration(c.DurationMs) * time.Millisecond, Cost: c.Cost}
+	}
+	ds, err := l.decideLocal(r.Context(), time.UnixMilli(req.NowMs), checks, req.DryRun)
+	if err != nil {
+		writeJSON(w, http.StatusInternalServerError, map[string]string{"error": err.Error()})
+		return
+	}
+	l.c.forwarded.Add(1)
+	writeJSON(w, http.StatusOK, decideResponse{Decisions: ds})
+}
+
+// Owner returns the index in peers of the member that owns key: the one
+// with the highest rendezvous score. peers must be the same list (any
+// order) on every node for them to agree.
+func Owner(peers []Peer, key string) int {
+	best, bestScore := 0, uint64(0)
+	for i, p := range peers {
+		if s := score(p.NodeID, key); i == 0 || s > bestScore {
+			best, bestScore = i, s
+		}
+	}
+	return best
+}
+
+func score(node, key string) uint64 {
+	h := fnv.New64a()
+	_, _ = h.Write([]byte(node))
+	_, _ = h.Write([]byte{0})
+	_, _ = h.Write([]byte(key))
+	// FNV's low bits mix poorly for inputs that differ at the end; the
+	// splitmix64 finaliser spreads them so the owners are balanced.
+	x := h.Sum64()
+	x ^= x >> 30
+	x *= 0xbf58476d1ce4e5b9
+	x ^= x >> 27
+	x *= 0x94d049bb133111eb
+	x ^= x >> 31
+	return x
+}
