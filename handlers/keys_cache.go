@@ -27,6 +27,7 @@ type verifyEntry struct {
 	keyID       string
 	workspaceID string
 	apiID       string
+	keySpaceID  string
 	apiLive     bool
 	name        string
 	meta        json.RawMessage
@@ -197,7 +198,7 @@ func (c *KeyCache) load(ctx context.Context, hash string) (*verifyEntry, error) 
 	if err != nil {
 		return nil, err
 	}
-	e := &verifyEntry{found: true, keyID: row.ID, workspaceID: row.WorkspaceID, apiID: row.APIID, apiLive: true,
+	e := &verifyEntry{found: true, keyID: row.ID, workspaceID: row.WorkspaceID, apiID: row.APIID, keySpaceID: row.KeySpaceID, apiLive: true,
 		name: row.Name, enabled: row.Enabled, expires: row.Expires, ratelimits: row.RatelimitList(), permSet: map[string]struct{}{}}
 	if row.Meta != "" {
 		e.meta = json.RawMessage(row.Meta)

@@ -200,11 +200,28 @@ func lookupKeyForUpdate(ctx context.Context, log EventLog, p *Principal, keyID s
 		return nil, Fail(CodeKeyNotFoundData, keyNotFoundDetail)
 	}
 	for _, action := range actions {
-		if err := p.RequireAny("api.*."+action, "api."+k.APIID+"."+action); err != nil {
+		if err := p.RequireAny(keyPerms(p, k.APIID, k.KeySpaceID, k.ID, action)...); err != nil {
 			return nil, err
 		}
 	}
 	return k, nil
+}
+
+// keyPerms lists the grants that each allow action on one key (keyID "*":
+// any key of the keyspace): the API-wide and per-API legacy tuples, and the
+// resource permission on the key, in the order Unkey names them in a 403.
+func keyPerms(p *Principal, apiID, keySpaceID, keyID, action string) []string {
+	return []string{"api.*." + action, "api." + apiID + "." + action, p.URN("keyspaces/"+keySpaceID+"/keys/"+keyID, action)}
+}
+
+// keySpacePerms is keyPerms for an action on the keyspace itself (create_key).
+func keySpacePerms(p *Principal, apiID, keySpaceID, action string) []string {
+	return []string{"api.*." + action, "api." + apiID + "." + action, p.URN("keyspaces/"+keySpaceID, action)}
+}
+
+// createPermissionPerms allows creating permission slugs on the fly.
+func createPermissionPerms(p *Principal) []string {
+	return []string{"rbac.*.create_permission", p.URN("rbac/permissions/*", "create_permission")}
 }
 
 // resolveRoles maps role names or IDs to IDs; an unknown one is a 404.

@@ -106,7 +106,7 @@ func (h *VerifyKey) Handle(ctx context.Context, p *Principal, in VerifyKeyInput)
 	// A key outside the caller's reach looks exactly like a missing one,
 	// whatever the checks above found.
 	if e.workspaceID != p.WorkspaceID || !e.apiLive ||
-		p.RequireAny("api.*.verify_key", "api."+e.apiID+".verify_key") != nil {
+		p.RequireAny(keyPerms(p, e.apiID, e.keySpaceID, e.keyID, "verify_key")...) != nil {
 		return notFound, nil
 	}
 	enabled := e.enabled
