@@ -120,9 +120,7 @@ func (h *VerifyKey) Handle(ctx context.Context, p *Principal, in VerifyKeyInput)
 		if e.identity != nil {
 			identityID, externalID = e.identity.ID, e.identity.ExternalID
 		}
-		// Identity-level configs belong to the identities issue; the key's
-		// own configs are merged with them here once they exist.
-		plan, err := planRatelimits(e.keyID, e.ratelimits, identityID, externalID, nil, in.Ratelimits)
+		plan, err := planRatelimits(e.keyID, e.ratelimits, identityID, externalID, e.identityRatelimits, in.Ratelimits)
 		if err != nil {
 			return VerifyResult{}, err
 		}
