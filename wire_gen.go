@@ -107,6 +107,20 @@ func InitializeServer(ctx context.Context, cfg *configs.Config, logger *slog.Log
 	keyRoles := handlers.NewKeyRoles(store, reader)
 	rerollKey := handlers.NewRerollKey(store, reader, keyring)
 	migrateKeys := handlers.NewMigrateKeys(store, reader)
+	createIdentity := handlers.NewCreateIdentity(store)
+	getIdentity := handlers.NewGetIdentity(reader)
+	listIdentities := handlers.NewListIdentities(reader)
+	updateIdentity := handlers.NewUpdateIdentity(store, reader)
+	deleteIdentity := handlers.NewDeleteIdentity(store, reader)
+	createPermission := handlers.NewCreatePermission(store)
+	getPermission := handlers.NewGetPermission(reader)
+	listPermissions := handlers.NewListPermissions(reader)
+	deletePermission := handlers.NewDeletePermission(store, reader)
+	createRole := handlers.NewCreateRole(store, reader)
+	getRole := handlers.NewGetRole(reader)
+	listRoles := handlers.NewListRoles(reader)
+	deleteRole := handlers.NewDeleteRole(store, reader)
+	setRolePermissions := handlers.NewSetRolePermissions(store, reader)
 	routes := &httpapi.Routes{
 		Auth:                    authenticator,
 		CreateAPI:               createAPI,
@@ -130,6 +144,20 @@ func InitializeServer(ctx context.Context, cfg *configs.Config, logger *slog.Log
 		KeyRoles:                keyRoles,
 		RerollKey:               rerollKey,
 		MigrateKeys:             migrateKeys,
+		CreateIdentity:          createIdentity,
+		GetIdentity:             getIdentity,
+		ListIdentities:          listIdentities,
+		UpdateIdentity:          updateIdentity,
+		DeleteIdentity:          deleteIdentity,
+		CreatePermission:        createPermission,
+		GetPermission:           getPermission,
+		ListPermissions:         listPermissions,
+		DeletePermission:        deletePermission,
+		CreateRole:              createRole,
+		GetRole:                 getRole,
+		ListRoles:               listRoles,
+		DeleteRole:              deleteRole,
+		SetRolePermissions:      setRolePermissions,
 	}
 	validator, err := openapi.NewValidator()
 	if err != nil {
@@ -209,5 +237,5 @@ func InitializeAdmin(ctx context.Context, cfg *configs.Config, logger *slog.Logg
 var storeSet = wire.NewSet(wire.FieldsOf(new(*configs.Config), "Database", "Projections"), sqlstore.Open, outbox.ForKind, projections.All, projections.NewRunner, wire.Bind(new(sqlstore.Applier), new(*projections.Runner)), sqlstore.NewStore, projections.NewReader, wire.Bind(new(projections.Databases), new(*sqlstore.DB)), wire.Bind(new(handlers.EventLog), new(*sqlstore.Store)), handlers.NewBootstrap, clickhouse.OpenConfigured)
 
 var apiSet = wire.NewSet(
-	storeSet, sqlstore.NewTailer, handlers.NewAuthenticator, wire.Bind(new(handlers.RootKeyFinder), new(*projections.Reader)), wire.Bind(new(handlers.APIReader), new(*projections.Reader)), handlers.NewCreateAPI, handlers.NewGetAPI, handlers.NewDeleteAPI, handlers.NewListKeys, cluster.New, cluster.NewLimiter, heartbeat.New, wire.Bind(new(handlers.RateLimiter), new(ratelimit.Limiter)), wire.Bind(new(handlers.RatelimitReader), new(*projections.Reader)), handlers.NewRatelimitCatalog, handlers.NewRatelimitLimit, handlers.NewRatelimitMultiLimit, handlers.NewSetRatelimitOverride, handlers.NewGetRatelimitOverride, handlers.NewListRatelimitOverrides, handlers.NewDeleteRatelimitOverride, wire.Bind(new(handlers.KeyReader), new(*projections.Reader)), wire.Bind(new(handlers.CommitNotifier), new(*sqlstore.Store)), handlers.NewKeyring, handlers.NewKeyCache, handlers.NewCreditLedger, handlers.NewCreateKey, handlers.NewGetKey, handlers.NewWhoami, handlers.NewDeleteKey, handlers.NewUpdateKey, handlers.NewUpdateCredits, handlers.NewReporter, handlers.NewVerifyKey, wire.Bind(new(handlers.RefillReader), new(*projections.Reader)), handlers.NewRefiller, handlers.NewKeyPermissions, handlers.NewKeyRoles, handlers.NewRerollKey, handlers.NewMigrateKeys, wire.Struct(new(httpapi.Routes), "*"), openapi.NewValidator, wire.Bind(new(httpapi.BodyValidator), new(*openapi.Validator)), httpapi.NewOptions, httpapi.NewRouter, httpserver.New, outbox.ForwarderFor, analytics.NewPipeline, wire.FieldsOf(new(*analytics.Pipeline), "Sink"), wire.Bind(new(handlers.AnalyticsSink), new(*analytics.Sink)), runtime.NewServer,
+	storeSet, sqlstore.NewTailer, handlers.NewAuthenticator, wire.Bind(new(handlers.RootKeyFinder), new(*projections.Reader)), wire.Bind(new(handlers.APIReader), new(*projections.Reader)), handlers.NewCreateAPI, handlers.NewGetAPI, handlers.NewDeleteAPI, handlers.NewListKeys, cluster.New, cluster.NewLimiter, heartbeat.New, wire.Bind(new(handlers.RateLimiter), new(ratelimit.Limiter)), wire.Bind(new(handlers.RatelimitReader), new(*projections.Reader)), handlers.NewRatelimitCatalog, handlers.NewRatelimitLimit, handlers.NewRatelimitMultiLimit, handlers.NewSetRatelimitOverride, handlers.NewGetRatelimitOverride, handlers.NewListRatelimitOverrides, handlers.NewDeleteRatelimitOverride, wire.Bind(new(handlers.KeyReader), new(*projections.Reader)), wire.Bind(new(handlers.CommitNotifier), new(*sqlstore.Store)), handlers.NewKeyring, handlers.NewKeyCache, handlers.NewCreditLedger, handlers.NewCreateKey, handlers.NewGetKey, handlers.NewWhoami, handlers.NewDeleteKey, handlers.NewUpdateKey, handlers.NewUpdateCredits, handlers.NewReporter, handlers.NewVerifyKey, wire.Bind(new(handlers.RefillReader), new(*projections.Reader)), handlers.NewRefiller, handlers.NewKeyPermissions, handlers.NewKeyRoles, handlers.NewRerollKey, handlers.NewMigrateKeys, wire.Bind(new(handlers.IdentityReader), new(*projections.Reader)), handlers.NewCreateIdentity, handlers.NewGetIdentity, handlers.NewListIdentities, handlers.NewUpdateIdentity, handlers.NewDeleteIdentity, wire.Bind(new(handlers.PermissionReader), new(*projections.Reader)), handlers.NewCreatePermission, handlers.NewGetPermission, handlers.NewListPermissions, handlers.NewDeletePermission, handlers.NewCreateRole, handlers.NewGetRole, handlers.NewListRoles, handlers.NewDeleteRole, handlers.NewSetRolePermissions, wire.Struct(new(httpapi.Routes), "*"), openapi.NewValidator, wire.Bind(new(httpapi.BodyValidator), new(*openapi.Validator)), httpapi.NewOptions, httpapi.NewRouter, httpserver.New, outbox.ForwarderFor, analytics.NewPipeline, wire.FieldsOf(new(*analytics.Pipeline), "Sink"), wire.Bind(new(handlers.AnalyticsSink), new(*analytics.Sink)), runtime.NewServer,
 )

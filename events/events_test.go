@@ -127,8 +127,16 @@ func TestDecodeRoundTripsEveryEvent(t *testing.T) {
 		KeyRolesSet{KeyID: "key_1", WorkspaceID: "ws_1", RoleIDs: []string{"role_1"}},
 		KeyRerolled{KeyID: "key_1", WorkspaceID: "ws_1", NewKeyID: "key_2", Expires: 60000},
 		KeyMigrated{KeyID: "key_1", WorkspaceID: "ws_1", OldHash: "o", Hash: "h", Start: "s"},
-		IdentityCreated{IdentityID: "id_1", WorkspaceID: "ws_1", ExternalID: "user_1", Meta: json.RawMessage(`{"c":3}`)},
-		PermissionCreated{PermissionID: "perm_1", WorkspaceID: "ws_1", Slug: "docs.read", Name: "docs.read"},
+		IdentityCreated{IdentityID: "id_1", WorkspaceID: "ws_1", ExternalID: "user_1", Meta: json.RawMessage(`{"c":3}`),
+			Ratelimits: []Ratelimit{{ID: "rl_2", Name: "r", Limit: 1, Duration: 1000}}},
+		IdentityUpdated{IdentityID: "id_1", WorkspaceID: "ws_1", Meta: &Change[json.RawMessage]{Value: ptr(json.RawMessage(`{}`))},
+			Ratelimits: &[]Ratelimit{}},
+		IdentityDeleted{IdentityID: "id_1", WorkspaceID: "ws_1", ExternalID: "user_1"},
+		PermissionCreated{PermissionID: "perm_1", WorkspaceID: "ws_1", Slug: "docs.read", Name: "docs.read", Description: "d"},
+		PermissionDeleted{PermissionID: "perm_1", WorkspaceID: "ws_1", Slug: "docs.read"},
+		RoleCreated{RoleID: "role_1", WorkspaceID: "ws_1", Name: "admin", Description: "d", PermissionIDs: []string{"perm_1"}},
+		RolePermissionsSet{RoleID: "role_1", WorkspaceID: "ws_1", PermissionIDs: []string{"perm_1"}},
+		RoleDeleted{RoleID: "role_1", WorkspaceID: "ws_1", Name: "admin"},
 	}
 	if len(samples) != len(Known()) {
 		t.Fatalf("samples cover %d events, registry has %d: %v", len(samples), len(Known()), Known())

@@ -1,8 +1,6 @@
 package events
 
 import (
-	"crypto/sha256"
-	"encoding/hex"
 	"encoding/json"
 	"slices"
 )
@@ -582,58 +580,4 @@ func (k *Key) Migrate(migrationID, hash, start string) ([]Event, error) {
 		return nil, nil
 	}
 	return []Event{KeyMigrated{KeyID: k.ID, WorkspaceID: k.WorkspaceID, OldHash: k.Hash, Hash: hash, Start: start}}, nil
-}
-
-// IdentityCreated opens an identity: the workspace's handle on an entity of
-// the customer's own system (ExternalID).
-type IdentityCreated struct {
-	IdentityID  string          `json:"identityId"`
-	WorkspaceID string          `json:"workspaceId"`
-	ExternalID  string          `json:"externalId"`
-	Meta        json.RawMessage `json:"meta,omitempty"`
-}
-
-func (IdentityCreated) EventName() string { return "identity.created" }
-func (IdentityCreated) EventVersion() int { return 1 }
-func (e *IdentityCreated) value() Event   { return *e }
-
-// PermissionCreated defines a permission slug in a workspace.
-type PermissionCreated struct {
-	PermissionID string `json:"permissionId"`
-	WorkspaceID  string `json:"workspaceId"`
-	Slug         string `json:"slug"`
-	Name         string `json:"name"`
-	Description  string `json:"description,omitempty"`
-}
-
-func (PermissionCreated) EventName() string { return "permission.created" }
-func (PermissionCreated) EventVersion() int { return 1 }
-func (e *PermissionCreated) value() Event   { return *e }
-
-func init() {
-	register(func() Event { return &IdentityCreated{} })
-	register(func() Event { return &PermissionCreated{} })
-}
-
-// IdentityStreamID and PermissionStreamID name the streams of one identity
-// and one permission.
-func IdentityStreamID(id string) string   { return "identity-" + id }
-func PermissionStreamID(id string) string { return "permission-" + id }
-
-// IdentityIDFor derives the identity of externalID in a workspace. Keys
-// created concurrently for one new externalId upsert the identity; deriving
-// its ID sends every upsert to one stream, where exactly one creation lands.
-func IdentityIDFor(workspaceID, externalID string) string {
-	return "id_" + derive("identity", workspaceID, externalID)
-}
-
-// PermissionIDFor derives the ID of an auto-created permission slug, for the
-// same reason as IdentityIDFor.
-func PermissionIDFor(workspaceID, slug string) string {
-	return "perm_" + derive("permission", workspaceID, slug)
-}
-
-func derive(kind, workspaceID, name string) string {
-	sum := sha256.Sum256([]byte(kind + "\x00" + workspaceID + "\x00" + name))
-	return hex.EncodeToString(sum[:])[:16]
 }

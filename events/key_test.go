@@ -91,10 +91,59 @@ func TestKeyUpdateThreeStates(t *testing.T) {
 }
 
 func TestDerivedIDsConverge(t *testing.T) {
-	if IdentityIDFor("ws_a", "u1") != IdentityIDFor("ws_a", "u1") || IdentityIDFor("ws_a", "u1") == IdentityIDFor("ws_b", "u1") {
+	if IdentityIDFor("ws_a", "u1", 0) != IdentityIDFor("ws_a", "u1", 0) || IdentityIDFor("ws_a", "u1", 0) == IdentityIDFor("ws_b", "u1", 0) {
 		t.Fatal("identity IDs must be stable per (workspace, externalId) and differ across workspaces")
 	}
-	if PermissionIDFor("ws_a", "a.b") == PermissionIDFor("ws_a", "a.c") {
+	if IdentityIDFor("ws_a", "u1", 0) == IdentityIDFor("ws_a", "u1", 1) {
+		t.Fatal("a re-created identity must get a new ID")
+	}
+	if PermissionIDFor("ws_a", "a.b", 0) == PermissionIDFor("ws_a", "a.c", 0) {
 		t.Fatal("permission IDs must differ between slugs")
+	}
+}
+
+// delete → create gives a new identity on the same externalId stream, and
+// a live holder makes a second create ErrAlreadyExists.
+func TestIdentityGenerations(t *testing.T) {
+	var i Identity
+	fold := func(evs []Event, err error) {
+		t.Helper()
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, e := range evs {
+			i.Apply(e)
+		}
+	}
+	fold(i.Create("ws_a", "u1", nil, nil))
+	first := i.ID
+	if _, err := i.Create("ws_a", "u1", nil, nil); err != ErrAlreadyExists {
+		t.Fatalf("second create: %v", err)
+	}
+	if _, err := i.Delete("ws_b"); err != ErrNotFound {
+		t.Fatalf("delete from another workspace: %v", err)
+	}
+	fold(i.Delete("ws_a"))
+	if _, err := i.Delete("ws_a"); err != ErrNotFound {
+		t.Fatalf("second delete: %v", err)
+	}
+	fold(i.Create("ws_a", "u1", nil, nil))
+	if i.ID == first || i.ID != IdentityIDFor("ws_a", "u1", 1) || !i.Live("ws_a") {
+		t.Fatalf("re-created identity %q (first %q)", i.ID, first)
+	}
+}
+
+func TestRoleSetPermissionsIsIdempotent(t *testing.T) {
+	var r Role
+	evs, _ := r.Create("ws_a", "admin", "", []string{"p1", "p1", "p2"})
+	r.Apply(evs[0])
+	if got := r.Permissions; len(got) != 2 {
+		t.Fatalf("permissions %v", got)
+	}
+	if evs, err := r.SetPermissions("ws_a", []string{"p2", "p1"}); err != nil || len(evs) != 0 {
+		t.Fatalf("same set: %v %v", evs, err)
+	}
+	if evs, _ := r.SetPermissions("ws_a", nil); len(evs) != 1 {
+		t.Fatalf("clearing: %v", evs)
 	}
 }

@@ -38,16 +38,19 @@ func NewListKeys(r KeyReader, ring *Keyring) *ListKeys { return &ListKeys{Reader
 // Handle returns one page of q.APIID's keys in ID order. The cursor is the
 // ID of the first key of the next page, as in Unkey.
 func (h *ListKeys) Handle(ctx context.Context, p *Principal, q ListKeysQuery) (KeyPage, error) {
-	if _, err := lookupAPI(ctx, h.Reader, p.WorkspaceID, q.APIID); err != nil {
+	api, err := lookupAPI(ctx, h.Reader, p.WorkspaceID, q.APIID)
+	if err != nil {
 		return KeyPage{}, err
 	}
-	readKey := p.RequireAny("api.*.read_key", "api."+q.APIID+".read_key")
-	readAPI := p.RequireAny("api.*.read_api", "api."+q.APIID+".read_api")
-	if readKey != nil || readAPI != nil {
+	ks := "keyspaces/" + api.KeySpaceID
+	tuples := p.RequireAny("api.*.read_key", "api."+q.APIID+".read_key") == nil &&
+		p.RequireAny("api.*.read_api", "api."+q.APIID+".read_api") == nil
+	urns := p.Has(p.URN(ks+"/keys/*", "read_key")) && p.Has(p.URN(ks, "read_keyspace"))
+	if !tuples && !urns {
 		return KeyPage{}, Fail(CodeAPINotFound, apiNotFoundDetail)
 	}
 	if q.Decrypt {
-		if err := p.RequireAny("api.*.decrypt_key", "api."+q.APIID+".decrypt_key"); err != nil {
+		if err := p.RequireAny(keyPerms(p, api.ID, api.KeySpaceID, "*", "decrypt_key")...); err != nil {
 			return KeyPage{}, err
 		}
 	}

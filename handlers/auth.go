@@ -7,32 +7,56 @@ import (
 	"sync"
 
 	"github.com/keyline/keyline/events"
+	"github.com/keyline/keyline/handlers/rbac"
 	"github.com/keyline/keyline/projections"
 )
 
 // Principal is an authenticated root key: the workspace it acts in and the
-// permissions it holds.
+// permissions it holds, in both of Unkey's grammars.
 type Principal struct {
 	WorkspaceID string
 	RootKeyID   string
 	permissions map[string]struct{}
+	// grants are the held resource permissions (URNs), parsed once when the
+	// principal is built so that a check never re-parses them.
+	grants []rbac.Grant
 }
 
 // NewPrincipal builds a principal holding perms. Exposed for tests and for
 // the CLI, which acts with full rights on the store it was pointed at.
 func NewPrincipal(workspaceID, rootKeyID string, perms []string) *Principal {
 	set := make(map[string]struct{}, len(perms))
+	var grants []rbac.Grant
 	for _, p := range perms {
 		set[p] = struct{}{}
+		if g, ok := rbac.Parse(p); ok {
+			grants = append(grants, g)
+		}
 	}
-	return &Principal{WorkspaceID: workspaceID, RootKeyID: rootKeyID, permissions: set}
+	return &Principal{WorkspaceID: workspaceID, RootKeyID: rootKeyID, permissions: set, grants: grants}
 }
 
-// Has reports whether the principal holds perm, by exact string match: "*"
-// inside a tuple is a literal, as in Unkey.
+// Has reports whether the principal holds perm. A legacy tuple matches by
+// exact string equality ("*" inside a tuple is a literal, as in Unkey); a
+// resource permission (see URN) is matched against the held URN grants with
+// their wildcards.
 func (p *Principal) Has(perm string) bool {
+	if rbac.IsURN(perm) {
+		for _, g := range p.grants {
+			if g.Allows(perm) {
+				return true
+			}
+		}
+		return false
+	}
 	_, ok := p.permissions[perm]
 	return ok
+}
+
+// URN is the resource permission on path/action in the principal's own
+// workspace: the only workspace a grant may ever match.
+func (p *Principal) URN(path, action string) string {
+	return rbac.URN(p.WorkspaceID, path, action)
 }
 
 // RequireAny succeeds when the principal holds at least one of perms, and

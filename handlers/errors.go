@@ -40,6 +40,12 @@ const (
 	CodePermissionNotFound         Code = "err:unkey:data:permission_not_found"
 	CodeMigrationNotFound          Code = "err:unkey:data:migration_not_found"
 	CodePermissionsQuery           Code = "err:user:bad_request:permissions_query_syntax_error"
+
+	// Identities, permissions and roles.
+	CodeIdentityNotFound        Code = "err:unkey:data:identity_not_found"
+	CodeIdentityAlreadyExists   Code = "err:unkey:data:identity_already_exists"
+	CodePermissionAlreadyExists Code = "err:unkey:data:permission_already_exists"
+	CodeRoleAlreadyExists       Code = "err:unkey:data:role_already_exists"
 )
 
 // FieldError is one schema-validation problem, as Unkey reports it.

@@ -21,19 +21,14 @@ func NewKeyPermissions(log EventLog, r KeyReader) *KeyPermissions {
 // permissions afterwards. Unknown slugs are created by add and set, but only
 // for a caller that may create permissions; remove answers 404 for them.
 func (h *KeyPermissions) Handle(ctx context.Context, p *Principal, op, keyID string, refs []string) ([]PermissionData, error) {
-	if _, err := lookupKeyForUpdate(ctx, h.Log, p, keyID, "update_key"); err != nil {
-		return nil, err
-	}
 	needs := map[string][]string{"add": {"rbac.*.add_permission_to_key"}, "remove": {"rbac.*.remove_permission_from_key"},
 		"set": {"rbac.*.add_permission_to_key", "rbac.*.remove_permission_from_key"}}[op]
-	for _, perm := range needs {
-		if err := p.RequireAny(perm); err != nil {
-			return nil, err
-		}
+	if err := requireKeyAccessChange(ctx, h.Log, p, keyID, needs); err != nil {
+		return nil, err
 	}
 	onMissing := mustExist
 	if op != "remove" {
-		onMissing = func(string) error { return p.RequireAny("rbac.*.create_permission") }
+		onMissing = func(string) error { return p.RequireAny(createPermissionPerms(p)...) }
 	}
 	ids, err := resolvePermissions(ctx, h.Reader, h.Log, p, refs, onMissing)
 	if err != nil {
@@ -74,13 +69,12 @@ func NewKeyRoles(log EventLog, r KeyReader) *KeyRoles { return &KeyRoles{Log: lo
 // Handle applies op and returns the key's roles afterwards. Roles must
 // exist: an unknown one is a 404.
 func (h *KeyRoles) Handle(ctx context.Context, p *Principal, op, keyID string, refs []string) ([]RoleData, error) {
-	if _, err := lookupKeyForUpdate(ctx, h.Log, p, keyID, "update_key"); err != nil {
-		return nil, err
-	}
+	var needs []string
 	if op == "add" {
-		if err := p.RequireAny("rbac.*.add_role_to_key"); err != nil {
-			return nil, err
-		}
+		needs = []string{"rbac.*.add_role_to_key"}
+	}
+	if err := requireKeyAccessChange(ctx, h.Log, p, keyID, needs); err != nil {
+		return nil, err
 	}
 	ids, _, err := resolveRoles(ctx, h.Reader, p.WorkspaceID, refs)
 	if err != nil {
@@ -107,4 +101,27 @@ func (h *KeyRoles) Handle(ctx context.Context, p *Principal, op, keyID string, r
 		out = append(out, RoleData{ID: row.ID, Name: row.Name, Description: row.Description})
 	}
 	return out, nil
+}
+
+// requireKeyAccessChange looks the key up (404), then checks Unkey's rule
+// for changing its permissions or roles: the resource permission
+// update_key on the key alone suffices; otherwise the legacy update_key
+// tuple AND every rbac tuple in needs (403 naming the first one missing).
+func requireKeyAccessChange(ctx context.Context, log EventLog, p *Principal, keyID string, needs []string) error {
+	k, err := lookupKeyForUpdate(ctx, log, p, keyID)
+	if err != nil {
+		return err
+	}
+	if p.Has(p.URN("keyspaces/"+k.KeySpaceID+"/keys/"+k.ID, "update_key")) {
+		return nil
+	}
+	if err := p.RequireAny(keyPerms(p, k.APIID, k.KeySpaceID, k.ID, "update_key")...); err != nil {
+		return err
+	}
+	for _, perm := range needs {
+		if err := p.RequireAny(perm); err != nil {
+			return err
+		}
+	}
+	return nil
 }

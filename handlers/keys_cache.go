@@ -39,6 +39,9 @@ type verifyEntry struct {
 	roles       []string
 	identity    *IdentityData
 	ratelimits  []events.Ratelimit
+	// identityRatelimits are the identity's configs; their counters are
+	// keyed by the identity ID, so every key of the identity shares them.
+	identityRatelimits []events.Ratelimit
 }
 
 // negativeTTL bounds how long an unknown hash is remembered. A creation
@@ -234,10 +237,8 @@ func (c *KeyCache) load(ctx context.Context, hash string) (*verifyEntry, error) 
 			return nil, err
 		}
 		if err == nil {
-			e.identity = &IdentityData{ID: irow.ID, ExternalID: irow.ExternalID}
-			if irow.Meta != "" {
-				e.identity.Meta = json.RawMessage(irow.Meta)
-			}
+			e.identity = identityData(irow)
+			e.identityRatelimits = irow.RatelimitList()
 		}
 	}
 	return e, nil

@@ -55,11 +55,11 @@ func (h *CreateKey) Handle(ctx context.Context, p *Principal, in CreateKeyInput)
 	if err != nil {
 		return CreatedKey{}, Internal("reading api", err)
 	}
-	if p.RequireAny("api.*.create_key", "api."+api.ID+".create_key") != nil {
+	if p.RequireAny(keySpacePerms(p, api.ID, api.KeySpaceID, "create_key")...) != nil {
 		return CreatedKey{}, Fail(CodeAPINotFound, specifiedAPINotFound)
 	}
 	if in.Recoverable {
-		if err := p.RequireAny("api.*.encrypt_key", "api."+api.ID+".encrypt_key"); err != nil {
+		if err := p.RequireAny(keyPerms(p, api.ID, api.KeySpaceID, "*", "encrypt_key")...); err != nil {
 			return CreatedKey{}, err
 		}
 		if !h.Ring.Ready() {

@@ -27,11 +27,11 @@ func (h *GetKey) Handle(ctx context.Context, p *Principal, keyID string, decrypt
 	if err != nil {
 		return KeyData{}, Internal("reading key", err)
 	}
-	if err := p.RequireAny("api.*.read_key", "api."+row.APIID+".read_key"); err != nil {
+	if err := p.RequireAny(keyPerms(p, row.APIID, row.KeySpaceID, row.ID, "read_key")...); err != nil {
 		return KeyData{}, err
 	}
 	if decrypt {
-		if err := p.RequireAny("api.*.decrypt_key", "api."+row.APIID+".decrypt_key"); err != nil {
+		if err := p.RequireAny(keyPerms(p, row.APIID, row.KeySpaceID, row.ID, "decrypt_key")...); err != nil {
 			return KeyData{}, err
 		}
 	}
@@ -58,7 +58,7 @@ func (h *Whoami) Handle(ctx context.Context, p *Principal, key string) (KeyData,
 	if err != nil && !errors.Is(err, events.ErrNotFound) {
 		return KeyData{}, Internal("reading key", err)
 	}
-	if err != nil || row.WorkspaceID != p.WorkspaceID || p.RequireAny("api.*.read_key", "api."+row.APIID+".read_key") != nil {
+	if err != nil || row.WorkspaceID != p.WorkspaceID || p.RequireAny(keyPerms(p, row.APIID, row.KeySpaceID, row.ID, "read_key")...) != nil {
 		return KeyData{}, Fail(CodeKeyNotFoundData, keyNotFoundDetail)
 	}
 	if _, err := h.Reader.API(ctx, p.WorkspaceID, row.APIID); err != nil {

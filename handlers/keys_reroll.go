@@ -25,12 +25,15 @@ func NewRerollKey(log EventLog, r KeyReader, ring *Keyring) *RerollKey {
 // (403) → the new key (no expiry, same prefix) → the old key's expiry, now +
 // expiration rounded up to the next whole minute (0 = at once), as Unkey does.
 func (h *RerollKey) Handle(ctx context.Context, p *Principal, keyID string, expiration int64) (CreatedKey, error) {
-	old, err := lookupKeyForUpdate(ctx, h.Log, p, keyID, "create_key")
+	old, err := lookupKeyForUpdate(ctx, h.Log, p, keyID)
 	if err != nil {
 		return CreatedKey{}, err
 	}
+	if err := p.RequireAny(keySpacePerms(p, old.APIID, old.KeySpaceID, "create_key")...); err != nil {
+		return CreatedKey{}, err
+	}
 	if old.Encrypted != nil {
-		if err := p.RequireAny("api.*.encrypt_key", "api."+old.APIID+".encrypt_key"); err != nil {
+		if err := p.RequireAny(keyPerms(p, old.APIID, old.KeySpaceID, "*", "encrypt_key")...); err != nil {
 			return CreatedKey{}, err
 		}
 		if !h.Ring.Ready() {

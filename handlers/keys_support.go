@@ -54,11 +54,21 @@ type CreditsData struct {
 	Refill    *events.Refill `json:"refill,omitempty"`
 }
 
-// IdentityData is Unkey's Identity as keys show it.
+// IdentityData is Unkey's Identity, as identities.* and keys show it.
 type IdentityData struct {
 	ID         string          `json:"id"`
 	ExternalID string          `json:"externalId"`
 	Meta       json.RawMessage `json:"meta,omitempty"`
+	Ratelimits []RatelimitData `json:"ratelimits,omitempty"`
+}
+
+// identityData renders an identity row.
+func identityData(row projections.IdentityRow) *IdentityData {
+	d := &IdentityData{ID: row.ID, ExternalID: row.ExternalID, Ratelimits: ratelimitData(row.RatelimitList())}
+	if row.Meta != "" {
+		d.Meta = json.RawMessage(row.Meta)
+	}
+	return d
 }
 
 // RatelimitData is Unkey's RatelimitResponse.
@@ -78,11 +88,12 @@ type PermissionData struct {
 	Description string `json:"description,omitempty"`
 }
 
-// RoleData is Unkey's Role.
+// RoleData is Unkey's Role; the key endpoints leave Permissions out.
 type RoleData struct {
-	ID          string `json:"id"`
-	Name        string `json:"name"`
-	Description string `json:"description,omitempty"`
+	ID          string           `json:"id"`
+	Name        string           `json:"name"`
+	Description string           `json:"description,omitempty"`
+	Permissions []PermissionData `json:"permissions,omitempty"`
 }
 
 // CreditsInput is the credits object of createKey/updateKey.
@@ -159,10 +170,7 @@ func keyData(ctx context.Context, r KeyReader, ring *Keyring, rows []projections
 				case err != nil:
 					return nil, Internal("reading identity", err)
 				default:
-					id = &IdentityData{ID: irow.ID, ExternalID: irow.ExternalID}
-					if irow.Meta != "" {
-						id.Meta = json.RawMessage(irow.Meta)
-					}
+					id = identityData(irow)
 				}
 				identities[row.IdentityID] = id
 			}
@@ -200,11 +208,28 @@ func lookupKeyForUpdate(ctx context.Context, log EventLog, p *Principal, keyID s
 		return nil, Fail(CodeKeyNotFoundData, keyNotFoundDetail)
 	}
 	for _, action := range actions {
-		if err := p.RequireAny("api.*."+action, "api."+k.APIID+"."+action); err != nil {
+		if err := p.RequireAny(keyPerms(p, k.APIID, k.KeySpaceID, k.ID, action)...); err != nil {
 			return nil, err
 		}
 	}
 	return k, nil
+}
+
+// keyPerms lists the grants that each allow action on one key (keyID "*":
+// any key of the keyspace): the API-wide and per-API legacy tuples, and the
+// resource permission on the key, in the order Unkey names them in a 403.
+func keyPerms(p *Principal, apiID, keySpaceID, keyID, action string) []string {
+	return []string{"api.*." + action, "api." + apiID + "." + action, p.URN("keyspaces/"+keySpaceID+"/keys/"+keyID, action)}
+}
+
+// keySpacePerms is keyPerms for an action on the keyspace itself (create_key).
+func keySpacePerms(p *Principal, apiID, keySpaceID, action string) []string {
+	return []string{"api.*." + action, "api." + apiID + "." + action, p.URN("keyspaces/"+keySpaceID, action)}
+}
+
+// createPermissionPerms allows creating permission slugs on the fly.
+func createPermissionPerms(p *Principal) []string {
+	return []string{"rbac.*.create_permission", p.URN("rbac/permissions/*", "create_permission")}
 }
 
 // resolveRoles maps role names or IDs to IDs; an unknown one is a 404.
@@ -244,17 +269,30 @@ func mustExist(ref string) error {
 }
 
 // resolvePermissions maps slugs or IDs to permission IDs. For an unknown one
-// it asks onMissing: nil creates it (with an ID derived from the slug, so
-// concurrent auto-creates converge), an error fails the request.
+// it asks onMissing: nil creates it (see ensurePermission), an error fails
+// the request.
 func resolvePermissions(ctx context.Context, r KeyReader, log EventLog, p *Principal, refs []string, onMissing func(ref string) error) ([]string, error) {
+	ids, _, err := resolvePermissionRefs(ctx, r, log, p, refs, onMissing)
+	return ids, err
+}
+
+// PermissionRefReader finds permissions by slug or ID.
+type PermissionRefReader interface {
+	PermissionsByRef(ctx context.Context, workspaceID string, refs []string) ([]projections.PermissionRow, error)
+}
+
+// resolvePermissionRefs is resolvePermissions that also reports whether it
+// had to create any slug.
+func resolvePermissionRefs(ctx context.Context, r PermissionRefReader, log EventLog, p *Principal, refs []string,
+	onMissing func(ref string) error) (ids []string, created bool, err error) {
 	if len(refs) == 0 {
-		return nil, nil
+		return nil, false, nil
 	}
 	rows, err := r.PermissionsByRef(ctx, p.WorkspaceID, refs)
 	if err != nil {
-		return nil, Internal("reading permissions", err)
+		return nil, false, Internal("reading permissions", err)
 	}
-	ids := make([]string, 0, len(refs))
+	ids = make([]string, 0, len(refs))
 	for _, ref := range refs {
 		id := ""
 		for _, row := range rows {
@@ -265,24 +303,66 @@ func resolvePermissions(ctx context.Context, r KeyReader, log EventLog, p *Princ
 		}
 		if id == "" {
 			if err := onMissing(ref); err != nil {
-				return nil, err
+				return nil, false, err
 			}
-			id = events.PermissionIDFor(p.WorkspaceID, ref)
-			_, err := log.Append(ctx, events.PermissionStreamID(id), 0, metaFor(ctx, p),
-				events.PermissionCreated{PermissionID: id, WorkspaceID: p.WorkspaceID, Slug: ref, Name: ref})
-			if err != nil && !errors.Is(err, events.ErrVersionConflict) {
-				return nil, Internal("creating permission", err)
+			if id, err = ensurePermission(ctx, log, p, ref); err != nil {
+				return nil, false, err
 			}
+			created = true
 		}
 		if !slices.Contains(ids, id) {
 			ids = append(ids, id)
 		}
 	}
-	return ids, nil
+	return ids, created, nil
+}
+
+// ensurePermission returns the live permission of slug, creating it (name =
+// slug) if there is none. Every creator of one slug appends to the slug's
+// stream, so concurrent auto-creates converge on one permission.
+func ensurePermission(ctx context.Context, log EventLog, p *Principal, slug string) (string, error) {
+	id, err := createPermission(ctx, log, p, slug, slug, "")
+	var exists *existsError
+	if errors.As(err, &exists) {
+		return exists.id, nil
+	}
+	return id, err
+}
+
+// existsError carries the ID of the live aggregate a create ran into.
+type existsError struct{ id string }
+
+func (e *existsError) Error() string { return "already exists: " + e.id }
+
+// createPermission decides and appends permission.created on the slug's
+// stream; a live permission already holding the slug is an *existsError.
+func createPermission(ctx context.Context, log EventLog, p *Principal, slug, name, description string) (string, error) {
+	stream := events.PermissionStreamFor(p.WorkspaceID, slug)
+	for attempt := 0; ; attempt++ {
+		var agg events.Permission
+		if err := fold(ctx, log, stream, agg.Apply); err != nil {
+			return "", Internal("loading permission", err)
+		}
+		if agg.Live(p.WorkspaceID) {
+			return "", &existsError{agg.ID}
+		}
+		decided, err := agg.Create(p.WorkspaceID, slug, name, description)
+		if err != nil {
+			return "", Internal("deciding permission creation", err)
+		}
+		_, err = log.Append(ctx, stream, agg.Version, metaFor(ctx, p), decided...)
+		if errors.Is(err, events.ErrVersionConflict) && attempt < 5 {
+			continue
+		}
+		if err != nil {
+			return "", Internal("appending permission.created", err)
+		}
+		return decided[0].(events.PermissionCreated).PermissionID, nil
+	}
 }
 
 // ensureIdentity returns the identity of externalID, creating it when it
-// does not exist yet. Concurrent calls converge on one derived stream.
+// does not exist yet. Concurrent calls converge on the externalId's stream.
 func ensureIdentity(ctx context.Context, r KeyReader, log EventLog, p *Principal, externalID string) (string, error) {
 	row, err := r.IdentityByExternalID(ctx, p.WorkspaceID, externalID)
 	if err == nil {
@@ -291,13 +371,39 @@ func ensureIdentity(ctx context.Context, r KeyReader, log EventLog, p *Principal
 	if !errors.Is(err, events.ErrNotFound) {
 		return "", Internal("reading identity", err)
 	}
-	id := events.IdentityIDFor(p.WorkspaceID, externalID)
-	_, err = log.Append(ctx, events.IdentityStreamID(id), 0, metaFor(ctx, p),
-		events.IdentityCreated{IdentityID: id, WorkspaceID: p.WorkspaceID, ExternalID: externalID})
-	if err != nil && !errors.Is(err, events.ErrVersionConflict) {
-		return "", Internal("creating identity", err)
+	id, err := createIdentity(ctx, log, p, externalID, nil, nil)
+	var exists *existsError
+	if errors.As(err, &exists) {
+		return exists.id, nil
 	}
-	return id, nil
+	return id, err
+}
+
+// createIdentity decides and appends identity.created on the externalId's
+// stream; a live identity already holding it is an *existsError.
+func createIdentity(ctx context.Context, log EventLog, p *Principal, externalID string, meta json.RawMessage, rls []events.Ratelimit) (string, error) {
+	stream := events.IdentityStreamFor(p.WorkspaceID, externalID)
+	for attempt := 0; ; attempt++ {
+		var agg events.Identity
+		if err := fold(ctx, log, stream, agg.Apply); err != nil {
+			return "", Internal("loading identity", err)
+		}
+		if agg.Live(p.WorkspaceID) {
+			return "", &existsError{agg.ID}
+		}
+		decided, err := agg.Create(p.WorkspaceID, externalID, meta, rls)
+		if err != nil {
+			return "", Internal("deciding identity creation", err)
+		}
+		_, err = log.Append(ctx, stream, agg.Version, metaFor(ctx, p), decided...)
+		if errors.Is(err, events.ErrVersionConflict) && attempt < 5 {
+			continue
+		}
+		if err != nil {
+			return "", Internal("appending identity.created", err)
+		}
+		return decided[0].(events.IdentityCreated).IdentityID, nil
+	}
 }
 
 // validateCredits applies Unkey's refill rules.

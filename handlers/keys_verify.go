@@ -110,7 +110,7 @@ func (h *VerifyKey) Handle(ctx context.Context, p *Principal, in VerifyKeyInput)
 	// A key outside the caller's reach looks exactly like a missing one,
 	// whatever the checks above found.
 	if e.workspaceID != p.WorkspaceID || !e.apiLive ||
-		p.RequireAny("api.*.verify_key", "api."+e.apiID+".verify_key") != nil {
+		p.RequireAny(keyPerms(p, e.apiID, e.keySpaceID, e.keyID, "verify_key")...) != nil {
 		return notFound, nil
 	}
 	enabled := e.enabled
@@ -124,9 +124,7 @@ func (h *VerifyKey) Handle(ctx context.Context, p *Principal, in VerifyKeyInput)
 		if e.identity != nil {
 			identityID, externalID = e.identity.ID, e.identity.ExternalID
 		}
-		// Identity-level configs belong to the identities issue; the key's
-		// own configs are merged with them here once they exist.
-		plan, err := planRatelimits(e.keyID, e.ratelimits, identityID, externalID, nil, in.Ratelimits)
+		plan, err := planRatelimits(e.keyID, e.ratelimits, identityID, externalID, e.identityRatelimits, in.Ratelimits)
 		if err != nil {
 			return VerifyResult{}, err
 		}

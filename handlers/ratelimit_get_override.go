@@ -29,7 +29,8 @@ func (h *GetRatelimitOverride) Handle(ctx context.Context, p *Principal, namespa
 		return events.OverrideRule{}, Internal("reading ratelimit overrides", err)
 	}
 	rule, ok := newMatcher(rows).Match(identifier)
-	if !ok || p.RequireAny("ratelimit.*.read_override", "ratelimit."+ns.ID+".read_override") != nil {
+	if !ok || p.RequireAny("ratelimit.*.read_override", "ratelimit."+ns.ID+".read_override",
+		p.URN("ratelimits/namespaces/"+ns.ID+"/overrides/"+rule.ID, "read_override")) != nil {
 		return events.OverrideRule{}, Fail(CodeRatelimitOverrideNotFound, overrideNotFoundDetail)
 	}
 	return rule, nil

@@ -2,6 +2,8 @@ package projections
 
 import (
 	"context"
+	"encoding/json"
+	"strings"
 
 	"github.com/uptrace/bun"
 
@@ -9,22 +11,33 @@ import (
 )
 
 // IdentityRow is an identity: the customer's entity (ExternalID) that keys
-// can be linked to. The identities.* endpoints (another issue) extend it.
+// can be linked to, with the rate limits its keys share.
 type IdentityRow struct {
 	bun.BaseModel `bun:"table:identities"`
 	ID            string `bun:"id,pk"`
 	WorkspaceID   string `bun:"workspace_id,notnull"`
 	ExternalID    string `bun:"external_id,notnull"`
 	Meta          string `bun:"meta,notnull"`
+	Ratelimits    string `bun:"ratelimits,notnull"`
 	CreatedAt     int64  `bun:"created_at,notnull"`
+	UpdatedAt     *int64 `bun:"updated_at"`
 	DeletedAt     *int64 `bun:"deleted_at"`
+}
+
+// RatelimitList decodes the identity's rate-limit configs.
+func (i IdentityRow) RatelimitList() []events.Ratelimit {
+	var out []events.Ratelimit
+	_ = json.Unmarshal([]byte(i.Ratelimits), &out)
+	return out
 }
 
 // Identities projects identity events.
 type Identities struct{}
 
-func (Identities) Name() string     { return "identities" }
-func (Identities) Version() int     { return 1 }
+func (Identities) Name() string { return "identities" }
+
+// Version 2 added ratelimits and updated_at.
+func (Identities) Version() int     { return 2 }
 func (Identities) Tables() []string { return []string{"identities"} }
 
 func (Identities) Setup(ctx context.Context, db bun.IDB) error {
@@ -37,17 +50,39 @@ func (Identities) Setup(ctx context.Context, db bun.IDB) error {
 }
 
 func (Identities) Handle(ctx context.Context, db bun.IDB, rec events.Recorded, e events.Event) error {
-	c, ok := e.(events.IdentityCreated)
-	if !ok {
-		return nil
+	at := rec.OccurredAt.UnixMilli()
+	switch e := e.(type) {
+	case events.IdentityCreated:
+		row := &IdentityRow{ID: e.IdentityID, WorkspaceID: e.WorkspaceID, ExternalID: e.ExternalID, Meta: canonicalJSON(e.Meta),
+			Ratelimits: ratelimitsJSON(e.Ratelimits), CreatedAt: at}
+		_, err := db.NewInsert().Model(row).On("CONFLICT (id) DO NOTHING").Exec(ctx)
+		return err
+	case events.IdentityUpdated:
+		q := db.NewUpdate().Model((*IdentityRow)(nil)).Set("updated_at = ?", at).Where("id = ?", e.IdentityID)
+		if e.Meta != nil {
+			q = q.Set("meta = ?", canonicalJSON(deref(e.Meta.Value)))
+		}
+		if e.Ratelimits != nil {
+			q = q.Set("ratelimits = ?", ratelimitsJSON(*e.Ratelimits))
+		}
+		_, err := q.Exec(ctx)
+		return err
+	case events.IdentityDeleted:
+		// As in Unkey, an older deleted identity of the same externalId goes
+		// for good, so at most one deleted row per externalId remains.
+		if _, err := db.NewDelete().Model((*IdentityRow)(nil)).
+			Where("workspace_id = ? AND external_id = ? AND deleted_at IS NOT NULL AND id <> ?", e.WorkspaceID, e.ExternalID, e.IdentityID).
+			Exec(ctx); err != nil {
+			return err
+		}
+		_, err := db.NewUpdate().Model((*IdentityRow)(nil)).Set("deleted_at = ?", at).Where("id = ?", e.IdentityID).Exec(ctx)
+		return err
 	}
-	row := &IdentityRow{ID: c.IdentityID, WorkspaceID: c.WorkspaceID, ExternalID: c.ExternalID, Meta: canonicalJSON(c.Meta),
-		CreatedAt: rec.OccurredAt.UnixMilli()}
-	_, err := db.NewInsert().Model(row).On("CONFLICT (id) DO NOTHING").Exec(ctx)
-	return err
+	return nil
 }
 
-// Identity returns a live identity by ID, or events.ErrNotFound.
+// Identity returns a live identity by ID, or events.ErrNotFound. It is not
+// scoped to a workspace: callers reach it only through a key of theirs.
 func (r *Reader) Identity(ctx context.Context, id string) (IdentityRow, error) {
 	var row IdentityRow
 	err := r.Primary.NewSelect().Model(&row).Where("id = ? AND deleted_at IS NULL", id).Scan(ctx)
@@ -61,4 +96,51 @@ func (r *Reader) IdentityByExternalID(ctx context.Context, workspaceID, external
 		return db.NewSelect().Model(&row).Where("workspace_id = ? AND external_id = ? AND deleted_at IS NULL", workspaceID, externalID).Scan(ctx)
 	})
 	return row, notFound(err)
+}
+
+// IdentityByRef returns the live identity of a workspace whose ID or
+// externalId is ref; the ID wins when both would match.
+func (r *Reader) IdentityByRef(ctx context.Context, workspaceID, ref string) (IdentityRow, error) {
+	var rows []IdentityRow
+	err := r.Primary.NewSelect().Model(&rows).
+		Where("workspace_id = ? AND deleted_at IS NULL AND (id = ? OR external_id = ?)", workspaceID, ref, ref).Scan(ctx)
+	if err != nil {
+		return IdentityRow{}, err
+	}
+	for _, row := range rows {
+		if row.ID == ref {
+			return row, nil
+		}
+	}
+	if len(rows) == 0 {
+		return IdentityRow{}, events.ErrNotFound
+	}
+	return rows[0], nil
+}
+
+// ListIdentities returns up to limit+1 live identities of a workspace in ID
+// order from cursor on, whose externalId or ID contains search (case
+// insensitive; "%" and "_" are literal).
+func (r *Reader) ListIdentities(ctx context.Context, workspaceID, cursor, search string, limit int) ([]IdentityRow, error) {
+	var rows []IdentityRow
+	q := r.Primary.NewSelect().Model(&rows).Where("workspace_id = ? AND deleted_at IS NULL", workspaceID)
+	if cursor != "" {
+		q = q.Where("id >= ?", cursor)
+	}
+	if pattern, ok := containsPattern(search); ok {
+		q = q.Where("(LOWER(external_id) LIKE ? ESCAPE '\\' OR LOWER(id) LIKE ? ESCAPE '\\')", pattern, pattern)
+	}
+	err := q.Order("id ASC").Limit(int64(limit + 1)).Scan(ctx)
+	return rows, err
+}
+
+// containsPattern turns a free-text search into a LIKE pattern for a
+// case-insensitive substring match with "%", "_" and "\" taken literally.
+// ok is false for a blank search, which filters nothing.
+func containsPattern(search string) (string, bool) {
+	if strings.TrimSpace(search) == "" {
+		return "", false
+	}
+	esc := strings.NewReplacer(`\`, `\\`, `%`, `\%`, `_`, `\_`).Replace(strings.ToLower(search))
+	return "%" + esc + "%", true
 }

@@ -226,6 +226,14 @@ func (Keys) Handle(ctx context.Context, db bun.IDB, rec events.Recorded, e event
 		return touch(e.KeyID, "expires = ?", e.Expires)
 	case events.KeyMigrated:
 		return touch(e.KeyID, "hash = ?, start = ?, pending_migration_id = ''", e.Hash, e.Start)
+	case events.PermissionDeleted:
+		// A deleted permission or role is detached from every key; the key
+		// streams are not touched, so keys' updated_at stays as it was.
+		_, err := db.NewDelete().Model((*KeyPermissionRow)(nil)).Where("permission_id = ?", e.PermissionID).Exec(ctx)
+		return err
+	case events.RoleDeleted:
+		_, err := db.NewDelete().Model((*KeyRoleRow)(nil)).Where("role_id = ?", e.RoleID).Exec(ctx)
+		return err
 	}
 	return nil
 }

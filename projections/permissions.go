@@ -8,7 +8,8 @@ import (
 	"github.com/keyline/keyline/events"
 )
 
-// PermissionRow is a permission slug of a workspace.
+// PermissionRow is a permission slug of a workspace. Deleted permissions
+// are removed, as Unkey removes them.
 type PermissionRow struct {
 	bun.BaseModel `bun:"table:permissions"`
 	ID            string `bun:"id,pk"`
@@ -36,14 +37,17 @@ func (Permissions) Setup(ctx context.Context, db bun.IDB) error {
 }
 
 func (Permissions) Handle(ctx context.Context, db bun.IDB, rec events.Recorded, e events.Event) error {
-	c, ok := e.(events.PermissionCreated)
-	if !ok {
-		return nil
+	switch e := e.(type) {
+	case events.PermissionCreated:
+		row := &PermissionRow{ID: e.PermissionID, WorkspaceID: e.WorkspaceID, Slug: e.Slug, Name: e.Name,
+			Description: e.Description, CreatedAt: rec.OccurredAt.UnixMilli()}
+		_, err := db.NewInsert().Model(row).On("CONFLICT (id) DO NOTHING").Exec(ctx)
+		return err
+	case events.PermissionDeleted:
+		_, err := db.NewDelete().Model((*PermissionRow)(nil)).Where("id = ?", e.PermissionID).Exec(ctx)
+		return err
 	}
-	row := &PermissionRow{ID: c.PermissionID, WorkspaceID: c.WorkspaceID, Slug: c.Slug, Name: c.Name,
-		Description: c.Description, CreatedAt: rec.OccurredAt.UnixMilli()}
-	_, err := db.NewInsert().Model(row).On("CONFLICT (id) DO NOTHING").Exec(ctx)
-	return err
+	return nil
 }
 
 // PermissionsByRef returns the workspace's permissions whose slug or ID is in refs.
@@ -54,5 +58,39 @@ func (r *Reader) PermissionsByRef(ctx context.Context, workspaceID string, refs 
 	}
 	err := r.Primary.NewSelect().Model(&rows).
 		Where("workspace_id = ? AND (slug IN (?) OR id IN (?))", workspaceID, bun.In(refs), bun.In(refs)).Scan(ctx)
+	return rows, err
+}
+
+// PermissionByRef returns the workspace's permission whose ID or slug is
+// ref (the ID wins), or events.ErrNotFound.
+func (r *Reader) PermissionByRef(ctx context.Context, workspaceID, ref string) (PermissionRow, error) {
+	rows, err := r.PermissionsByRef(ctx, workspaceID, []string{ref})
+	if err != nil {
+		return PermissionRow{}, err
+	}
+	for _, row := range rows {
+		if row.ID == ref {
+			return row, nil
+		}
+	}
+	if len(rows) == 0 {
+		return PermissionRow{}, events.ErrNotFound
+	}
+	return rows[0], nil
+}
+
+// ListPermissions returns up to limit+1 permissions of a workspace in ID
+// order from cursor on, whose name, slug, ID or description contains search.
+func (r *Reader) ListPermissions(ctx context.Context, workspaceID, cursor, search string, limit int) ([]PermissionRow, error) {
+	var rows []PermissionRow
+	q := r.Primary.NewSelect().Model(&rows).Where("workspace_id = ?", workspaceID)
+	if cursor != "" {
+		q = q.Where("id >= ?", cursor)
+	}
+	if pattern, ok := containsPattern(search); ok {
+		q = q.Where("(LOWER(name) LIKE ? ESCAPE '\\' OR LOWER(slug) LIKE ? ESCAPE '\\' OR LOWER(id) LIKE ? ESCAPE '\\' OR LOWER(description) LIKE ? ESCAPE '\\')",
+			pattern, pattern, pattern, pattern)
+	}
+	err := q.Order("id ASC").Limit(int64(limit + 1)).Scan(ctx)
 	return rows, err
 }

@@ -44,6 +44,11 @@ var problems = map[handlers.Code]problemKind{
 	handlers.CodeRatelimitNamespaceNotFound: {http.StatusNotFound, "Not Found"},
 	handlers.CodeRatelimitOverrideNotFound:  {http.StatusNotFound, "Not Found"},
 	handlers.CodeRatelimitNamespaceGone:     {http.StatusGone, "Resource Gone"},
+
+	handlers.CodeIdentityNotFound:        {http.StatusNotFound, "Not Found"},
+	handlers.CodeIdentityAlreadyExists:   {http.StatusConflict, "Conflicting Resource"},
+	handlers.CodePermissionAlreadyExists: {http.StatusConflict, "Conflicting Resource"},
+	handlers.CodeRoleAlreadyExists:       {http.StatusConflict, "Conflicting Resource"},
 }
 
 // typeURL turns "err:unkey:data:api_not_found" into Unkey's documentation URL.

@@ -25,6 +25,9 @@ type envelope struct {
 // empty is Unkey's EmptyResponse: mutations without a payload answer "data": {}.
 type empty struct{}
 
+// metaOnly is a response without any data member (identities.deleteIdentity).
+type metaOnly struct{}
+
 func writeData(w http.ResponseWriter, r *http.Request, data any) error {
 	return writeEnvelope(w, envelope{Meta: meta{RequestID: handlers.RequestID(r.Context())}, Data: data})
 }

@@ -39,6 +39,22 @@ type Routes struct {
 	KeyRoles       *handlers.KeyRoles
 	RerollKey      *handlers.RerollKey
 	MigrateKeys    *handlers.MigrateKeys
+
+	CreateIdentity *handlers.CreateIdentity
+	GetIdentity    *handlers.GetIdentity
+	ListIdentities *handlers.ListIdentities
+	UpdateIdentity *handlers.UpdateIdentity
+	DeleteIdentity *handlers.DeleteIdentity
+
+	CreatePermission   *handlers.CreatePermission
+	GetPermission      *handlers.GetPermission
+	ListPermissions    *handlers.ListPermissions
+	DeletePermission   *handlers.DeletePermission
+	CreateRole         *handlers.CreateRole
+	GetRole            *handlers.GetRole
+	ListRoles          *handlers.ListRoles
+	DeleteRole         *handlers.DeleteRole
+	SetRolePermissions *handlers.SetRolePermissions
 }
 
 // Options are the HTTP settings that are not use cases.
@@ -95,6 +111,20 @@ func NewRouter(routes *Routes, validator BodyValidator, opts Options, logger *sl
 	api.POST("/keys.setRoles", operation(routes, routes.keyRoles("set")))
 	api.POST("/keys.rerollKey", operation(routes, routes.rerollKey))
 	api.POST("/keys.migrateKeys", operation(routes, routes.migrateKeys))
+	api.POST("/identities.createIdentity", operation(routes, routes.createIdentity))
+	api.POST("/identities.getIdentity", operation(routes, routes.getIdentity))
+	api.POST("/identities.listIdentities", operation(routes, routes.listIdentities))
+	api.POST("/identities.updateIdentity", operation(routes, routes.updateIdentity))
+	api.POST("/identities.deleteIdentity", operation(routes, routes.deleteIdentity))
+	api.POST("/permissions.createPermission", operation(routes, routes.createPermission))
+	api.POST("/permissions.getPermission", operation(routes, routes.getPermission))
+	api.POST("/permissions.listPermissions", operation(routes, routes.listPermissions))
+	api.POST("/permissions.deletePermission", operation(routes, routes.deletePermission))
+	api.POST("/permissions.createRole", operation(routes, routes.createRole))
+	api.POST("/permissions.getRole", operation(routes, routes.getRole))
+	api.POST("/permissions.listRoles", operation(routes, routes.listRoles))
+	api.POST("/permissions.deleteRole", operation(routes, routes.deleteRole))
+	api.POST("/permissions.setRolePermissions", operation(routes, routes.setRolePermissions))
 	return router
 }
 
@@ -140,6 +170,11 @@ func operation[In any](rt *Routes, run func(ctx context.Context, p *handlers.Pri
 		}
 		if pg, ok := out.(page); ok {
 			return writePage(w, req.Request, pg.Data, pg.HasMore, pg.Cursor)
+		}
+		if _, ok := out.(metaOnly); ok {
+			return writeEnvelope(w, struct {
+				Meta meta `json:"meta"`
+			}{meta{RequestID: handlers.RequestID(req.Context())}})
 		}
 		return writeData(w, req.Request, out)
 	}

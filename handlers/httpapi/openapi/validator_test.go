@@ -168,7 +168,7 @@ func TestValidateBodyGetApiPattern(t *testing.T) {
 
 func TestValidateBodyUnknownPath(t *testing.T) {
 	v := newTestValidator(t)
-	for _, path := range []string{"/v2/liveness", "/v2/identities.createIdentity", ""} {
+	for _, path := range []string{"/v2/liveness", "/v2/analytics.getVerifications", ""} {
 		if f := v.ValidateBody(path, []byte(`not json`)); f != nil {
 			t.Errorf("ValidateBody(%q) = %+v, want nil for a path without request schema", path, f)
 		}
@@ -181,10 +181,12 @@ func TestValidateBodyUnknownPath(t *testing.T) {
 func TestOperations(t *testing.T) {
 	v := newTestValidator(t)
 	want := []string{"/v2/apis.createApi", "/v2/apis.deleteApi", "/v2/apis.getApi", "/v2/apis.listKeys",
+		"/v2/identities.createIdentity", "/v2/identities.deleteIdentity", "/v2/identities.getIdentity", "/v2/identities.listIdentities", "/v2/identities.updateIdentity",
 		"/v2/keys.addPermissions", "/v2/keys.addRoles", "/v2/keys.createKey", "/v2/keys.deleteKey", "/v2/keys.getKey",
 		"/v2/keys.migrateKeys", "/v2/keys.removePermissions", "/v2/keys.removeRoles", "/v2/keys.rerollKey",
 		"/v2/keys.setPermissions", "/v2/keys.setRoles", "/v2/keys.updateCredits", "/v2/keys.updateKey",
 		"/v2/keys.verifyKey", "/v2/keys.whoami",
+		"/v2/permissions.createPermission", "/v2/permissions.createRole", "/v2/permissions.deletePermission", "/v2/permissions.deleteRole", "/v2/permissions.getPermission", "/v2/permissions.getRole", "/v2/permissions.listPermissions", "/v2/permissions.listRoles", "/v2/permissions.setRolePermissions",
 		"/v2/ratelimit.deleteOverride", "/v2/ratelimit.getOverride", "/v2/ratelimit.limit",
 		"/v2/ratelimit.listOverrides", "/v2/ratelimit.multiLimit", "/v2/ratelimit.setOverride"}
 	got := v.Operations()

@@ -1,0 +1,58 @@
+package handlers
+
+import (
+	"context"
+	"errors"
+
+	"github.com/keyline/keyline/events"
+)
+
+// DeletePermission removes a permission. The projections detach it from
+// every key and role, and the verify cache of every node drops what it
+// cached (permission.* events clear it), so verifications stop granting it.
+type DeletePermission struct {
+	Log    EventLog
+	Reader PermissionReader
+}
+
+// NewDeletePermission builds the use case.
+func NewDeletePermission(log EventLog, r PermissionReader) *DeletePermission {
+	return &DeletePermission{Log: log, Reader: r}
+}
+
+// Handle: authz (403) → lookup (404) → append on the slug's stream.
+func (h *DeletePermission) Handle(ctx context.Context, p *Principal, ref string) error {
+	if err := p.RequireAny("rbac.*.delete_permission"); err != nil {
+		return err
+	}
+	row, err := lookupPermission(ctx, h.Reader, p, ref)
+	if err != nil {
+		return err
+	}
+	stream := events.PermissionStreamFor(p.WorkspaceID, row.Slug)
+	for attempt := 0; ; attempt++ {
+		var agg events.Permission
+		if err := fold(ctx, h.Log, stream, agg.Apply); err != nil {
+			return Internal("loading permission", err)
+		}
+		var decided []events.Event
+		err := events.ErrNotFound
+		if agg.ID == row.ID {
+			decided, err = agg.Delete(p.WorkspaceID)
+		}
+		if errors.Is(err, events.ErrNotFound) {
+			return Fail(CodePermissionNotFound, permissionNotFoundDetail)
+		}
+		if err != nil {
+			return Internal("deciding permission deletion", err)
+		}
+		_, err = h.Log.Append(ctx, stream, agg.Version, metaFor(ctx, p), decided...)
+		if errors.Is(err, events.ErrVersionConflict) && attempt < 5 {
+			continue
+		}
+		if err != nil {
+			return Internal("appending permission.deleted", err)
+		}
+		return nil
+	}
+}

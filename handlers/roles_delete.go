@@ -1,0 +1,31 @@
+package handlers
+
+import (
+	"context"
+
+	"github.com/keyline/keyline/events"
+)
+
+// DeleteRole removes a role; keys lose it (the projections detach it and
+// role.* events clear every node's verify cache).
+type DeleteRole struct {
+	Log    EventLog
+	Reader PermissionReader
+}
+
+// NewDeleteRole builds the use case.
+func NewDeleteRole(log EventLog, r PermissionReader) *DeleteRole {
+	return &DeleteRole{Log: log, Reader: r}
+}
+
+// Handle: authz (403) → lookup (404) → append on the name's stream.
+func (h *DeleteRole) Handle(ctx context.Context, p *Principal, ref string) error {
+	if err := p.RequireAny("rbac.*.delete_role"); err != nil {
+		return err
+	}
+	row, err := lookupRole(ctx, h.Reader, p, ref)
+	if err != nil {
+		return err
+	}
+	return appendToRole(ctx, h.Log, p, row, func(r *events.Role) ([]events.Event, error) { return r.Delete(p.WorkspaceID) })
+}
