@@ -18,6 +18,7 @@ import (
 	"github.com/keyline/keyline/infra/analytics"
 	"github.com/keyline/keyline/infra/cluster"
 	"github.com/keyline/keyline/infra/redisstream"
+	"github.com/keyline/keyline/infra/runtime"
 	"github.com/keyline/keyline/projections"
 )
 
@@ -115,6 +116,16 @@ func loadConfig(path string) (*configs.Config, error) {
 	return configs.Load(path, os.LookupEnv)
 }
 
+// openAdmin loads the config at path (the embedded default when empty) and
+// assembles the administrative process on it.
+func openAdmin(ctx context.Context, path string, stderr io.Writer) (*runtime.Admin, func(), error) {
+	cfg, err := loadConfig(path)
+	if err != nil {
+		return nil, nil, err
+	}
+	return keyline.InitializeAdmin(ctx, cfg, newLogger(cfg, stderr))
+}
+
 func newLogger(cfg *configs.Config, w io.Writer) *slog.Logger {
 	opts := &slog.HandlerOptions{}
 	if cfg.Logs.Color {
@@ -169,11 +180,7 @@ func bootstrapCmd(ctx context.Context, args []string, stdout, stderr io.Writer) 
 		fs.Usage()
 		return errors.New("--workspace is required")
 	}
-	cfg, err := loadConfig(*config)
-	if err != nil {
-		return err
-	}
-	admin, cleanup, err := keyline.InitializeAdmin(ctx, cfg, newLogger(cfg, stderr))
+	admin, cleanup, err := openAdmin(ctx, *config, stderr)
 	if err != nil {
 		return err
 	}
@@ -199,11 +206,7 @@ func replayCmd(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
-	cfg, err := loadConfig(*config)
-	if err != nil {
-		return err
-	}
-	admin, cleanup, err := keyline.InitializeAdmin(ctx, cfg, newLogger(cfg, stderr))
+	admin, cleanup, err := openAdmin(ctx, *config, stderr)
 	if err != nil {
 		return err
 	}
@@ -263,12 +266,8 @@ func migrateCmd(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
-	cfg, err := loadConfig(*config)
-	if err != nil {
-		return err
-	}
 	// Opening applies the migrations: the same code path as `keyline run`.
-	admin, cleanup, err := keyline.InitializeAdmin(ctx, cfg, newLogger(cfg, stderr))
+	admin, cleanup, err := openAdmin(ctx, *config, stderr)
 	if err != nil {
 		return err
 	}
