@@ -496,3 +496,55 @@ func TestVerificationsOverHTTPReachClickHouseExactly(t *testing.T) {
 		return yes == 5 && no == 7, fmt.Sprintf("clickhouse has %d passed and %d denied, want 5 and 7", yes, no)
 	})
 }
+
+// With Redis down, a node keeps analytics records in its bounded buffer and
+// delivers them once Redis answers again; past the bound it drops, and
+// counts every drop: published + dropped always equals what was emitted.
+func TestAnalyticsBufferSurvivesRedisOutage(t *testing.T) {
+	r := testenv.StartRedis(t)
+	cfg := postgresConfig(t)
+	cfg.Redis = &configs.Redis{URL: r.URL, KeyPrefix: "keyline:rl:", StreamPrefix: ""}
+	cfg.Analytics = configs.Analytics{BufferSize: 3000, Retention: 1_000_000, BatchSize: 200, FlushIntervalMs: 20}
+	ts := startServer(t, cfg)
+	sink := ts.Server.Analytics.Sink
+	var mu sync.Mutex
+	want := map[keyOutcome]int{}
+
+	emitVerifications(sink, 500, "before", &mu, want)
+	testenv.Eventually(t, 20*time.Second, func() (bool, string) {
+		return sink.Published() == 500, fmt.Sprintf("published %d of 500 before the outage", sink.Published())
+	})
+
+	r.Stop()
+	emitVerifications(sink, 2000, "during", &mu, want) // fits the 3000-record buffer
+	if d := sink.Dropped(); d != 0 {
+		t.Fatalf("%d records dropped while the buffer still had room", d)
+	}
+	r.Start() // an empty Redis: it keeps nothing on disk
+	testenv.Eventually(t, 60*time.Second, func() (bool, string) {
+		return sink.Published() == 2500, fmt.Sprintf("published %d of 2500 after Redis returned", sink.Published())
+	})
+	client, err := redisstream.NewClient(context.Background(), r.URL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer client.Close()
+	n, err := client.XLen(context.Background(), redisstream.AnalyticsTopic).Result()
+	if err != nil || n != 2000 {
+		t.Fatalf("stream holds %d records (%v), want the 2000 emitted during the outage", n, err)
+	}
+
+	// Past the bound: Redis down again and 5000 more records than the
+	// buffer holds. Every record is either delivered later or counted as
+	// dropped, none disappears silently.
+	r.Stop()
+	emitVerifications(sink, 8000, "overflow", &mu, want)
+	if sink.Dropped() == 0 {
+		t.Fatal("no drop counted although 8000 records met a 3000-record buffer")
+	}
+	r.Start()
+	testenv.Eventually(t, 60*time.Second, func() (bool, string) {
+		got := sink.Published() - 2500 + sink.Dropped()
+		return got == 8000, fmt.Sprintf("published %d + dropped %d of 8000", sink.Published()-2500, sink.Dropped())
+	})
+}
