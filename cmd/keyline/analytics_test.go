@@ -548,3 +548,45 @@ func TestAnalyticsBufferSurvivesRedisOutage(t *testing.T) {
 		return got == 8000, fmt.Sprintf("published %d + dropped %d of 8000", sink.Published()-2500, sink.Dropped())
 	})
 }
+
+// ClickHouse stopped under load and started again: every record emitted
+// before, during and after the outage is counted once, raw table and
+// rollups alike. The issue asks for 5 minutes at 1000 records/s; the test
+// keeps the rate and shortens the outage to 15 s so it fits in CI, and the
+// stream's retention (1M records) bounds how long an outage may be.
+func TestAnalyticsSurviveClickHouseOutage(t *testing.T) {
+	ch := testenv.StartClickHouse(t)
+	cfg := analyticsConfig(t, false)
+	cfg.ClickHouse = &configs.ClickHouse{URL: ch.URL}
+	ts := startServer(t, withNode(t, cfg, "node_outage"))
+	sink := ts.Server.Analytics.Sink
+
+	want := map[keyOutcome]int{}
+	var mu sync.Mutex
+	phase := func(tag string, seconds int) {
+		// 1000 records/s in 10 ms slices of 10.
+		tick := time.NewTicker(10 * time.Millisecond)
+		defer tick.Stop()
+		for i := range seconds * 100 {
+			<-tick.C
+			emitVerifications(sink, 10, fmt.Sprintf("%s_%d", tag, i), &mu, want)
+		}
+	}
+	phase("before", 3)
+	ch.Stop()
+	phase("during", 15)
+	ch.Start()
+	phase("after", 3)
+	if d := sink.Dropped(); d != 0 {
+		t.Fatalf("sink dropped %d records", d)
+	}
+	if total(want) != 21000 {
+		t.Fatalf("emitted %d records, want 21000", total(want))
+	}
+	db := openClickHouse(t, ch.URL)
+	testenv.Eventually(t, 120*time.Second, func() (bool, string) {
+		got := countsIn(t, db, uniqueQuery)
+		return sameCounts(got, want), fmt.Sprintf("clickhouse has %d of %d records", total(got), total(want))
+	})
+	expectAllCounts(t, db, want)
+}
