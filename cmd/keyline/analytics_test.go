@@ -314,6 +314,24 @@ func TestConsumeResumesWithoutGaps(t *testing.T) {
 	if srv.Server.Analytics.Projector != nil || srv.Server.Analytics.Audit != nil {
 		t.Fatal("ClickHouse components running without clickhouse.url")
 	}
+	consumeResumes(t, srv, config)
+}
+
+// The embedded default (SQLite, no Redis) keeps analytics records in the
+// local store, bounded by analytics.retention, and `keyline consume` reads
+// it and the event log with the same resume guarantee.
+func TestConsumeResumesWithoutGapsEmbedded(t *testing.T) {
+	cfg := sqliteConfig(t)
+	cfg.Analytics.FlushIntervalMs = 20
+	srv := startServer(t, cfg)
+	config := writeConfig(t, map[string]any{"database": map[string]any{"primary": cfg.Database.Primary}})
+	consumeResumes(t, srv, config)
+}
+
+// consumeResumes runs `keyline consume`, kills it, produces more and runs it
+// again: together the two runs print every management event and analytics
+// record, and the second resumes instead of starting over.
+func consumeResumes(t *testing.T, srv *testServer, config string) {
 
 	produce := func(round int) []string {
 		var ids []string
@@ -589,4 +607,26 @@ func TestAnalyticsSurviveClickHouseOutage(t *testing.T) {
 		return sameCounts(got, want), fmt.Sprintf("clickhouse has %d of %d records", total(got), total(want))
 	})
 	expectAllCounts(t, db, want)
+}
+
+// The local store keeps at most analytics.retention records, the newest.
+func TestLocalAnalyticsStoreIsBounded(t *testing.T) {
+	cfg := sqliteConfig(t)
+	cfg.Analytics.Retention = 100
+	cfg.Analytics.FlushIntervalMs = 20
+	srv := startServer(t, cfg)
+	var mu sync.Mutex
+	emitVerifications(srv.Server.Analytics.Sink, 500, "bounded", &mu, map[keyOutcome]int{})
+	testenv.Eventually(t, 20*time.Second, func() (bool, string) {
+		p := srv.Server.Analytics.Sink.Published()
+		return p == 500, fmt.Sprintf("published %d of 500", p)
+	})
+	var n, oldest, newest int64
+	if err := srv.Server.Store.DB().Primary.QueryRowContext(context.Background(),
+		"SELECT COUNT(*), MIN(seq), MAX(seq) FROM analytics_log").Scan(&n, &oldest, &newest); err != nil {
+		t.Fatal(err)
+	}
+	if n != 100 || newest != 500 || oldest != 401 {
+		t.Fatalf("local store holds %d records, seq %d..%d; want the newest 100 (401..500)", n, oldest, newest)
+	}
 }

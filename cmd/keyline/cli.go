@@ -19,6 +19,7 @@ import (
 	"github.com/keyline/keyline/infra/cluster"
 	"github.com/keyline/keyline/infra/redisstream"
 	"github.com/keyline/keyline/infra/runtime"
+	"github.com/keyline/keyline/infra/sqlstore"
 	"github.com/keyline/keyline/projections"
 )
 
@@ -307,7 +308,18 @@ func consumeCmd(ctx context.Context, args []string, stdout, stderr io.Writer) er
 		return err
 	}
 	if cfg.Redis == nil || cfg.Redis.URL == "" {
-		return errors.New("consume reads the Redis streams: set redis.url")
+		// No Redis: the events table and the local analytics store are the
+		// streams, read by position with the group's offsets in the database.
+		db, cleanup, err := sqlstore.Open(ctx, cfg.Database)
+		if err != nil {
+			return err
+		}
+		defer cleanup()
+		c, err := analytics.NewLocalConsumer(ctx, db, cfg.Analytics.Retention, *group)
+		if err != nil {
+			return err
+		}
+		return c.Run(ctx, *from == "beginning", stdout)
 	}
 	client, err := redisstream.NewClient(ctx, cfg.Redis.URL)
 	if err != nil {

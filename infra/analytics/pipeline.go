@@ -47,6 +47,16 @@ func NewPipeline(ctx context.Context, cfg *configs.Config, store *sqlstore.Store
 			p.Projector = NewProjector(client, stream, ch, ConsumerName(cfg), cfg.Analytics, logger)
 		}
 	}
+	if pub == nil {
+		// No Redis stream: the embedded default keeps records in the local
+		// store, bounded by the same retention, for `keyline consume`.
+		local, err := NewLocalStore(ctx, store.DB(), cfg.Analytics.Retention)
+		if err != nil {
+			cleanup()
+			return nil, nil, err
+		}
+		pub = local
+	}
 	p.Sink = NewSink(cfg.Analytics, pub, logger)
 	p.Audit = AuditFor(store, ch, cfg.Projections, logger)
 	return p, cleanup, nil

@@ -10,6 +10,7 @@ import (
 	"net/url"
 	"os"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -234,14 +235,33 @@ func Eventually(t testing.TB, timeout time.Duration, cond func() (bool, string))
 // a server that can take an existing listener should be given one instead.)
 func FreePort(t testing.TB) int {
 	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatalf("testenv: find a free port: %v", err)
-		return 0
+	// The kernel may hand the same ephemeral port out again as soon as it is
+	// closed, so a test asking for several ports (three nodes, each with an
+	// HTTP, RPC and gossip port) could get one twice. Ports already given out
+	// by this process are skipped.
+	handedOutMu.Lock()
+	defer handedOutMu.Unlock()
+	for range 100 {
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatalf("testenv: find a free port: %v", err)
+			return 0
+		}
+		port := l.Addr().(*net.TCPAddr).Port
+		_ = l.Close()
+		if !handedOut[port] {
+			handedOut[port] = true
+			return port
+		}
 	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
+	t.Fatalf("testenv: no fresh free port after 100 tries")
+	return 0
 }
+
+var (
+	handedOutMu sync.Mutex
+	handedOut   = map[int]bool{}
+)
 
 // randomHex returns 2n random hex digits. Random rather than derived from
 // t.Name(): names repeat across -count runs and parallel packages, and
