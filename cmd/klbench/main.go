@@ -302,7 +302,7 @@ func run(o options) error {
 			return fmt.Errorf("analytics ingest: %w", err)
 		}
 		ing = &r
-		fmt.Printf("\nanalytics ingest (analytics.* defaults, %d emitters): %d records emitted in %.1f s (%.0f/s accepted by the sink), %d dropped;\n"+
+		fmt.Printf("\nanalytics ingest (analytics.* defaults, %d emitters): %d records emitted in %.1f s (%.0f/s), %d dropped;\n"+
 			"  %d rows in ClickHouse %.2f s after the first emission: %.0f records/s end to end\n",
 			o.emitters, r.emitted, r.emitFor.Seconds(), r.emitRate, r.dropped, r.landed, r.total.Seconds(), r.e2eRate)
 	} else if o.chURL != "" {
