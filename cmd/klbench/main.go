@@ -51,7 +51,7 @@ type options struct {
 	d                       time.Duration
 	redisURL, pgURL, chURL  string
 	ingestFor, drainMax     time.Duration
-	emitters                int
+	emitters, ingestBatch   int
 	cpuProfile              string
 	skipRatelimit, skipHeap bool
 }
@@ -66,6 +66,7 @@ func main() {
 	flag.DurationVar(&o.ingestFor, "ingest-d", 10*time.Second, "how long records are emitted in the analytics ingest phase")
 	flag.DurationVar(&o.drainMax, "ingest-drain", 60*time.Second, "longest wait, after the last emission, for ClickHouse to hold every record")
 	flag.IntVar(&o.emitters, "ingest-emitters", 4, "goroutines emitting analytics records")
+	flag.IntVar(&o.ingestBatch, "ingest-batch", 0, "analytics.batchSize of the ingest server (0: the default, 1000); ClickHouse pays per insert, so this bounds the rate")
 	flag.StringVar(&o.cpuProfile, "cpuprofile", "", "write a CPU profile of the closed-loop verifyKey phase with analytics on to this file")
 	flag.BoolVar(&o.skipRatelimit, "skip-ratelimit", false, "skip the ratelimit.limit phases")
 	flag.BoolVar(&o.skipHeap, "skip-heap", false, "skip the 1M-identifier heap measurement")
@@ -292,6 +293,9 @@ func run(o options) error {
 			c.Database.Primary = "sqlite:" + filepath.Join(tmp, "ingest.db")
 			c.Redis = &configs.Redis{URL: o.redisURL, KeyPrefix: prefix + "rl:", StreamPrefix: prefix}
 			c.ClickHouse = &configs.ClickHouse{URL: chDB}
+			if o.ingestBatch > 0 {
+				c.Analytics.BatchSize = o.ingestBatch
+			}
 		})
 		if err != nil {
 			return err
@@ -302,9 +306,9 @@ func run(o options) error {
 			return fmt.Errorf("analytics ingest: %w", err)
 		}
 		ing = &r
-		fmt.Printf("\nanalytics ingest (analytics.* defaults, %d emitters): %d records emitted in %.1f s (%.0f/s), %d dropped;\n"+
+		fmt.Printf("\nanalytics ingest (analytics.batchSize %d, other analytics.* defaults, %d emitters): %d records emitted in %.1f s (%.0f/s), %d dropped;\n"+
 			"  %d rows in ClickHouse %.2f s after the first emission: %.0f records/s end to end\n",
-			o.emitters, r.emitted, r.emitFor.Seconds(), r.emitRate, r.dropped, r.landed, r.total.Seconds(), r.e2eRate)
+			s.srv.Config.Analytics.BatchSize, o.emitters, r.emitted, r.emitFor.Seconds(), r.emitRate, r.dropped, r.landed, r.total.Seconds(), r.e2eRate)
 	} else if o.chURL != "" {
 		fmt.Println("\nanalytics ingest skipped: it needs -redis (the stream) as well as -clickhouse")
 	}

@@ -188,8 +188,10 @@ func NewRedisPublisher(ctx context.Context, url, stream string, retention int64,
 }
 
 // Publish implements Publisher. A failed pipeline may have appended part of
-// the batch; the sink then sends the whole batch again, and the duplicates
-// carry the same record IDs, which ClickHouse's raw tables deduplicate on.
+// the batch before the sink sends the whole batch again, exactly as a
+// failure half-way through watermill's loop did: the duplicates carry the
+// same record IDs, so the raw tables (ReplacingMergeTree on event_id) and
+// uniqExact queries see each record once.
 func (p *RedisPublisher) Publish(ctx context.Context, evs []events.AnalyticsEvent) error {
 	pipe := p.client.Pipeline()
 	for _, ev := range evs {
