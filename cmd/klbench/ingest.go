@@ -37,7 +37,7 @@ var ingestOutcomes = []string{"VALID", "RATE_LIMITED", "USAGE_EXCEEDED", "NOT_FO
 // full, so emitting flat out would measure the drop counter; and records the
 // projector has not read yet are trimmed from the stream past
 // analytics.retention. The emitters therefore keep at most half a sink
-// buffer unpublished, and at most ingestWindow records not yet in
+// buffer and one batch unpublished, and at most ingestWindow records not yet in
 // ClickHouse: they run at the rate the whole pipeline takes, which is the
 // sustained ingest rate the issue asks about.
 func ingest(ctx context.Context, s *server, chURL string, emitters int, emitFor, drainMax time.Duration) (ingestResult, error) {
@@ -53,7 +53,11 @@ func ingest(ctx context.Context, s *server, chURL string, emitters int, emitFor,
 		return int64(n), err
 	}
 
-	inFlight := int64(max(s.srv.Config.Analytics.BufferSize, configs.DefaultAnalyticsBuffer) / 2)
+	// The sink holds its buffer plus the batch it is filling; leaving room
+	// for a whole batch keeps a batch larger than half the buffer from
+	// waiting on the flush timer.
+	an := s.srv.Config.Analytics
+	inFlight := int64(max(an.BufferSize, configs.DefaultAnalyticsBuffer)/2 + max(an.BatchSize, 1))
 	basePub, baseDrop := sink.Published(), sink.Dropped()
 	var emitted, landed atomic.Int64
 	start := time.Now()
