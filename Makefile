@@ -49,8 +49,9 @@ test: services ## run all tests with the race detector (starts PostgreSQL/Redis/
 test-short: services ## run all tests without the race detector (faster)
 	$(GO) test -count=1 -timeout 20m ./...
 
-bench: build ## load benchmarks on loopback (cmd/klbench: keyline vs a bare net/http handler; see docs/BENCHMARKS.md)
-	$(GO) run ./cmd/klbench -c 16 -d 5s
+bench: build services ## loopback load benchmarks and the issues' targets (cmd/klbench; a few minutes; see docs/BENCHMARKS.md)
+	$(GO) run ./cmd/klbench -c 16 -d 5s -redis '$(KEYLINE_TEST_REDIS_URL)' \
+		-postgres '$(KEYLINE_TEST_POSTGRES_URL)' -clickhouse '$(KEYLINE_TEST_CLICKHOUSE_URL)'
 
 bench-micro: ## Go micro-benchmarks (go test -bench)
 	$(GO) test -run '^$$' -bench . -benchtime 2s ./...

@@ -18,17 +18,30 @@ func NewID(prefix string) string {
 // IDs have.
 func NewRequestID() string { return "req_" + randomString(9, idAlphabet) }
 
+// randomString draws n characters uniformly from alphabet (at most 256
+// characters). It reads crypto/rand a buffer at a time and rejects bytes at
+// or above the largest multiple of len(alphabet), so no character is more
+// likely than another. Every request gets an ID from here: one rand.Read
+// per call instead of a rand.Int (and its big.Int allocations) per
+// character keeps it off the profile.
 func randomString(n int, alphabet string) string {
-	buf := make([]byte, n)
-	max := big.NewInt(int64(len(alphabet)))
-	for i := range buf {
-		v, err := rand.Int(rand.Reader, max)
-		if err != nil {
+	limit := 256 - 256%len(alphabet)
+	out := make([]byte, 0, n)
+	var buf [32]byte
+	for len(out) < n {
+		if _, err := rand.Read(buf[:]); err != nil {
 			panic("crypto/rand failed: " + err.Error())
 		}
-		buf[i] = alphabet[v.Int64()]
+		for _, b := range buf {
+			if int(b) < limit {
+				out = append(out, alphabet[int(b)%len(alphabet)])
+				if len(out) == n {
+					break
+				}
+			}
+		}
 	}
-	return string(buf)
+	return string(out)
 }
 
 const base58Alphabet = "123456789ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz"

@@ -1,53 +1,77 @@
-// Command klbench measures keyline's ratelimit.limit on loopback against the
-// cheapest possible HTTP server, so the numbers say what keyline costs on
-// top of net/http on the machine at hand rather than an absolute rate that
-// depends on it.
+// Command klbench is keyline's loopback load benchmark (`make bench`). It
+// measures keyline against the cheapest possible HTTP server in the same
+// run, so the numbers say what keyline costs on top of net/http on the
+// machine at hand rather than an absolute rate that depends on it.
 //
-// One run starts a bare net/http handler returning a fixed JSON body and
-// keyline servers in this process (memory counters, and Redis counters when
-// -redis is reachable), then for each target:
+// One run starts, in this process and on 127.0.0.1 only, a bare net/http
+// handler returning fixed JSON bodies and keyline servers, then measures:
 //
-//   - closed loop: -c connections send back to back for -d; req/s, p50, p99;
-//   - open loop at half that peak rate: p99 latency measured from each
-//     request's scheduled send time, so a stall is not hidden by the client
-//     waiting for it (coordinated omission);
+//   - ratelimit.limit with memory and Redis counters, on one identifier and
+//     on 100k identifiers (against the bare handler);
+//   - keys.verifyKey of a cached valid key with the analytics stream off (no
+//     Redis: records are dropped and counted) and on (Redis configured,
+//     analytics.* defaults), against a bare handler answering a
+//     verifyKey-shaped body (issues 3 and 6);
+//   - keys.createKey on PostgreSQL (issue 3);
+//   - analytics ingest end to end: records emitted through a server's sink
+//     until ClickHouse holds them (issue 6).
 //
-// on one identifier (one hot counter) and on 100k distinct identifiers. It
-// ends with the heap of the memory limiter holding 1M distinct identifiers,
-// before and after its janitor. Traffic stays on 127.0.0.1.
+// Every HTTP phase is a closed loop (-c connections back to back for -d:
+// req/s, p50, p99) and then an open loop at half that peak rate (p99
+// measured from each request's scheduled send time, so a stall is not
+// hidden by the client waiting for it: coordinated omission). The run ends
+// with the heap of the memory limiter holding 1M identifiers, and a summary
+// of the issues' targets against what was measured.
+//
+// Each phase is bounded in time and the run stops by itself. A phase whose
+// service is not wanted is skipped with -redis ”, -postgres ” or
+// -clickhouse ”; databases and Redis keys the run creates are removed at
+// the end.
 package main
 
 import (
-	"bytes"
 	"context"
 	"flag"
 	"fmt"
-	"io"
-	"log/slog"
-	"net"
 	"net/http"
 	"os"
 	"path/filepath"
 	"runtime"
-	"slices"
+	"runtime/pprof"
 	"strconv"
-	"sync"
 	"time"
 
-	"github.com/redis/go-redis/v9"
-
-	keyline "github.com/keyline/keyline"
 	"github.com/keyline/keyline/configs"
 	"github.com/keyline/keyline/handlers"
 	"github.com/keyline/keyline/infra/ratelimit"
 )
 
+type options struct {
+	conns                   int
+	d                       time.Duration
+	redisURL, pgURL, chURL  string
+	ingestFor, drainMax     time.Duration
+	emitters, ingestBatch   int
+	cpuProfile              string
+	skipRatelimit, skipHeap bool
+}
+
 func main() {
-	conns := flag.Int("c", 16, "concurrent connections")
-	duration := flag.Duration("d", 5*time.Second, "length of each phase")
-	redisURL := flag.String("redis", "redis://127.0.0.1:6379/0", "Redis for the Redis-backed phases (empty to skip)")
+	var o options
+	flag.IntVar(&o.conns, "c", 16, "concurrent connections")
+	flag.DurationVar(&o.d, "d", 5*time.Second, "length of each closed-loop and each half-peak phase")
+	flag.StringVar(&o.redisURL, "redis", "redis://127.0.0.1:6379/0", "Redis for the Redis counters and the analytics stream (empty skips those phases)")
+	flag.StringVar(&o.pgURL, "postgres", "postgres://postgres@127.0.0.1:5432/test?sslmode=disable", "PostgreSQL server for createKey; a fresh database is created and dropped (empty skips)")
+	flag.StringVar(&o.chURL, "clickhouse", "clickhouse://127.0.0.1:9000/default", "ClickHouse server for analytics ingest; a fresh database is created and dropped (empty skips; needs -redis)")
+	flag.DurationVar(&o.ingestFor, "ingest-d", 10*time.Second, "how long records are emitted in the analytics ingest phase")
+	flag.DurationVar(&o.drainMax, "ingest-drain", 60*time.Second, "longest wait, after the last emission, for ClickHouse to hold every record")
+	flag.IntVar(&o.emitters, "ingest-emitters", 4, "goroutines emitting analytics records")
+	flag.IntVar(&o.ingestBatch, "ingest-batch", 0, "analytics.batchSize of the ingest server (0: the default, 1000); ClickHouse pays per insert, so this bounds the rate")
+	flag.StringVar(&o.cpuProfile, "cpuprofile", "", "write a CPU profile of the closed-loop verifyKey phase with analytics on to this file")
+	flag.BoolVar(&o.skipRatelimit, "skip-ratelimit", false, "skip the ratelimit.limit phases")
+	flag.BoolVar(&o.skipHeap, "skip-heap", false, "skip the 1M-identifier heap measurement")
 	flag.Parse()
-	if err := run(*conns, *duration, *redisURL); err != nil {
+	if err := run(o); err != nil {
 		fmt.Fprintln(os.Stderr, "klbench:", err)
 		os.Exit(1)
 	}
@@ -55,258 +79,307 @@ func main() {
 
 const rootKey = "kl_root_klbench_0123456789"
 
-type target struct {
-	name string
-	url  string
-	body func(i int) []byte
-	auth string
+// row is one line of the results table.
+type row struct {
+	name       string
+	peak, half result
+	ratio      float64 // to the bare handler of the same shape; 0 when none applies
 }
 
-func run(conns int, d time.Duration, redisURL string) error {
+func run(o options) error {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	fmt.Printf("klbench: %d connections, %s per phase, GOMAXPROCS=%d, %s\n\n", conns, d, runtime.GOMAXPROCS(0), runtime.Version())
+	fmt.Printf("klbench: %d connections, %s per phase, GOMAXPROCS=%d, %s, load average at start: %s\n\n",
+		o.conns, o.d, runtime.GOMAXPROCS(0), runtime.Version(), loadavg())
 
 	bareURL, stopBare, err := startBare()
 	if err != nil {
 		return err
 	}
 	defer stopBare()
-
 	tmp, err := os.MkdirTemp("", "klbench-")
 	if err != nil {
 		return err
 	}
 	defer os.RemoveAll(tmp)
 
-	memURL, err := startKeyline(ctx, filepath.Join(tmp, "mem.db"), nil)
+	// Analytics off: no Redis, so every record is dropped and counted.
+	mem, err := startKeyline(ctx, func(c *configs.Config) { c.Database.Primary = "sqlite:" + filepath.Join(tmp, "mem.db") })
 	if err != nil {
 		return err
 	}
-	var redisKL string
-	if redisURL != "" {
-		prefix := fmt.Sprintf("klbench:%d:", time.Now().UnixNano())
+	defer mem.stop()
+	var red *server
+	if o.redisURL != "" {
+		prefix := fmt.Sprintf("klbench:%s:", randomHex(6))
+		counters := prefix + "rl:"
 		defer func() {
 			// Proof the Redis phases really decided in Redis rather than
 			// on the local fallback: their counters are there.
-			fmt.Printf("redis counter keys written under %s: %d (deleted now)\n", prefix, cleanRedis(redisURL, prefix))
+			fmt.Printf("redis: %d counter keys under %s (everything under %s deleted now)\n", cleanRedis(o.redisURL, prefix, counters), counters, prefix)
 		}()
-		redisKL, err = startKeyline(ctx, filepath.Join(tmp, "redis.db"), &configs.Redis{URL: redisURL, KeyPrefix: prefix})
+		// Analytics on: verifications go to the stream <prefix>keyline.analytics.
+		red, err = startKeyline(ctx, func(c *configs.Config) {
+			c.Database.Primary = "sqlite:" + filepath.Join(tmp, "redis.db")
+			c.Redis = &configs.Redis{URL: o.redisURL, KeyPrefix: counters, StreamPrefix: prefix}
+		})
+		if err != nil {
+			return err
+		}
+		defer red.stop()
+	}
+
+	client := &http.Client{Transport: &http.Transport{MaxIdleConns: o.conns * 2, MaxIdleConnsPerHost: o.conns * 2}, Timeout: 10 * time.Second}
+	measure := func(tg target, bare float64, profile string) (row, error) {
+		// Warm up: connections, caches, the namespace's auto-creation.
+		if _, err := load(client, tg, o.conns, 300*time.Millisecond, 0); err != nil {
+			return row{}, fmt.Errorf("%s: %w", tg.name, err)
+		}
+		stopProfile := func() {}
+		if profile != "" {
+			f, err := os.Create(profile)
+			if err != nil {
+				return row{}, err
+			}
+			if err := pprof.StartCPUProfile(f); err != nil {
+				f.Close()
+				return row{}, err
+			}
+			stopProfile = func() { pprof.StopCPUProfile(); f.Close() }
+		}
+		peak, err := load(client, tg, o.conns, o.d, 0)
+		stopProfile()
+		if err != nil {
+			return row{}, fmt.Errorf("%s: %w", tg.name, err)
+		}
+		half, err := load(client, tg, o.conns, o.d, peak.rps/2)
+		if err != nil {
+			return row{}, fmt.Errorf("%s at half peak: %w", tg.name, err)
+		}
+		r := row{name: tg.name, peak: peak, half: half}
+		if bare > 0 {
+			r.ratio = peak.rps / bare
+		}
+		printRow(r)
+		return r, nil
+	}
+	printHeader()
+
+	if !o.skipRatelimit {
+		limitBody := func(identifier func(i int) string) func(i int) []byte {
+			return func(i int) []byte {
+				return []byte(`{"namespace":"bench","identifier":"` + identifier(i) + `","limit":1000000000,"duration":60000}`)
+			}
+		}
+		one := limitBody(func(int) string { return "hot" })
+		distinct := limitBody(func(i int) string { return "user_" + strconv.Itoa(i%100_000) })
+		bare, err := measure(target{name: "bare net/http, ratelimit-shaped JSON", url: bareURL + "/limit", body: func(int) []byte { return []byte(`{}`) }}, 0, "")
+		if err != nil {
+			return err
+		}
+		backends := []*server{mem}
+		if red != nil {
+			backends = append(backends, red)
+		}
+		for i, s := range backends {
+			backend := []string{"memory", "redis"}[i]
+			for _, tg := range []target{
+				{name: "ratelimit.limit " + backend + ", 1 identifier", url: s.base + "/v2/ratelimit.limit", body: one, auth: "Bearer " + rootKey},
+				{name: "ratelimit.limit " + backend + ", 100k identifiers", url: s.base + "/v2/ratelimit.limit", body: distinct, auth: "Bearer " + rootKey},
+			} {
+				if _, err := measure(tg, bare.peak.rps, ""); err != nil {
+					return err
+				}
+			}
+		}
+	}
+
+	// keys.verifyKey of one cached, valid, unlimited key.
+	bareVerify, err := measure(target{name: "bare net/http, verifyKey-shaped JSON", url: bareURL + "/verify", body: func(int) []byte { return []byte(`{}`) }}, 0, "")
+	if err != nil {
+		return err
+	}
+	verifyTarget := func(s *server, name string) (target, error) {
+		api, err := s.newAPI("klbench")
+		if err != nil {
+			return target{}, err
+		}
+		key, err := s.validKey(api)
+		if err != nil {
+			return target{}, err
+		}
+		body := []byte(`{"key":"` + key + `"}`)
+		return target{name: name, url: s.base + "/v2/keys.verifyKey", body: func(int) []byte { return body },
+			auth: "Bearer " + rootKey, want: []byte(`"valid":true`)}, nil
+	}
+	tgOff, err := verifyTarget(mem, "verifyKey, analytics off")
+	if err != nil {
+		return err
+	}
+	off, err := measure(tgOff, bareVerify.peak.rps, "")
+	if err != nil {
+		return err
+	}
+	var on row
+	var onPublished, onDropped int64
+	if red != nil {
+		tgOn, err := verifyTarget(red, "verifyKey, analytics on (Redis stream)")
+		if err != nil {
+			return err
+		}
+		sink := red.srv.Analytics.Sink
+		pub0, drop0 := sink.Published(), sink.Dropped()
+		if on, err = measure(tgOn, bareVerify.peak.rps, o.cpuProfile); err != nil {
+			return err
+		}
+		// Records of the last moments are still in the sink's buffer:
+		// give it one flush interval and a little more to publish them.
+		time.Sleep(time.Duration(configs.DefaultAnalyticsFlushMs+500) * time.Millisecond)
+		onPublished, onDropped = sink.Published()-pub0, sink.Dropped()-drop0
+		fmt.Printf("  analytics on: %d records reached the stream during the verifyKey phases, %d dropped\n", onPublished, onDropped)
+	}
+	// The rate-limit servers are done: stop them so that their background
+	// work does not share the cores with the phases below.
+	mem.stop()
+	if red != nil {
+		red.stop()
+	}
+
+	// keys.createKey on PostgreSQL.
+	var create row
+	if o.pgURL != "" {
+		pgDB, dropPG, err := freshPostgres(o.pgURL)
+		if err != nil {
+			return err
+		}
+		defer func() {
+			if err := dropPG(); err != nil {
+				fmt.Fprintln(os.Stderr, "klbench: dropping the PostgreSQL database:", err)
+			}
+		}()
+		pg, err := startKeyline(ctx, func(c *configs.Config) { c.Database.Primary = pgDB })
+		if err != nil {
+			return err
+		}
+		api, err := pg.newAPI("klbench")
+		if err != nil {
+			pg.stop()
+			return err
+		}
+		body := []byte(`{"apiId":"` + api + `"}`)
+		create, err = measure(target{name: "createKey, PostgreSQL", url: pg.base + "/v2/keys.createKey",
+			body: func(int) []byte { return body }, auth: "Bearer " + rootKey, want: []byte(`"keyId"`)}, 0, "")
+		pg.stop()
 		if err != nil {
 			return err
 		}
 	}
 
-	limitBody := func(identifier func(i int) string) func(i int) []byte {
-		return func(i int) []byte {
-			return []byte(`{"namespace":"bench","identifier":"` + identifier(i) + `","limit":1000000000,"duration":60000}`)
+	// Analytics ingest: sink → Redis stream → projector → ClickHouse.
+	var ing *ingestResult
+	if o.chURL != "" && o.redisURL != "" {
+		chDB, dropCH, err := freshClickHouse(o.chURL)
+		if err != nil {
+			return err
 		}
-	}
-	one := limitBody(func(int) string { return "hot" })
-	distinct := limitBody(func(i int) string { return "user_" + strconv.Itoa(i%100_000) })
-	targets := []target{{name: "bare net/http, fixed JSON", url: bareURL, body: func(int) []byte { return []byte(`{}`) }}}
-	add := func(backend, base string) {
-		targets = append(targets,
-			target{name: "ratelimit.limit " + backend + ", 1 identifier", url: base + "/v2/ratelimit.limit", body: one, auth: "Bearer " + rootKey},
-			target{name: "ratelimit.limit " + backend + ", 100k identifiers", url: base + "/v2/ratelimit.limit", body: distinct, auth: "Bearer " + rootKey})
-	}
-	add("memory", memURL)
-	if redisKL != "" {
-		add("redis", redisKL)
+		defer func() {
+			if err := dropCH(); err != nil {
+				fmt.Fprintln(os.Stderr, "klbench: dropping the ClickHouse database:", err)
+			}
+		}()
+		prefix := fmt.Sprintf("klbench:%s:", randomHex(6))
+		defer cleanRedis(o.redisURL, prefix, prefix)
+		s, err := startKeyline(ctx, func(c *configs.Config) {
+			c.Database.Primary = "sqlite:" + filepath.Join(tmp, "ingest.db")
+			c.Redis = &configs.Redis{URL: o.redisURL, KeyPrefix: prefix + "rl:", StreamPrefix: prefix}
+			c.ClickHouse = &configs.ClickHouse{URL: chDB}
+			if o.ingestBatch > 0 {
+				c.Analytics.BatchSize = o.ingestBatch
+			}
+		})
+		if err != nil {
+			return err
+		}
+		r, err := ingest(ctx, s, chDB, o.emitters, o.ingestFor, o.drainMax)
+		s.stop()
+		if err != nil {
+			return fmt.Errorf("analytics ingest: %w", err)
+		}
+		ing = &r
+		fmt.Printf("\nanalytics ingest (analytics.batchSize %d, other analytics.* defaults, %d emitters): %d records emitted in %.1f s (%.0f/s), %d dropped;\n"+
+			"  %d rows in ClickHouse %.2f s after the first emission: %.0f records/s end to end\n",
+			s.srv.Config.Analytics.BatchSize, o.emitters, r.emitted, r.emitFor.Seconds(), r.emitRate, r.dropped, r.landed, r.total.Seconds(), r.e2eRate)
+	} else if o.chURL != "" {
+		fmt.Println("\nanalytics ingest skipped: it needs -redis (the stream) as well as -clickhouse")
 	}
 
-	client := &http.Client{Transport: &http.Transport{MaxIdleConns: conns * 2, MaxIdleConnsPerHost: conns * 2}, Timeout: 10 * time.Second}
-	fmt.Printf("%-42s %10s %8s %8s %8s %14s\n", "target", "req/s", "ratio", "p50 ms", "p99 ms", "p99@50% ms")
-	var bare float64
-	for _, tg := range targets {
-		// Warm up: connections, caches, the namespace's auto-creation.
-		if _, err := load(client, tg, conns, 300*time.Millisecond, 0); err != nil {
-			return fmt.Errorf("%s: %w", tg.name, err)
-		}
-		peak, err := load(client, tg, conns, d, 0)
-		if err != nil {
-			return fmt.Errorf("%s: %w", tg.name, err)
-		}
-		half, err := load(client, tg, conns, d, peak.rps/2)
-		if err != nil {
-			return fmt.Errorf("%s at half peak: %w", tg.name, err)
-		}
-		if bare == 0 {
-			bare = peak.rps
-		}
-		fmt.Printf("%-42s %10.0f %7.2fx %8.2f %8.2f %14.2f\n", tg.name, peak.rps, peak.rps/bare, ms(peak.p50), ms(peak.p99), ms(half.p99))
+	if !o.skipHeap {
+		fmt.Println()
+		heapOfMillion()
 	}
 
-	fmt.Println()
-	heapOfMillion()
+	// The summary: the issues' targets against this run.
+	fmt.Printf("\nsummary (load average at end: %s)\n", loadavg())
+	fmt.Printf("%-58s %-14s %-22s %s\n", "target", "wanted", "measured", "")
+	check := func(name, wanted, measured string, ok, measuredAtAll bool) {
+		verdict := "PASS"
+		if !measuredAtAll {
+			verdict, measured = "SKIPPED", "-"
+		} else if !ok {
+			verdict = "MISS"
+		}
+		fmt.Printf("%-58s %-14s %-22s %s\n", name, wanted, measured, verdict)
+	}
+	haveOn := red != nil
+	check("issue 3: verifyKey (analytics on) / bare req/s", ">= 0.60", fmt.Sprintf("%.2f", on.ratio), on.ratio >= 0.6, haveOn)
+	check("issue 3: verifyKey (analytics on) p99 at half peak", "< 2 ms", fmt.Sprintf("%.2f ms", ms(on.half.p99)), on.half.p99 < 2*time.Millisecond, haveOn)
+	onOff := 0.0
+	if off.peak.rps > 0 {
+		onOff = on.peak.rps / off.peak.rps
+	}
+	check("issue 6: verifyKey analytics on / off req/s", ">= 0.90", fmt.Sprintf("%.2f", onOff), onOff >= 0.9, haveOn)
+	check("issue 6: analytics ingest, emission to ClickHouse rows", ">= 50000/s", rateOf(ing), ing != nil && ing.e2eRate >= 50_000, ing != nil)
+	fmt.Printf("%-58s %-14s %-22s %s\n", "issue 3: createKey on PostgreSQL (reported, no target)", "-",
+		map[bool]string{true: fmt.Sprintf("%.0f/s, p99 %.2f ms", create.peak.rps, ms(create.peak.p99)), false: "-"}[o.pgURL != ""], "")
+	if haveOn && onDropped > 0 {
+		fmt.Printf("note: %d analytics records were dropped during the analytics-on phase; the on/off ratio is then optimistic\n", onDropped)
+	}
 	return nil
+}
+
+func rateOf(r *ingestResult) string {
+	if r == nil {
+		return "-"
+	}
+	return fmt.Sprintf("%.0f/s", r.e2eRate)
 }
 
 func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
 
-type result struct {
-	rps      float64
-	p50, p99 time.Duration
+func printHeader() {
+	fmt.Printf("%-44s %10s %8s %8s %8s %14s\n", "phase", "req/s", "ratio", "p50 ms", "p99 ms", "p99@50% ms")
 }
 
-// load runs tg for d over conns connections. With rate 0 each connection
-// sends back to back; otherwise requests are scheduled at rate per second in
-// total and latency counts from the scheduled time.
-func load(client *http.Client, tg target, conns int, d time.Duration, rate float64) (result, error) {
-	var (
-		mu        sync.Mutex
-		latencies []time.Duration
-		firstErr  error
-		wg        sync.WaitGroup
-	)
-	start := time.Now()
-	deadline := start.Add(d)
-	for w := range conns {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			var local []time.Duration
-			var interval time.Duration
-			next := start
-			if rate > 0 {
-				interval = time.Duration(float64(time.Second) * float64(conns) / rate)
-				next = start.Add(time.Duration(w) * interval / time.Duration(conns))
-			}
-			for i := w; ; i += conns {
-				if rate > 0 {
-					if wait := time.Until(next); wait > 0 {
-						time.Sleep(wait)
-					}
-				}
-				sent := time.Now()
-				if rate > 0 {
-					sent = next
-					next = next.Add(interval)
-				}
-				if sent.After(deadline) {
-					break
-				}
-				if err := post(client, tg, tg.body(i)); err != nil {
-					mu.Lock()
-					if firstErr == nil {
-						firstErr = err
-					}
-					mu.Unlock()
-					return
-				}
-				local = append(local, time.Since(sent))
-			}
-			mu.Lock()
-			latencies = append(latencies, local...)
-			mu.Unlock()
-		}()
+func printRow(r row) {
+	ratio := "       -"
+	if r.ratio > 0 {
+		ratio = fmt.Sprintf("%7.2fx", r.ratio)
 	}
-	wg.Wait()
-	if firstErr != nil {
-		return result{}, firstErr
-	}
-	if len(latencies) == 0 {
-		return result{}, fmt.Errorf("no request completed")
-	}
-	slices.Sort(latencies)
-	elapsed := time.Since(start)
-	return result{
-		rps: float64(len(latencies)) / elapsed.Seconds(),
-		p50: latencies[len(latencies)/2],
-		p99: latencies[len(latencies)*99/100],
-	}, nil
+	fmt.Printf("%-44s %10.0f %s %8.2f %8.2f %14.2f\n", r.name, r.peak.rps, ratio, ms(r.peak.p50), ms(r.peak.p99), ms(r.half.p99))
 }
 
-func post(client *http.Client, tg target, body []byte) error {
-	req, err := http.NewRequest(http.MethodPost, tg.url, bytes.NewReader(body))
+// loadavg is /proc/loadavg's first three fields: whether someone else was
+// using the cores matters for reading every number of the run.
+func loadavg() string {
+	b, err := os.ReadFile("/proc/loadavg")
 	if err != nil {
-		return err
+		return "unknown"
 	}
-	req.Header.Set("Content-Type", "application/json")
-	if tg.auth != "" {
-		req.Header.Set("Authorization", tg.auth)
+	var a, b5, c string
+	if _, err := fmt.Sscan(string(b), &a, &b5, &c); err != nil {
+		return "unknown"
 	}
-	resp, err := client.Do(req)
-	if err != nil {
-		return err
-	}
-	b, _ := io.ReadAll(resp.Body)
-	resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		return fmt.Errorf("status %d: %s", resp.StatusCode, b)
-	}
-	return nil
-}
-
-// startBare serves a fixed JSON body the size of a ratelimit.limit answer.
-func startBare() (string, func(), error) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return "", nil, err
-	}
-	body := []byte(`{"meta":{"requestId":"req_0123456789"},"data":{"success":true,"limit":1000000000,"remaining":999999999,"reset":1700000060000}}`)
-	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		_, _ = io.Copy(io.Discard, r.Body)
-		w.Header().Set("Content-Type", "application/json")
-		_, _ = w.Write(body)
-	})}
-	go func() { _ = srv.Serve(ln) }()
-	return "http://" + ln.Addr().String(), func() { _ = srv.Close() }, nil
-}
-
-// startKeyline runs keyline in this process on a free loopback port, on its
-// own SQLite file, until ctx ends.
-func startKeyline(ctx context.Context, dbPath string, rc *configs.Redis) (string, error) {
-	cfg := configs.Default()
-	cfg.HTTPPort = 0
-	cfg.Database.Primary = "sqlite:" + dbPath
-	cfg.Bootstrap = &configs.Bootstrap{RootKey: rootKey}
-	cfg.Redis = rc
-	logger := slog.New(slog.NewTextHandler(io.Discard, nil))
-	srv, cleanup, err := keyline.InitializeServer(ctx, cfg, logger, io.Discard)
-	if err != nil {
-		return "", err
-	}
-	go func() {
-		_ = srv.Run(ctx)
-		cleanup()
-	}()
-	_, port, _ := net.SplitHostPort(srv.HTTP.Addr().String())
-	base := "http://127.0.0.1:" + port
-	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
-		if resp, err := http.Get(base + "/v2/liveness"); err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == 200 {
-				return base, nil
-			}
-		}
-	}
-	return "", fmt.Errorf("keyline on %s did not come up", base)
-}
-
-// cleanRedis deletes every key under prefix and returns how many there were.
-func cleanRedis(url, prefix string) int {
-	opts, err := redis.ParseURL(url)
-	if err != nil {
-		return 0
-	}
-	client := redis.NewClient(opts)
-	defer client.Close()
-	ctx := context.Background()
-	iter := client.Scan(ctx, 0, prefix+"*", 1000).Iterator()
-	var keys []string
-	n := 0
-	for iter.Next(ctx) {
-		n++
-		if keys = append(keys, iter.Val()); len(keys) == 1000 {
-			client.Del(ctx, keys...)
-			keys = keys[:0]
-		}
-	}
-	if len(keys) > 0 {
-		client.Del(ctx, keys...)
-	}
-	return n
+	return a + " " + b5 + " " + c
 }
 
 // heapOfMillion reports what a million distinct identifiers cost the memory
