@@ -93,6 +93,7 @@ func (r *Runner) apply(ctx context.Context, db bun.IDB, ps []Projection, recs []
 		decoded[i] = e
 	}
 	last := recs[len(recs)-1].Position
+	advanced := make([]string, 0, len(ps))
 	for _, p := range ps {
 		cp := at[p.Name()]
 		if cp >= last {
@@ -106,10 +107,16 @@ func (r *Runner) apply(ctx context.Context, db bun.IDB, ps []Projection, recs []
 				return fmt.Errorf("projection %s at event %d (%s): %w", p.Name(), rec.Position, rec.Name, err)
 			}
 		}
-		if _, err := db.NewUpdate().Model((*checkpoint)(nil)).
-			Set("position = ?", last).Where("name = ?", p.Name()).Exec(ctx); err != nil {
-			return fmt.Errorf("advancing checkpoint of %s: %w", p.Name(), err)
-		}
+		advanced = append(advanced, p.Name())
+	}
+	if len(advanced) == 0 {
+		return nil
+	}
+	// One statement for every checkpoint: this runs inside each append,
+	// under the append lock, so its round trips bound the write rate.
+	if _, err := db.NewUpdate().Model((*checkpoint)(nil)).
+		Set("position = ?", last).Where("name IN (?)", bun.In(advanced)).Exec(ctx); err != nil {
+		return fmt.Errorf("advancing checkpoints to %d: %w", last, err)
 	}
 	return nil
 }
