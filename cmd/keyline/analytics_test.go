@@ -7,6 +7,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -629,4 +630,95 @@ func TestLocalAnalyticsStoreIsBounded(t *testing.T) {
 	if n != 100 || newest != 500 || oldest != 401 {
 		t.Fatalf("local store holds %d records, seq %d..%d; want the newest 100 (401..500)", n, oldest, newest)
 	}
+}
+
+// Issue 6, Done 1: 100k verifications through two keyline processes (the
+// built binary) sharing PostgreSQL, Redis and ClickHouse: ClickHouse's
+// counts per key and outcome equal what the clients saw, exactly.
+func TestHundredThousandVerificationsCountExactly(t *testing.T) {
+	pg := testenv.FreshPostgresDatabase(t)
+	chURL := testenv.FreshClickHouseDatabase(t)
+	redisURL := testenv.RedisURL(t)
+	prefix := testenv.RedisPrefix(t)
+	root := "kl_root_test_" + handlers.NewID("k")
+	nodes := make([]*testServer, 2)
+	for i := range nodes {
+		port := testenv.FreePort(t)
+		config := writeConfig(t, map[string]any{"httpPort": port, "database": map[string]any{"primary": pg},
+			"redis":      map[string]any{"url": redisURL, "streamPrefix": prefix, "keyPrefix": prefix + "rl:"},
+			"clickhouse": map[string]any{"url": chURL},
+			"analytics":  map[string]any{"bufferSize": 100000},
+			"bootstrap":  map[string]any{"rootKey": root},
+			"cluster": map[string]any{"nodeId": fmt.Sprintf("node_%d", i), "advertiseAddr": "127.0.0.1",
+				"secret": "hundred-k", "rpcPort": strconv.Itoa(testenv.FreePort(t)), "gossipPort": strconv.Itoa(testenv.FreePort(t)),
+				"discovery": map[string]any{"static": map[string]any{"addrs": []string{"127.0.0.1:1"}}}},
+		})
+		_, ts := startFromConfig(t, config, port)
+		ts.RootKey = root
+		nodes[i] = ts
+	}
+	api := nodes[0].createAPI(t, root, "hundred thousand")
+	keys := make([]string, 4)
+	ids := make([]string, 4)
+	for i := range keys {
+		body := map[string]any{"apiId": api}
+		switch i {
+		case 1:
+			body["credits"] = map[string]any{"remaining": 20000}
+		case 2:
+			body["enabled"] = false
+		}
+		ids[i], keys[i] = nodes[0].createKey(t, root, body)
+	}
+	const count, workers = 100_000, 64
+	bodies := make([][]byte, len(keys))
+	for i, k := range keys {
+		bodies[i], _ = json.Marshal(map[string]any{"key": k})
+	}
+	jobs := make(chan int, 1024)
+	go func() {
+		for i := range count {
+			jobs <- i
+		}
+		close(jobs)
+	}()
+	c := fastClient()
+	seen := map[keyOutcome]int{}
+	var mu sync.Mutex
+	var wg sync.WaitGroup
+	var failed atomic.Int64
+	for range workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			local := map[keyOutcome]int{}
+			for i := range jobs {
+				k := i % len(keys)
+				code, err := verifyCode(c, nodes[i%len(nodes)], bodies[k])
+				if err != nil {
+					failed.Add(1)
+					continue
+				}
+				local[keyOutcome{ids[k], code}]++
+			}
+			mu.Lock()
+			for ko, n := range local {
+				seen[ko] += n
+			}
+			mu.Unlock()
+		}()
+	}
+	wg.Wait()
+	if failed.Load() != 0 {
+		t.Fatalf("%d verifications failed", failed.Load())
+	}
+	if total(seen) != count || seen[keyOutcome{ids[1], "USAGE_EXCEEDED"}] != count/4-20000 || seen[keyOutcome{ids[2], "DISABLED"}] != count/4 {
+		t.Fatalf("clients saw %v", seen)
+	}
+	db := openClickHouse(t, chURL)
+	testenv.Eventually(t, 180*time.Second, func() (bool, string) {
+		got := countsIn(t, db, uniqueQuery)
+		return sameCounts(got, seen), fmt.Sprintf("clickhouse has %d of %d verifications", total(got), total(seen))
+	})
+	expectAllCounts(t, db, seen)
 }
