@@ -46,6 +46,18 @@ const (
 	CodeIdentityAlreadyExists   Code = "err:unkey:data:identity_already_exists"
 	CodePermissionAlreadyExists Code = "err:unkey:data:permission_already_exists"
 	CodeRoleAlreadyExists       Code = "err:unkey:data:role_already_exists"
+
+	// Analytics queries.
+	CodeInvalidAnalyticsQuery      Code = "err:user:bad_request:invalid_analytics_query"
+	CodeInvalidAnalyticsTable      Code = "err:user:bad_request:invalid_analytics_table"
+	CodeInvalidAnalyticsFunction   Code = "err:user:bad_request:invalid_analytics_function"
+	CodeInvalidAnalyticsQueryType  Code = "err:user:bad_request:invalid_analytics_query_type"
+	CodeQueryRangeExceedsRetention Code = "err:user:bad_request:query_range_exceeds_retention"
+	CodeAnalyticsNotConfigured     Code = "err:unkey:data:analytics_not_configured"
+	CodeAnalyticsConnectionFailed  Code = "err:unkey:data:analytics_connection_failed"
+	CodeQueryExecutionTimeout      Code = "err:user:unprocessable_entity:query_execution_timeout"
+	CodeQueryMemoryLimitExceeded   Code = "err:user:unprocessable_entity:query_memory_limit_exceeded"
+	CodeQueryRowsLimitExceeded     Code = "err:user:unprocessable_entity:query_rows_limit_exceeded"
 )
 
 // FieldError is one schema-validation problem, as Unkey reports it.

@@ -8,7 +8,9 @@ import (
 	"sync/atomic"
 	"testing"
 
+	"github.com/keyline/keyline/configs"
 	"github.com/keyline/keyline/events"
+	"github.com/keyline/keyline/infra/testenv"
 )
 
 // authzRow is one endpoint of the Done-means table: it succeeds with exactly
@@ -28,6 +30,8 @@ type authzRow struct {
 // the reference's §3.3 table, and what one less does.
 func TestEndpointPermissions(t *testing.T) {
 	cfg := sqliteConfig(t)
+	// The analytics rows need a ClickHouse to answer 200 with their grant.
+	cfg.ClickHouse = &configs.ClickHouse{URL: testenv.FreshClickHouseDatabase(t)}
 	ts := startServer(t, cfg)
 	mint := mintKeys(t, cfg)
 	root := ts.RootKey
@@ -159,6 +163,13 @@ func TestEndpointPermissions(t *testing.T) {
 				ts.must(t, root, "ratelimit.setOverride", map[string]any{"namespace": "authz_ns", "identifier": id, "limit": 1, "duration": 1000}, nil)
 				return map[string]any{"namespace": "authz_ns", "identifier": id}
 			}},
+
+		{op: "analytics.getVerifications", perms: []string{"api.*.read_analytics"}, status: 403, errType: insufficient,
+			body: func(*testing.T) map[string]any {
+				return map[string]any{"query": "SELECT count() FROM key_verifications_v1"}
+			}},
+		{op: "analytics.getRatelimits", perms: []string{"ratelimit.*.read_analytics"}, status: 403, errType: insufficient,
+			body: func(*testing.T) map[string]any { return map[string]any{"query": "SELECT count() FROM ratelimits_v1"} }},
 	}
 	served := map[string]bool{}
 	for _, row := range rows {

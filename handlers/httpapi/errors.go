@@ -49,6 +49,17 @@ var problems = map[handlers.Code]problemKind{
 	handlers.CodeIdentityAlreadyExists:   {http.StatusConflict, "Conflicting Resource"},
 	handlers.CodePermissionAlreadyExists: {http.StatusConflict, "Conflicting Resource"},
 	handlers.CodeRoleAlreadyExists:       {http.StatusConflict, "Conflicting Resource"},
+
+	handlers.CodeInvalidAnalyticsQuery:      {http.StatusBadRequest, "Bad Request"},
+	handlers.CodeInvalidAnalyticsTable:      {http.StatusBadRequest, "Bad Request"},
+	handlers.CodeInvalidAnalyticsFunction:   {http.StatusBadRequest, "Bad Request"},
+	handlers.CodeInvalidAnalyticsQueryType:  {http.StatusBadRequest, "Bad Request"},
+	handlers.CodeQueryRangeExceedsRetention: {http.StatusBadRequest, "Bad Request"},
+	handlers.CodeAnalyticsNotConfigured:     {http.StatusPreconditionFailed, "Precondition Failed"},
+	handlers.CodeAnalyticsConnectionFailed:  {http.StatusServiceUnavailable, "Service Unavailable"},
+	handlers.CodeQueryExecutionTimeout:      {http.StatusUnprocessableEntity, "Unprocessable Entity"},
+	handlers.CodeQueryMemoryLimitExceeded:   {http.StatusUnprocessableEntity, "Unprocessable Entity"},
+	handlers.CodeQueryRowsLimitExceeded:     {http.StatusUnprocessableEntity, "Unprocessable Entity"},
 }
 
 // typeURL turns "err:unkey:data:api_not_found" into Unkey's documentation URL.

@@ -55,6 +55,9 @@ type Routes struct {
 	ListRoles          *handlers.ListRoles
 	DeleteRole         *handlers.DeleteRole
 	SetRolePermissions *handlers.SetRolePermissions
+
+	GetVerifications *handlers.GetVerifications
+	GetRatelimits    *handlers.GetRatelimits
 }
 
 // Options are the HTTP settings that are not use cases.
@@ -125,6 +128,8 @@ func NewRouter(routes *Routes, validator BodyValidator, opts Options, logger *sl
 	api.POST("/permissions.listRoles", operation(routes, routes.listRoles))
 	api.POST("/permissions.deleteRole", operation(routes, routes.deleteRole))
 	api.POST("/permissions.setRolePermissions", operation(routes, routes.setRolePermissions))
+	api.POST("/analytics.getVerifications", operation(routes, routes.getVerifications))
+	api.POST("/analytics.getRatelimits", operation(routes, routes.getRatelimits))
 	return router
 }
 
