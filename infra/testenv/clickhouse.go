@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -92,13 +93,25 @@ func (c *ThrowawayClickHouse) Start() {
 	})
 }
 
-// Stop kills the server and waits for it to exit. Stopping twice is harmless.
+// Stop shuts the server down the way an operator would (SIGTERM: it
+// finishes the inserts in flight, then exits), killing it only if it has not
+// exited after 30 s. Stopping twice is harmless.
+//
+// A SIGKILL in the middle of an insert can leave a part in the raw table
+// whose materialized-view rows were never written; keyline's projector then
+// sees the events as delivered and the rollups stay short. That crash case
+// is a known gap (docs/ARCHITECTURE.md), not what this helper simulates.
 func (c *ThrowawayClickHouse) Stop() {
 	if c.cmd == nil {
 		return
 	}
-	_ = c.cmd.Process.Kill()
-	<-c.done
+	_ = c.cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case <-c.done:
+	case <-time.After(30 * time.Second):
+		_ = c.cmd.Process.Kill()
+		<-c.done
+	}
 	c.cmd = nil
 }
 
