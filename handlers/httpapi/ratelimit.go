@@ -1,9 +1,7 @@
 package httpapi
 
 import (
-	"net/http"
-
-	"github.com/uptrace/bunrouter"
+	"context"
 
 	"github.com/keyline/keyline/events"
 	"github.com/keyline/keyline/handlers"
@@ -58,71 +56,43 @@ func toOverride(r events.OverrideRule) overrideResponse {
 	return overrideResponse{OverrideID: r.ID, Duration: r.DurationMs, Identifier: r.Identifier, Limit: r.Limit}
 }
 
-func (rt *Routes) ratelimitLimit(w http.ResponseWriter, req bunrouter.Request) error {
-	var in limitRequest
-	if err := decode(req, &in); err != nil {
-		return err
-	}
-	p, err := rt.principal(req)
-	if err != nil {
-		return err
-	}
-	res, err := rt.RatelimitLimit.Handle(req.Context(), p, in.toUseCase())
-	if err != nil {
-		return err
-	}
-	return writeData(w, req.Request, limitResponse{Success: res.Passed, Limit: res.Limit, Remaining: res.Remaining,
-		Reset: res.Reset, OverrideID: res.OverrideID})
+func (rt *Routes) ratelimitLimit(ctx context.Context, p *handlers.Principal, in limitRequest) (any, error) {
+	res, err := rt.RatelimitLimit.Handle(ctx, p, in.toUseCase())
+	return limitResponse{Success: res.Passed, Limit: res.Limit, Remaining: res.Remaining,
+		Reset: res.Reset, OverrideID: res.OverrideID}, err
 }
 
-func (rt *Routes) ratelimitMultiLimit(w http.ResponseWriter, req bunrouter.Request) error {
-	var in []limitRequest
-	if err := decode(req, &in); err != nil {
-		return err
-	}
-	p, err := rt.principal(req)
-	if err != nil {
-		return err
-	}
+func (rt *Routes) ratelimitMultiLimit(ctx context.Context, p *handlers.Principal, in []limitRequest) (any, error) {
 	reqs := make([]handlers.RatelimitRequest, len(in))
 	for i, r := range in {
 		reqs[i] = r.toUseCase()
 	}
-	results, passed, err := rt.RatelimitMultiLimit.Handle(req.Context(), p, reqs)
+	results, passed, err := rt.RatelimitMultiLimit.Handle(ctx, p, reqs)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	limits := make([]multiLimitCheck, len(results))
 	for i, r := range results {
 		limits[i] = multiLimitCheck{Namespace: r.Namespace, Identifier: r.Identifier, Limit: r.Limit,
 			Remaining: r.Remaining, Reset: r.Reset, Passed: r.Passed, OverrideID: r.OverrideID}
 	}
-	return writeData(w, req.Request, struct {
+	return struct {
 		Passed bool              `json:"passed"`
 		Limits []multiLimitCheck `json:"limits"`
-	}{passed, limits})
+	}{passed, limits}, nil
 }
 
-func (rt *Routes) ratelimitSetOverride(w http.ResponseWriter, req bunrouter.Request) error {
-	var in struct {
-		Namespace  string `json:"namespace"`
-		Identifier string `json:"identifier"`
-		Limit      int64  `json:"limit"`
-		Duration   int64  `json:"duration"`
-	}
-	if err := decode(req, &in); err != nil {
-		return err
-	}
-	p, err := rt.principal(req)
-	if err != nil {
-		return err
-	}
-	id, err := rt.SetRatelimitOverride.Handle(req.Context(), p, handlers.SetOverrideCommand{
+type setOverrideBody struct {
+	Namespace  string `json:"namespace"`
+	Identifier string `json:"identifier"`
+	Limit      int64  `json:"limit"`
+	Duration   int64  `json:"duration"`
+}
+
+func (rt *Routes) ratelimitSetOverride(ctx context.Context, p *handlers.Principal, in setOverrideBody) (any, error) {
+	id, err := rt.SetRatelimitOverride.Handle(ctx, p, handlers.SetOverrideCommand{
 		Namespace: in.Namespace, Identifier: in.Identifier, Limit: in.Limit, DurationMs: in.Duration})
-	if err != nil {
-		return err
-	}
-	return writeData(w, req.Request, map[string]string{"overrideId": id})
+	return map[string]string{"overrideId": id}, err
 }
 
 // overrideRef is the body of getOverride and deleteOverride.
@@ -131,57 +101,29 @@ type overrideRef struct {
 	Identifier string `json:"identifier"`
 }
 
-func (rt *Routes) ratelimitGetOverride(w http.ResponseWriter, req bunrouter.Request) error {
-	var in overrideRef
-	if err := decode(req, &in); err != nil {
-		return err
-	}
-	p, err := rt.principal(req)
-	if err != nil {
-		return err
-	}
-	rule, err := rt.GetRatelimitOverride.Handle(req.Context(), p, in.Namespace, in.Identifier)
-	if err != nil {
-		return err
-	}
-	return writeData(w, req.Request, toOverride(rule))
+func (rt *Routes) ratelimitGetOverride(ctx context.Context, p *handlers.Principal, in overrideRef) (any, error) {
+	rule, err := rt.GetRatelimitOverride.Handle(ctx, p, in.Namespace, in.Identifier)
+	return toOverride(rule), err
 }
 
-func (rt *Routes) ratelimitListOverrides(w http.ResponseWriter, req bunrouter.Request) error {
-	var in struct {
-		Namespace string `json:"namespace"`
-		Cursor    string `json:"cursor"`
-		Limit     int    `json:"limit"`
-	}
-	if err := decode(req, &in); err != nil {
-		return err
-	}
-	p, err := rt.principal(req)
+type listOverridesBody struct {
+	Namespace string `json:"namespace"`
+	Cursor    string `json:"cursor"`
+	Limit     int    `json:"limit"`
+}
+
+func (rt *Routes) ratelimitListOverrides(ctx context.Context, p *handlers.Principal, in listOverridesBody) (any, error) {
+	res, err := rt.ListRatelimitOverrides.Handle(ctx, p, in.Namespace, in.Cursor, in.Limit)
 	if err != nil {
-		return err
+		return nil, err
 	}
-	page, err := rt.ListRatelimitOverrides.Handle(req.Context(), p, in.Namespace, in.Cursor, in.Limit)
-	if err != nil {
-		return err
-	}
-	out := make([]overrideResponse, len(page.Overrides))
-	for i, o := range page.Overrides {
+	out := make([]overrideResponse, len(res.Overrides))
+	for i, o := range res.Overrides {
 		out[i] = toOverride(o)
 	}
-	return writePage(w, req.Request, out, page.HasMore, page.Cursor)
+	return page{Data: out, HasMore: res.HasMore, Cursor: res.Cursor}, nil
 }
 
-func (rt *Routes) ratelimitDeleteOverride(w http.ResponseWriter, req bunrouter.Request) error {
-	var in overrideRef
-	if err := decode(req, &in); err != nil {
-		return err
-	}
-	p, err := rt.principal(req)
-	if err != nil {
-		return err
-	}
-	if err := rt.DeleteRatelimitOverride.Handle(req.Context(), p, in.Namespace, in.Identifier); err != nil {
-		return err
-	}
-	return writeData(w, req.Request, empty{})
+func (rt *Routes) ratelimitDeleteOverride(ctx context.Context, p *handlers.Principal, in overrideRef) (any, error) {
+	return empty{}, rt.DeleteRatelimitOverride.Handle(ctx, p, in.Namespace, in.Identifier)
 }
