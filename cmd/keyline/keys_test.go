@@ -1,7 +1,6 @@
 package main
 
 import (
-	"context"
 	"encoding/json"
 	"fmt"
 	"slices"
@@ -10,7 +9,6 @@ import (
 	"testing"
 	"time"
 
-	keyline "github.com/keyline/keyline"
 	"github.com/keyline/keyline/configs"
 )
 
@@ -62,16 +60,7 @@ func dataMap(t *testing.T, raw json.RawMessage) map[string]any {
 
 func mintRootKey(t *testing.T, cfg *configs.Config, workspace string, perms ...string) string {
 	t.Helper()
-	admin, cleanup, err := keyline.InitializeAdmin(context.Background(), cfg, discardLogger())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer cleanup()
-	k, err := admin.MintRootKey(context.Background(), workspace, perms)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return k.RootKey
+	return mintIn(t, cfg, workspace, perms...).RootKey
 }
 
 func bothDatabases(t *testing.T, run func(t *testing.T, cfg *configs.Config)) {
