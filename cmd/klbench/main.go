@@ -33,7 +33,6 @@ import (
 	"context"
 	"flag"
 	"fmt"
-	"net/http"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -57,6 +56,10 @@ type options struct {
 }
 
 func main() {
+	if len(os.Args) == 2 && os.Args[1] == loadProcessFlag {
+		runLoadProcess()
+		return
+	}
 	var o options
 	flag.IntVar(&o.conns, "c", 16, "concurrent connections")
 	flag.DurationVar(&o.d, "d", 5*time.Second, "length of each closed-loop and each half-peak phase")
@@ -129,11 +132,10 @@ func run(o options) error {
 		defer red.stop()
 	}
 
-	client := &http.Client{Transport: &http.Transport{MaxIdleConns: o.conns * 2, MaxIdleConnsPerHost: o.conns * 2}, Timeout: 10 * time.Second}
 	measure := func(tg target, bare float64, profile string) (row, error) {
-		// Warm up: connections, caches, the namespace's auto-creation.
-		if _, err := load(client, tg, o.conns, 300*time.Millisecond, 0); err != nil {
-			return row{}, fmt.Errorf("%s: %w", tg.name, err)
+		// Warm up: caches, the namespace's auto-creation.
+		if _, err := load(loadSpec{Target: tg, Conns: o.conns, Duration: 300 * time.Millisecond}); err != nil {
+			return row{}, fmt.Errorf("%s: %w", tg.Name, err)
 		}
 		stopProfile := func() {}
 		if profile != "" {
@@ -147,18 +149,18 @@ func run(o options) error {
 			}
 			stopProfile = func() { pprof.StopCPUProfile(); f.Close() }
 		}
-		peak, err := load(client, tg, o.conns, o.d, 0)
+		peak, err := load(loadSpec{Target: tg, Conns: o.conns, Duration: o.d})
 		stopProfile()
 		if err != nil {
-			return row{}, fmt.Errorf("%s: %w", tg.name, err)
+			return row{}, fmt.Errorf("%s: %w", tg.Name, err)
 		}
-		half, err := load(client, tg, o.conns, o.d, peak.rps/2)
+		half, err := load(loadSpec{Target: tg, Conns: o.conns, Duration: o.d, Rate: peak.RPS / 2})
 		if err != nil {
-			return row{}, fmt.Errorf("%s at half peak: %w", tg.name, err)
+			return row{}, fmt.Errorf("%s at half peak: %w", tg.Name, err)
 		}
-		r := row{name: tg.name, peak: peak, half: half}
+		r := row{name: tg.Name, peak: peak, half: half}
 		if bare > 0 {
-			r.ratio = peak.rps / bare
+			r.ratio = peak.RPS / bare
 		}
 		printRow(r)
 		return r, nil
@@ -166,14 +168,10 @@ func run(o options) error {
 	printHeader()
 
 	if !o.skipRatelimit {
-		limitBody := func(identifier func(i int) string) func(i int) []byte {
-			return func(i int) []byte {
-				return []byte(`{"namespace":"bench","identifier":"` + identifier(i) + `","limit":1000000000,"duration":60000}`)
-			}
+		limitBody := func(identifier string) string {
+			return `{"namespace":"bench","identifier":"` + identifier + `","limit":1000000000,"duration":60000}`
 		}
-		one := limitBody(func(int) string { return "hot" })
-		distinct := limitBody(func(i int) string { return "user_" + strconv.Itoa(i%100_000) })
-		bare, err := measure(target{name: "bare net/http, ratelimit-shaped JSON", url: bareURL + "/limit", body: func(int) []byte { return []byte(`{}`) }}, 0, "")
+		bare, err := measure(target{Name: "bare net/http, ratelimit-shaped JSON", URL: bareURL + "/limit", Body: `{}`}, 0, "")
 		if err != nil {
 			return err
 		}
@@ -184,10 +182,10 @@ func run(o options) error {
 		for i, s := range backends {
 			backend := []string{"memory", "redis"}[i]
 			for _, tg := range []target{
-				{name: "ratelimit.limit " + backend + ", 1 identifier", url: s.base + "/v2/ratelimit.limit", body: one, auth: "Bearer " + rootKey},
-				{name: "ratelimit.limit " + backend + ", 100k identifiers", url: s.base + "/v2/ratelimit.limit", body: distinct, auth: "Bearer " + rootKey},
+				{Name: "ratelimit.limit " + backend + ", 1 identifier", URL: s.base + "/v2/ratelimit.limit", Body: limitBody("hot"), Auth: "Bearer " + rootKey},
+				{Name: "ratelimit.limit " + backend + ", 100k identifiers", URL: s.base + "/v2/ratelimit.limit", Body: limitBody("user_{i}"), Distinct: 100_000, Auth: "Bearer " + rootKey},
 			} {
-				if _, err := measure(tg, bare.peak.rps, ""); err != nil {
+				if _, err := measure(tg, bare.peak.RPS, ""); err != nil {
 					return err
 				}
 			}
@@ -195,7 +193,7 @@ func run(o options) error {
 	}
 
 	// keys.verifyKey of one cached, valid, unlimited key.
-	bareVerify, err := measure(target{name: "bare net/http, verifyKey-shaped JSON", url: bareURL + "/verify", body: func(int) []byte { return []byte(`{}`) }}, 0, "")
+	bareVerify, err := measure(target{Name: "bare net/http, verifyKey-shaped JSON", URL: bareURL + "/verify", Body: `{}`}, 0, "")
 	if err != nil {
 		return err
 	}
@@ -208,15 +206,14 @@ func run(o options) error {
 		if err != nil {
 			return target{}, err
 		}
-		body := []byte(`{"key":"` + key + `"}`)
-		return target{name: name, url: s.base + "/v2/keys.verifyKey", body: func(int) []byte { return body },
-			auth: "Bearer " + rootKey, want: []byte(`"valid":true`)}, nil
+		return target{Name: name, URL: s.base + "/v2/keys.verifyKey", Body: `{"key":"` + key + `"}`,
+			Auth: "Bearer " + rootKey, Want: `"valid":true`}, nil
 	}
 	tgOff, err := verifyTarget(mem, "verifyKey, analytics off")
 	if err != nil {
 		return err
 	}
-	off, err := measure(tgOff, bareVerify.peak.rps, "")
+	off, err := measure(tgOff, bareVerify.peak.RPS, "")
 	if err != nil {
 		return err
 	}
@@ -229,7 +226,7 @@ func run(o options) error {
 		}
 		sink := red.srv.Analytics.Sink
 		pub0, drop0 := sink.Published(), sink.Dropped()
-		if on, err = measure(tgOn, bareVerify.peak.rps, o.cpuProfile); err != nil {
+		if on, err = measure(tgOn, bareVerify.peak.RPS, o.cpuProfile); err != nil {
 			return err
 		}
 		// Records of the last moments are still in the sink's buffer:
@@ -266,9 +263,8 @@ func run(o options) error {
 			pg.stop()
 			return err
 		}
-		body := []byte(`{"apiId":"` + api + `"}`)
-		create, err = measure(target{name: "createKey, PostgreSQL", url: pg.base + "/v2/keys.createKey",
-			body: func(int) []byte { return body }, auth: "Bearer " + rootKey, want: []byte(`"keyId"`)}, 0, "")
+		create, err = measure(target{Name: "createKey, PostgreSQL", URL: pg.base + "/v2/keys.createKey",
+			Body: `{"apiId":"` + api + `"}`, Auth: "Bearer " + rootKey, Want: `"keyId"`}, 0, "")
 		pg.stop()
 		if err != nil {
 			return err
@@ -332,15 +328,15 @@ func run(o options) error {
 	}
 	haveOn := red != nil
 	check("issue 3: verifyKey (analytics on) / bare req/s", ">= 0.60", fmt.Sprintf("%.2f", on.ratio), on.ratio >= 0.6, haveOn)
-	check("issue 3: verifyKey (analytics on) p99 at half peak", "< 2 ms", fmt.Sprintf("%.2f ms", ms(on.half.p99)), on.half.p99 < 2*time.Millisecond, haveOn)
+	check("issue 3: verifyKey (analytics on) p99 at half peak", "< 2 ms", fmt.Sprintf("%.2f ms", ms(on.half.P99)), on.half.P99 < 2*time.Millisecond, haveOn)
 	onOff := 0.0
-	if off.peak.rps > 0 {
-		onOff = on.peak.rps / off.peak.rps
+	if off.peak.RPS > 0 {
+		onOff = on.peak.RPS / off.peak.RPS
 	}
 	check("issue 6: verifyKey analytics on / off req/s", ">= 0.90", fmt.Sprintf("%.2f", onOff), onOff >= 0.9, haveOn)
 	check("issue 6: analytics ingest, emission to ClickHouse rows", ">= 50000/s", rateOf(ing), ing != nil && ing.e2eRate >= 50_000, ing != nil)
 	fmt.Printf("%-58s %-14s %-22s %s\n", "issue 3: createKey on PostgreSQL (reported, no target)", "-",
-		map[bool]string{true: fmt.Sprintf("%.0f/s, p99 %.2f ms", create.peak.rps, ms(create.peak.p99)), false: "-"}[o.pgURL != ""], "")
+		map[bool]string{true: fmt.Sprintf("%.0f/s, p99 %.2f ms", create.peak.RPS, ms(create.peak.P99)), false: "-"}[o.pgURL != ""], "")
 	if haveOn && onDropped > 0 {
 		fmt.Printf("note: %d analytics records were dropped during the analytics-on phase; the on/off ratio is then optimistic\n", onDropped)
 	}
@@ -357,7 +353,7 @@ func rateOf(r *ingestResult) string {
 func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
 
 func printHeader() {
-	fmt.Printf("%-44s %10s %8s %8s %8s %14s\n", "phase", "req/s", "ratio", "p50 ms", "p99 ms", "p99@50% ms")
+	fmt.Printf("%-44s %10s %8s %8s %8s %11s %10s %10s\n", "phase", "req/s", "ratio", "p50 ms", "p99 ms", "p99@50% ms", "send p99", "late p99")
 }
 
 func printRow(r row) {
@@ -365,7 +361,8 @@ func printRow(r row) {
 	if r.ratio > 0 {
 		ratio = fmt.Sprintf("%7.2fx", r.ratio)
 	}
-	fmt.Printf("%-44s %10.0f %s %8.2f %8.2f %14.2f\n", r.name, r.peak.rps, ratio, ms(r.peak.p50), ms(r.peak.p99), ms(r.half.p99))
+	fmt.Printf("%-44s %10.0f %s %8.2f %8.2f %11.2f %10.2f %10.2f\n", r.name, r.peak.RPS, ratio, ms(r.peak.P50), ms(r.peak.P99),
+		ms(r.half.P99), ms(r.half.SendP99), ms(r.half.LateP99))
 }
 
 // loadavg is /proc/loadavg's first three fields: whether someone else was
