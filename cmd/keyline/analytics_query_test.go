@@ -231,6 +231,86 @@ func TestAnalyticsPerAPIReadAnalytics(t *testing.T) {
 	expectError(t, status, r, 400, "user/bad_request/invalid_analytics_table")
 }
 
+// Issue 6, Done 2, as a caller sees it: after a batch reached the raw tables
+// but not the per-minute rollups (a server crash between the parts,
+// simulated by detaching those views), the suspect retry re-derives it, and
+// every rollup then sums to exactly the raw count for the caller. The
+// rollups' marker rows (one per batch, empty workspace) never show, and their
+// column is not queryable.
+func TestAnalyticsRollupsMatchRawAfterRepair(t *testing.T) {
+	w := newAnalyticsWorld(t)
+	ctx := context.Background()
+	db := openClickHouse(t, w.ts.Server.Config.ClickHouse.URL)
+	ks1 := w.keySpace(t, w.apiA1)
+	var cutShort, fresh []events.AnalyticsEvent
+	for i := range 30 {
+		at := w.day1.Add(12*time.Hour + time.Duration(i)*time.Minute).UnixMilli()
+		v := events.NewKeyVerified(at, fmt.Sprintf("req_r%d", i), w.a.WorkspaceID, "local",
+			events.KeyVerified{KeySpaceID: ks1, KeyID: "key_4", Outcome: "VALID", SpentCredits: 1, LatencyMs: 1})
+		v.ID = fmt.Sprintf("aev_r_%d", i)
+		d := events.NewRatelimitDecided(at, fmt.Sprintf("req_r%d", i), w.a.WorkspaceID, "local",
+			events.RatelimitDecided{NamespaceID: w.nsA1, Identifier: "user_9", Passed: i%2 == 0})
+		d.ID = fmt.Sprintf("aev_rl_%d", i)
+		if i < 20 {
+			cutShort = append(cutShort, v, d)
+		} else {
+			fresh = append(fresh, v, d)
+		}
+	}
+	views := []string{"key_verifications_per_minute_v1_mv", "ratelimits_per_minute_v1_mv"}
+	for _, v := range views {
+		if err := db.Conn.Exec(ctx, "DETACH TABLE "+v); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if n, err := db.WriteAnalytics(ctx, cutShort, false); err != nil || n != len(cutShort) {
+		t.Fatalf("wrote %d of %d: %v", n, len(cutShort), err)
+	}
+	for _, v := range views {
+		if err := db.Conn.Exec(ctx, "ATTACH TABLE "+v); err != nil {
+			t.Fatal(err)
+		}
+	}
+	const ver, rl = "analytics.getVerifications", "analytics.getRatelimits"
+	// Workspace A had 13 verifications and 6 decisions in the retention.
+	w.eventuallyRows(t, w.a.RootKey, ver, "SELECT sum(count) AS n FROM key_verifications_per_minute_v1", `[{"n":13}]`)
+	w.eventuallyRows(t, w.a.RootKey, ver, "SELECT count() AS n FROM key_verifications_v1", `[{"n":33}]`)
+
+	if n, err := db.WriteAnalytics(ctx, append(cutShort, fresh...), true); err != nil || n != len(fresh) {
+		t.Fatalf("suspect retry wrote %d, want %d: %v", n, len(fresh), err)
+	}
+	var markers uint64
+	if err := db.Conn.QueryRow(ctx, "SELECT count() FROM key_verifications_per_minute_v1 WHERE batch_marker != ''").Scan(&markers); err != nil || markers < 3 {
+		t.Fatalf("%d marker rows (%v): the rollup should hold one per batch", markers, err)
+	}
+	for _, g := range []string{"minute", "hour", "day", "month"} {
+		w.eventuallyRows(t, w.a.RootKey, ver,
+			"SELECT sum(count) AS n, sum(spent_credits) AS credits FROM key_verifications_per_"+g+"_v1", `[{"credits":43,"n":43}]`)
+		w.eventuallyRows(t, w.a.RootKey, rl,
+			"SELECT sum(passed) AS passed, sum(total) AS total FROM ratelimits_per_"+g+"_v1", `[{"passed":20,"total":36}]`)
+		w.eventuallyRows(t, w.a.RootKey, ver,
+			"SELECT count() AS n FROM key_verifications_per_"+g+"_v1 WHERE workspace_id = '' OR key_id = ''", `[{"n":0}]`)
+	}
+	w.eventuallyRows(t, w.a.RootKey, ver,
+		"SELECT count() AS n, sum(spent_credits) AS credits FROM key_verifications_v1", `[{"credits":43,"n":43}]`)
+	w.eventuallyRows(t, w.a.RootKey, rl, "SELECT sum(passed) AS passed, count() AS total FROM ratelimits_v1", `[{"passed":20,"total":36}]`)
+	w.eventuallyRows(t, w.a.RootKey, ver,
+		"SELECT key_id, sum(count) AS n FROM key_verifications_per_minute_v1 WHERE key_id = 'key_4' GROUP BY key_id", `[{"key_id":"key_4","n":30}]`)
+	w.eventuallyRows(t, w.b.RootKey, ver, "SELECT sum(count) AS n FROM key_verifications_per_minute_v1", `[{"n":12}]`)
+
+	for _, q := range []string{"SELECT batch_marker FROM key_verifications_per_minute_v1",
+		"SELECT count() FROM key_verifications_per_day_v1 WHERE batch_marker != ''",
+		"SELECT batch_id FROM key_verifications_v1"} {
+		status, r := w.ts.call(t, w.a.RootKey, ver, map[string]any{"query": q})
+		expectError(t, status, r, 400, "user/bad_request/invalid_analytics_query")
+	}
+	status, r := w.ts.call(t, w.a.RootKey, rl, map[string]any{"query": "SELECT batch_marker FROM ratelimits_per_hour_v1"})
+	expectError(t, status, r, 400, "user/bad_request/invalid_analytics_query")
+	if got := w.rows(t, w.a.RootKey, ver, "SELECT * FROM key_verifications_per_minute_v1 LIMIT 1"); strings.Contains(got, "batch") {
+		t.Fatalf("SELECT * shows a batch column: %s", got)
+	}
+}
+
 func TestAnalyticsNotConfigured(t *testing.T) {
 	cfg := sqliteConfig(t)
 	ts := startServer(t, cfg)

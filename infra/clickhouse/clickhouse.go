@@ -24,6 +24,9 @@ type DB struct {
 	Features Features
 	// MigrationsApplied counts the schema steps OpenConfigured applied.
 	MigrationsApplied int
+	// Logger reports rollup repairs (rare: they follow a server crash);
+	// nil reports nothing.
+	Logger *slog.Logger
 }
 
 // Features are the optional server capabilities keyline uses when present.
@@ -139,6 +142,7 @@ func OpenConfigured(ctx context.Context, cfg *configs.Config, logger *slog.Logge
 		return nil, nil, err
 	}
 	db.MigrationsApplied = applied
+	db.Logger = logger
 	logger.Info("clickhouse ready", "version", db.Version, "database", db.Database,
 		"ttl", db.Features.TTL, "asyncInsert", db.Features.AsyncInsert, "migrationsApplied", applied)
 	return db, func() { _ = db.Close() }, nil

@@ -13,6 +13,10 @@ type migration struct {
 	version    uint32
 	name       string
 	statements []string
+	// run is for a step whose statements have no IF NOT EXISTS form on
+	// 18.16 (ADD COLUMN): it looks at the schema first, so that it too can
+	// simply be run again.
+	run func(context.Context, *DB) error
 	// needs reports whether the server can run the step; a step it cannot
 	// run is skipped and not recorded, so it applies after a server upgrade.
 	needs func(Features) bool
@@ -20,7 +24,9 @@ type migration struct {
 
 // Rollup granularities of the materialized views: table suffix and the
 // bucket expression over the raw table's Int64 millisecond `time`.
-var rollups = []struct{ suffix, bucketType, bucket string }{
+type rollup struct{ suffix, bucketType, bucket string }
+
+var rollups = []rollup{
 	{"minute", "DateTime", "toStartOfMinute(toDateTime(intDiv(time, 1000)))"},
 	{"hour", "DateTime", "toStartOfHour(toDateTime(intDiv(time, 1000)))"},
 	{"day", "Date", "toDate(toDateTime(intDiv(time, 1000)))"},
@@ -103,6 +109,7 @@ var migrations = []migration{
 			`ALTER TABLE key_verifications_raw_v1 MODIFY TTL toDateTime(intDiv(time, 1000)) + INTERVAL 90 DAY`,
 			`ALTER TABLE ratelimits_raw_v1 MODIFY TTL toDateTime(intDiv(time, 1000)) + INTERVAL 90 DAY`,
 		}},
+	{version: 6, name: "batch IDs in the raw tables, one marker row per batch in every rollup", run: addBatchMarkers},
 }
 
 // LatestVersion is the highest schema version this build knows.
@@ -111,6 +118,12 @@ func LatestVersion() uint32 { return migrations[len(migrations)-1].version }
 // Migrate applies the missing steps in order and returns how many it
 // applied. It runs at start-up and from `keyline migrate`.
 func (db *DB) Migrate(ctx context.Context) (int, error) {
+	return db.migrateTo(ctx, LatestVersion())
+}
+
+// migrateTo applies the missing steps up to version last; tests use it to
+// build a database as an older release left it.
+func (db *DB) migrateTo(ctx context.Context, last uint32) (int, error) {
 	if err := db.Conn.Exec(ctx, `CREATE TABLE IF NOT EXISTS schema_migrations (
 		version UInt32, name String, applied_at DateTime
 	) ENGINE = ReplacingMergeTree() ORDER BY version`); err != nil {
@@ -122,11 +135,16 @@ func (db *DB) Migrate(ctx context.Context) (int, error) {
 	}
 	applied := 0
 	for _, m := range migrations {
-		if done[m.version] || (m.needs != nil && !m.needs(db.Features)) {
+		if m.version > last || done[m.version] || (m.needs != nil && !m.needs(db.Features)) {
 			continue
 		}
 		for _, stmt := range m.statements {
 			if err := db.Conn.Exec(ctx, stmt); err != nil {
+				return applied, fmt.Errorf("clickhouse: migration %d (%s): %w", m.version, m.name, err)
+			}
+		}
+		if m.run != nil {
+			if err := m.run(ctx, db); err != nil {
 				return applied, fmt.Errorf("clickhouse: migration %d (%s): %w", m.version, m.name, err)
 			}
 		}

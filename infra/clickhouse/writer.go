@@ -9,25 +9,36 @@ import (
 	"github.com/keyline/keyline/events"
 )
 
-// insertContext asks a modern server to buffer the insert server-side but
-// to answer only once the rows are written (wait_for_async_insert), so an
-// acknowledgement still means "stored".
-func (db *DB) insertContext(ctx context.Context) context.Context {
-	if !db.Features.AsyncInsert {
+// insertContext names the insert's query queryID (when set), which lets a
+// later retry see whether it is still running, and asks a modern server to
+// buffer the insert server-side but to answer only once the rows are
+// written (wait_for_async_insert), so an acknowledgement still means
+// "stored".
+func (db *DB) insertContext(ctx context.Context, queryID string) context.Context {
+	var opts []ch.QueryOption
+	if queryID != "" {
+		opts = append(opts, ch.WithQueryID(queryID))
+	}
+	if db.Features.AsyncInsert {
+		opts = append(opts, ch.WithSettings(ch.Settings{"async_insert": 1, "wait_for_async_insert": 1}))
+	}
+	if len(opts) == 0 {
 		return ctx
 	}
-	return ch.Context(ctx, ch.WithSettings(ch.Settings{"async_insert": 1, "wait_for_async_insert": 1}))
+	return ch.Context(ctx, opts...)
 }
 
 // WriteAnalytics stores a batch of analytics records. With suspect set (the
 // batch, or part of it, may already have been inserted: a retry after an
 // ambiguous error, or messages redelivered after a crash) the records
-// already present are skipped first, because the rollup views would count a
-// repeated insert twice. Fresh deliveries skip the check: the stream hands
-// each entry to one consumer of the group once.
+// already present are skipped, because the rollup views would count a
+// repeated insert twice; and the rollups of the batches they were inserted
+// with are checked and, where a crash cut the insert short, re-derived from
+// the raw table (see batches.go). Fresh deliveries skip all of that: the
+// stream hands each entry to one consumer of the group once.
 //
-// Each table gets one block, which ClickHouse writes atomically: a batch is
-// in completely or not at all.
+// Each raw table gets one block under a fresh batch ID, which ClickHouse
+// writes atomically: a batch is in the raw table completely or not at all.
 func (db *DB) WriteAnalytics(ctx context.Context, evs []events.AnalyticsEvent, suspect bool) (written int, err error) {
 	var ver, rl []events.AnalyticsEvent
 	for _, e := range evs {
@@ -39,10 +50,10 @@ func (db *DB) WriteAnalytics(ctx context.Context, evs []events.AnalyticsEvent, s
 		}
 	}
 	if suspect {
-		if ver, err = db.withoutExisting(ctx, "key_verifications_raw_v1", ver); err != nil {
+		if ver, err = db.settle(ctx, verificationFamily, ver); err != nil {
 			return 0, err
 		}
-		if rl, err = db.withoutExisting(ctx, "ratelimits_raw_v1", rl); err != nil {
+		if rl, err = db.settle(ctx, ratelimitFamily, rl); err != nil {
 			return 0, err
 		}
 	}
@@ -60,32 +71,23 @@ func (db *DB) WriteAnalytics(ctx context.Context, evs []events.AnalyticsEvent, s
 	return len(ver) + len(rl), nil
 }
 
-func (db *DB) withoutExisting(ctx context.Context, table string, evs []events.AnalyticsEvent) ([]events.AnalyticsEvent, error) {
+// settle returns the events of evs that f's raw table does not hold yet,
+// after completing the rollups of the batches that hold the others.
+func (db *DB) settle(ctx context.Context, f rollupFamily, evs []events.AnalyticsEvent) ([]events.AnalyticsEvent, error) {
 	if len(evs) == 0 {
 		return evs, nil
 	}
 	ids := make([]any, len(evs))
-	lo, hi := evs[0].Time, evs[0].Time
+	lo, hi := span(evs)
 	for i, e := range evs {
 		ids[i] = e.ID
-		lo, hi = min(lo, e.Time), max(hi, e.Time)
 	}
 	// The time range lets the server prune partitions.
-	rows, err := db.Conn.Query(ctx, "SELECT event_id FROM "+table+
-		" WHERE time >= ? AND time <= ? AND event_id IN ?", lo, hi, ch.GroupSet{Value: ids})
+	seen, batches, err := db.stored(ctx, f.raw, lo, hi, ids)
 	if err != nil {
-		return nil, fmt.Errorf("clickhouse: dedup check on %s: %w", table, err)
+		return nil, err
 	}
-	defer rows.Close()
-	seen := map[string]bool{}
-	for rows.Next() {
-		var id string
-		if err := rows.Scan(&id); err != nil {
-			return nil, err
-		}
-		seen[id] = true
-	}
-	if err := rows.Err(); err != nil {
+	if err := db.repairRollups(ctx, f, batches); err != nil {
 		return nil, err
 	}
 	out := evs[:0:0]
@@ -98,10 +100,44 @@ func (db *DB) withoutExisting(ctx context.Context, table string, evs []events.An
 	return out, nil
 }
 
+// stored returns which of ids the raw table holds, and the batches they
+// were inserted with. Records inserted before batches existed (an empty
+// batch_id) name no batch: there is nothing to check for them.
+func (db *DB) stored(ctx context.Context, raw string, lo, hi int64, ids []any) (map[string]bool, []string, error) {
+	rows, err := db.Conn.Query(ctx, "SELECT event_id, batch_id FROM "+raw+
+		" WHERE time >= ? AND time <= ? AND event_id IN ?", lo, hi, ch.GroupSet{Value: ids})
+	if err != nil {
+		return nil, nil, fmt.Errorf("clickhouse: dedup check on %s: %w", raw, err)
+	}
+	defer rows.Close()
+	seen, batches := map[string]bool{}, map[string]bool{}
+	for rows.Next() {
+		var id, batch string
+		if err := rows.Scan(&id, &batch); err != nil {
+			return nil, nil, err
+		}
+		seen[id] = true
+		if batch != "" {
+			batches[batch] = true
+		}
+	}
+	return seen, sortedKeys(batches), rows.Err()
+}
+
+// span is the range of the events' times.
+func span(evs []events.AnalyticsEvent) (lo, hi int64) {
+	lo, hi = evs[0].Time, evs[0].Time
+	for _, e := range evs {
+		lo, hi = min(lo, e.Time), max(hi, e.Time)
+	}
+	return lo, hi
+}
+
 func (db *DB) insertVerifications(ctx context.Context, evs []events.AnalyticsEvent) error {
-	batch, err := db.Conn.PrepareBatch(db.insertContext(ctx), `INSERT INTO key_verifications_raw_v1
+	batchID := newBatchID(span(evs))
+	batch, err := db.Conn.PrepareBatch(db.insertContext(ctx, batchID), `INSERT INTO key_verifications_raw_v1
 		(event_id, request_id, time, workspace_id, key_space_id, key_id, identity_id, external_id,
-		 region, outcome, tags, spent_credits, latency)`)
+		 region, outcome, tags, spent_credits, latency, batch_id)`)
 	if err != nil {
 		return fmt.Errorf("clickhouse: preparing verification batch: %w", err)
 	}
@@ -112,7 +148,7 @@ func (db *DB) insertVerifications(ctx context.Context, evs []events.AnalyticsEve
 			tags = []string{}
 		}
 		if err := batch.Append(e.ID, e.RequestID, e.Time, e.WorkspaceID, v.KeySpaceID, v.KeyID, v.IdentityID,
-			v.ExternalID, e.Region, v.Outcome, tags, v.SpentCredits, v.LatencyMs); err != nil {
+			v.ExternalID, e.Region, v.Outcome, tags, v.SpentCredits, v.LatencyMs, batchID); err != nil {
 			_ = batch.Abort()
 			return fmt.Errorf("clickhouse: appending verification %s: %w", e.ID, err)
 		}
@@ -124,8 +160,9 @@ func (db *DB) insertVerifications(ctx context.Context, evs []events.AnalyticsEve
 }
 
 func (db *DB) insertRatelimits(ctx context.Context, evs []events.AnalyticsEvent) error {
-	batch, err := db.Conn.PrepareBatch(db.insertContext(ctx), `INSERT INTO ratelimits_raw_v1
-		(event_id, request_id, time, workspace_id, namespace_id, identifier, region, passed, latency)`)
+	batchID := newBatchID(span(evs))
+	batch, err := db.Conn.PrepareBatch(db.insertContext(ctx, batchID), `INSERT INTO ratelimits_raw_v1
+		(event_id, request_id, time, workspace_id, namespace_id, identifier, region, passed, latency, batch_id)`)
 	if err != nil {
 		return fmt.Errorf("clickhouse: preparing rate-limit batch: %w", err)
 	}
@@ -136,7 +173,7 @@ func (db *DB) insertRatelimits(ctx context.Context, evs []events.AnalyticsEvent)
 			passed = 1
 		}
 		if err := batch.Append(e.ID, e.RequestID, e.Time, e.WorkspaceID, r.NamespaceID, r.Identifier, e.Region,
-			passed, r.LatencyMs); err != nil {
+			passed, r.LatencyMs, batchID); err != nil {
 			_ = batch.Abort()
 			return fmt.Errorf("clickhouse: appending rate-limit decision %s: %w", e.ID, err)
 		}
@@ -177,7 +214,7 @@ func (db *DB) WriteAudit(ctx context.Context, rows []AuditRow) error {
 	if len(rows) == 0 {
 		return nil
 	}
-	batch, err := db.Conn.PrepareBatch(db.insertContext(ctx), `INSERT INTO audit_log_v1
+	batch, err := db.Conn.PrepareBatch(db.insertContext(ctx, ""), `INSERT INTO audit_log_v1
 		(position, event_id, name, version, stream_id, stream_version, workspace_id, actor_id, request_id,
 		 occurred_at, payload)`)
 	if err != nil {

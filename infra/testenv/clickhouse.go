@@ -96,11 +96,6 @@ func (c *ThrowawayClickHouse) Start() {
 // Stop shuts the server down the way an operator would (SIGTERM: it
 // finishes the inserts in flight, then exits), killing it only if it has not
 // exited after 30 s. Stopping twice is harmless.
-//
-// A SIGKILL in the middle of an insert can leave a part in the raw table
-// whose materialized-view rows were never written; keyline's projector then
-// sees the events as delivered and the rollups stay short. That crash case
-// is a known gap (docs/ARCHITECTURE.md), not what this helper simulates.
 func (c *ThrowawayClickHouse) Stop() {
 	if c.cmd == nil {
 		return
@@ -112,6 +107,19 @@ func (c *ThrowawayClickHouse) Stop() {
 		_ = c.cmd.Process.Kill()
 		<-c.done
 	}
+	c.cmd = nil
+}
+
+// Kill ends the server with SIGKILL, as a crash or the OOM killer would:
+// an insert in flight stops wherever it is, possibly after the raw table's
+// part and before its materialized views' parts. Start brings it back.
+// Killing a stopped server is harmless.
+func (c *ThrowawayClickHouse) Kill() {
+	if c.cmd == nil {
+		return
+	}
+	_ = c.cmd.Process.Kill()
+	<-c.done
 	c.cmd = nil
 }
 
