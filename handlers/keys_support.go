@@ -26,6 +26,7 @@ type KeyReader interface {
 	IdentityByExternalID(ctx context.Context, workspaceID, externalID string) (projections.IdentityRow, error)
 	PermissionsByRef(ctx context.Context, workspaceID string, refs []string) ([]projections.PermissionRow, error)
 	RolesByRef(ctx context.Context, workspaceID string, refs []string) ([]projections.RoleRow, error)
+	Workspace(ctx context.Context, id string) (projections.WorkspaceRow, error)
 }
 
 const keyNotFoundDetail = "The specified key was not found."
