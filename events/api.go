@@ -126,14 +126,15 @@ func (a *API) SetDeleteProtection(workspaceID string, enabled bool) ([]Event, er
 // SetIPAllowlist decides replacing the API's IP allow-list with ips (empty:
 // no restriction). It is an operator's command, not a tenant's, so it takes
 // no workspace: the API ID alone names it. Setting the list it already has
-// decides nothing.
+// decides nothing. A malformed list is refused before the API is looked
+// at, so a typo is reported as such whatever the API ID.
 func (a *API) SetIPAllowlist(ips []string) ([]Event, error) {
-	if !a.live(a.WorkspaceID) {
-		return nil, ErrNotFound
-	}
 	canonical, err := NormalizeIPs(ips)
 	if err != nil {
 		return nil, err
+	}
+	if !a.live(a.WorkspaceID) {
+		return nil, ErrNotFound
 	}
 	if slices.Equal(canonical, a.IPAllowlist) {
 		return nil, nil
