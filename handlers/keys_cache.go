@@ -212,7 +212,7 @@ func (c *KeyCache) load(ctx context.Context, hash string) (*verifyEntry, error) 
 	if row.Meta != "" {
 		e.meta = json.RawMessage(row.Meta)
 	}
-	if api, err := c.reader.API(ctx, row.WorkspaceID, row.APIID); errors.Is(err, events.ErrNotFound) {
+	if api, err := c.reader.APIForCache(ctx, row.WorkspaceID, row.APIID); errors.Is(err, events.ErrNotFound) {
 		e.apiLive = false
 	} else if err != nil {
 		return nil, err

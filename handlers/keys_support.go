@@ -27,6 +27,7 @@ type KeyReader interface {
 	PermissionsByRef(ctx context.Context, workspaceID string, refs []string) ([]projections.PermissionRow, error)
 	RolesByRef(ctx context.Context, workspaceID string, refs []string) ([]projections.RoleRow, error)
 	Workspace(ctx context.Context, id string) (projections.WorkspaceRow, error)
+	APIForCache(ctx context.Context, workspaceID, apiID string) (projections.APIRow, error)
 }
 
 const keyNotFoundDetail = "The specified key was not found."

@@ -77,6 +77,17 @@ func (r *Reader) API(ctx context.Context, workspaceID, apiID string) (APIRow, er
 	return row, notFound(err)
 }
 
+// APIForCache is API read from the primary alone, for the verification
+// cache: it fills right after an api.* event invalidated it, when a replica
+// may still show the row as it was (live, or with the old allow-list), and a
+// changed row is no miss to fall back on.
+func (r *Reader) APIForCache(ctx context.Context, workspaceID, apiID string) (APIRow, error) {
+	var row APIRow
+	err := r.Primary.NewSelect().Model(&row).
+		Where("id = ? AND workspace_id = ? AND deleted_at IS NULL", apiID, workspaceID).Scan(ctx)
+	return row, notFound(err)
+}
+
 // IPs returns the allow-list, or nil when the API accepts every address.
 func (a APIRow) IPs() []string {
 	if a.IPAllowlist == "" {

@@ -52,10 +52,11 @@ func (Workspaces) Handle(ctx context.Context, db bun.IDB, rec events.Recorded, e
 }
 
 // Workspace returns a workspace by ID, enabled or not, or events.ErrNotFound.
+// It reads the primary: its callers are the root-key and verification
+// caches, which fill right after a workspace event invalidated them, when a
+// replica may still show the old disabled_at and no miss would reveal it.
 func (r *Reader) Workspace(ctx context.Context, id string) (WorkspaceRow, error) {
 	var row WorkspaceRow
-	err := r.one(ctx, func(db bun.IDB) error {
-		return db.NewSelect().Model(&row).Where("id = ?", id).Scan(ctx)
-	})
+	err := r.Primary.NewSelect().Model(&row).Where("id = ?", id).Scan(ctx)
 	return row, notFound(err)
 }
