@@ -79,6 +79,7 @@ var apiSet = wire.NewSet(
 	handlers.NewUpdateKey,
 	handlers.NewUpdateCredits,
 	handlers.NewReporter,
+	handlers.NewMigrations,
 	handlers.NewVerifyKey,
 	wire.Bind(new(handlers.RefillReader), new(*projections.Reader)),
 	handlers.NewRefiller,
@@ -127,6 +128,6 @@ func InitializeServer(ctx context.Context, cfg *configs.Config, logger *slog.Log
 
 // InitializeAdmin assembles the one-shot administrative commands.
 func InitializeAdmin(ctx context.Context, cfg *configs.Config, logger *slog.Logger) (*runtime.Admin, func(), error) {
-	wire.Build(storeSet, analytics.AuditFor, runtime.NewAdmin)
+	wire.Build(storeSet, analytics.AuditFor, handlers.NewSetWorkspaceEnabled, handlers.NewSetAPIIPAllowlist, runtime.NewAdmin)
 	return nil, nil, nil
 }

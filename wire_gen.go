@@ -102,11 +102,20 @@ func InitializeServer(ctx context.Context, cfg *configs.Config, logger *slog.Log
 	deleteKey := handlers.NewDeleteKey(store)
 	updateKey := handlers.NewUpdateKey(store, reader)
 	updateCredits := handlers.NewUpdateCredits(store, reader)
-	verifyKey := handlers.NewVerifyKey(store, reader, keyCache, creditLedger, limiter, reporter)
+	migrations, err := handlers.NewMigrations(cfg)
+	if err != nil {
+		cleanup5()
+		cleanup4()
+		cleanup3()
+		cleanup2()
+		cleanup()
+		return nil, nil, err
+	}
+	verifyKey := handlers.NewVerifyKey(store, reader, keyCache, creditLedger, limiter, reporter, migrations)
 	keyPermissions := handlers.NewKeyPermissions(store, reader)
 	keyRoles := handlers.NewKeyRoles(store, reader)
 	rerollKey := handlers.NewRerollKey(store, reader, keyring)
-	migrateKeys := handlers.NewMigrateKeys(store, reader)
+	migrateKeys := handlers.NewMigrateKeys(store, reader, migrations)
 	createIdentity := handlers.NewCreateIdentity(store)
 	getIdentity := handlers.NewGetIdentity(reader)
 	listIdentities := handlers.NewListIdentities(reader)
@@ -223,6 +232,8 @@ func InitializeAdmin(ctx context.Context, cfg *configs.Config, logger *slog.Logg
 	}
 	store := sqlstore.NewStore(db, runner, sqlstoreOutbox)
 	bootstrap := handlers.NewBootstrap(store)
+	setWorkspaceEnabled := handlers.NewSetWorkspaceEnabled(store)
+	setAPIIPAllowlist := handlers.NewSetAPIIPAllowlist(store)
 	clickhouseDB, cleanup2, err := clickhouse.OpenConfigured(ctx, cfg, logger)
 	if err != nil {
 		cleanup()
@@ -230,7 +241,7 @@ func InitializeAdmin(ctx context.Context, cfg *configs.Config, logger *slog.Logg
 	}
 	configsProjections := cfg.Projections
 	audit := analytics.AuditFor(store, clickhouseDB, configsProjections, logger)
-	admin := runtime.NewAdmin(store, runner, bootstrap, clickhouseDB, audit)
+	admin := runtime.NewAdmin(store, runner, bootstrap, setWorkspaceEnabled, setAPIIPAllowlist, clickhouseDB, audit)
 	return admin, func() {
 		cleanup2()
 		cleanup()
@@ -242,5 +253,5 @@ func InitializeAdmin(ctx context.Context, cfg *configs.Config, logger *slog.Logg
 var storeSet = wire.NewSet(wire.FieldsOf(new(*configs.Config), "Database", "Projections"), sqlstore.Open, outbox.ForKind, projections.All, projections.NewRunner, wire.Bind(new(sqlstore.Applier), new(*projections.Runner)), sqlstore.NewStore, projections.NewReader, wire.Bind(new(projections.Databases), new(*sqlstore.DB)), wire.Bind(new(handlers.EventLog), new(*sqlstore.Store)), handlers.NewBootstrap, clickhouse.OpenConfigured)
 
 var apiSet = wire.NewSet(
-	storeSet, sqlstore.NewTailer, handlers.NewAuthenticator, wire.Bind(new(handlers.RootKeyFinder), new(*projections.Reader)), wire.Bind(new(handlers.APIReader), new(*projections.Reader)), handlers.NewCreateAPI, handlers.NewGetAPI, handlers.NewDeleteAPI, handlers.NewListKeys, cluster.New, cluster.NewLimiter, heartbeat.New, wire.Bind(new(handlers.RateLimiter), new(ratelimit.Limiter)), wire.Bind(new(handlers.RatelimitReader), new(*projections.Reader)), handlers.NewRatelimitCatalog, handlers.NewRatelimitLimit, handlers.NewRatelimitMultiLimit, handlers.NewSetRatelimitOverride, handlers.NewGetRatelimitOverride, handlers.NewListRatelimitOverrides, handlers.NewDeleteRatelimitOverride, wire.Bind(new(handlers.KeyReader), new(*projections.Reader)), wire.Bind(new(handlers.CommitNotifier), new(*sqlstore.Store)), handlers.NewKeyring, handlers.NewKeyCache, handlers.NewCreditLedger, handlers.NewCreateKey, handlers.NewGetKey, handlers.NewWhoami, handlers.NewDeleteKey, handlers.NewUpdateKey, handlers.NewUpdateCredits, handlers.NewReporter, handlers.NewVerifyKey, wire.Bind(new(handlers.RefillReader), new(*projections.Reader)), handlers.NewRefiller, handlers.NewKeyPermissions, handlers.NewKeyRoles, handlers.NewRerollKey, handlers.NewMigrateKeys, wire.Bind(new(handlers.IdentityReader), new(*projections.Reader)), handlers.NewCreateIdentity, handlers.NewGetIdentity, handlers.NewListIdentities, handlers.NewUpdateIdentity, handlers.NewDeleteIdentity, wire.Bind(new(handlers.PermissionReader), new(*projections.Reader)), handlers.NewCreatePermission, handlers.NewGetPermission, handlers.NewListPermissions, handlers.NewDeletePermission, handlers.NewCreateRole, handlers.NewGetRole, handlers.NewListRoles, handlers.NewDeleteRole, handlers.NewSetRolePermissions, clickhouse.NewQuerier, wire.Bind(new(handlers.AnalyticsQuerier), new(*clickhouse.Querier)), handlers.NewGetVerifications, handlers.NewGetRatelimits, wire.Struct(new(httpapi.Routes), "*"), openapi.NewValidator, wire.Bind(new(httpapi.BodyValidator), new(*openapi.Validator)), httpapi.NewOptions, httpapi.NewRouter, httpserver.New, outbox.ForwarderFor, analytics.NewPipeline, wire.FieldsOf(new(*analytics.Pipeline), "Sink"), wire.Bind(new(handlers.AnalyticsSink), new(*analytics.Sink)), runtime.NewServer,
+	storeSet, sqlstore.NewTailer, handlers.NewAuthenticator, wire.Bind(new(handlers.RootKeyFinder), new(*projections.Reader)), wire.Bind(new(handlers.APIReader), new(*projections.Reader)), handlers.NewCreateAPI, handlers.NewGetAPI, handlers.NewDeleteAPI, handlers.NewListKeys, cluster.New, cluster.NewLimiter, heartbeat.New, wire.Bind(new(handlers.RateLimiter), new(ratelimit.Limiter)), wire.Bind(new(handlers.RatelimitReader), new(*projections.Reader)), handlers.NewRatelimitCatalog, handlers.NewRatelimitLimit, handlers.NewRatelimitMultiLimit, handlers.NewSetRatelimitOverride, handlers.NewGetRatelimitOverride, handlers.NewListRatelimitOverrides, handlers.NewDeleteRatelimitOverride, wire.Bind(new(handlers.KeyReader), new(*projections.Reader)), wire.Bind(new(handlers.CommitNotifier), new(*sqlstore.Store)), handlers.NewKeyring, handlers.NewKeyCache, handlers.NewCreditLedger, handlers.NewCreateKey, handlers.NewGetKey, handlers.NewWhoami, handlers.NewDeleteKey, handlers.NewUpdateKey, handlers.NewUpdateCredits, handlers.NewReporter, handlers.NewMigrations, handlers.NewVerifyKey, wire.Bind(new(handlers.RefillReader), new(*projections.Reader)), handlers.NewRefiller, handlers.NewKeyPermissions, handlers.NewKeyRoles, handlers.NewRerollKey, handlers.NewMigrateKeys, wire.Bind(new(handlers.IdentityReader), new(*projections.Reader)), handlers.NewCreateIdentity, handlers.NewGetIdentity, handlers.NewListIdentities, handlers.NewUpdateIdentity, handlers.NewDeleteIdentity, wire.Bind(new(handlers.PermissionReader), new(*projections.Reader)), handlers.NewCreatePermission, handlers.NewGetPermission, handlers.NewListPermissions, handlers.NewDeletePermission, handlers.NewCreateRole, handlers.NewGetRole, handlers.NewListRoles, handlers.NewDeleteRole, handlers.NewSetRolePermissions, clickhouse.NewQuerier, wire.Bind(new(handlers.AnalyticsQuerier), new(*clickhouse.Querier)), handlers.NewGetVerifications, handlers.NewGetRatelimits, wire.Struct(new(httpapi.Routes), "*"), openapi.NewValidator, wire.Bind(new(httpapi.BodyValidator), new(*openapi.Validator)), httpapi.NewOptions, httpapi.NewRouter, httpserver.New, outbox.ForwarderFor, analytics.NewPipeline, wire.FieldsOf(new(*analytics.Pipeline), "Sink"), wire.Bind(new(handlers.AnalyticsSink), new(*analytics.Sink)), runtime.NewServer,
 )

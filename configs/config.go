@@ -91,6 +91,13 @@ type Config struct {
 	// (Optional) Default: nil; creating a recoverable key answers 412.
 	Encryption *Encryption `json:"encryption,omitempty"`
 
+	// Migrations are the key migrations keys.migrateKeys and verifyKey's
+	// migrationId accept; any other migrationId is unknown (404 in
+	// migrateKeys, NOT_FOUND in verifyKey). Unkey's team creates them per
+	// customer; here they are configuration, shared by every workspace.
+	// (Optional) Default: none.
+	Migrations []Migration `json:"migrations,omitempty"`
+
 	// Analytics bounds the verification/rate-limit event pipeline.
 	// (Optional) Default: zero value with defaults applied to its fields.
 	Analytics Analytics `json:"analytics,omitempty"`
@@ -113,6 +120,28 @@ type EncryptionKey struct {
 	// Key is 32 bytes, standard base64-encoded; supply it as ${ENV}.
 	// (Required) No default.
 	Key string `json:"key"`
+}
+
+// The algorithms a Migration may name.
+const (
+	// MigrationPrefixedAPIKey imports keys of github.com/seamapi/prefixed-api-key:
+	// the key is prefix_short_long and the imported hash hex(sha256(long)).
+	// A key is rehashed to keyline's form on its first verification.
+	MigrationPrefixedAPIKey = "github.com/seamapi/prefixed-api-key"
+	// MigrationSHA256 is in Unkey's enum but Unkey never matches a key with
+	// it, so such keys always verify as NOT_FOUND; keyline does the same.
+	MigrationSHA256 = "sha256"
+)
+
+// Migration declares one key migration.
+type Migration struct {
+	// ID is the migrationId clients send, 3..255 characters, unique.
+	// (Required) No default.
+	ID string `json:"id"`
+
+	// Algorithm says how imported hashes are matched: MigrationPrefixedAPIKey
+	// or MigrationSHA256. (Required) No default.
+	Algorithm string `json:"algorithm"`
 }
 
 // Analytics bounds the node-local side of the analytics pipeline. Every bound

@@ -880,3 +880,33 @@ func TestRedisKeyPrefix(t *testing.T) {
 		t.Fatal("an empty key prefix was accepted")
 	}
 }
+
+func TestMigrations(t *testing.T) {
+	cfg, err := Parse([]byte(`{"database":{"primary":"sqlite:k.db"},"migrations":[
+		{"id":"your_company","algorithm":"github.com/seamapi/prefixed-api-key"},{"id":"legacy","algorithm":"sha256"}]}`), noEnv)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []Migration{{ID: "your_company", Algorithm: MigrationPrefixedAPIKey}, {ID: "legacy", Algorithm: MigrationSHA256}}
+	if !reflect.DeepEqual(cfg.Migrations, want) {
+		t.Fatalf("migrations = %+v", cfg.Migrations)
+	}
+	for doc, problem := range map[string]string{
+		`[{"id":"a","algorithm":"sha256"},{"id":"b","algorithm":"sha256"}]`:     "/migrations/0/id: must be at least 3 characters long",
+		`[{"id":"abc","algorithm":"md5"}]`:                                      `/migrations/0/algorithm: must be one of "github.com/seamapi/prefixed-api-key", "sha256"`,
+		`[{"id":"abc"}]`:                                                        "/migrations/0/algorithm: required field missing",
+		`[{"id":"abc","algorithm":"sha256"},{"id":"abc","algorithm":"sha256"}]`: "/migrations/1/id: duplicate migration id \"abc\"",
+		`[{"id":"abc","algorithm":"sha256","prefix":"x"}]`:                      "/migrations/0/prefix: unknown field",
+	} {
+		_, err := Parse([]byte(`{"database":{"primary":"sqlite:k.db"},"migrations":`+doc+`}`), noEnv)
+		if err == nil || !strings.Contains(err.Error(), problem) {
+			t.Errorf("migrations %s: err = %v, want a problem starting %q", doc, err, problem)
+		}
+	}
+	// Configs built in Go get the same checks.
+	bad := Default()
+	bad.Migrations = []Migration{{ID: "abc", Algorithm: "md5"}}
+	if err := bad.Validate(); err == nil || !strings.Contains(err.Error(), `/migrations/0/algorithm: must be "github.com/seamapi/prefixed-api-key" or "sha256", got "md5"`) {
+		t.Errorf("Validate() = %v", err)
+	}
+}

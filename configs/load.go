@@ -175,6 +175,17 @@ func (c *Config) Validate() error {
 		}
 	}
 
+	seen := map[string]bool{}
+	for i, m := range c.Migrations {
+		if seen[m.ID] {
+			add(fmt.Sprintf("/migrations/%d/id", i), "duplicate migration id %q", m.ID)
+		}
+		seen[m.ID] = true
+		if m.Algorithm != MigrationPrefixedAPIKey && m.Algorithm != MigrationSHA256 {
+			add(fmt.Sprintf("/migrations/%d/algorithm", i), "must be %q or %q, got %q", MigrationPrefixedAPIKey, MigrationSHA256, m.Algorithm)
+		}
+	}
+
 	if len(problems) == 0 {
 		return nil
 	}
@@ -196,6 +207,9 @@ func (c *Config) applyDefaults() {
 	}
 	if c.Redis != nil && c.Redis.KeyPrefix == "" {
 		c.Redis.KeyPrefix = DefaultRedisKeyPrefix
+	}
+	if len(c.Migrations) == 0 {
+		c.Migrations = nil // "migrations": [] and no list mean the same
 	}
 	if c.Analytics.BufferSize == 0 {
 		c.Analytics.BufferSize = DefaultAnalyticsBuffer
@@ -466,6 +480,13 @@ func describe(e *jsonschema.ValidationError) []problem {
 			return at("%s", hint)
 		}
 		return at("must match pattern %s", k.Want)
+	case *kind.Enum:
+		// The allowed values come from the schema, so they are safe to show.
+		allowed := make([]string, len(k.Want))
+		for i, w := range k.Want {
+			allowed[i] = fmt.Sprintf("%q", w)
+		}
+		return at("must be one of %s", strings.Join(allowed, ", "))
 	case *kind.OneOf:
 		return at("must match exactly one alternative, matched %d", len(k.Subschemas))
 	case *kind.FalseSchema:

@@ -1,5 +1,7 @@
 package events
 
+import "slices"
+
 // APICreated opens an API: a named keyspace that keys are issued into.
 type APICreated struct {
 	APIID       string `json:"apiId"`
@@ -35,8 +37,22 @@ func (APIDeleted) EventName() string { return "api.deleted" }
 func (APIDeleted) EventVersion() int { return 1 }
 func (e *APIDeleted) value() Event   { return *e }
 
+// APIIPAllowlistSet replaces the addresses keys.verifyKey accepts requests
+// from for this API's keys (Unkey's ip_whitelist). IPs are exact, canonical
+// and sorted (NormalizeIPs); an empty list lifts the restriction.
+type APIIPAllowlistSet struct {
+	APIID       string   `json:"apiId"`
+	WorkspaceID string   `json:"workspaceId"`
+	IPs         []string `json:"ips"`
+}
+
+func (APIIPAllowlistSet) EventName() string { return "api.ip_allowlist_set" }
+func (APIIPAllowlistSet) EventVersion() int { return 1 }
+func (e *APIIPAllowlistSet) value() Event   { return *e }
+
 func init() {
 	register(func() Event { return &APICreated{} })
+	register(func() Event { return &APIIPAllowlistSet{} })
 	register(func() Event { return &APIDeleteProtectionChanged{} })
 	register(func() Event { return &APIDeleted{} })
 }
@@ -51,6 +67,7 @@ type API struct {
 	KeySpaceID       string
 	Name             string
 	DeleteProtection bool
+	IPAllowlist      []string
 	Deleted          bool
 	Version          int64
 }
@@ -62,6 +79,8 @@ func (a *API) Apply(e Event) {
 		a.ID, a.WorkspaceID, a.KeySpaceID, a.Name = e.APIID, e.WorkspaceID, e.KeySpaceID, e.Name
 	case APIDeleteProtectionChanged:
 		a.DeleteProtection = e.Enabled
+	case APIIPAllowlistSet:
+		a.IPAllowlist = e.IPs
 	case APIDeleted:
 		a.Deleted = true
 	}
@@ -102,4 +121,23 @@ func (a *API) SetDeleteProtection(workspaceID string, enabled bool) ([]Event, er
 		return nil, nil
 	}
 	return []Event{APIDeleteProtectionChanged{APIID: a.ID, WorkspaceID: a.WorkspaceID, Enabled: enabled}}, nil
+}
+
+// SetIPAllowlist decides replacing the API's IP allow-list with ips (empty:
+// no restriction). It is an operator's command, not a tenant's, so it takes
+// no workspace: the API ID alone names it. Setting the list it already has
+// decides nothing. A malformed list is refused before the API is looked
+// at, so a typo is reported as such whatever the API ID.
+func (a *API) SetIPAllowlist(ips []string) ([]Event, error) {
+	canonical, err := NormalizeIPs(ips)
+	if err != nil {
+		return nil, err
+	}
+	if !a.live(a.WorkspaceID) {
+		return nil, ErrNotFound
+	}
+	if slices.Equal(canonical, a.IPAllowlist) {
+		return nil, nil
+	}
+	return []Event{APIIPAllowlistSet{APIID: a.ID, WorkspaceID: a.WorkspaceID, IPs: canonical}}, nil
 }

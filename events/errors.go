@@ -11,6 +11,9 @@ var (
 	ErrAlreadyExists = errors.New("events: already exists")
 	// ErrDeleteProtected: the aggregate refuses deletion until protection is lifted.
 	ErrDeleteProtected = errors.New("events: delete protected")
+	// ErrInvalidIP: an IP allow-list entry is not one exact IP address; the
+	// error returned is an *InvalidIPError naming the entry.
+	ErrInvalidIP = errors.New("events: invalid IP address")
 )
 
 // ErrUnlimitedCredits: a relative credit change on a key without a credit limit.

@@ -21,6 +21,7 @@ func TestAPIDecisions(t *testing.T) {
 	created := APICreated{APIID: "api_1", KeySpaceID: "ks_1", WorkspaceID: "ws_a", Name: "payments"}
 	deleted := APIDeleted{APIID: "api_1", WorkspaceID: "ws_a"}
 	protect := APIDeleteProtectionChanged{APIID: "api_1", WorkspaceID: "ws_a", Enabled: true}
+	allowed := APIIPAllowlistSet{APIID: "api_1", WorkspaceID: "ws_a", IPs: []string{"1.2.3.4", "5.6.7.8"}}
 	cases := []struct {
 		name    string
 		given   []Event
@@ -39,6 +40,32 @@ func TestAPIDecisions(t *testing.T) {
 			func(a *API) ([]Event, error) { return a.Delete("ws_a") }, []Event{deleted}, nil},
 		{"setting protection to its current value changes nothing", []Event{created, protect},
 			func(a *API) ([]Event, error) { return a.SetDeleteProtection("ws_a", true) }, nil, nil},
+		{"allow-list is normalized: trimmed, unmapped, deduplicated, sorted", []Event{created},
+			func(a *API) ([]Event, error) {
+				return a.SetIPAllowlist([]string{" 5.6.7.8", "::ffff:1.2.3.4", "2001:DB8:0::1", "1.2.3.4", "5.6.7.8 "})
+			},
+			[]Event{APIIPAllowlistSet{APIID: "api_1", WorkspaceID: "ws_a", IPs: []string{"1.2.3.4", "5.6.7.8", "2001:db8::1"}}}, nil},
+		{"the same allow-list again changes nothing", []Event{created, allowed},
+			func(a *API) ([]Event, error) { return a.SetIPAllowlist([]string{"5.6.7.8", "1.2.3.4", "1.2.3.4"}) }, nil, nil},
+		{"an empty allow-list clears it", []Event{created, allowed},
+			func(a *API) ([]Event, error) { return a.SetIPAllowlist(nil) },
+			[]Event{APIIPAllowlistSet{APIID: "api_1", WorkspaceID: "ws_a", IPs: []string{}}}, nil},
+		{"clearing an empty allow-list changes nothing", []Event{created},
+			func(a *API) ([]Event, error) { return a.SetIPAllowlist([]string{}) }, nil, nil},
+		{"allow-list of a deleted api", []Event{created, deleted},
+			func(a *API) ([]Event, error) { return a.SetIPAllowlist([]string{"1.2.3.4"}) }, nil, ErrNotFound},
+		{"allow-list of a missing api", nil,
+			func(a *API) ([]Event, error) { return a.SetIPAllowlist([]string{"1.2.3.4"}) }, nil, ErrNotFound},
+		{"a range is refused", []Event{created},
+			func(a *API) ([]Event, error) { return a.SetIPAllowlist([]string{"1.2.3.4", "10.0.0.0/8"}) }, nil, ErrInvalidIP},
+		{"a host name is refused", []Event{created},
+			func(a *API) ([]Event, error) { return a.SetIPAllowlist([]string{"example.com"}) }, nil, ErrInvalidIP},
+		{"a port is refused", []Event{created},
+			func(a *API) ([]Event, error) { return a.SetIPAllowlist([]string{"1.2.3.4:80"}) }, nil, ErrInvalidIP},
+		{"a zone is refused", []Event{created},
+			func(a *API) ([]Event, error) { return a.SetIPAllowlist([]string{"fe80::1%eth0"}) }, nil, ErrInvalidIP},
+		{"an empty entry is refused", []Event{created},
+			func(a *API) ([]Event, error) { return a.SetIPAllowlist([]string{"1.2.3.4", ""}) }, nil, ErrInvalidIP},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -85,6 +112,50 @@ func TestWorkspaceAndRootKeyDecisions(t *testing.T) {
 	}
 }
 
+func TestWorkspaceEnableDecisions(t *testing.T) {
+	created := WorkspaceCreated{WorkspaceID: "ws_a", Name: "acme"}
+	disabled := WorkspaceDisabled{WorkspaceID: "ws_a"}
+	enabled := WorkspaceEnabled{WorkspaceID: "ws_a"}
+	cases := []struct {
+		name    string
+		given   []Event
+		enable  bool
+		then    []Event
+		wantErr error
+	}{
+		{"disable a live workspace", []Event{created}, false, []Event{disabled}, nil},
+		{"disabling a disabled workspace changes nothing", []Event{created, disabled}, false, nil, nil},
+		{"enable a disabled workspace", []Event{created, disabled}, true, []Event{enabled}, nil},
+		{"enabling an enabled workspace changes nothing", []Event{created}, true, nil, nil},
+		{"disable again after enable", []Event{created, disabled, enabled}, false, []Event{disabled}, nil},
+		{"missing workspace", nil, false, nil, ErrNotFound},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			var ws Workspace
+			for _, e := range tc.given {
+				ws.Apply(e)
+			}
+			got, err := ws.SetEnabled(tc.enable)
+			if !errors.Is(err, tc.wantErr) {
+				t.Fatalf("error = %v, want %v", err, tc.wantErr)
+			}
+			if !reflect.DeepEqual(got, tc.then) {
+				t.Fatalf("events = %#v, want %#v", got, tc.then)
+			}
+		})
+	}
+}
+
+func TestInvalidIPErrorNamesTheEntry(t *testing.T) {
+	_, err := NormalizeIPs([]string{"1.2.3.4", " 10.0.0.0/8 "})
+	var ipErr *InvalidIPError
+	if !errors.As(err, &ipErr) || ipErr.Entry != "10.0.0.0/8" ||
+		err.Error() != `invalid IP address "10.0.0.0/8": ranges (CIDR) are not supported, list each address` {
+		t.Fatalf("err = %v", err)
+	}
+}
+
 func TestHashKeyMatchesUnkey(t *testing.T) {
 	// base64(sha256("hello")), the storage form Unkey uses.
 	if got := HashKey("hello"); got != "LPJNul+wow4m6DsqxbninhsWHlwfp0JecwQzYpOLmCQ=" {
@@ -95,10 +166,13 @@ func TestHashKeyMatchesUnkey(t *testing.T) {
 func TestDecodeRoundTripsEveryEvent(t *testing.T) {
 	samples := []Event{
 		WorkspaceCreated{WorkspaceID: "ws_1", Name: "n"},
+		WorkspaceDisabled{WorkspaceID: "ws_1"},
+		WorkspaceEnabled{WorkspaceID: "ws_1"},
 		RootKeyCreated{RootKeyID: "key_1", WorkspaceID: "ws_1", Hash: "h", Start: "s", Permissions: []string{"p"}},
 		APICreated{APIID: "api_1", KeySpaceID: "ks_1", WorkspaceID: "ws_1", Name: "n"},
 		APIDeleteProtectionChanged{APIID: "api_1", WorkspaceID: "ws_1", Enabled: true},
 		APIDeleted{APIID: "api_1", WorkspaceID: "ws_1"},
+		APIIPAllowlistSet{APIID: "api_1", WorkspaceID: "ws_1", IPs: []string{"10.0.0.1", "2001:db8::1"}},
 		RatelimitNamespaceCreated{NamespaceID: "rlns_1", WorkspaceID: "ws_1", Name: "n"},
 		RatelimitNamespaceDeleted{NamespaceID: "rlns_1", WorkspaceID: "ws_1"},
 		RatelimitOverrideSet{OverrideID: "rlor_1", NamespaceID: "rlns_1", WorkspaceID: "ws_1", Identifier: "u_*", Limit: 3, DurationMs: 1000},

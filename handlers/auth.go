@@ -5,6 +5,7 @@ import (
 	"errors"
 	"strings"
 	"sync"
+	"sync/atomic"
 
 	"github.com/keyline/keyline/events"
 	"github.com/keyline/keyline/handlers/rbac"
@@ -20,6 +21,9 @@ type Principal struct {
 	// grants are the held resource permissions (URNs), parsed once when the
 	// principal is built so that a check never re-parses them.
 	grants []rbac.Grant
+	// workspaceDisabled: the workspace was switched off. Only verifyKey
+	// accepts such a principal (see Authenticator.Resolve).
+	workspaceDisabled bool
 }
 
 // NewPrincipal builds a principal holding perms. Exposed for tests and for
@@ -91,6 +95,9 @@ type RootKeyFinder interface {
 type Authenticator struct {
 	finder RootKeyFinder
 	cache  sync.Map // hash -> *Principal
+	// gen counts invalidations, so that a principal read before a change
+	// but stored after it is taken out again instead of outliving it.
+	gen atomic.Uint64
 }
 
 // NewAuthenticator builds an authenticator over finder.
@@ -100,8 +107,28 @@ func NewAuthenticator(finder RootKeyFinder) *Authenticator {
 
 const malformedAuthDetail = "You must provide a valid root key in the Authorization header in the format 'Bearer ROOT_KEY'. Your authorization header is missing the 'Bearer ' prefix."
 
-// Authenticate checks header ("Bearer <rootKey>").
+const workspaceDisabledDetail = "The workspace is disabled."
+
+// Authenticate checks header ("Bearer <rootKey>"). A root key of a disabled
+// workspace is refused with 403 workspace_disabled.
 func (a *Authenticator) Authenticate(ctx context.Context, header string) (*Principal, error) {
+	p, err := a.Resolve(ctx, header)
+	if err != nil {
+		return nil, err
+	}
+	if p.workspaceDisabled {
+		return nil, Fail(CodeWorkspaceDisabled, workspaceDisabledDetail)
+	}
+	return p, nil
+}
+
+// Resolve is Authenticate without the workspace switch, for keys.verifyKey
+// alone. keyline's root keys live in the workspace whose keys they verify,
+// so refusing them there would make §5.2's "workspace disabled → FORBIDDEN"
+// unreachable and turn a clear denial into an HTTP error that SDK callers
+// may treat as an outage (and fail open on). verifyKey instead answers
+// every key of the disabled workspace with 200 FORBIDDEN.
+func (a *Authenticator) Resolve(ctx context.Context, header string) (*Principal, error) {
 	header = strings.TrimSpace(header)
 	if header == "" {
 		return nil, &Error{Code: CodeInvalidInput, Detail: "Authorization header for 'bearer' scheme",
@@ -118,6 +145,7 @@ func (a *Authenticator) Authenticate(ctx context.Context, header string) (*Princ
 	if p, ok := a.cache.Load(hash); ok {
 		return p.(*Principal), nil
 	}
+	gen := a.gen.Load()
 	row, err := a.finder.RootKeyByHash(ctx, hash)
 	if errors.Is(err, events.ErrNotFound) {
 		return nil, Fail(CodeKeyNotFound, "The provided root key is invalid. We could not find the requested key.")
@@ -125,13 +153,20 @@ func (a *Authenticator) Authenticate(ctx context.Context, header string) (*Princ
 	if err != nil {
 		return nil, Internal("looking up root key", err)
 	}
-	if _, err := a.finder.Workspace(ctx, row.WorkspaceID); errors.Is(err, events.ErrNotFound) {
+	ws, err := a.finder.Workspace(ctx, row.WorkspaceID)
+	if errors.Is(err, events.ErrNotFound) {
 		return nil, Fail(CodeWorkspaceNotFound, "The provided root key is invalid. The requested workspace does not exist.")
 	} else if err != nil {
 		return nil, Internal("looking up root key workspace", err)
 	}
 	p := NewPrincipal(row.WorkspaceID, row.ID, row.Permissions)
+	p.workspaceDisabled = !ws.Enabled()
 	a.cache.Store(hash, p)
+	if a.gen.Load() != gen {
+		// Observe ran since the reads above, and its Clear may have come
+		// before this Store: what was read may be stale, so do not keep it.
+		a.cache.Delete(hash)
+	}
 	return p, nil
 }
 
@@ -140,6 +175,7 @@ func (a *Authenticator) Authenticate(ctx context.Context, header string) (*Princ
 // is cheaper than indexing.
 func (a *Authenticator) Observe(rec events.Recorded) {
 	if strings.HasPrefix(rec.Name, "root_key.") || strings.HasPrefix(rec.Name, "workspace.") {
+		a.gen.Add(1)
 		a.cache.Clear()
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"net/netip"
 	"strings"
 	"sync"
 	"time"
@@ -29,6 +30,11 @@ type verifyEntry struct {
 	apiID       string
 	keySpaceID  string
 	apiLive     bool
+	// workspaceDisabled: the key's workspace is switched off (FORBIDDEN).
+	workspaceDisabled bool
+	// allowedIPs is the API's IP allow-list, canonical (unmapped, no zone);
+	// nil accepts every client.
+	allowedIPs  []netip.Addr
 	name        string
 	meta        json.RawMessage
 	enabled     bool
@@ -206,11 +212,23 @@ func (c *KeyCache) load(ctx context.Context, hash string) (*verifyEntry, error) 
 	if row.Meta != "" {
 		e.meta = json.RawMessage(row.Meta)
 	}
-	if _, err := c.reader.API(ctx, row.WorkspaceID, row.APIID); errors.Is(err, events.ErrNotFound) {
+	if api, err := c.reader.APIForCache(ctx, row.WorkspaceID, row.APIID); errors.Is(err, events.ErrNotFound) {
 		e.apiLive = false
 	} else if err != nil {
 		return nil, err
+	} else {
+		for _, ip := range api.IPs() {
+			// The projection only holds what events.NormalizeIPs accepted.
+			if addr, err := netip.ParseAddr(ip); err == nil {
+				e.allowedIPs = append(e.allowedIPs, addr)
+			}
+		}
 	}
+	ws, err := c.reader.Workspace(ctx, row.WorkspaceID)
+	if err != nil && !errors.Is(err, events.ErrNotFound) {
+		return nil, err
+	}
+	e.workspaceDisabled = err == nil && !ws.Enabled()
 	access, err := c.reader.KeyAccess(ctx, []string{row.ID})
 	if err != nil {
 		return nil, err

@@ -41,14 +41,18 @@ type MigratedKey struct {
 // MigrateKeys imports keys by their foreign hash. They verify once their
 // owner presents the plaintext with the migration ID (see VerifyKey.migrate).
 type MigrateKeys struct {
-	Log    EventLog
-	Reader KeyReader
+	Log        EventLog
+	Reader     KeyReader
+	Migrations *Migrations
 }
 
 // NewMigrateKeys builds the use case.
-func NewMigrateKeys(log EventLog, r KeyReader) *MigrateKeys { return &MigrateKeys{Log: log, Reader: r} }
+func NewMigrateKeys(log EventLog, r KeyReader, migrations *Migrations) *MigrateKeys {
+	return &MigrateKeys{Log: log, Reader: r, Migrations: migrations}
+}
 
 // Handle imports keys; a hash that is already known is reported as failed.
+// Unkey's order: permission (403), API (404), migration (404).
 func (h *MigrateKeys) Handle(ctx context.Context, p *Principal, migrationID, apiID string, keys []MigrateKeyInput) (MigrationResult, error) {
 	if err := p.RequireAny("api.*.create_key", "api."+apiID+".create_key"); err != nil {
 		return MigrationResult{}, err
@@ -56,6 +60,9 @@ func (h *MigrateKeys) Handle(ctx context.Context, p *Principal, migrationID, api
 	api, err := lookupAPI(ctx, h.Reader, p.WorkspaceID, apiID)
 	if err != nil {
 		return MigrationResult{}, err
+	}
+	if _, ok := h.Migrations.Algorithm(migrationID); !ok {
+		return MigrationResult{}, Fail(CodeMigrationNotFound, migrationNotFoundDetail)
 	}
 	out := MigrationResult{Migrated: []MigratedKey{}, Failed: []string{}}
 	for _, in := range keys {

@@ -26,6 +26,8 @@ type KeyReader interface {
 	IdentityByExternalID(ctx context.Context, workspaceID, externalID string) (projections.IdentityRow, error)
 	PermissionsByRef(ctx context.Context, workspaceID string, refs []string) ([]projections.PermissionRow, error)
 	RolesByRef(ctx context.Context, workspaceID string, refs []string) ([]projections.RoleRow, error)
+	Workspace(ctx context.Context, id string) (projections.WorkspaceRow, error)
+	APIForCache(ctx context.Context, workspaceID, apiID string) (projections.APIRow, error)
 }
 
 const keyNotFoundDetail = "The specified key was not found."

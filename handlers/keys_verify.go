@@ -6,9 +6,12 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"errors"
+	"net/netip"
+	"slices"
 	"strings"
 	"time"
 
+	"github.com/keyline/keyline/configs"
 	"github.com/keyline/keyline/events"
 	"github.com/keyline/keyline/handlers/permquery"
 )
@@ -33,6 +36,10 @@ type VerifyKeyInput struct {
 	MigrationID string
 	Tags        []string
 	Ratelimits  []VerifyRatelimitInput
+	// ClientIP is the address of the client the request is made for, as
+	// the HTTP layer determined it (X-Forwarded-For first, then the peer),
+	// checked against the API's IP allow-list.
+	ClientIP string
 }
 
 // VerifyResult is Unkey's V2KeysVerifyKeyResponseData; everything but valid
@@ -65,12 +72,17 @@ type VerifyKey struct {
 	// Report receives one analytics record per verification that reaches
 	// the checks.
 	Report *Reporter
-	now    func() time.Time
+	// Migrations are the migrationIds a key not found by its hash may be
+	// looked up under.
+	Migrations *Migrations
+	now        func() time.Time
 }
 
 // NewVerifyKey builds the use case.
-func NewVerifyKey(log EventLog, r KeyReader, cache *KeyCache, ledger *CreditLedger, limiter RateLimiter, report *Reporter) *VerifyKey {
-	return &VerifyKey{Log: log, Reader: r, Cache: cache, Ledger: ledger, Limiter: limiter, Report: report, now: time.Now}
+func NewVerifyKey(log EventLog, r KeyReader, cache *KeyCache, ledger *CreditLedger, limiter RateLimiter, report *Reporter,
+	migrations *Migrations) *VerifyKey {
+	return &VerifyKey{Log: log, Reader: r, Cache: cache, Ledger: ledger, Limiter: limiter, Report: report,
+		Migrations: migrations, now: time.Now}
 }
 
 var notFound = VerifyResult{Code: CodeNotFound}
@@ -100,6 +112,8 @@ func (h *VerifyKey) Handle(ctx context.Context, p *Principal, in VerifyKeyInput)
 	}
 	code := CodeValid
 	switch {
+	case e.workspaceDisabled:
+		code = CodeForbiddenKey
 	case !e.apiLive:
 		code = CodeNotFound
 	case !e.enabled:
@@ -116,6 +130,11 @@ func (h *VerifyKey) Handle(ctx context.Context, p *Principal, in VerifyKeyInput)
 	enabled := e.enabled
 	res := VerifyResult{KeyID: e.keyID, Name: e.name, Meta: e.meta, Expires: e.expires, Enabled: &enabled,
 		Permissions: e.permissions, Roles: e.roles, Identity: e.identity}
+	// The allow-list comes before everything that counts or spends, so a
+	// request from elsewhere costs neither credits nor rate-limit tokens.
+	if code == CodeValid && e.allowedIPs != nil && !ipAllowed(e.allowedIPs, in.ClientIP) {
+		code = CodeForbiddenKey
+	}
 	if code == CodeValid && query != nil && !query.Allows(func(s string) bool { _, ok := e.permSet[s]; return ok }) {
 		code = CodeInsufficientPermissions
 	}
@@ -170,12 +189,28 @@ func (h *VerifyKey) Handle(ctx context.Context, p *Principal, in VerifyKeyInput)
 	return res, nil
 }
 
+// ipAllowed reports whether clientIP is on the allow-list. Both sides are
+// compared as addresses, not strings, so any spelling of one address
+// matches; an address the HTTP layer could not make out never does.
+func ipAllowed(allowed []netip.Addr, clientIP string) bool {
+	addr, err := netip.ParseAddr(clientIP)
+	if err != nil {
+		return false
+	}
+	return slices.Contains(allowed, addr.Unmap().WithZone(""))
+}
+
 // migrate finds a key imported by keys.migrateKeys from its plaintext and
 // rehashes it, Unkey's "prefixed-api-key" scheme: the key is
 // prefix_short_long (the prefix may contain "_", so it is split from the
-// right) and the imported hash is hex(sha256(long)).
+// right) and the imported hash is hex(sha256(long)). An unknown migrationId
+// finds nothing, and so does a "sha256" migration, which Unkey accepts
+// but never matches.
 func (h *VerifyKey) migrate(ctx context.Context, p *Principal, key, migrationID string) (*verifyEntry, error) {
 	missing := &verifyEntry{}
+	if algorithm, ok := h.Migrations.Algorithm(migrationID); !ok || algorithm != configs.MigrationPrefixedAPIKey {
+		return missing, nil
+	}
 	i := strings.LastIndex(key, "_")
 	if i <= 0 {
 		return missing, nil

@@ -2,6 +2,7 @@ package projections
 
 import (
 	"context"
+	"strings"
 
 	"github.com/uptrace/bun"
 
@@ -9,7 +10,9 @@ import (
 )
 
 // APIRow is an API (keyspace). Deleted APIs keep their row with DeletedAt
-// set, as the soft delete keeps their keys in place.
+// set, as the soft delete keeps their keys in place. IPAllowlist is the
+// comma-separated list of addresses verifyKey accepts for its keys, as
+// Unkey stores ip_whitelist; "" means no restriction.
 type APIRow struct {
 	bun.BaseModel    `bun:"table:apis"`
 	ID               string `bun:"id,pk"`
@@ -17,6 +20,7 @@ type APIRow struct {
 	KeySpaceID       string `bun:"key_space_id,notnull"`
 	Name             string `bun:"name,notnull"`
 	DeleteProtection bool   `bun:"delete_protection,notnull"`
+	IPAllowlist      string `bun:"ip_allowlist,notnull"`
 	CreatedAt        int64  `bun:"created_at,notnull"`
 	DeletedAt        *int64 `bun:"deleted_at"`
 }
@@ -25,7 +29,7 @@ type APIRow struct {
 type APIs struct{}
 
 func (APIs) Name() string     { return "apis" }
-func (APIs) Version() int     { return 1 }
+func (APIs) Version() int     { return 2 }
 func (APIs) Tables() []string { return []string{"apis"} }
 
 func (APIs) Setup(ctx context.Context, db bun.IDB) error {
@@ -50,6 +54,10 @@ func (APIs) Handle(ctx context.Context, db bun.IDB, rec events.Recorded, e event
 		_, err := db.NewUpdate().Model((*APIRow)(nil)).Set("delete_protection = ?", e.Enabled).
 			Where("id = ?", e.APIID).Exec(ctx)
 		return err
+	case events.APIIPAllowlistSet:
+		_, err := db.NewUpdate().Model((*APIRow)(nil)).Set("ip_allowlist = ?", strings.Join(e.IPs, ",")).
+			Where("id = ?", e.APIID).Exec(ctx)
+		return err
 	case events.APIDeleted:
 		_, err := db.NewUpdate().Model((*APIRow)(nil)).Set("deleted_at = ?", rec.OccurredAt.UnixMilli()).
 			Where("id = ?", e.APIID).Exec(ctx)
@@ -67,4 +75,23 @@ func (r *Reader) API(ctx context.Context, workspaceID, apiID string) (APIRow, er
 			Where("id = ? AND workspace_id = ? AND deleted_at IS NULL", apiID, workspaceID).Scan(ctx)
 	})
 	return row, notFound(err)
+}
+
+// APIForCache is API read from the primary alone, for the verification
+// cache: it fills right after an api.* event invalidated it, when a replica
+// may still show the row as it was (live, or with the old allow-list), and a
+// changed row is no miss to fall back on.
+func (r *Reader) APIForCache(ctx context.Context, workspaceID, apiID string) (APIRow, error) {
+	var row APIRow
+	err := r.Primary.NewSelect().Model(&row).
+		Where("id = ? AND workspace_id = ? AND deleted_at IS NULL", apiID, workspaceID).Scan(ctx)
+	return row, notFound(err)
+}
+
+// IPs returns the allow-list, or nil when the API accepts every address.
+func (a APIRow) IPs() []string {
+	if a.IPAllowlist == "" {
+		return nil
+	}
+	return strings.Split(a.IPAllowlist, ",")
 }

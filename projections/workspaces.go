@@ -8,19 +8,24 @@ import (
 	"github.com/keyline/keyline/events"
 )
 
-// WorkspaceRow is one tenant.
+// WorkspaceRow is one tenant. DisabledAt is set while the workspace is
+// disabled (workspace.disabled), nil while it works.
 type WorkspaceRow struct {
 	bun.BaseModel `bun:"table:workspaces"`
 	ID            string `bun:"id,pk"`
 	Name          string `bun:"name,notnull,unique"`
 	CreatedAt     int64  `bun:"created_at,notnull"`
+	DisabledAt    *int64 `bun:"disabled_at"`
 }
+
+// Enabled reports whether the workspace's keys and root keys work.
+func (w WorkspaceRow) Enabled() bool { return w.DisabledAt == nil }
 
 // Workspaces projects workspace events.
 type Workspaces struct{}
 
 func (Workspaces) Name() string     { return "workspaces" }
-func (Workspaces) Version() int     { return 1 }
+func (Workspaces) Version() int     { return 2 }
 func (Workspaces) Tables() []string { return []string{"workspaces"} }
 
 func (Workspaces) Setup(ctx context.Context, db bun.IDB) error {
@@ -29,20 +34,29 @@ func (Workspaces) Setup(ctx context.Context, db bun.IDB) error {
 }
 
 func (Workspaces) Handle(ctx context.Context, db bun.IDB, rec events.Recorded, e events.Event) error {
-	c, ok := e.(events.WorkspaceCreated)
-	if !ok {
-		return nil
+	switch e := e.(type) {
+	case events.WorkspaceCreated:
+		row := &WorkspaceRow{ID: e.WorkspaceID, Name: e.Name, CreatedAt: rec.OccurredAt.UnixMilli()}
+		_, err := db.NewInsert().Model(row).On("CONFLICT (id) DO UPDATE").Set("name = EXCLUDED.name").Exec(ctx)
+		return err
+	case events.WorkspaceDisabled:
+		_, err := db.NewUpdate().Model((*WorkspaceRow)(nil)).Set("disabled_at = ?", rec.OccurredAt.UnixMilli()).
+			Where("id = ?", e.WorkspaceID).Exec(ctx)
+		return err
+	case events.WorkspaceEnabled:
+		_, err := db.NewUpdate().Model((*WorkspaceRow)(nil)).Set("disabled_at = NULL").
+			Where("id = ?", e.WorkspaceID).Exec(ctx)
+		return err
 	}
-	row := &WorkspaceRow{ID: c.WorkspaceID, Name: c.Name, CreatedAt: rec.OccurredAt.UnixMilli()}
-	_, err := db.NewInsert().Model(row).On("CONFLICT (id) DO UPDATE").Set("name = EXCLUDED.name").Exec(ctx)
-	return err
+	return nil
 }
 
-// Workspace returns a workspace by ID, or events.ErrNotFound.
+// Workspace returns a workspace by ID, enabled or not, or events.ErrNotFound.
+// It reads the primary: its callers are the root-key and verification
+// caches, which fill right after a workspace event invalidated them, when a
+// replica may still show the old disabled_at and no miss would reveal it.
 func (r *Reader) Workspace(ctx context.Context, id string) (WorkspaceRow, error) {
 	var row WorkspaceRow
-	err := r.one(ctx, func(db bun.IDB) error {
-		return db.NewSelect().Model(&row).Where("id = ?", id).Scan(ctx)
-	})
+	err := r.Primary.NewSelect().Model(&row).Where("id = ?", id).Scan(ctx)
 	return row, notFound(err)
 }

@@ -32,6 +32,7 @@ func TestEndpointPermissions(t *testing.T) {
 	cfg := sqliteConfig(t)
 	// The analytics rows need a ClickHouse to answer 200 with their grant.
 	cfg.ClickHouse = &configs.ClickHouse{URL: testenv.FreshClickHouseDatabase(t)}
+	cfg.Migrations = []configs.Migration{{ID: "authz_mig", Algorithm: configs.MigrationPrefixedAPIKey}}
 	ts := startServer(t, cfg)
 	mint := mintKeys(t, cfg)
 	root := ts.RootKey
@@ -76,7 +77,7 @@ func TestEndpointPermissions(t *testing.T) {
 			body: func(t *testing.T) map[string]any { b := keyID(t); b["expiration"] = 0; return b }},
 		{op: "keys.migrateKeys", perms: []string{"api.*.create_key"}, status: 403, errType: insufficient,
 			body: func(*testing.T) map[string]any {
-				return map[string]any{"migrationId": uniq("mig"), "apiId": api, "keys": []map[string]any{{"hash": uniq("deadbeef")}}}
+				return map[string]any{"migrationId": "authz_mig", "apiId": api, "keys": []map[string]any{{"hash": uniq("deadbeef")}}}
 			}},
 		{op: "keys.addPermissions", perms: []string{"api.*.update_key", "rbac.*.add_permission_to_key"}, status: 403, errType: insufficient,
 			body: func(t *testing.T) map[string]any { b := keyID(t); b["permissions"] = []string{"authz.p"}; return b }},

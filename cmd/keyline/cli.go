@@ -15,6 +15,7 @@ import (
 
 	keyline "github.com/keyline/keyline"
 	"github.com/keyline/keyline/configs"
+	"github.com/keyline/keyline/handlers"
 	"github.com/keyline/keyline/infra/analytics"
 	"github.com/keyline/keyline/infra/cluster"
 	"github.com/keyline/keyline/infra/redisstream"
@@ -37,6 +38,23 @@ Usage:
       (default: every permission). Prints one JSON line:
       {"workspaceId":"ws_...","rootKeyId":"key_...","rootKey":"..."}
       Safe while a server runs on the same store; it accepts the key at once.
+
+  keyline workspace disable|enable [--config FILE] --workspace NAME
+      Switch the workspace NAME off, or on again (Unkey does this from its
+      dashboard). While it is disabled, keys.verifyKey answers FORBIDDEN for
+      every key of it and its root keys get 403 workspace_disabled on every
+      other endpoint; nothing is deleted. Prints one JSON line:
+      {"workspaceId":"ws_...","name":"...","enabled":false,"changed":true}
+      A repeat changes nothing ("changed":false). Running servers notice
+      within projections.pollIntervalMs.
+
+  keyline apis allow-ips [--config FILE] --api API_ID --ips IP,IP,...
+      Accept keys.verifyKey for the API's keys only from these client IPs
+      (exact IPv4 or IPv6 addresses, no ranges); a request from any other
+      address verifies as FORBIDDEN and spends nothing. The client IP is the
+      first entry of X-Forwarded-For, else the connection's peer. --ips ''
+      lifts the restriction. Prints one JSON line:
+      {"apiId":"api_...","workspaceId":"ws_...","ips":["..."],"changed":true}
 
   keyline replay [--config FILE] [--projection NAME]
       Rebuild read models from the event log (all, or just NAME). Writes wait
@@ -77,6 +95,10 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		err = runCmd(ctx, args[1:], stdout, stderr)
 	case "bootstrap":
 		err = bootstrapCmd(ctx, args[1:], stdout, stderr)
+	case "workspace":
+		err = workspaceCmd(ctx, args[1:], stdout, stderr)
+	case "apis":
+		err = apisCmd(ctx, args[1:], stdout, stderr)
 	case "replay":
 		err = replayCmd(ctx, args[1:], stdout, stderr)
 	case "migrate":
@@ -93,10 +115,20 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return 0
 	}
 	if err != nil {
-		fmt.Fprintf(stderr, "keyline %s: %v\n", args[0], err)
+		fmt.Fprintf(stderr, "keyline %s: %s\n", args[0], cliMessage(err))
 		return 1
 	}
 	return 0
+}
+
+// cliMessage is what an operator reads: a use case's public detail without
+// the API's error URN; internal failures keep their cause.
+func cliMessage(err error) string {
+	var e *handlers.Error
+	if errors.As(err, &e) && e.Code != handlers.CodeUnexpected {
+		return e.Detail
+	}
+	return err.Error()
 }
 
 func newFlags(name, summary string, stderr io.Writer) (*flag.FlagSet, *string) {
@@ -197,6 +229,88 @@ func bootstrapCmd(ctx context.Context, args []string, stdout, stderr io.Writer) 
 		return err
 	}
 	return json.NewEncoder(stdout).Encode(minted)
+}
+
+const workspaceSynopsis = "keyline workspace disable|enable [--config FILE] --workspace NAME"
+
+func workspaceCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	if len(args) == 0 || (args[0] != "disable" && args[0] != "enable") {
+		if len(args) > 0 && (args[0] == "-h" || args[0] == "--help") {
+			fmt.Fprintln(stderr, workspaceSynopsis+": switch a workspace off, or on again.")
+			return flag.ErrHelp
+		}
+		return errors.New("usage: " + workspaceSynopsis)
+	}
+	fs, config := newFlags("workspace "+args[0], workspaceSynopsis+
+		": switch a workspace off, or on again. While disabled, its keys verify as FORBIDDEN and its root keys get 403.", stderr)
+	workspace := fs.String("workspace", "", "workspace name (required); it must exist")
+	if err := fs.Parse(args[1:]); err != nil {
+		return err
+	}
+	if fs.NArg() > 0 {
+		return fmt.Errorf("unexpected argument %q (usage: %s)", fs.Arg(0), workspaceSynopsis)
+	}
+	if strings.TrimSpace(*workspace) == "" {
+		fs.Usage()
+		return errors.New("--workspace is required")
+	}
+	admin, cleanup, err := openAdmin(ctx, *config, stderr)
+	if err != nil {
+		return err
+	}
+	defer cleanup()
+	state, err := admin.SetWorkspaceEnabled(ctx, *workspace, args[0] == "enable")
+	if err != nil {
+		return err
+	}
+	return json.NewEncoder(stdout).Encode(state)
+}
+
+const apisSynopsis = "keyline apis allow-ips [--config FILE] --api API_ID --ips IP,IP,..."
+
+func apisCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	if len(args) == 0 || args[0] != "allow-ips" {
+		if len(args) > 0 && (args[0] == "-h" || args[0] == "--help") {
+			fmt.Fprintln(stderr, apisSynopsis+": set the client IPs an API's keys verify from.")
+			return flag.ErrHelp
+		}
+		return errors.New("usage: " + apisSynopsis)
+	}
+	fs, config := newFlags("apis allow-ips", apisSynopsis+
+		": accept verifications of the API's keys only from these exact client IPs; --ips '' lifts the restriction.", stderr)
+	api := fs.String("api", "", "API ID, api_... (required)")
+	ips := fs.String("ips", "", "comma-separated IPv4/IPv6 addresses (required; '' clears the list)")
+	if err := fs.Parse(args[1:]); err != nil {
+		return err
+	}
+	if fs.NArg() > 0 {
+		return fmt.Errorf("unexpected argument %q (usage: %s)", fs.Arg(0), apisSynopsis)
+	}
+	// An omitted --ips must not silently clear the list: clearing is asked for.
+	ipsSet := false
+	fs.Visit(func(f *flag.Flag) { ipsSet = ipsSet || f.Name == "ips" })
+	switch {
+	case strings.TrimSpace(*api) == "":
+		fs.Usage()
+		return errors.New("--api is required")
+	case !ipsSet:
+		fs.Usage()
+		return errors.New("--ips is required (--ips '' clears the allow-list)")
+	}
+	var list []string
+	if strings.TrimSpace(*ips) != "" {
+		list = strings.Split(*ips, ",")
+	}
+	admin, cleanup, err := openAdmin(ctx, *config, stderr)
+	if err != nil {
+		return err
+	}
+	defer cleanup()
+	set, err := admin.SetAPIIPAllowlist(ctx, strings.TrimSpace(*api), list)
+	if err != nil {
+		return err
+	}
+	return json.NewEncoder(stdout).Encode(set)
 }
 
 func replayCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error {

@@ -119,7 +119,10 @@ func TestRerollKey(t *testing.T) {
 }
 
 func TestMigrateKeys(t *testing.T) {
-	ts := startServer(t, sqliteConfig(t))
+	cfg := sqliteConfig(t)
+	cfg.Migrations = []configs.Migration{{ID: "acme_v1", Algorithm: configs.MigrationPrefixedAPIKey},
+		{ID: "legacy_sha", Algorithm: configs.MigrationSHA256}}
+	ts := startServer(t, cfg)
 	api := ts.createAPI(t, ts.RootKey, "migration")
 	plaintext := "mycorp_short123_longtoken456"
 	sum := sha256.Sum256([]byte("longtoken456"))
@@ -141,8 +144,13 @@ func TestMigrateKeys(t *testing.T) {
 	if v := ts.verify(t, ts.RootKey, map[string]any{"key": plaintext}); v["code"] != "NOT_FOUND" {
 		t.Fatalf("before migration: %v", v)
 	}
-	if v := ts.verify(t, ts.RootKey, map[string]any{"key": plaintext, "migrationId": "other"}); v["code"] != "NOT_FOUND" {
-		t.Fatalf("wrong migration id: %v", v)
+	// An undeclared migrationId finds nothing, and so does a declared one
+	// the key was not imported under.
+	for _, id := range []string{"other", "legacy_sha"} {
+		status, r := ts.call(t, ts.RootKey, "keys.verifyKey", map[string]any{"key": plaintext, "migrationId": id})
+		if status != 200 || string(r.Data) != `{"valid":false,"code":"NOT_FOUND"}` {
+			t.Fatalf("migration id %s: %d %s", id, status, r.Data)
+		}
 	}
 	if v := ts.verify(t, ts.RootKey, map[string]any{"key": plaintext, "migrationId": "acme_v1"}); v["code"] != "VALID" || v["credits"] != float64(2) {
 		t.Fatalf("first verify with migration id: %v", v)
@@ -154,6 +162,40 @@ func TestMigrateKeys(t *testing.T) {
 	ts.must(t, ts.RootKey, "keys.getKey", map[string]any{"keyId": mustID(t, ts, plaintext)}, &got)
 	if got.Start != "mycorp_shor" {
 		t.Fatalf("start after migration = %q", got.Start)
+	}
+
+	// A migrationId the config does not declare does not exist: 404 after
+	// the permission and API checks, as in Unkey, and nothing is imported.
+	other := "other_" + plaintext
+	sum = sha256.Sum256([]byte("token_of_" + other))
+	otherHash := hex.EncodeToString(sum[:])
+	status, r := ts.call(t, ts.RootKey, "keys.migrateKeys", map[string]any{"migrationId": "not_configured", "apiId": api,
+		"keys": []map[string]any{{"hash": otherHash}}})
+	expectError(t, status, r, 404, "unkey/data/migration_not_found")
+	if r.Error.Detail != "The requested Migration does not exist or has been deleted." {
+		t.Fatalf("detail = %q", r.Error.Detail)
+	}
+	status, r = ts.call(t, ts.RootKey, "keys.migrateKeys", map[string]any{"migrationId": "not_configured", "apiId": "api_missing",
+		"keys": []map[string]any{{"hash": otherHash}}})
+	expectError(t, status, r, 404, "unkey/data/api_not_found")
+	noCreate := mintRootKey(t, cfg, "default", "api.*.read_key")
+	status, r = ts.call(t, noCreate, "keys.migrateKeys", map[string]any{"migrationId": "not_configured", "apiId": api,
+		"keys": []map[string]any{{"hash": otherHash}}})
+	expectError(t, status, r, 403, "unkey/authorization/insufficient_permissions")
+	if n := countRows(t, ts, "SELECT COUNT(*) FROM keys WHERE hash = ?", otherHash); n != 0 {
+		t.Fatalf("a refused migration imported %d keys", n)
+	}
+
+	// "sha256" is accepted, as in Unkey, but never matches at verification.
+	long := "sha256long"
+	sum = sha256.Sum256([]byte(long))
+	ts.must(t, ts.RootKey, "keys.migrateKeys", map[string]any{"migrationId": "legacy_sha", "apiId": api,
+		"keys": []map[string]any{{"hash": hex.EncodeToString(sum[:])}}}, &res)
+	if len(res.Migrated) != 1 {
+		t.Fatalf("sha256 migration = %+v", res)
+	}
+	if v := ts.verify(t, ts.RootKey, map[string]any{"key": "p_s_" + long, "migrationId": "legacy_sha"}); v["code"] != "NOT_FOUND" {
+		t.Fatalf("a sha256-migrated key verified: %v", v)
 	}
 }
 

@@ -5,10 +5,12 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"maps"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"sync"
 	"syscall"
@@ -170,6 +172,38 @@ func TestCLIHelp(t *testing.T) {
 	_, errs, code = runProc(t, "bootstrap")
 	if code != 1 || !strings.Contains(errs, "--workspace is required") {
 		t.Fatalf("bootstrap without workspace: exit %d\n%s", code, errs)
+	}
+	for _, sub := range [][]string{{"workspace", "disable"}, {"workspace", "enable"}, {"apis", "allow-ips"}} {
+		_, errs, code := runProc(t, append(sub, "--help")...)
+		if code != 0 || !containsAll(errs, "keyline "+sub[0], sub[1], "-config") {
+			t.Fatalf("%v --help: exit %d\n%s", sub, code, errs)
+		}
+	}
+}
+
+// The README's command-line section and `keyline --help` list the same
+// commands with the same synopsis.
+func TestCLIUsageMatchesREADME(t *testing.T) {
+	readme, err := os.ReadFile("../../README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, section, _ := strings.Cut(string(readme), "## Command line\n\n```\n")
+	block, _, _ := strings.Cut(section, "```")
+	documented := map[string]bool{}
+	for _, line := range strings.Split(strings.TrimSpace(block), "\n") {
+		if !strings.HasPrefix(line, "keyline --help") {
+			documented[line] = true
+		}
+	}
+	served := map[string]bool{}
+	for _, line := range strings.Split(usage, "\n") {
+		if strings.HasPrefix(line, "  keyline ") {
+			served[strings.TrimPrefix(line, "  ")] = true
+		}
+	}
+	if len(served) < 8 || !maps.Equal(documented, served) {
+		t.Fatalf("README's command line:\n%v\nkeyline --help:\n%v", slices.Sorted(maps.Keys(documented)), slices.Sorted(maps.Keys(served)))
 	}
 }
 

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	keyline "github.com/keyline/keyline"
+	"github.com/keyline/keyline/configs"
 )
 
 // sdkDir returns a directory holding Unkey's official TypeScript SDK
@@ -66,6 +67,8 @@ func sdkDir(t *testing.T) string {
 func TestSDKConformance(t *testing.T) {
 	dir := sdkDir(t)
 	cfg := sqliteConfig(t)
+	// keys.test.mjs imports keys under this migrationId.
+	cfg.Migrations = []configs.Migration{{ID: "sdk_mig", Algorithm: configs.MigrationPrefixedAPIKey}}
 	ts := startServer(t, cfg)
 	admin, cleanup, err := keyline.InitializeAdmin(context.Background(), cfg, discardLogger())
 	if err != nil {

@@ -3,6 +3,12 @@ package httpapi
 import (
 	"context"
 	"encoding/json"
+	"net"
+	"net/http"
+	"net/netip"
+	"strings"
+
+	"github.com/uptrace/bunrouter"
 
 	"github.com/keyline/keyline/handlers"
 )
@@ -152,13 +158,39 @@ type verifyKeyBody struct {
 	Ratelimits  []handlers.VerifyRatelimitInput `json:"ratelimits"`
 }
 
-func (rt *Routes) verifyKey(ctx context.Context, p *handlers.Principal, in verifyKeyBody) (any, error) {
+func (rt *Routes) verifyKey(req bunrouter.Request, p *handlers.Principal, in verifyKeyBody) (any, error) {
 	v := handlers.VerifyKeyInput{Key: in.Key, Tags: in.Tags, Permissions: in.Permissions, MigrationID: in.MigrationID,
-		Ratelimits: in.Ratelimits}
+		Ratelimits: in.Ratelimits, ClientIP: clientIP(req.Request)}
 	if in.Credits != nil {
 		v.Cost = &in.Credits.Cost
 	}
-	return rt.VerifyKey.Handle(ctx, p, v)
+	return rt.VerifyKey.Handle(req.Context(), p, v)
+}
+
+// clientIP is the address IP allow-lists are checked against, as Unkey
+// takes it: the first non-empty entry of X-Forwarded-For (keyline runs
+// behind proxies), else the connection's peer, without a port either way.
+// Whoever can reach keyline directly can therefore claim any address:
+// allow-lists assume a proxy in front that sets the header.
+func clientIP(r *http.Request) string {
+	for entry := range strings.SplitSeq(r.Header.Get("X-Forwarded-For"), ",") {
+		if entry = strings.TrimSpace(entry); entry != "" {
+			return stripPort(entry)
+		}
+	}
+	return stripPort(r.RemoteAddr)
+}
+
+// stripPort turns "1.2.3.4:5678" and "[2001:db8::1]:443" into the bare
+// address and leaves "2001:db8::1" (colons, but no port) alone.
+func stripPort(addr string) string {
+	if ap, err := netip.ParseAddrPort(addr); err == nil {
+		return ap.Addr().String()
+	}
+	if host, _, err := net.SplitHostPort(addr); err == nil {
+		return host
+	}
+	return strings.TrimSuffix(strings.TrimPrefix(addr, "["), "]")
 }
 
 type keyPermissionsBody struct {

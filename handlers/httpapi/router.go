@@ -105,7 +105,7 @@ func NewRouter(routes *Routes, validator BodyValidator, opts Options, logger *sl
 	api.POST("/keys.deleteKey", operation(routes, routes.deleteKey))
 	api.POST("/keys.updateKey", operation(routes, routes.updateKey))
 	api.POST("/keys.updateCredits", operation(routes, routes.updateCredits))
-	api.POST("/keys.verifyKey", operation(routes, routes.verifyKey))
+	api.POST("/keys.verifyKey", route(routes.Auth.Resolve, routes.verifyKey))
 	api.POST("/keys.addPermissions", operation(routes, routes.keyPermissions("add")))
 	api.POST("/keys.removePermissions", operation(routes, routes.keyPermissions("remove")))
 	api.POST("/keys.setPermissions", operation(routes, routes.keyPermissions("set")))
@@ -160,16 +160,29 @@ type page struct {
 // own decode-call-encode: the validated body is decoded into In, the root
 // key authenticated, run called, and its result wrapped in the envelope.
 func operation[In any](rt *Routes, run func(ctx context.Context, p *handlers.Principal, in In) (any, error)) bunrouter.HandlerFunc {
+	return route(rt.Auth.Authenticate, func(req bunrouter.Request, p *handlers.Principal, in In) (any, error) {
+		return run(req.Context(), p, in)
+	})
+}
+
+// authenticator turns the Authorization header into a principal.
+type authenticator func(ctx context.Context, header string) (*handlers.Principal, error)
+
+// route is operation with the authentication chosen by the route and the
+// request handed to run, for the one route that needs both: keys.verifyKey
+// reads the client's address and accepts root keys of a disabled workspace
+// (see handlers.Authenticator.Resolve).
+func route[In any](authenticate authenticator, run func(req bunrouter.Request, p *handlers.Principal, in In) (any, error)) bunrouter.HandlerFunc {
 	return func(w http.ResponseWriter, req bunrouter.Request) error {
 		var in In
 		if err := decode(req, &in); err != nil {
 			return err
 		}
-		p, err := rt.principal(req)
+		p, err := authenticate(req.Context(), req.Header.Get("Authorization"))
 		if err != nil {
 			return err
 		}
-		out, err := run(req.Context(), p, in)
+		out, err := run(req, p, in)
 		if err != nil {
 			return err
 		}
@@ -193,9 +206,4 @@ func decode(req bunrouter.Request, dst any) error {
 		return &handlers.Error{Code: handlers.CodeInvalidInput, Detail: "The request body does not match the expected shape.", Err: err}
 	}
 	return nil
-}
-
-// principal authenticates the request's root key.
-func (rt *Routes) principal(req bunrouter.Request) (*handlers.Principal, error) {
-	return rt.Auth.Authenticate(req.Context(), req.Header.Get("Authorization"))
 }

@@ -13,21 +13,23 @@ import (
 )
 
 // Admin backs the one-shot commands that act on a store, possibly while a
-// server runs on it: `keyline bootstrap`, `keyline replay` and
-// `keyline migrate`.
+// server runs on it: `keyline bootstrap`, `keyline replay`, `keyline
+// migrate`, `keyline workspace` and `keyline apis`.
 type Admin struct {
 	Store     *sqlstore.Store
 	Runner    *projections.Runner
 	Bootstrap *handlers.Bootstrap
+	Workspace *handlers.SetWorkspaceEnabled
+	IPs       *handlers.SetAPIIPAllowlist
 	// ClickHouse and Audit are nil unless clickhouse.url is configured.
 	ClickHouse *clickhouse.DB
 	Audit      *analytics.Audit
 }
 
 // NewAdmin is the provider wire calls.
-func NewAdmin(store *sqlstore.Store, runner *projections.Runner, boot *handlers.Bootstrap, ch *clickhouse.DB,
-	audit *analytics.Audit) *Admin {
-	return &Admin{Store: store, Runner: runner, Bootstrap: boot, ClickHouse: ch, Audit: audit}
+func NewAdmin(store *sqlstore.Store, runner *projections.Runner, boot *handlers.Bootstrap, ws *handlers.SetWorkspaceEnabled,
+	ips *handlers.SetAPIIPAllowlist, ch *clickhouse.DB, audit *analytics.Audit) *Admin {
+	return &Admin{Store: store, Runner: runner, Bootstrap: boot, Workspace: ws, IPs: ips, ClickHouse: ch, Audit: audit}
 }
 
 // ErrNoClickHouse is returned for the audit projection without clickhouse.url.
@@ -44,6 +46,24 @@ func (a *Admin) MintRootKey(ctx context.Context, workspace string, perms []strin
 		return handlers.MintedRootKey{}, err
 	}
 	return a.Bootstrap.MintRootKey(ctx, wsID, perms)
+}
+
+// SetWorkspaceEnabled disables or enables the workspace called name. The
+// read models are brought up to date first, because the append applies the
+// projections inline and they must exist at the code's version.
+func (a *Admin) SetWorkspaceEnabled(ctx context.Context, name string, enabled bool) (handlers.WorkspaceState, error) {
+	if err := a.Runner.Setup(ctx, a.Store); err != nil {
+		return handlers.WorkspaceState{}, err
+	}
+	return a.Workspace.Handle(ctx, name, enabled)
+}
+
+// SetAPIIPAllowlist replaces apiID's IP allow-list (empty: no restriction).
+func (a *Admin) SetAPIIPAllowlist(ctx context.Context, apiID string, ips []string) (handlers.APIIPAllowlist, error) {
+	if err := a.Runner.Setup(ctx, a.Store); err != nil {
+		return handlers.APIIPAllowlist{}, err
+	}
+	return a.IPs.Handle(ctx, apiID, ips)
 }
 
 // Replay rebuilds the named projections (all when names is empty) from the

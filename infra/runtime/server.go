@@ -105,9 +105,14 @@ func (s *Server) Run(ctx context.Context) error {
 	if err := s.Prepare(ctx); err != nil {
 		return err
 	}
-	s.Tailer.Subscribe(s.Auth.Observe)
 	// Other processes' changes arrive through the tailer; this process's own
 	// are dropped synchronously at commit, before the writer answers.
+	s.Tailer.Subscribe(s.Auth.Observe)
+	s.Store.OnCommit(func(recs []events.Recorded) {
+		for _, r := range recs {
+			s.Auth.Observe(r)
+		}
+	})
 	s.Tailer.Subscribe(s.Ratelimits.Observe)
 	s.Store.OnCommit(s.Ratelimits.ObserveCommitted)
 	s.Tailer.Subscribe(s.Keys.Observe)

@@ -70,6 +70,14 @@ test("keys: create → get → whoami → verify → update → credits → perm
   const migrated = await unkey.keys.migrateKeys({ migrationId: "sdk_mig", apiId: api.apiId, keys: [{ hash: "deadbeef00" }] });
   assert.equal(migrated.data.migrated.length, 1);
   assert.deepEqual(migrated.data.failed, []);
+  await assert.rejects(
+    unkey.keys.migrateKeys({ migrationId: "sdk_undeclared", apiId: api.apiId, keys: [{ hash: "deadbeef01" }] }),
+    (err) => {
+      assert.ok(err instanceof errors.NotFoundErrorResponse, `got ${err?.constructor?.name}: ${err}`);
+      assert.equal(err.data$.error.type, "https://unkey.com/docs/errors/unkey/data/migration_not_found");
+      return true;
+    },
+  );
 
   const deleted = await unkey.keys.deleteKey({ keyId });
   assert.deepEqual(deleted.data, {});
