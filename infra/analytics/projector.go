@@ -55,6 +55,9 @@ type Projector struct {
 	batch  int
 	flush  time.Duration
 	logger *slog.Logger
+	// lastBatch is the size of the reader's previous batch: the next one
+	// is allocated that large at once instead of growing by copies.
+	lastBatch int
 }
 
 // ConsumerName is this node's stable name in consumer groups: the cluster
@@ -83,10 +86,10 @@ func NewProjector(client *redis.Client, stream string, db AnalyticsWriter, consu
 	}
 }
 
-// insertBatch is one insert: the decoded records and the entries to
-// acknowledge once they are stored.
+// insertBatch is one insert: the decoded records and the stream IDs of the
+// entries to acknowledge once they are stored.
 type insertBatch struct {
-	entries []entry // Stream and RedisID only; payloads are dropped once decoded
+	ids     []string
 	evs     []events.AnalyticsEvent
 	suspect bool
 }
@@ -183,7 +186,7 @@ func (p *Projector) read(ctx context.Context, out chan<- insertBatch) error {
 		if err != nil {
 			return err
 		}
-		if len(b.entries) > 0 && !send(b) {
+		if len(b.ids) > 0 && !send(b) {
 			return nil
 		}
 	}
@@ -196,26 +199,27 @@ func (p *Projector) read(ctx context.Context, out chan<- insertBatch) error {
 func (p *Projector) collect(ctx context.Context) (insertBatch, error) {
 	var b insertBatch
 	deadline := time.Now().Add(p.flush)
-	for len(b.entries) < p.batch {
+	for len(b.ids) < p.batch {
 		wait := time.Until(deadline)
 		if wait < time.Millisecond {
 			break
 		}
-		es, err := p.reader.fresh(ctx, min(p.batch-len(b.entries), readChunk), wait)
+		es, err := p.reader.fresh(ctx, min(p.batch-len(b.ids), readChunk), wait)
 		if err != nil {
 			return b, err
 		}
-		if len(es) == 0 && len(b.entries) == 0 {
+		if len(es) == 0 && len(b.ids) == 0 {
 			// Idle: start the next interval from the first arrival.
 			return b, nil
 		}
 		p.decodeInto(&b, es)
 	}
+	p.lastBatch = len(b.ids)
 	return b, nil
 }
 
 func (p *Projector) decode(es []entry, suspect bool) insertBatch {
-	b := insertBatch{suspect: suspect}
+	b := insertBatch{suspect: suspect, ids: make([]string, 0, len(es)), evs: make([]events.AnalyticsEvent, 0, len(es))}
 	p.decodeInto(&b, es)
 	return b
 }
@@ -224,25 +228,20 @@ func (p *Projector) decode(es []entry, suspect bool) insertBatch {
 // record it carries, if any, for the insert.
 func (p *Projector) decodeInto(b *insertBatch, es []entry) {
 	if b.evs == nil {
-		// A full first read means a busy stream: the batch will most
-		// likely fill, so it gets its whole capacity at once instead of
-		// growing by copies.
-		n := len(es)
-		if n >= readChunk {
-			n = p.batch
-		}
-		b.entries = make([]entry, 0, n)
+		// A busy stream fills batches of about the same size one after
+		// another: allocate the previous batch's size at once rather than
+		// growing (and copying) the slices up to it.
+		n := max(len(es), min(p.lastBatch, p.batch))
+		b.ids = make([]string, 0, n)
 		b.evs = make([]events.AnalyticsEvent, 0, n)
 	}
 	for _, e := range es {
-		payload := e.Payload
-		e.Payload = ""
-		b.entries = append(b.entries, e)
-		if len(payload) == 0 {
+		b.ids = append(b.ids, e.RedisID)
+		if len(e.Payload) == 0 {
 			continue
 		}
 		b.evs = append(b.evs, events.AnalyticsEvent{})
-		if err := decodeRecord(payload, &b.evs[len(b.evs)-1]); err != nil || b.evs[len(b.evs)-1].ID == "" {
+		if err := decodeRecord(e.Payload, &b.evs[len(b.evs)-1]); err != nil || b.evs[len(b.evs)-1].ID == "" {
 			// A record this build cannot read would block the stream
 			// forever; it is logged and skipped.
 			p.logger.Error("skipping unreadable analytics record", "redisId", e.RedisID, "error", err)
@@ -265,5 +264,5 @@ func (p *Projector) insert(ctx context.Context, b insertBatch) error {
 		}
 	}
 	// Should the ack fail, the entries stay pending and are re-checked.
-	return p.reader.ack(ctx, b.entries)
+	return p.reader.ackIDs(ctx, p.reader.streams[0], b.ids)
 }

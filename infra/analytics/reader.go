@@ -109,18 +109,26 @@ func (r *groupReader) claimStale(ctx context.Context, minIdle time.Duration, sta
 const ackChunk = 10000
 
 func (r *groupReader) ack(ctx context.Context, es []entry) error {
-	if len(es) == 0 {
-		return nil
-	}
 	byStream := map[string][]string{}
 	for _, e := range es {
 		byStream[e.Stream] = append(byStream[e.Stream], e.RedisID)
 	}
-	pipe := r.client.Pipeline()
 	for s, ids := range byStream {
-		for i := 0; i < len(ids); i += ackChunk {
-			pipe.XAck(ctx, s, r.group, ids[i:min(i+ackChunk, len(ids))]...)
+		if err := r.ackIDs(ctx, s, ids); err != nil {
+			return err
 		}
+	}
+	return nil
+}
+
+// ackIDs acknowledges entries of one stream by ID.
+func (r *groupReader) ackIDs(ctx context.Context, stream string, ids []string) error {
+	if len(ids) == 0 {
+		return nil
+	}
+	pipe := r.client.Pipeline()
+	for i := 0; i < len(ids); i += ackChunk {
+		pipe.XAck(ctx, stream, r.group, ids[i:min(i+ackChunk, len(ids))]...)
 	}
 	_, err := pipe.Exec(ctx)
 	return err
