@@ -19,6 +19,8 @@ const (
 	DefaultAnalyticsRetention = 1000000
 	DefaultAnalyticsBatchSize = 1000
 	DefaultAnalyticsFlushMs   = 1000
+	DefaultInsertBatchSize    = 50000
+	DefaultInsertFlushMs      = 1000
 	DefaultFailureTimeoutMs   = 3000
 	DefaultClusterKeyPrefix   = "keyline:cluster:"
 )
@@ -158,13 +160,26 @@ type Analytics struct {
 	// consumer has read them. (Optional) Default: 1000000.
 	Retention int64 `json:"retention,omitempty"`
 
-	// BatchSize is the most events written to the stream or to ClickHouse
-	// in one batch. (Optional) Default: 1000.
+	// BatchSize is the most events a node writes to the stream in one
+	// batch (one pipelined round trip). (Optional) Default: 1000.
 	BatchSize int `json:"batchSize,omitempty"`
 
-	// FlushIntervalMs is the longest an event waits for its batch to fill,
-	// in milliseconds. (Optional) Default: 1000.
+	// FlushIntervalMs is the longest an event waits in the node for its
+	// stream batch to fill, in milliseconds. (Optional) Default: 1000.
 	FlushIntervalMs int `json:"flushIntervalMs,omitempty"`
+
+	// InsertBatchSize is the most records the ClickHouse projector inserts
+	// in one INSERT. ClickHouse pays per insert (a part in the raw table and
+	// one per rollup view), so this, not BatchSize, bounds the ingest rate;
+	// the projector holds at most two such batches in memory (one being
+	// inserted, one being read), about 400 bytes a record: some 40 MB at
+	// the default. (Optional) Default: 50000.
+	InsertBatchSize int `json:"insertBatchSize,omitempty"`
+
+	// InsertFlushIntervalMs is the longest a record read from the stream
+	// waits for its insert batch to fill, in milliseconds. (Optional)
+	// Default: 1000.
+	InsertFlushIntervalMs int `json:"insertFlushIntervalMs,omitempty"`
 }
 
 // Heartbeat is a periodic liveness ping.

@@ -54,7 +54,8 @@ func TestDefaultsApplied(t *testing.T) {
 		MaxRequestBodySize: 10485760,
 		Database:           Database{Primary: "sqlite:k.db"},
 		Projections:        Projections{PollIntervalMs: 100},
-		Analytics:          Analytics{BufferSize: 10000, Retention: 1000000, BatchSize: 1000, FlushIntervalMs: 1000},
+		Analytics: Analytics{BufferSize: 10000, Retention: 1000000, BatchSize: 1000, FlushIntervalMs: 1000,
+			InsertBatchSize: 50000, InsertFlushIntervalMs: 1000},
 	}
 	if !reflect.DeepEqual(cfg, want) {
 		t.Fatalf("got %+v\nwant %+v", cfg, want)
@@ -123,7 +124,8 @@ func TestDefault(t *testing.T) {
 		MaxRequestBodySize: 10 << 20,
 		Database:           Database{Primary: "sqlite:./data/keyline.db"},
 		Projections:        Projections{PollIntervalMs: 100},
-		Analytics:          Analytics{BufferSize: 10000, Retention: 1000000, BatchSize: 1000, FlushIntervalMs: 1000},
+		Analytics: Analytics{BufferSize: 10000, Retention: 1000000, BatchSize: 1000, FlushIntervalMs: 1000,
+			InsertBatchSize: 50000, InsertFlushIntervalMs: 1000},
 	}
 	if !reflect.DeepEqual(cfg, want) {
 		t.Fatalf("Default() = %+v\nwant %+v", cfg, want)
@@ -201,7 +203,8 @@ func TestProductionJSON(t *testing.T) {
 		Bootstrap:   &Bootstrap{RootKey: "kl_root_0123456789abcdef"},
 		Projections: Projections{PollIntervalMs: 100},
 		Encryption:  &Encryption{Keys: []EncryptionKey{{ID: "k1", Key: "MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY="}}},
-		Analytics:   Analytics{BufferSize: 10000, Retention: 1000000, BatchSize: 1000, FlushIntervalMs: 1000},
+		Analytics: Analytics{BufferSize: 10000, Retention: 1000000, BatchSize: 1000, FlushIntervalMs: 1000,
+			InsertBatchSize: 50000, InsertFlushIntervalMs: 1000},
 	}
 	if !reflect.DeepEqual(cfg, want) {
 		got, _ := json.MarshalIndent(cfg, "", "  ")
@@ -826,6 +829,8 @@ func TestSchemaDefaultsMatchGo(t *testing.T) {
 		{[]string{"analytics", "retention"}, float64(DefaultAnalyticsRetention)},
 		{[]string{"analytics", "batchSize"}, float64(DefaultAnalyticsBatchSize)},
 		{[]string{"analytics", "flushIntervalMs"}, float64(DefaultAnalyticsFlushMs)},
+		{[]string{"analytics", "insertBatchSize"}, float64(DefaultInsertBatchSize)},
+		{[]string{"analytics", "insertFlushIntervalMs"}, float64(DefaultInsertFlushMs)},
 	}
 	for _, tt := range tests {
 		if got := schemaAt(t, doc, tt.path...)["default"]; got != tt.want {

@@ -223,6 +223,12 @@ func (c *Config) applyDefaults() {
 	if c.Analytics.FlushIntervalMs == 0 {
 		c.Analytics.FlushIntervalMs = DefaultAnalyticsFlushMs
 	}
+	if c.Analytics.InsertBatchSize == 0 {
+		c.Analytics.InsertBatchSize = DefaultInsertBatchSize
+	}
+	if c.Analytics.InsertFlushIntervalMs == 0 {
+		c.Analytics.InsertFlushIntervalMs = DefaultInsertFlushMs
+	}
 	if cl := c.Cluster; cl != nil {
 		if cl.NodeID == "" {
 			cl.NodeID = randomNodeID()

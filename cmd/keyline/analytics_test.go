@@ -240,8 +240,10 @@ func TestAnalyticsProjectorKillNineCountsOnce(t *testing.T) {
 		"database":   map[string]any{"primary": cfg.Database.Primary},
 		"redis":      map[string]any{"url": cfg.Redis.URL, "streamPrefix": cfg.Redis.StreamPrefix},
 		"clickhouse": map[string]any{"url": cfg.ClickHouse.URL},
-		"analytics":  map[string]any{"batchSize": 200, "flushIntervalMs": 20},
-		"bootstrap":  map[string]any{"rootKey": "kl_root_test_kill_nine_analytics"},
+		"analytics": map[string]any{"batchSize": 200, "flushIntervalMs": 20,
+			// Small insert batches, so that the kill lands between inserts.
+			"insertBatchSize": 200, "insertFlushIntervalMs": 20},
+		"bootstrap": map[string]any{"rootKey": "kl_root_test_kill_nine_analytics"},
 	}
 	config := writeConfig(t, fileCfg)
 	p, _ := startFromConfig(t, config, port)

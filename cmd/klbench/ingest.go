@@ -15,16 +15,27 @@ import (
 // ingestResult is one end-to-end analytics ingest measurement.
 type ingestResult struct {
 	emitted, dropped, landed int64
+	window                   int64         // most records emitted and not yet in ClickHouse
 	emitFor                  time.Duration // emission window
 	total                    time.Duration // first emission to the last row visible
 	emitRate                 float64       // records/s emitted
 	e2eRate                  float64       // rows/s from first emission to the last row visible
 }
 
-// ingestWindow is the most records emitted but not yet counted in
-// ClickHouse: a few seconds of the target rate, far below the default
-// retention.
+// ingestWindow is the smallest bound on records emitted but not yet
+// counted in ClickHouse: a few seconds of the target rate.
 const ingestWindow = 100_000
+
+// windowFor is the bound on records emitted but not yet in ClickHouse for
+// the analytics settings an: three insert batches (the projector holds one
+// being inserted and one read, the stream collects the next) when that is
+// more than ingestWindow, and never more than half of analytics.retention.
+// Rows land in stream order, so the unlanded records are the newest ones,
+// and the stream's MAXLEN only ever trims records already in ClickHouse.
+func windowFor(an configs.Analytics) int64 {
+	w := max(int64(ingestWindow), 3*int64(an.InsertBatchSize))
+	return min(w, an.Retention/2)
+}
 
 var ingestOutcomes = []string{"VALID", "RATE_LIMITED", "USAGE_EXCEEDED", "NOT_FOUND"}
 
@@ -37,7 +48,7 @@ var ingestOutcomes = []string{"VALID", "RATE_LIMITED", "USAGE_EXCEEDED", "NOT_FO
 // full, so emitting flat out would measure the drop counter; and records the
 // projector has not read yet are trimmed from the stream past
 // analytics.retention. The emitters therefore keep at most half a sink
-// buffer and one batch unpublished, and at most ingestWindow records not yet in
+// buffer and one batch unpublished, and at most windowFor records not yet in
 // ClickHouse: they run at the rate the whole pipeline takes, which is the
 // sustained ingest rate the issue asks about.
 func ingest(ctx context.Context, s *server, chURL string, emitters int, emitFor, drainMax time.Duration) (ingestResult, error) {
@@ -58,6 +69,7 @@ func ingest(ctx context.Context, s *server, chURL string, emitters int, emitFor,
 	// waiting on the flush timer.
 	an := s.srv.Config.Analytics
 	inFlight := int64(max(an.BufferSize, configs.DefaultAnalyticsBuffer)/2 + max(an.BatchSize, 1))
+	window := windowFor(an)
 	basePub, baseDrop := sink.Published(), sink.Dropped()
 	var emitted, landed atomic.Int64
 	start := time.Now()
@@ -85,7 +97,7 @@ func ingest(ctx context.Context, s *server, chURL string, emitters int, emitFor,
 			tags := []string{fmt.Sprintf("klbench_%d", g)}
 			for i := 0; time.Now().Before(stopAt); i++ {
 				for emitted.Load()-(sink.Published()-basePub)-(sink.Dropped()-baseDrop) >= inFlight ||
-					emitted.Load()-landed.Load() >= ingestWindow {
+					emitted.Load()-landed.Load() >= window {
 					if !time.Now().Before(stopAt) {
 						return
 					}
@@ -105,7 +117,7 @@ func ingest(ctx context.Context, s *server, chURL string, emitters int, emitFor,
 	if pollErr != nil {
 		return ingestResult{}, pollErr
 	}
-	r := ingestResult{emitted: emitted.Load(), emitFor: emitEnd.Sub(start)}
+	r := ingestResult{emitted: emitted.Load(), emitFor: emitEnd.Sub(start), window: window}
 	// Records still in the sink's buffer are published within one flush
 	// interval, or dropped: wait until each is one or the other.
 	for time.Since(emitEnd) < drainMax && (sink.Published()-basePub)+(sink.Dropped()-baseDrop) < r.emitted {

@@ -51,6 +51,8 @@ type options struct {
 	redisURL, pgURL, chURL  string
 	ingestFor, drainMax     time.Duration
 	emitters, ingestBatch   int
+	insertBatch             int
+	ingestProfile           string
 	cpuProfile              string
 	skipRatelimit, skipHeap bool
 }
@@ -69,7 +71,9 @@ func main() {
 	flag.DurationVar(&o.ingestFor, "ingest-d", 10*time.Second, "how long records are emitted in the analytics ingest phase")
 	flag.DurationVar(&o.drainMax, "ingest-drain", 60*time.Second, "longest wait, after the last emission, for ClickHouse to hold every record")
 	flag.IntVar(&o.emitters, "ingest-emitters", 4, "goroutines emitting analytics records")
-	flag.IntVar(&o.ingestBatch, "ingest-batch", 0, "analytics.batchSize of the ingest server (0: the default, 1000); ClickHouse pays per insert, so this bounds the rate")
+	flag.IntVar(&o.ingestBatch, "ingest-batch", 0, "analytics.batchSize (the sink's stream batch) of the ingest server (0: the default, 1000)")
+	flag.IntVar(&o.insertBatch, "ingest-insert-batch", 0, "analytics.insertBatchSize (the projector's ClickHouse insert) of the ingest server (0: the default); ClickHouse pays per insert, so this bounds the rate")
+	flag.StringVar(&o.ingestProfile, "ingest-cpuprofile", "", "write a CPU profile of the analytics ingest phase (emitters, sink, projector) to this file")
 	flag.StringVar(&o.cpuProfile, "cpuprofile", "", "write a CPU profile of the closed-loop verifyKey phase with analytics on to this file")
 	flag.BoolVar(&o.skipRatelimit, "skip-ratelimit", false, "skip the ratelimit.limit phases")
 	flag.BoolVar(&o.skipHeap, "skip-heap", false, "skip the 1M-identifier heap measurement")
@@ -292,19 +296,39 @@ func run(o options) error {
 			if o.ingestBatch > 0 {
 				c.Analytics.BatchSize = o.ingestBatch
 			}
+			if o.insertBatch > 0 {
+				c.Analytics.InsertBatchSize = o.insertBatch
+			}
 		})
 		if err != nil {
 			return err
 		}
+		stopProfile := func() {}
+		if o.ingestProfile != "" {
+			f, err := os.Create(o.ingestProfile)
+			if err != nil {
+				s.stop()
+				return err
+			}
+			if err := pprof.StartCPUProfile(f); err != nil {
+				s.stop()
+				f.Close()
+				return err
+			}
+			stopProfile = func() { pprof.StopCPUProfile(); f.Close() }
+		}
 		r, err := ingest(ctx, s, chDB, o.emitters, o.ingestFor, o.drainMax)
+		stopProfile()
 		s.stop()
 		if err != nil {
 			return fmt.Errorf("analytics ingest: %w", err)
 		}
 		ing = &r
-		fmt.Printf("\nanalytics ingest (analytics.batchSize %d, other analytics.* defaults, %d emitters): %d records emitted in %.1f s (%.0f/s), %d dropped;\n"+
-			"  %d rows in ClickHouse %.2f s after the first emission: %.0f records/s end to end\n",
-			s.srv.Config.Analytics.BatchSize, o.emitters, r.emitted, r.emitFor.Seconds(), r.emitRate, r.dropped, r.landed, r.total.Seconds(), r.e2eRate)
+		an := s.srv.Config.Analytics
+		fmt.Printf("\nanalytics ingest (analytics.batchSize %d, insertBatchSize %d, insertFlushIntervalMs %d, retention %d, other analytics.* defaults; %d emitters, at most %d records not yet in ClickHouse):\n"+
+			"  %d records emitted in %.1f s (%.0f/s), %d dropped; %d rows in ClickHouse %.2f s after the first emission: %.0f records/s end to end\n",
+			an.BatchSize, an.InsertBatchSize, an.InsertFlushIntervalMs, an.Retention, o.emitters, r.window,
+			r.emitted, r.emitFor.Seconds(), r.emitRate, r.dropped, r.landed, r.total.Seconds(), r.e2eRate)
 	} else if o.chURL != "" {
 		fmt.Println("\nanalytics ingest skipped: it needs -redis (the stream) as well as -clickhouse")
 	}

@@ -77,7 +77,7 @@ func (c *Consumer) print(ctx context.Context, w *bufio.Writer, es []entry) error
 	var line bytes.Buffer
 	for _, e := range es {
 		line.Reset()
-		if len(e.Payload) == 0 || json.Compact(&line, e.Payload) != nil {
+		if len(e.Payload) == 0 || json.Compact(&line, []byte(e.Payload)) != nil {
 			continue // trimmed by MAXLEN while pending, or not JSON: nothing to print
 		}
 		line.WriteByte('\n')

@@ -5,7 +5,11 @@
 //
 //	handler ─Emit→ Sink (bounded memory, drops counted)
 //	       ─batches→ Redis stream keyline.analytics (MAXLEN = retention)
-//	       ─consumer group "clickhouse"→ Projector ─batch insert→ ClickHouse
+//	       ─consumer group "keyline-clickhouse"→ Projector ─batch insert→ ClickHouse
+//
+// The projector's insert batches (analytics.insertBatchSize) are its own,
+// much larger than the sink's stream batches (analytics.batchSize), and it
+// reads and decodes the next batch while the previous one is inserted.
 //
 // Emit never blocks: the request path pays one channel send. Exactly-once in
 // effect comes from three rules: the projector acknowledges stream entries
