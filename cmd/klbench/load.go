@@ -11,11 +11,9 @@ import (
 	"net/url"
 	"os"
 	"os/exec"
-	"runtime"
 	"slices"
 	"strconv"
 	"sync"
-	"syscall"
 	"time"
 )
 
@@ -217,30 +215,6 @@ type ticket struct {
 	at time.Time
 }
 
-// pace releases total tickets at rate per second from start, then closes
-// the channel. It sleeps with nanosleep on its own thread rather than
-// time.Sleep: the Go runtime rounds an idle wait up to a whole millisecond,
-// which at thousands of requests per second would release them in bursts
-// and make the harness, not the server, the p99.
-func pace(tickets chan<- ticket, start time.Time, rate float64, total int) {
-	runtime.LockOSThread()
-	defer runtime.UnlockOSThread()
-	defer close(tickets)
-	interval := float64(time.Second) / rate
-	for n := 0; n < total; {
-		now := time.Now()
-		for ; n < total; n++ {
-			at := start.Add(time.Duration(float64(n) * interval))
-			if at.After(now) {
-				ts := syscall.NsecToTimespec(int64(at.Sub(now)))
-				_ = syscall.Nanosleep(&ts, nil)
-				break
-			}
-			tickets <- ticket{n: n, at: at}
-		}
-	}
-}
-
 // bodies hands out request bodies without building one per request.
 type bodies struct {
 	fixed []byte
@@ -413,5 +387,15 @@ func readChunked(r *bufio.Reader) ([]byte, error) {
 			return nil, err
 		}
 		body = body[:len(body)-2]
+	}
+}
+
+// paceWithSleep is pace's portable fallback.
+func paceWithSleep(tickets chan<- ticket, start time.Time, rate float64, total int) {
+	interval := float64(time.Second) / rate
+	for n := range total {
+		at := start.Add(time.Duration(float64(n) * interval))
+		time.Sleep(time.Until(at))
+		tickets <- ticket{n: n, at: at}
 	}
 }
