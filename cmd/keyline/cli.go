@@ -193,6 +193,7 @@ func runCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 		return err
 	}
 	logger := newLogger(cfg, stderr)
+	logger.Debug("garbage collector target", "gcPercent", runtime.TuneGC())
 	srv, cleanup, err := keyline.InitializeServer(ctx, cfg, logger, stdout)
 	if err != nil {
 		return err

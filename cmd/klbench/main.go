@@ -43,6 +43,7 @@ import (
 	"github.com/keyline/keyline/configs"
 	"github.com/keyline/keyline/handlers"
 	"github.com/keyline/keyline/infra/ratelimit"
+	klruntime "github.com/keyline/keyline/infra/runtime"
 )
 
 type options struct {
@@ -96,8 +97,14 @@ type row struct {
 func run(o options) error {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	fmt.Printf("klbench: %d connections, %s per phase, GOMAXPROCS=%d, %s, load average at start: %s\n\n",
-		o.conns, o.d, runtime.GOMAXPROCS(0), runtime.Version(), loadavg())
+	// The servers run in this process: give them the collector target
+	// `keyline run` gives itself.
+	gcPercent := klruntime.TuneGC()
+	fmt.Printf("klbench: %d connections, %s per phase, GOMAXPROCS=%d, GOGC=%d, %s, load average at start: %s\n\n",
+		o.conns, o.d, runtime.GOMAXPROCS(0), gcPercent, runtime.Version(), loadavg())
+
+	fmt.Println(stalls(2 * time.Second))
+	fmt.Println()
 
 	bareURL, stopBare, err := startBare()
 	if err != nil {
@@ -427,4 +434,31 @@ func heapOfMillion() {
 	fmt.Printf("memory limiter heap: %.1f MiB with 1M live identifiers (%.0f B each), %.1f MiB after the janitor (was %.1f MiB empty)\n",
 		full-before, (full-before)*(1<<20)/1e6, after, before)
 	runtime.KeepAlive(m)
+}
+
+// stalls measures how often the machine takes the CPU away from a thread
+// that wants it: a loop reads the clock for d and counts the gaps. On a
+// shared or virtual machine these gaps, not the server, can set every p99
+// of the run, so the run prints them first.
+func stalls(d time.Duration) string {
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
+	var over1ms, over2ms int
+	var worst time.Duration
+	start := time.Now()
+	last := start
+	for last.Sub(start) < d {
+		now := time.Now()
+		gap := now.Sub(last)
+		last = now
+		worst = max(worst, gap)
+		if gap > time.Millisecond {
+			over1ms++
+		}
+		if gap > 2*time.Millisecond {
+			over2ms++
+		}
+	}
+	return fmt.Sprintf("machine stalls: a thread spinning for %s lost the CPU for > 1 ms %d times (%.1f/s), > 2 ms %d times, longest %.2f ms",
+		d, over1ms, float64(over1ms)/d.Seconds(), over2ms, ms(worst))
 }
