@@ -40,10 +40,17 @@ func backends(t *testing.T, fn func(t *testing.T, l handlers.RateLimiter)) {
 	t.Run("memory", func(t *testing.T) { fn(t, NewMemory()) })
 	t.Run("redis", func(t *testing.T) {
 		r := newRedisLimiter(t, testenv.RedisURL(t))
+		// These tests are about what Redis decides, not how fast: on a
+		// loaded machine 200 goroutines queueing for pooled connections
+		// can outlast the production timeout, and the fail-open fallback
+		// (tested on its own below) would then decide instead.
+		r.timeout = 10 * time.Second
+		t.Cleanup(func() {
+			if r.Fallbacks() != 0 {
+				t.Errorf("%d decisions fell back to memory with Redis up", r.Fallbacks())
+			}
+		})
 		fn(t, r)
-		if r.Fallbacks() != 0 {
-			t.Fatalf("%d decisions fell back to memory with Redis up", r.Fallbacks())
-		}
 	})
 }
 
