@@ -73,6 +73,9 @@ func (c *Consumer) Run(ctx context.Context, fromBeginning bool, out io.Writer) e
 			return err
 		}
 		if err := c.print(ctx, w, es); err != nil {
+			if ctx.Err() != nil {
+				return nil // stopped while acknowledging: the entries stay pending
+			}
 			return err
 		}
 	}
