@@ -445,7 +445,10 @@ func consumeCmd(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	if name == "" {
 		name = analytics.ConsumerName(cfg)
 	}
-	return analytics.NewConsumer(client, cfg.Redis, *group, name).Run(ctx, *from == "beginning", stdout)
+	// Losses (entries trimmed before the group read them) are reported on
+	// stderr: stdout carries only the JSON lines.
+	warn := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	return analytics.NewConsumer(client, cfg.Redis, *group, name, warn).Run(ctx, *from == "beginning", stdout)
 }
 
 func clusterCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error {

@@ -6,6 +6,7 @@ import (
 	"context"
 	"encoding/json"
 	"io"
+	"log/slog"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -21,13 +22,20 @@ type Consumer struct {
 	batch  int
 }
 
-// NewConsumer reads both streams as consumer of group.
-func NewConsumer(client *redis.Client, cfg *configs.Redis, group, consumer string) *Consumer {
+// NewConsumer reads both streams as consumer of group. Entries lost to the
+// streams' MAXLEN before the group read them are counted (Lost) and logged
+// at error level to logger; `keyline consume` logs to stderr, as stdout
+// carries the JSON lines.
+func NewConsumer(client *redis.Client, cfg *configs.Redis, group, consumer string, logger *slog.Logger) *Consumer {
 	return &Consumer{reader: groupReader{client: client,
 		streams: []string{cfg.Stream(redisstream.EventsTopic), cfg.Stream(redisstream.AnalyticsTopic)},
-		group:   group, consumer: consumer},
+		group:   group, consumer: consumer, logger: logger},
 		batch: 500}
 }
+
+// Lost is how many stream entries were lost since start: trimmed before
+// this consumer's group read them, or while pending with this consumer.
+func (c *Consumer) Lost() int64 { return c.reader.lost.Load() }
 
 // Run prints until ctx ends. fromBeginning decides where a new group
 // starts (the oldest retained entry, or only what arrives from now on); an
@@ -65,6 +73,9 @@ func (c *Consumer) Run(ctx context.Context, fromBeginning bool, out io.Writer) e
 			return err
 		}
 		if err := c.print(ctx, w, es); err != nil {
+			if ctx.Err() != nil {
+				return nil // stopped while acknowledging: the entries stay pending
+			}
 			return err
 		}
 	}
@@ -78,7 +89,7 @@ func (c *Consumer) print(ctx context.Context, w *bufio.Writer, es []entry) error
 	for _, e := range es {
 		line.Reset()
 		if len(e.Payload) == 0 || json.Compact(&line, []byte(e.Payload)) != nil {
-			continue // trimmed by MAXLEN while pending, or not JSON: nothing to print
+			continue // trimmed by MAXLEN while pending (counted as lost), or not JSON: nothing to print
 		}
 		line.WriteByte('\n')
 		if _, err := w.Write(line.Bytes()); err != nil {

@@ -16,7 +16,12 @@
 // only after ClickHouse accepted the batch; anything that may have been
 // inserted before (a retried batch, entries redelivered after a crash) goes
 // through the writer's dedup check by event ID; and the raw tables are
-// ReplacingMergeTree on event_id as a second line of defence.
+// ReplacingMergeTree on event_id as a second line of defence. Entries of a
+// retried publish carry RetryField, which makes their batch suspect too.
+//
+// Nothing is lost silently: entries the stream's MAXLEN trims before the
+// group read them, or while they were pending, are counted (Lost) and
+// logged at error level.
 //
 // The audit projection follows the event log itself by position and keeps
 // its checkpoint in ClickHouse (the highest position in audit_log_v1), so

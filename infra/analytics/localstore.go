@@ -50,8 +50,8 @@ func NewLocalStore(ctx context.Context, db *sqlstore.DB, retention int64) (*Loca
 }
 
 // Publish stores a batch and trims the store to its retention. A record
-// stored twice (a retried batch) is kept once.
-func (l *LocalStore) Publish(ctx context.Context, evs []events.AnalyticsEvent) error {
+// stored twice (a retried batch) is kept once, so a retry needs no marker.
+func (l *LocalStore) Publish(ctx context.Context, evs []events.AnalyticsEvent, _ bool) error {
 	return l.db.Primary.RunInTx(ctx, nil, func(ctx context.Context, tx bun.Tx) error {
 		if l.db.Kind == configs.KindPostgres {
 			if _, err := tx.ExecContext(ctx, "SELECT pg_advisory_xact_lock(?)", localLockKey); err != nil {

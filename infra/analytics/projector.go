@@ -79,15 +79,23 @@ func ConsumerName(cfg *configs.Config) string {
 // batches.
 func NewProjector(client *redis.Client, stream string, db AnalyticsWriter, consumer string, cfg configs.Analytics, logger *slog.Logger) *Projector {
 	return &Projector{
-		reader: groupReader{client: client, streams: []string{stream}, group: ProjectorGroup, consumer: consumer},
+		reader: groupReader{client: client, streams: []string{stream}, group: ProjectorGroup, consumer: consumer, logger: logger},
 		db:     db, batch: max(cfg.InsertBatchSize, 1),
 		flush:  time.Duration(max(cfg.InsertFlushIntervalMs, 1)) * time.Millisecond,
 		logger: logger,
 	}
 }
 
+// Lost is how many stream entries were lost since start: trimmed by the
+// stream's MAXLEN (analytics.retention) before this projector read them, or
+// while they were pending with it. Each detection is also logged at error
+// level.
+func (p *Projector) Lost() int64 { return p.reader.lost.Load() }
+
 // insertBatch is one insert: the decoded records and the stream IDs of the
-// entries to acknowledge once they are stored.
+// entries to acknowledge once they are stored. It is suspect when its
+// records may be stored already: redelivered or claimed entries, or any
+// entry written by a retried publish (RetryField).
 type insertBatch struct {
 	ids     []string
 	evs     []events.AnalyticsEvent
@@ -237,6 +245,9 @@ func (p *Projector) decodeInto(b *insertBatch, es []entry) {
 	}
 	for _, e := range es {
 		b.ids = append(b.ids, e.RedisID)
+		// An entry of a retried publish may repeat a record of an earlier
+		// entry, in this batch or a previous one: the writer must check.
+		b.suspect = b.suspect || e.Retry
 		if len(e.Payload) == 0 {
 			continue
 		}

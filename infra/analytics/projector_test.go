@@ -114,7 +114,7 @@ func (e projectorEnv) publish(t *testing.T, n int) []string {
 		ids = append(ids, ev.ID)
 		evs = append(evs, ev)
 		if len(evs) == cap(evs) || i == n-1 {
-			if err := e.pub.Publish(context.Background(), evs); err != nil {
+			if err := e.pub.Publish(context.Background(), evs, false); err != nil {
 				t.Fatal(err)
 			}
 			evs = evs[:0]

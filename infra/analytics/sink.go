@@ -17,8 +17,12 @@ import (
 )
 
 // Publisher writes a batch of records to the durable analytics stream.
+// retry is set when the batch is sent again after a failed attempt, which
+// may have stored some or all of it anyway (a timeout after the server
+// applied it): the publisher then marks what it writes, so readers that
+// must not count a record twice know to check (RetryField).
 type Publisher interface {
-	Publish(ctx context.Context, evs []events.AnalyticsEvent) error
+	Publish(ctx context.Context, evs []events.AnalyticsEvent, retry bool) error
 }
 
 // Sink is the node-local end of the pipeline: handlers.AnalyticsSink.
@@ -102,11 +106,12 @@ func (s *Sink) Run(ctx context.Context) error {
 		case <-timer.C:
 			timer.Reset(s.flush)
 		case <-ctx.Done():
-			return s.drain(batch)
+			return s.drain(batch, false)
 		}
 		if len(batch) > 0 {
 			if err := s.send(ctx, batch); err != nil {
-				return s.drain(batch)
+				// At least one attempt failed, and may have gone through.
+				return s.drain(batch, true)
 			}
 			batch = batch[:0]
 		}
@@ -114,11 +119,12 @@ func (s *Sink) Run(ctx context.Context) error {
 }
 
 // send retries a failing batch with back-off: meanwhile the queue fills and,
-// at its bound, Emit drops; memory stays bounded either way.
+// at its bound, Emit drops; memory stays bounded either way. Every attempt
+// after the first is published as a retry.
 func (s *Sink) send(ctx context.Context, batch []events.AnalyticsEvent) error {
 	backoff := 50 * time.Millisecond
-	for {
-		err := s.pub.Publish(ctx, batch)
+	for retry := false; ; retry = true {
+		err := s.pub.Publish(ctx, batch, retry)
 		if err == nil {
 			s.published.Add(int64(len(batch)))
 			return nil
@@ -133,7 +139,9 @@ func (s *Sink) send(ctx context.Context, batch []events.AnalyticsEvent) error {
 	}
 }
 
-func (s *Sink) drain(batch []events.AnalyticsEvent) error {
+// drain sends batch (retry: a failed attempt sent it before) and what is
+// still queued.
+func (s *Sink) drain(batch []events.AnalyticsEvent, retry bool) error {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	for {
@@ -148,13 +156,14 @@ func (s *Sink) drain(batch []events.AnalyticsEvent) error {
 		if len(batch) == 0 {
 			return nil
 		}
-		if err := s.pub.Publish(ctx, batch); err != nil {
+		if err := s.pub.Publish(ctx, batch, retry); err != nil {
 			s.dropped.Add(int64(len(batch) + len(s.queue)))
 			s.logger.Warn("analytics records lost at shutdown", "records", len(batch)+len(s.queue), "error", err)
 			return nil
 		}
 		s.published.Add(int64(len(batch)))
 		batch = batch[:0]
+		retry = false
 	}
 }
 
@@ -171,7 +180,8 @@ func (s *Sink) drain(batch []events.AnalyticsEvent) error {
 //
 // Each entry carries the three fields watermill's default marshaller
 // writes: the message UUID (the record ID), empty metadata and the JSON
-// payload. They are written directly rather than through a watermill
+// payload; an entry written by a retry carries a fourth, RetryField "1",
+// which watermill's unmarshaller ignores. They are written directly rather than through a watermill
 // message and the marshaller's map, which cost several allocations per
 // record for nothing (TestPublisherWritesWatermillFormat checks the result
 // against watermill's unmarshaller).
@@ -191,12 +201,13 @@ func NewRedisPublisher(ctx context.Context, url, stream string, retention int64,
 	return &RedisPublisher{client: client, stream: stream, maxLen: retention}, nil
 }
 
-// Publish implements Publisher. A failed pipeline may have appended part of
-// the batch before the sink sends the whole batch again, exactly as a
-// failure half-way through watermill's loop did: the duplicates carry the
-// same record IDs, so the raw tables (ReplacingMergeTree on event_id) and
-// uniqExact queries see each record once.
-func (p *RedisPublisher) Publish(ctx context.Context, evs []events.AnalyticsEvent) error {
+// Publish implements Publisher. A failed pipeline may have appended part or
+// all of the batch before the sink sends the whole batch again: the
+// duplicates carry the same record IDs, and the retry's entries carry
+// RetryField, so the projector writes any batch holding one as suspect
+// (skipping the records already in ClickHouse, and repeats within the
+// batch) and the rollup views count each record once.
+func (p *RedisPublisher) Publish(ctx context.Context, evs []events.AnalyticsEvent, retry bool) error {
 	pipe := p.client.Pipeline()
 	args := make([]redis.XAddArgs, len(evs))
 	// One buffer for the batch's bodies (a verification is about 300
@@ -209,8 +220,11 @@ func (p *RedisPublisher) Publish(ctx context.Context, evs []events.AnalyticsEven
 		if buf, err = appendRecord(buf, &evs[i]); err != nil {
 			return err
 		}
-		args[i] = redis.XAddArgs{Stream: p.stream, MaxLen: p.maxLen, Approx: true,
-			Values: []any{wredis.UUIDHeaderKey, evs[i].ID, "metadata", "", "payload", buf[start:len(buf):len(buf)]}}
+		values := []any{wredis.UUIDHeaderKey, evs[i].ID, "metadata", "", "payload", buf[start:len(buf):len(buf)]}
+		if retry {
+			values = append(values, RetryField, "1")
+		}
+		args[i] = redis.XAddArgs{Stream: p.stream, MaxLen: p.maxLen, Approx: true, Values: values}
 		pipe.XAdd(ctx, &args[i])
 	}
 	_, err := pipe.Exec(ctx)

@@ -19,7 +19,7 @@ func TestPublisherWritesWatermillFormat(t *testing.T) {
 	ev := events.NewRatelimitDecided(1764201660000, "req_1", "ws_1", "eu", events.RatelimitDecided{
 		NamespaceID: "rlns_1", Identifier: "user <42>", Passed: true, Limit: 10, Remaining: 9, Cost: 1, LatencyMs: 0.5})
 	ev.ID = NewID()
-	if err := env.pub.Publish(context.Background(), []events.AnalyticsEvent{ev}); err != nil {
+	if err := env.pub.Publish(context.Background(), []events.AnalyticsEvent{ev}, false); err != nil {
 		t.Fatal(err)
 	}
 	msgs, err := env.client.XRange(context.Background(), env.stream, "-", "+").Result()
