@@ -9,7 +9,8 @@
 //   - ratelimit.limit with memory and Redis counters, on one identifier and
 //     on 100k identifiers (against the bare handler);
 //   - keys.verifyKey of a cached valid key with the analytics stream off (no
-//     Redis: records are dropped and counted) and on (Redis configured,
+//     Redis: records go to the local analytics_log store in SQLite, the
+//     embedded default) and on (Redis configured,
 //     analytics.* defaults), against a bare handler answering a
 //     verifyKey-shaped body (issues 3 and 6);
 //   - keys.createKey on PostgreSQL (issue 3);
@@ -117,7 +118,8 @@ func run(o options) error {
 	}
 	defer os.RemoveAll(tmp)
 
-	// Analytics off: no Redis, so every record is dropped and counted.
+	// Analytics stream off: no Redis, so records go to the embedded
+	// default's local store (the analytics_log table in SQLite).
 	mem, err := startKeyline(ctx, func(c *configs.Config) { c.Database.Primary = "sqlite:" + filepath.Join(tmp, "mem.db") })
 	if err != nil {
 		return err
