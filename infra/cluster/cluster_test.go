@@ -178,6 +178,12 @@ func TestDuplicateNodeIDIsRefused(t *testing.T) {
 // the limit passes, because every decision lands on the key's owner.
 func TestForwardedDecisionsAreExact(t *testing.T) {
 	nodes := startCluster(t, 3)
+	// This is about who decides, not how fast: under a loaded race-enabled
+	// run a forwarded call can outlast ForwardTimeout, and the fallback
+	// (which has tests of its own) would then decide locally.
+	for _, n := range nodes {
+		n.l.client = NewClient(n.cfg.Cluster.Secret, 30*time.Second)
+	}
 	const limit, total = 300, 900
 	var admitted atomic.Int64
 	var wg sync.WaitGroup
@@ -200,13 +206,13 @@ func TestForwardedDecisionsAreExact(t *testing.T) {
 		}()
 	}
 	wg.Wait()
-	if admitted.Load() != limit {
-		t.Fatalf("admitted %d, want %d", admitted.Load(), limit)
-	}
 	for _, n := range nodes {
 		if n.l.Fallbacks() != 0 {
-			t.Fatalf("%s fell back %d times", n.c.NodeID(), n.l.Fallbacks())
+			t.Errorf("%s fell back %d times", n.c.NodeID(), n.l.Fallbacks())
 		}
+	}
+	if admitted.Load() != limit {
+		t.Fatalf("admitted %d, want %d", admitted.Load(), limit)
 	}
 }
 
