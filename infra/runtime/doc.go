@@ -1,5 +1,6 @@
 // Package runtime assembles keyline's processes: the API server, and the
-// administrative commands (bootstrap, replay) that act on the same store.
+// administrative commands (bootstrap, replay) that act on the same store;
+// and it holds the process settings a server runs with (TuneGC).
 //
 // It is the composition layer beside wire.go and, like it, may import every
 // other package; no other infra package imports handlers or projections.
