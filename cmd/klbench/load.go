@@ -127,30 +127,42 @@ func generate(spec loadSpec) (result, error) {
 		}
 		mu.Unlock()
 	}
+	// work runs one connection: it sends request n at (or after) at for
+	// every (n, at) next hands out, until next says stop.
+	work := func(next func() (n int, at time.Time, ok bool)) {
+		c, err := dial(spec.Target)
+		if err != nil {
+			fail(err)
+			return
+		}
+		defer c.close()
+		var local []sample
+		for n, at, ok := next(); ok; n, at, ok = next() {
+			sent := time.Now()
+			if err := c.do(bodies.get(n)); err != nil {
+				fail(err)
+				return
+			}
+			done := time.Now()
+			local = append(local, sample{fromSchedule: done.Sub(at), fromSend: done.Sub(sent), late: sent.Sub(at)})
+		}
+		mu.Lock()
+		samples = append(samples, local...)
+		mu.Unlock()
+	}
 	start := time.Now()
 	deadline := start.Add(spec.Duration)
 	if spec.Rate <= 0 {
+		// Closed loop: each connection sends its next request as soon as
+		// the previous one is answered.
 		for w := range spec.Conns {
+			i := w - spec.Conns
 			wg.Go(func() {
-				c, err := dial(spec.Target)
-				if err != nil {
-					fail(err)
-					return
-				}
-				defer c.close()
-				var local []sample
-				for i := w; time.Now().Before(deadline); i += spec.Conns {
-					sent := time.Now()
-					if err := c.do(bodies.get(i)); err != nil {
-						fail(err)
-						return
-					}
-					d := time.Since(sent)
-					local = append(local, sample{fromSchedule: d, fromSend: d})
-				}
-				mu.Lock()
-				samples = append(samples, local...)
-				mu.Unlock()
+				work(func() (int, time.Time, bool) {
+					i += spec.Conns
+					now := time.Now()
+					return i, now, now.Before(deadline)
+				})
 			})
 		}
 	} else {
@@ -158,29 +170,14 @@ func generate(spec loadSpec) (result, error) {
 		tickets := make(chan ticket, total+1)
 		for range spec.Conns {
 			wg.Go(func() {
-				c, err := dial(spec.Target)
-				if err != nil {
-					fail(err)
-					return
-				}
-				defer c.close()
-				var local []sample
-				for t := range tickets {
-					sent := time.Now()
-					if err := c.do(bodies.get(t.n)); err != nil {
-						fail(err)
-						for range tickets { // let the pacer finish
-						}
-						return
-					}
-					done := time.Now()
-					local = append(local, sample{fromSchedule: done.Sub(t.at), fromSend: done.Sub(sent), late: sent.Sub(t.at)})
-				}
-				mu.Lock()
-				samples = append(samples, local...)
-				mu.Unlock()
+				work(func() (int, time.Time, bool) {
+					t, ok := <-tickets
+					return t.n, t.at, ok
+				})
 			})
 		}
+		// The buffer holds every ticket, so the pacer never waits for a
+		// connection that failed and stopped taking them.
 		pace(tickets, start, spec.Rate, total)
 	}
 	wg.Wait()
