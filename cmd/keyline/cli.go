@@ -9,6 +9,7 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"slices"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -214,33 +215,51 @@ func bootstrapCmd(ctx context.Context, args []string, stdout, stderr io.Writer) 
 		fs.Usage()
 		return errors.New("--workspace is required")
 	}
-	admin, cleanup, err := openAdmin(ctx, *config, stderr)
-	if err != nil {
-		return err
-	}
-	defer cleanup()
 	var list []string
 	for _, p := range strings.Split(*perms, ",") {
 		if p = strings.TrimSpace(p); p != "" {
 			list = append(list, p)
 		}
 	}
-	minted, err := admin.MintRootKey(ctx, *workspace, list)
+	return printAdmin(ctx, *config, stdout, stderr, func(admin *runtime.Admin) (any, error) {
+		return admin.MintRootKey(ctx, *workspace, list)
+	})
+}
+
+// printAdmin opens the store of the config at path, runs op on it and
+// prints op's answer as one JSON line: the shape of every command that
+// changes the store without a server.
+func printAdmin(ctx context.Context, path string, stdout, stderr io.Writer, op func(*runtime.Admin) (any, error)) error {
+	admin, cleanup, err := openAdmin(ctx, path, stderr)
 	if err != nil {
 		return err
 	}
-	return json.NewEncoder(stdout).Encode(minted)
+	defer cleanup()
+	out, err := op(admin)
+	if err != nil {
+		return err
+	}
+	return json.NewEncoder(stdout).Encode(out)
+}
+
+// verb checks that args starts with one of verbs, the form of commands
+// with subcommands; -h/--help prints synopsis: summary.
+func verb(args []string, stderr io.Writer, synopsis, summary string, verbs ...string) error {
+	switch {
+	case len(args) > 0 && slices.Contains(verbs, args[0]):
+		return nil
+	case len(args) > 0 && (args[0] == "-h" || args[0] == "--help"):
+		fmt.Fprintln(stderr, synopsis+": "+summary)
+		return flag.ErrHelp
+	}
+	return errors.New("usage: " + synopsis)
 }
 
 const workspaceSynopsis = "keyline workspace disable|enable [--config FILE] --workspace NAME"
 
 func workspaceCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	if len(args) == 0 || (args[0] != "disable" && args[0] != "enable") {
-		if len(args) > 0 && (args[0] == "-h" || args[0] == "--help") {
-			fmt.Fprintln(stderr, workspaceSynopsis+": switch a workspace off, or on again.")
-			return flag.ErrHelp
-		}
-		return errors.New("usage: " + workspaceSynopsis)
+	if err := verb(args, stderr, workspaceSynopsis, "switch a workspace off, or on again.", "disable", "enable"); err != nil {
+		return err
 	}
 	fs, config := newFlags("workspace "+args[0], workspaceSynopsis+
 		": switch a workspace off, or on again. While disabled, its keys verify as FORBIDDEN and its root keys get 403.", stderr)
@@ -255,27 +274,16 @@ func workspaceCmd(ctx context.Context, args []string, stdout, stderr io.Writer) 
 		fs.Usage()
 		return errors.New("--workspace is required")
 	}
-	admin, cleanup, err := openAdmin(ctx, *config, stderr)
-	if err != nil {
-		return err
-	}
-	defer cleanup()
-	state, err := admin.SetWorkspaceEnabled(ctx, *workspace, args[0] == "enable")
-	if err != nil {
-		return err
-	}
-	return json.NewEncoder(stdout).Encode(state)
+	return printAdmin(ctx, *config, stdout, stderr, func(admin *runtime.Admin) (any, error) {
+		return admin.SetWorkspaceEnabled(ctx, *workspace, args[0] == "enable")
+	})
 }
 
 const apisSynopsis = "keyline apis allow-ips [--config FILE] --api API_ID --ips IP,IP,..."
 
 func apisCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	if len(args) == 0 || args[0] != "allow-ips" {
-		if len(args) > 0 && (args[0] == "-h" || args[0] == "--help") {
-			fmt.Fprintln(stderr, apisSynopsis+": set the client IPs an API's keys verify from.")
-			return flag.ErrHelp
-		}
-		return errors.New("usage: " + apisSynopsis)
+	if err := verb(args, stderr, apisSynopsis, "set the client IPs an API's keys verify from.", "allow-ips"); err != nil {
+		return err
 	}
 	fs, config := newFlags("apis allow-ips", apisSynopsis+
 		": accept verifications of the API's keys only from these exact client IPs; --ips '' lifts the restriction.", stderr)
@@ -302,16 +310,9 @@ func apisCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	if strings.TrimSpace(*ips) != "" {
 		list = strings.Split(*ips, ",")
 	}
-	admin, cleanup, err := openAdmin(ctx, *config, stderr)
-	if err != nil {
-		return err
-	}
-	defer cleanup()
-	set, err := admin.SetAPIIPAllowlist(ctx, strings.TrimSpace(*api), list)
-	if err != nil {
-		return err
-	}
-	return json.NewEncoder(stdout).Encode(set)
+	return printAdmin(ctx, *config, stdout, stderr, func(admin *runtime.Admin) (any, error) {
+		return admin.SetAPIIPAllowlist(ctx, strings.TrimSpace(*api), list)
+	})
 }
 
 func replayCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error {
