@@ -43,6 +43,11 @@ type Cluster struct {
 	nodeEvents chan nodeEvent
 	fatal      chan error
 
+	// nodes holds copies of the members memberlist reported alive, taken in
+	// its callbacks (see delegate.send); never read memberlist's own *Node.
+	nodesMu sync.Mutex
+	nodes   map[string]memberlist.Node
+
 	// alive is the sorted set of live members, rebuilt by the event loop on
 	// every change; the rate limiter reads it per decision without locking.
 	alive atomic.Pointer[[]Peer]
@@ -112,6 +117,7 @@ func New(cfg *configs.Config, logger *slog.Logger) (*Cluster, func(), error) {
 			HTTPPort: cfg.HTTPPort, Region: cfg.Region},
 		selfGossip: net.JoinHostPort(advertise, cl.GossipPort),
 		nodeEvents: make(chan nodeEvent, 1024),
+		nodes:      map[string]memberlist.Node{},
 		fatal:      make(chan error, 1),
 		table:      map[string]*Peer{},
 		seen:       map[string]struct{}{},
@@ -243,21 +249,14 @@ func (c *Cluster) OnMessage(fn func([]byte)) {
 }
 
 // Members is the full table as this node sees it: live members and those
-// that failed or left, with their last heartbeat.
+// that failed or left, with their last heartbeat. A suspected member is
+// still alive here: memberlist reports no event for suspicion, and its
+// member pointers cannot be read safely (see delegate.send).
 func (c *Cluster) Members() []Peer {
-	states := map[string]string{}
-	for _, n := range c.ml.Members() {
-		if n.State == memberlist.StateSuspect {
-			states[n.Name] = StateSuspect
-		}
-	}
 	c.mu.Lock()
 	out := make([]Peer, 0, len(c.table))
 	for _, p := range c.table {
 		cp := *p
-		if s, ok := states[cp.NodeID]; ok && cp.State == StateAlive {
-			cp.State = s
-		}
 		cp.Self = cp.NodeID == c.cfg.NodeID
 		out = append(out, cp)
 	}

@@ -76,10 +76,17 @@ func gossipAddrs(cfgs []*configs.Config) []string {
 // startCluster starts n nodes, each listing every gossip address (its own
 // included, which discovery skips), in reverse order.
 func startCluster(t *testing.T, count int) []*node {
+	return startClusterWith(t, count, func(*configs.Cluster) {})
+}
+
+// startClusterWith is startCluster with each node's cluster config passed
+// through adjust first.
+func startClusterWith(t *testing.T, count int, adjust func(*configs.Cluster)) []*node {
 	t.Helper()
 	cfgs := make([]*configs.Config, count)
 	for i := range cfgs {
 		cfgs[i] = nodeConfig(t, fmt.Sprintf("n%d", i+1), nil)
+		adjust(cfgs[i].Cluster)
 	}
 	for _, c := range cfgs {
 		c.Cluster.Discovery.Static.Addrs = gossipAddrs(cfgs)
@@ -177,10 +184,12 @@ func TestDuplicateNodeIDIsRefused(t *testing.T) {
 // Three nodes, one key, 60 concurrent clients spread over them: exactly
 // the limit passes, because every decision lands on the key's owner.
 func TestForwardedDecisionsAreExact(t *testing.T) {
-	nodes := startCluster(t, 3)
-	// This is about who decides, not how fast: under a loaded race-enabled
-	// run a forwarded call can outlast ForwardTimeout, and the fallback
-	// (which has tests of its own) would then decide locally.
+	// This is about who decides, not how fast. Under a loaded race-enabled
+	// run a probe can miss a 600 ms failure timeout, and a member declared
+	// dead moves ownership (TestOwnerCrashAccuracy covers that); a
+	// forwarded call can outlast ForwardTimeout, and the fallback (tested
+	// on its own) would then decide locally. Both are ruled out here.
+	nodes := startClusterWith(t, 3, func(c *configs.Cluster) { c.FailureTimeoutMs = 20_000 })
 	for _, n := range nodes {
 		n.l.client = NewClient(n.cfg.Cluster.Secret, 30*time.Second)
 	}
@@ -212,6 +221,9 @@ func TestForwardedDecisionsAreExact(t *testing.T) {
 		}
 	}
 	if admitted.Load() != limit {
+		for _, n := range nodes {
+			t.Logf("%s saw membership records %+v", n.c.NodeID(), n.c.Recent())
+		}
 		t.Fatalf("admitted %d, want %d", admitted.Load(), limit)
 	}
 }

@@ -87,15 +87,29 @@ func (d *delegate) MergeRemoteState([]byte, bool)   {}
 func (d *delegate) NotifyJoin(n *memberlist.Node)   { d.send(nodeJoined, n) }
 func (d *delegate) NotifyLeave(n *memberlist.Node)  { d.send(nodeGone, n) }
 func (d *delegate) NotifyUpdate(n *memberlist.Node) { d.send(nodeUpdated, n) }
+
+// send records the change in the node copies the live set is built from,
+// then queues it for the event loop. memberlist calls it with its node lock
+// held, which is the only moment its *Node may be read: the pointers that
+// Memberlist.Members returns are written by memberlist's goroutines later
+// (hashicorp/memberlist#306), so keyline never reads through them.
 func (d *delegate) send(k nodeEventKind, n *memberlist.Node) {
 	cp := *n
 	cp.Addr = slices.Clone(n.Addr)
 	cp.Meta = slices.Clone(n.Meta)
+	d.c.nodesMu.Lock()
+	if k == nodeGone {
+		delete(d.c.nodes, cp.Name)
+	} else {
+		d.c.nodes[cp.Name] = cp
+	}
+	d.c.nodesMu.Unlock()
 	select {
 	case d.c.nodeEvents <- nodeEvent{kind: k, node: cp}:
 	default:
-		// The live set is rebuilt from memberlist on the next event, so a
-		// dropped notification loses a record, not the membership.
+		// The copies above are already current and the next event rebuilds
+		// the live set from them, so a dropped notification loses a record,
+		// not the membership.
 		d.c.logger.Warn("membership event queue full; record dropped", "node", n.Name)
 	}
 }
@@ -178,14 +192,12 @@ func (c *Cluster) handle(ev nodeEvent) {
 	c.refresh()
 }
 
-// refresh rebuilds the live set from memberlist and tells the OnChange
-// subscribers.
+// refresh rebuilds the live set from the node copies and tells the
+// OnChange subscribers. A member counts as live from its join until
+// memberlist declares it dead or gone, suspicion included.
 func (c *Cluster) refresh() {
 	var live []Peer
-	for _, n := range c.ml.Members() {
-		if n.State != memberlist.StateAlive && n.State != memberlist.StateSuspect {
-			continue
-		}
+	for _, n := range c.nodeCopies() {
 		m, err := decodeMeta(n.Meta)
 		if err != nil {
 			c.logger.Warn("ignoring a member with unreadable meta", "member", n.Name, "error", err)
@@ -215,6 +227,17 @@ func (c *Cluster) refresh() {
 	for _, fn := range fns {
 		fn(slices.Clone(live))
 	}
+}
+
+// nodeCopies returns the members memberlist last reported alive.
+func (c *Cluster) nodeCopies() []memberlist.Node {
+	c.nodesMu.Lock()
+	defer c.nodesMu.Unlock()
+	out := make([]memberlist.Node, 0, len(c.nodes))
+	for _, n := range c.nodes {
+		out = append(out, n)
+	}
+	return out
 }
 
 // broadcast is a gossip payload with no invalidation: every record is

@@ -152,7 +152,7 @@ func (r *redisDiscovery) round(ctx context.Context, c *Cluster) error {
 		return fmt.Errorf("registering: %w", err)
 	}
 	known := map[string]bool{}
-	for _, m := range c.ml.Members() {
+	for _, m := range c.nodeCopies() {
 		known[m.Name] = true
 	}
 	var join []string

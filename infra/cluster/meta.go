@@ -38,7 +38,8 @@ type Peer struct {
 	RPCAddr    string `json:"rpcAddr"`
 	HTTPPort   int    `json:"httpPort"`
 	Region     string `json:"region"`
-	// State is alive, suspect, failed or left.
+	// State is alive, failed or left (a suspected member stays alive until
+	// memberlist declares it dead).
 	State string `json:"state"`
 	// LastHeartbeat is when this node last heard the member's
 	// cluster.node_heartbeat (zero if never).
@@ -50,8 +51,7 @@ type Peer struct {
 
 // Peer states.
 const (
-	StateAlive   = "alive"
-	StateSuspect = "suspect"
-	StateFailed  = "failed"
-	StateLeft    = "left"
+	StateAlive  = "alive"
+	StateFailed = "failed"
+	StateLeft   = "left"
 )
