@@ -12,8 +12,13 @@ func TestRandomStringShapeAndSpread(t *testing.T) {
 	if id := NewID("key"); !strings.HasPrefix(id, "key_") || len(id) != 4+16 {
 		t.Fatalf("NewID: %q", id)
 	}
-	if id := NewRequestID(); !strings.HasPrefix(id, "req_") || len(id) != 4+9 {
-		t.Fatalf("NewRequestID: %q", id)
+	seen := map[string]bool{}
+	for range 2000 {
+		id := NewRequestID()
+		if !strings.HasPrefix(id, "req_") || len(id) != 4+9 || strings.Trim(id[4:], idAlphabet) != "" || seen[id] {
+			t.Fatalf("NewRequestID: %q (outside the shape, or repeated)", id)
+		}
+		seen[id] = true
 	}
 	const draws = 62 * 2000
 	counts := map[rune]int{}

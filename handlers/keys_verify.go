@@ -123,8 +123,7 @@ func (h *VerifyKey) Handle(ctx context.Context, p *Principal, in VerifyKeyInput)
 	}
 	// A key outside the caller's reach looks exactly like a missing one,
 	// whatever the checks above found.
-	if e.workspaceID != p.WorkspaceID || !e.apiLive ||
-		p.RequireAny(keyPerms(p, e.apiID, e.keySpaceID, e.keyID, "verify_key")...) != nil {
+	if e.workspaceID != p.WorkspaceID || !e.apiLive || !mayVerify(p, e) {
 		return notFound, nil
 	}
 	enabled := e.enabled
@@ -187,6 +186,16 @@ func (h *VerifyKey) Handle(ctx context.Context, p *Principal, in VerifyKeyInput)
 	}
 	h.Report.Verified(ctx, started, e.workspaceID, v)
 	return res, nil
+}
+
+// verifyAnyKey is the widest of the grants keyPerms lists for verify_key.
+const verifyAnyKey = "api.*.verify_key"
+
+// mayVerify reports whether p may verify e's key. The grant most root keys
+// hold is checked first, so that the usual verification spells out no
+// permission names (building them was 5 % of the handler's CPU).
+func mayVerify(p *Principal, e *verifyEntry) bool {
+	return p.Has(verifyAnyKey) || p.RequireAny(keyPerms(p, e.apiID, e.keySpaceID, e.keyID, "verify_key")...) == nil
 }
 
 // ipAllowed reports whether clientIP is on the allow-list. Both sides are

@@ -11,6 +11,7 @@ import (
 	"github.com/uptrace/bunrouter"
 
 	"github.com/keyline/keyline/handlers"
+	"github.com/keyline/keyline/handlers/httpapi/flatjson"
 )
 
 type creditsBody struct {
@@ -158,13 +159,43 @@ type verifyKeyBody struct {
 	Ratelimits  []handlers.VerifyRatelimitInput `json:"ratelimits"`
 }
 
+// decodeFlat reads the bodies clients send on every verification (key,
+// tags, permissions, migrationId as plain strings) without reflection; see
+// decode.
+func (in *verifyKeyBody) decodeFlat(body []byte) bool {
+	s := flatjson.New(body)
+	return s.Object(func(name []byte) bool {
+		var dst *string
+		switch string(name) {
+		case "key":
+			dst = &in.Key
+		case "permissions":
+			dst = &in.Permissions
+		case "migrationId":
+			dst = &in.MigrationID
+		case "tags":
+			in.Tags = []string{} // as encoding/json: present means non-nil
+			return s.StringArray(func(v []byte) bool {
+				in.Tags = append(in.Tags, string(v))
+				return true
+			})
+		default:
+			return false
+		}
+		v, ok := s.PlainString()
+		*dst = string(v)
+		return ok
+	})
+}
+
 func (rt *Routes) verifyKey(req bunrouter.Request, p *handlers.Principal, in verifyKeyBody) (any, error) {
 	v := handlers.VerifyKeyInput{Key: in.Key, Tags: in.Tags, Permissions: in.Permissions, MigrationID: in.MigrationID,
 		Ratelimits: in.Ratelimits, ClientIP: clientIP(req.Request)}
 	if in.Credits != nil {
 		v.Cost = &in.Credits.Cost
 	}
-	return rt.VerifyKey.Handle(req.Context(), p, v)
+	res, err := rt.VerifyKey.Handle(req.Context(), p, v)
+	return (*verifyKeyResponse)(&res), err
 }
 
 // clientIP is the address IP allow-lists are checked against, as Unkey

@@ -1,7 +1,6 @@
 package httpapi
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -46,15 +45,20 @@ func withErrors(logger *slog.Logger) bunrouter.MiddlewareFunc {
 }
 
 // withRequestID gives every request its ID before anything can fail, so that
-// every response, error or not, carries meta.requestId.
+// every response, error or not, carries meta.requestId. It also makes the
+// slot withBody fills: a second req.WithContext would copy the request again.
 func withRequestID(next bunrouter.HandlerFunc) bunrouter.HandlerFunc {
 	return func(w http.ResponseWriter, req bunrouter.Request) error {
 		ctx := handlers.WithRequestID(req.Context(), handlers.NewRequestID())
+		ctx = context.WithValue(ctx, bodyKey{}, &bodySlot{})
 		return next(w, req.WithContext(ctx))
 	}
 }
 
 type bodyKey struct{}
+
+// bodySlot holds the validated request body for the route.
+type bodySlot struct{ body []byte }
 
 // withBody reads the whole body under the size limit and validates it against
 // the operation's schema before any authentication happens, as Unkey does.
@@ -83,14 +87,19 @@ func withBody(limit int64, validator BodyValidator) bunrouter.MiddlewareFunc {
 				}
 				return &handlers.Error{Code: handlers.CodeInvalidInput, Detail: f.Detail, Fields: fields}
 			}
-			req.Body = io.NopCloser(bytes.NewReader(body))
-			return next(w, req.WithContext(context.WithValue(req.Context(), bodyKey{}, body)))
+			if slot, ok := req.Context().Value(bodyKey{}).(*bodySlot); ok {
+				slot.body = body
+				return next(w, req)
+			}
+			return next(w, req.WithContext(context.WithValue(req.Context(), bodyKey{}, &bodySlot{body: body})))
 		}
 	}
 }
 
 // body returns the validated request body.
 func body(req bunrouter.Request) []byte {
-	b, _ := req.Context().Value(bodyKey{}).([]byte)
-	return b
+	if slot, ok := req.Context().Value(bodyKey{}).(*bodySlot); ok {
+		return slot.body
+	}
+	return nil
 }

@@ -5,6 +5,7 @@ import (
 
 	"github.com/keyline/keyline/events"
 	"github.com/keyline/keyline/handlers"
+	"github.com/keyline/keyline/handlers/httpapi/flatjson"
 )
 
 // limitRequest is one V2RatelimitLimitRequestBody (also a multiLimit item).
@@ -16,6 +17,38 @@ type limitRequest struct {
 	// Cost is a pointer because an absent cost means 1 and 0 means a pure
 	// check.
 	Cost *int64 `json:"cost"`
+}
+
+// decodeFlat reads a ratelimit.limit body without reflection; see decode.
+func (r *limitRequest) decodeFlat(body []byte) bool {
+	s := flatjson.New(body)
+	return s.Object(func(name []byte) bool {
+		var str *string
+		var num *int64
+		switch string(name) {
+		case "namespace":
+			str = &r.Namespace
+		case "identifier":
+			str = &r.Identifier
+		case "limit":
+			num = &r.Limit
+		case "duration":
+			num = &r.Duration
+		case "cost":
+			r.Cost = new(int64)
+			num = r.Cost
+		default:
+			return false
+		}
+		if str != nil {
+			v, ok := s.PlainString()
+			*str = string(v)
+			return ok
+		}
+		n, ok := s.Integer()
+		*num = n
+		return ok
+	})
 }
 
 func (r limitRequest) toUseCase() handlers.RatelimitRequest {
@@ -58,7 +91,7 @@ func toOverride(r events.OverrideRule) overrideResponse {
 
 func (rt *Routes) ratelimitLimit(ctx context.Context, p *handlers.Principal, in limitRequest) (any, error) {
 	res, err := rt.RatelimitLimit.Handle(ctx, p, in.toUseCase())
-	return limitResponse{Success: res.Passed, Limit: res.Limit, Remaining: res.Remaining,
+	return &limitResponse{Success: res.Passed, Limit: res.Limit, Remaining: res.Remaining,
 		Reset: res.Reset, OverrideID: res.OverrideID}, err
 }
 

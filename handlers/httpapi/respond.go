@@ -29,7 +29,23 @@ type empty struct{}
 type metaOnly struct{}
 
 func writeData(w http.ResponseWriter, r *http.Request, data any) error {
+	if a, ok := data.(jsonAppender); ok {
+		return writeAppended(w, handlers.RequestID(r.Context()), a)
+	}
 	return writeEnvelope(w, envelope{Meta: meta{RequestID: handlers.RequestID(r.Context())}, Data: data})
+}
+
+// writeAppended is writeEnvelope for data that encodes itself.
+func writeAppended(w http.ResponseWriter, requestID string, data jsonAppender) error {
+	body := make([]byte, 0, 512)
+	body = append(body, `{"meta":{"requestId":`...)
+	body = appendString(body, requestID)
+	body = append(body, `},"data":`...)
+	body, err := data.appendJSON(body)
+	if err != nil {
+		return handlers.Internal("encoding response", err)
+	}
+	return writeBody(w, append(body, '}'))
 }
 
 func writePage(w http.ResponseWriter, r *http.Request, data any, hasMore bool, cursor string) error {
@@ -45,6 +61,10 @@ func writeEnvelope(w http.ResponseWriter, v any) error {
 	if err != nil {
 		return handlers.Internal("encoding response", err)
 	}
+	return writeBody(w, body)
+}
+
+func writeBody(w http.ResponseWriter, body []byte) error {
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(http.StatusOK)
 	_, _ = w.Write(body)

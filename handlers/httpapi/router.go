@@ -198,11 +198,26 @@ func route[In any](authenticate authenticator, run func(req bunrouter.Request, p
 	}
 }
 
+// flatDecoder is a request body that can read its common form without
+// reflection (see package flatjson). decodeFlat returns false, whatever it
+// filled in, when the body is outside that form; decode then starts over.
+type flatDecoder interface {
+	decodeFlat(body []byte) bool
+}
+
 // decode unmarshals the validated body into dst. The schema already vouched
 // for the shape, so a failure is a mismatch between schema and struct: still
 // the client's 400, never a 500.
-func decode(req bunrouter.Request, dst any) error {
-	if err := json.Unmarshal(body(req), dst); err != nil {
+func decode[In any](req bunrouter.Request, dst *In) error {
+	b := body(req)
+	if fd, ok := any(dst).(flatDecoder); ok {
+		if fd.decodeFlat(b) {
+			return nil
+		}
+		var zero In
+		*dst = zero
+	}
+	if err := json.Unmarshal(b, dst); err != nil {
 		return &handlers.Error{Code: handlers.CodeInvalidInput, Detail: "The request body does not match the expected shape.", Err: err}
 	}
 	return nil

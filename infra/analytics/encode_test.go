@@ -99,3 +99,16 @@ func BenchmarkAppendRecord(b *testing.B) {
 		}
 	})
 }
+
+// Record IDs are what consumers deduplicate on: the documented shape, and
+// no repeats.
+func TestNewIDShapeAndUniqueness(t *testing.T) {
+	seen := make(map[string]bool, 100_000)
+	for range 100_000 {
+		id := NewID()
+		if len(id) != 36 || id[:4] != "aev_" || strings.Trim(id[4:], "0123456789abcdef") != "" || seen[id] {
+			t.Fatalf("NewID: %q (outside the shape, or repeated)", id)
+		}
+		seen[id] = true
+	}
+}

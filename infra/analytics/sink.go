@@ -2,9 +2,10 @@ package analytics
 
 import (
 	"context"
-	"crypto/rand"
+	"encoding/binary"
 	"encoding/hex"
 	"log/slog"
+	mathrand "math/rand/v2"
 	"sync/atomic"
 	"time"
 
@@ -47,11 +48,18 @@ func NewSink(cfg configs.Analytics, pub Publisher, logger *slog.Logger) *Sink {
 		logger: logger}
 }
 
-// NewID returns a fresh analytics record ID.
+// NewID returns a fresh analytics record ID: 128 random bits, which is
+// what deduplication needs. They come from math/rand/v2's generator
+// (ChaCha8 under a random seed per thread): crypto/rand's system call per
+// record was a measurable share of a verification.
 func NewID() string {
-	var b [16]byte
-	_, _ = rand.Read(b[:])
-	return "aev_" + hex.EncodeToString(b[:])
+	var raw [16]byte
+	binary.LittleEndian.PutUint64(raw[:8], mathrand.Uint64())
+	binary.LittleEndian.PutUint64(raw[8:], mathrand.Uint64())
+	var out [4 + 32]byte
+	copy(out[:], "aev_")
+	hex.Encode(out[4:], raw[:])
+	return string(out[:])
 }
 
 // Emit queues ev without blocking; when the buffer is full, or there is no

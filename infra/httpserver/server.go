@@ -36,6 +36,9 @@ func New(cfg *configs.Config, handler http.Handler) (*Server, func(), error) {
 	return s, func() { _ = ln.Close() }, nil
 }
 
+// Handler is what answers requests; benchmarks call it without a socket.
+func (s *Server) Handler() http.Handler { return s.srv.Handler }
+
 // Addr is the bound address (useful when port 0 asked for any free port).
 func (s *Server) Addr() net.Addr { return s.ln.Addr() }
 

@@ -27,8 +27,9 @@ events      |
 configs     |
 projections | events
 handlers    | events configs projections
-handlers/httpapi | events handlers configs handlers/httpapi/openapi
-handlers/httpapi/openapi |
+handlers/httpapi | events handlers configs handlers/httpapi/openapi handlers/httpapi/flatjson
+handlers/httpapi/openapi | handlers/httpapi/flatjson
+handlers/httpapi/flatjson |
 infra       | events configs infra/...
 infra/sqlstore    | events configs
 infra/outbox      | events configs infra/sqlstore infra/redisstream

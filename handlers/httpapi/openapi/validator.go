@@ -64,6 +64,9 @@ type bodySchema struct {
 	// then start with "/$ref", which Unkey does not report.
 	stripRef bool
 	detail   string
+	// flat, when the schema is simple enough, accepts the common valid
+	// bodies without decoding them (see flatObject).
+	flat *flatObject
 }
 
 var (
@@ -122,6 +125,7 @@ func newValidator(specYAML []byte) (*Validator, error) {
 		v.bodies[path] = &bodySchema{
 			schema:   compiled,
 			stripRef: bareRef,
+			flat:     deriveFlat(docMap, schema),
 			detail:   fmt.Sprintf("POST request body for '%s' failed to validate schema", path),
 		}
 		v.paths = append(v.paths, path)
@@ -156,10 +160,15 @@ func requestSchema(doc map[string]any, path string, op map[string]any) (string, 
 // It returns nil when the body is valid or path has no request schema.
 func (v *Validator) ValidateBody(path string, body []byte) *Failure {
 	b, ok := v.bodies[path]
-	if !ok {
+	if !ok || (b.flat != nil && b.flat.accepts(body)) {
 		return nil
 	}
+	return b.validate(body)
+}
 
+// validate runs the full schema validation of body and reports every
+// violation.
+func (b *bodySchema) validate(body []byte) *Failure {
 	dec := json.NewDecoder(bytes.NewReader(body))
 	// Numbers stay json.Number so that 9007199254740993 is checked against
 	// minimum/maximum as sent, not as a rounded float64.
