@@ -17,7 +17,7 @@ const (
 	DefaultRedisKeyPrefix     = "keyline:rl:"
 	DefaultAnalyticsBuffer    = 10000
 	DefaultAnalyticsRetention = 1000000
-	DefaultAnalyticsBatchSize = 1000
+	DefaultAnalyticsBatchSize = 100
 	DefaultAnalyticsFlushMs   = 1000
 	DefaultInsertBatchSize    = 50000
 	DefaultInsertFlushMs      = 1000
@@ -161,7 +161,7 @@ type Analytics struct {
 	Retention int64 `json:"retention,omitempty"`
 
 	// BatchSize is the most events a node writes to the stream in one
-	// batch (one pipelined round trip). (Optional) Default: 1000.
+	// batch (one pipelined round trip). (Optional) Default: 100.
 	BatchSize int `json:"batchSize,omitempty"`
 
 	// FlushIntervalMs is the longest an event waits in the node for its

@@ -54,7 +54,7 @@ func TestDefaultsApplied(t *testing.T) {
 		MaxRequestBodySize: 10485760,
 		Database:           Database{Primary: "sqlite:k.db"},
 		Projections:        Projections{PollIntervalMs: 100},
-		Analytics: Analytics{BufferSize: 10000, Retention: 1000000, BatchSize: 1000, FlushIntervalMs: 1000,
+		Analytics: Analytics{BufferSize: 10000, Retention: 1000000, BatchSize: 100, FlushIntervalMs: 1000,
 			InsertBatchSize: 50000, InsertFlushIntervalMs: 1000},
 	}
 	if !reflect.DeepEqual(cfg, want) {
@@ -124,7 +124,7 @@ func TestDefault(t *testing.T) {
 		MaxRequestBodySize: 10 << 20,
 		Database:           Database{Primary: "sqlite:./data/keyline.db"},
 		Projections:        Projections{PollIntervalMs: 100},
-		Analytics: Analytics{BufferSize: 10000, Retention: 1000000, BatchSize: 1000, FlushIntervalMs: 1000,
+		Analytics: Analytics{BufferSize: 10000, Retention: 1000000, BatchSize: 100, FlushIntervalMs: 1000,
 			InsertBatchSize: 50000, InsertFlushIntervalMs: 1000},
 	}
 	if !reflect.DeepEqual(cfg, want) {
@@ -203,7 +203,7 @@ func TestProductionJSON(t *testing.T) {
 		Bootstrap:   &Bootstrap{RootKey: "kl_root_0123456789abcdef"},
 		Projections: Projections{PollIntervalMs: 100},
 		Encryption:  &Encryption{Keys: []EncryptionKey{{ID: "k1", Key: "MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY="}}},
-		Analytics: Analytics{BufferSize: 10000, Retention: 1000000, BatchSize: 1000, FlushIntervalMs: 1000,
+		Analytics: Analytics{BufferSize: 10000, Retention: 1000000, BatchSize: 100, FlushIntervalMs: 1000,
 			InsertBatchSize: 50000, InsertFlushIntervalMs: 1000},
 	}
 	if !reflect.DeepEqual(cfg, want) {

@@ -75,7 +75,7 @@ func main() {
 	flag.DurationVar(&o.ingestFor, "ingest-d", 10*time.Second, "how long records are emitted in the analytics ingest phase")
 	flag.DurationVar(&o.drainMax, "ingest-drain", 60*time.Second, "longest wait, after the last emission, for ClickHouse to hold every record")
 	flag.IntVar(&o.emitters, "ingest-emitters", 4, "goroutines emitting analytics records")
-	flag.IntVar(&o.ingestBatch, "ingest-batch", 0, "analytics.batchSize (the sink's stream batch) of the ingest server (0: the default, 1000)")
+	flag.IntVar(&o.ingestBatch, "ingest-batch", 0, "analytics.batchSize (the sink's stream batch) of the ingest server (0: the default, 100)")
 	flag.IntVar(&o.insertBatch, "ingest-insert-batch", 0, "analytics.insertBatchSize (the projector's ClickHouse insert) of the ingest server (0: the default); ClickHouse pays per insert, so this bounds the rate")
 	flag.StringVar(&o.ingestProfile, "ingest-cpuprofile", "", "write a CPU profile of the analytics ingest phase (emitters, sink, projector) to this file")
 	flag.StringVar(&o.cpuProfile, "cpuprofile", "", "write a CPU profile of the closed-loop verifyKey phase with analytics on to this file")
