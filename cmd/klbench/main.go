@@ -34,6 +34,7 @@ import (
 	"context"
 	"flag"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -154,34 +155,18 @@ func run(o options) error {
 		if _, err := load(loadSpec{Target: tg, Conns: o.conns, Duration: 300 * time.Millisecond}); err != nil {
 			return row{}, fmt.Errorf("%s: %w", tg.Name, err)
 		}
-		stopProfile := func() {}
-		if profile != "" {
-			f, err := os.Create(profile)
-			if err != nil {
-				return row{}, err
-			}
-			if err := pprof.StartCPUProfile(f); err != nil {
-				f.Close()
-				return row{}, err
-			}
-			stopProfile = func() { pprof.StopCPUProfile(); f.Close() }
+		stopProfile, err := capture(profile, pprof.StartCPUProfile, pprof.StopCPUProfile)
+		if err != nil {
+			return row{}, err
 		}
 		peak, err := load(loadSpec{Target: tg, Conns: o.conns, Duration: o.d})
 		stopProfile()
 		if err != nil {
 			return row{}, fmt.Errorf("%s: %w", tg.Name, err)
 		}
-		stopTrace := func() {}
-		if traceFile != "" {
-			f, err := os.Create(traceFile)
-			if err != nil {
-				return row{}, err
-			}
-			if err := trace.Start(f); err != nil {
-				f.Close()
-				return row{}, err
-			}
-			stopTrace = func() { trace.Stop(); f.Close() }
+		stopTrace, err := capture(traceFile, trace.Start, trace.Stop)
+		if err != nil {
+			return row{}, err
 		}
 		half, err := load(loadSpec{Target: tg, Conns: o.conns, Duration: o.d, Rate: peak.RPS / 2})
 		stopTrace()
@@ -341,19 +326,10 @@ func run(o options) error {
 		if err != nil {
 			return err
 		}
-		stopProfile := func() {}
-		if o.ingestProfile != "" {
-			f, err := os.Create(o.ingestProfile)
-			if err != nil {
-				s.stop()
-				return err
-			}
-			if err := pprof.StartCPUProfile(f); err != nil {
-				s.stop()
-				f.Close()
-				return err
-			}
-			stopProfile = func() { pprof.StopCPUProfile(); f.Close() }
+		stopProfile, err := capture(o.ingestProfile, pprof.StartCPUProfile, pprof.StopCPUProfile)
+		if err != nil {
+			s.stop()
+			return err
 		}
 		r, err := ingest(ctx, s, chDB, o.emitters, o.ingestFor, o.drainMax)
 		stopProfile()
@@ -407,6 +383,23 @@ func run(o options) error {
 		fmt.Printf("note: %d analytics records were dropped during the analytics-on phase; the on/off ratio is then optimistic\n", onDropped)
 	}
 	return nil
+}
+
+// capture runs start (a CPU profile, an execution trace) into file and
+// returns what ends it; with file "" it does nothing.
+func capture(file string, start func(io.Writer) error, stop func()) (func(), error) {
+	if file == "" {
+		return func() {}, nil
+	}
+	f, err := os.Create(file)
+	if err != nil {
+		return nil, err
+	}
+	if err := start(f); err != nil {
+		f.Close()
+		return nil, err
+	}
+	return func() { stop(); f.Close() }, nil
 }
 
 func rateOf(r *ingestResult) string {
