@@ -68,11 +68,7 @@ func withBody(limit int64, validator BodyValidator) bunrouter.MiddlewareFunc {
 			if req.Method != http.MethodPost {
 				return next(w, req)
 			}
-			var reader io.Reader = req.Body
-			if limit > 0 {
-				reader = io.LimitReader(req.Body, limit+1)
-			}
-			body, err := io.ReadAll(reader)
+			body, err := readBody(req.Request, limit)
 			if err != nil {
 				return &handlers.Error{Code: handlers.CodeRequestBodyUnreadable, Detail: "The request body could not be read.", Err: err}
 			}
@@ -94,6 +90,25 @@ func withBody(limit int64, validator BodyValidator) bunrouter.MiddlewareFunc {
 			return next(w, req.WithContext(context.WithValue(req.Context(), bodyKey{}, &bodySlot{body: body})))
 		}
 	}
+}
+
+// readBody reads at most limit+1 bytes (limit 0: no limit), so that the
+// caller can tell an oversized body. A body of announced length is read
+// into a buffer of exactly that size: io.ReadAll would start at 512 bytes
+// whatever the size.
+func readBody(r *http.Request, limit int64) ([]byte, error) {
+	if n := r.ContentLength; n >= 0 && (limit <= 0 || n <= limit) {
+		body := make([]byte, n)
+		if _, err := io.ReadFull(r.Body, body); err != nil {
+			return nil, err
+		}
+		return body, nil
+	}
+	var reader io.Reader = r.Body
+	if limit > 0 {
+		reader = io.LimitReader(r.Body, limit+1)
+	}
+	return io.ReadAll(reader)
 }
 
 // body returns the validated request body.

@@ -37,7 +37,7 @@ func writeData(w http.ResponseWriter, r *http.Request, data any) error {
 
 // writeAppended is writeEnvelope for data that encodes itself.
 func writeAppended(w http.ResponseWriter, requestID string, data jsonAppender) error {
-	body := make([]byte, 0, 512)
+	body := make([]byte, 0, 256) // a verifyKey answer without meta or identity is about 170 bytes
 	body = append(body, `{"meta":{"requestId":`...)
 	body = appendString(body, requestID)
 	body = append(body, `},"data":`...)
