@@ -117,25 +117,25 @@ func (s *Sink) Run(ctx context.Context) error {
 	ticker := time.NewTicker(s.flush)
 	defer ticker.Stop()
 	for {
+		rest := false
 		select {
 		case <-s.full:
 		case <-ticker.C:
+			rest = true
 		case <-ctx.Done():
 			return s.drain(batch[:0], false)
 		}
-		// Send whole batches while there are any, then the rest: a record
-		// waits at most about one flush interval.
-		for {
+		// Whole batches while there are any; on the tick also what is left,
+		// so a record waits at most about one flush interval. Run is the
+		// queue's only reader, so what len reports stays there to take.
+		for n := len(s.queue); n >= s.batch || (rest && n > 0); n = len(s.queue) {
 			batch = s.take(batch[:0])
-			if len(batch) == 0 {
-				break
-			}
 			if err := s.send(ctx, batch); err != nil {
 				// At least one attempt failed, and may have gone through.
 				return s.drain(batch, true)
 			}
 			if len(batch) < s.batch {
-				break
+				break // that was the rest
 			}
 		}
 	}
