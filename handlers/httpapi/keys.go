@@ -190,7 +190,7 @@ func (in *verifyKeyBody) decodeFlat(body []byte) bool {
 
 func (rt *Routes) verifyKey(req bunrouter.Request, p *handlers.Principal, in verifyKeyBody) (any, error) {
 	v := handlers.VerifyKeyInput{Key: in.Key, Tags: in.Tags, Permissions: in.Permissions, MigrationID: in.MigrationID,
-		Ratelimits: in.Ratelimits, ClientIP: clientIP(req.Request)}
+		Ratelimits: in.Ratelimits, ClientIP: func() string { return clientIP(req.Request) }}
 	if in.Credits != nil {
 		v.Cost = &in.Credits.Cost
 	}

@@ -101,10 +101,7 @@ func TestProjectorCountsEntriesTrimmedBeforeTheyWereRead(t *testing.T) {
 	defer cancel()
 	done := supervise(ctx, p)
 	<-hold
-	testenv.Eventually(t, 10*time.Second, func() (bool, string) {
-		n := env.pendingCount(t)
-		return n == 2*batch, fmt.Sprintf("%d entries pending, want %d", n, 2*batch)
-	})
+	env.waitPending(t, 2*batch, "")
 	second := small.publish(t, 2000)
 	survivors := env.streamIDs(t)
 	for _, id := range first {

@@ -132,6 +132,16 @@ func (e projectorEnv) pendingCount(t *testing.T) int64 {
 	return p.Count
 }
 
+// waitPending waits until the group holds want delivered, unacknowledged
+// entries; why says what they are, for the failure message.
+func (e projectorEnv) waitPending(t *testing.T, want int64, why string) {
+	t.Helper()
+	testenv.Eventually(t, 10*time.Second, func() (bool, string) {
+		n := e.pendingCount(t)
+		return n == want, fmt.Sprintf("%d entries pending, want %d%s", n, want, why)
+	})
+}
+
 // supervise runs the projector as infra/runtime does: restarted after every
 // error, until ctx ends. It returns the errors it restarted after.
 func supervise(ctx context.Context, p *Projector) <-chan []error {
@@ -182,10 +192,7 @@ func TestProjectorAcksOnlyAfterInsertAndKeepsEveryRecord(t *testing.T) {
 	<-hold
 	// The first insert is held: the reader has read the next batch and
 	// waits for the inserter, nothing is acknowledged.
-	testenv.Eventually(t, 10*time.Second, func() (bool, string) {
-		n := env.pendingCount(t)
-		return n == 2*batch, fmt.Sprintf("%d entries pending, want %d (one inserting, one read)", n, 2*batch)
-	})
+	env.waitPending(t, 2*batch, " (one inserting, one read)")
 	time.Sleep(100 * time.Millisecond)
 	if n := env.pendingCount(t); n != 2*batch {
 		t.Fatalf("%d entries pending while the first insert is held, want %d: the reader is not bounded", n, 2*batch)
