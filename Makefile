@@ -14,7 +14,10 @@ BIN := bin/keyline
 WIRE := github.com/google/wire/cmd/wire@v0.7.0
 # Files that `make generate` writes and that are committed: check-generate
 # fails when they differ from a fresh generation.
-GENERATED := wire_gen.go handlers/httpapi/openapi/openapi.yaml
+GENERATED := wire_gen.go
+# The served subset of Unkey's OpenAPI document: a committed source, refreshed
+# by hand with `make openapi` (its input is not part of the repository).
+OPENAPI_SPEC := handlers/httpapi/openapi/openapi.yaml
 # Every Go source of ours: not what tools, caches or test fixtures bring
 # (testdata may hold deliberately malformed Go).
 GO_FILES = $(shell find . \( -name .git -o -name node_modules -o -name .cache -o -name testdata \
@@ -28,14 +31,24 @@ KEYLINE_TEST_REDIS_URL ?= redis://127.0.0.1:6379/0
 KEYLINE_TEST_CLICKHOUSE_URL ?= clickhouse://127.0.0.1:9000/default
 export KEYLINE_TEST_POSTGRES_URL KEYLINE_TEST_REDIS_URL KEYLINE_TEST_CLICKHOUSE_URL
 
-.PHONY: help build run test test-short services bench bench-micro generate check-generate lint fmt tidy clean
+.PHONY: help build run test test-short services bench bench-micro generate check-generate openapi lint fmt tidy clean
 
 help: ## list the targets
 	@grep -hE '^[a-zA-Z0-9_-]+:.*## ' $(MAKEFILE_LIST) | \
 		awk 'BEGIN {FS = ":.*## "} {printf "  %-15s %s\n", $$1, $$2}'
 
-build: ## build bin/keyline from ./cmd/keyline
-	$(GO) build -o $(BIN) ./cmd/keyline
+# What `keyline version` prints: the toolchain here builds with
+# -buildvcs=false, so the Makefile stamps the commit itself.
+VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo unknown)
+REVISION ?= $(shell git rev-parse HEAD 2>/dev/null || echo unknown)
+LDFLAGS := -X main.version=$(VERSION) -X main.revision=$(REVISION) -X main.buildTime=$(shell date -u +%Y-%m-%dT%H:%M:%SZ)
+
+# -v names each package as it is compiled: a cold build (empty cache) takes
+# minutes on two cores, and silence looks like a hang. A warm build prints
+# nothing.
+build: ## build bin/keyline from ./cmd/keyline (stamped for `keyline version`)
+	@echo "go build: a cold build compiles ~400 packages (about 3 minutes on 2 cores); names appear as they compile"
+	$(GO) build -v -ldflags '$(LDFLAGS)' -o $(BIN) ./cmd/keyline
 
 run: build ## build, then run the embedded default (SQLite in ./data, :7070; prints a root key)
 	./$(BIN) run
@@ -56,12 +69,18 @@ bench: build services ## loopback load benchmarks and the issues' targets (cmd/k
 bench-micro: ## Go micro-benchmarks (go test -bench)
 	$(GO) test -run '^$$' -bench . -benchtime 2s ./...
 
-generate: ## regenerate wire_gen.go (wire) and go:generate outputs (OpenAPI subset)
+generate: ## regenerate wire_gen.go (wire) and any go:generate outputs
 	$(GO) run $(WIRE) gen .
 # -skip: wire_gen.go carries wire's own `go run -mod=mod .../wire` directive,
 # which would run wire a second time, unpinned, and add wire's dependencies to
 # go.sum; the pinned run above already did its job.
 	$(GO) generate -skip 'google/wire/cmd/wire' ./...
+
+openapi: ## refresh the OpenAPI subset from Unkey's document: UNKEY_OPENAPI=path [OPS=op,op,... instead of the recorded list]
+	@if [[ -z "$(UNKEY_OPENAPI)" ]]; then \
+		echo "make openapi: set UNKEY_OPENAPI to Unkey's bundled OpenAPI document (v2)" >&2; exit 2; fi
+	ops='$(OPS)'; if [[ -z "$$ops" ]]; then ops="$$(sed -n '2s/.* -ops //p' $(OPENAPI_SPEC))"; fi; \
+		$(GO) run ./handlers/httpapi/openapi/gen -src '$(UNKEY_OPENAPI)' -out $(OPENAPI_SPEC) -ops "$$ops"
 
 check-generate: generate ## fail if the committed generated files are stale
 	@git diff --exit-code -- $(GENERATED) || \

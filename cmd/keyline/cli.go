@@ -78,6 +78,10 @@ Usage:
       by default the local node at 127.0.0.1:cluster.rpcPort, with
       cluster.secret from the config.
 
+  keyline version
+      Print the version, the VCS revision and the build time of this binary
+      (also: keyline --version).
+
 Run 'keyline COMMAND --help' for a command's flags.
 `
 
@@ -92,6 +96,8 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	}
 	var err error
 	switch args[0] {
+	case "version", "--version":
+		err = versionCmd(args[1:], stdout)
 	case "run":
 		err = runCmd(ctx, args[1:], stdout, stderr)
 	case "bootstrap":

@@ -33,7 +33,8 @@ func TestMain(m *testing.M) {
 		os.Exit(1)
 	}
 	binary = filepath.Join(dir, "keyline")
-	build := exec.Command("go", "build", "-o", binary, ".")
+	build := exec.Command("go", "build", "-o", binary,
+		"-ldflags", "-X main.version="+testVersion+" -X main.revision="+testRevision, ".")
 	build.Stdout, build.Stderr = os.Stdout, os.Stderr
 	if err := build.Run(); err != nil {
 		fmt.Fprintln(os.Stderr, "building keyline:", err)
@@ -43,6 +44,12 @@ func TestMain(m *testing.M) {
 	_ = os.RemoveAll(dir)
 	os.Exit(code)
 }
+
+// Stamped into the test binary the way the Makefile stamps a release.
+const (
+	testVersion  = "v0.0.0-test"
+	testRevision = "0123456789abcdef0123456789abcdef01234567"
+)
 
 // proc is a running keyline process.
 type proc struct {
@@ -178,6 +185,23 @@ func TestCLIHelp(t *testing.T) {
 		if code != 0 || !containsAll(errs, "keyline "+sub[0], sub[1], "-config") {
 			t.Fatalf("%v --help: exit %d\n%s", sub, code, errs)
 		}
+	}
+}
+
+func TestVersionPrintsStampedBuild(t *testing.T) {
+	for _, arg := range []string{"version", "--version"} {
+		out, errs, code := runProc(t, arg)
+		if code != 0 {
+			t.Fatalf("%s: exit %d\n%s", arg, code, errs)
+		}
+		lines := strings.Split(strings.TrimSpace(out), "\n")
+		if len(lines) != 4 || lines[0] != "keyline "+testVersion || lines[1] != "revision: "+testRevision ||
+			!strings.HasPrefix(lines[3], "go: go1.") {
+			t.Fatalf("%s printed:\n%s", arg, out)
+		}
+	}
+	if _, errs, code := runProc(t, "version", "extra"); code != 1 || !strings.Contains(errs, `unexpected argument "extra"`) {
+		t.Fatalf("version extra: exit %d\n%s", code, errs)
 	}
 }
 

@@ -78,7 +78,7 @@ type Postgres struct {
 // append transaction) and returns the outbox. With relayToRedis the messages
 // are enveloped for the forwarder; otherwise they land on EventsTopic.
 func NewPostgres(ctx context.Context, db *bun.DB, relayToRedis bool, logger *slog.Logger) (*Postgres, error) {
-	wl := watermill.NewSlogLogger(logger)
+	wl := redisstream.NewLogger(logger)
 	sub, err := newSubscriber(db, forwarderGroup, wl)
 	if err != nil {
 		return nil, err
@@ -135,7 +135,7 @@ type Forwarder struct {
 
 // NewForwarder builds the relay from the outbox in db to out.
 func NewForwarder(db *bun.DB, out message.Publisher, logger *slog.Logger) (*Forwarder, error) {
-	wl := watermill.NewSlogLogger(logger)
+	wl := redisstream.NewLogger(logger)
 	sub, err := newSubscriber(db, forwarderGroup, wl)
 	if err != nil {
 		return nil, err
@@ -172,7 +172,7 @@ func ForwarderFor(ctx context.Context, db *sqlstore.DB, cfg *configs.Config, log
 	if db.Kind != configs.KindPostgres || cfg.Redis == nil || cfg.Redis.URL == "" {
 		return nil, func() {}, nil
 	}
-	pub, err := redisstream.NewPublisher(ctx, cfg.Redis.URL, watermill.NewSlogLogger(logger))
+	pub, err := redisstream.NewPublisher(ctx, cfg.Redis.URL, redisstream.NewLogger(logger))
 	if err != nil {
 		return nil, nil, err
 	}

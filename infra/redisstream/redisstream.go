@@ -6,6 +6,7 @@ package redisstream
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"time"
 
 	"github.com/ThreeDotsLabs/watermill"
@@ -19,6 +20,14 @@ const EventsTopic = "keyline.events"
 // AnalyticsTopic is the Redis stream carrying verification and rate-limit
 // records (events.AnalyticsEvent), capped by analytics.retention.
 const AnalyticsTopic = "keyline.analytics"
+
+// NewLogger adapts logger for watermill, whose SQL and Redis adapters log
+// routine work at info: the outbox's schema set-up alone is two multi-line
+// dumps of SQL on every start. Their info becomes debug; warnings and errors
+// keep their level.
+func NewLogger(logger *slog.Logger) watermill.LoggerAdapter {
+	return watermill.NewSlogLoggerWithLevelMapping(logger, map[slog.Level]slog.Level{slog.LevelInfo: slog.LevelDebug})
+}
 
 // NewClient opens a client for url and checks that Redis answers.
 func NewClient(ctx context.Context, url string) (*redis.Client, error) {

@@ -1,6 +1,6 @@
 // Command gen writes keyline's openapi.yaml: Unkey's OpenAPI document cut down
-// to the operations keyline serves. Run it through go generate (see
-// handlers/httpapi/openapi/doc.go), which holds the one list of operations.
+// to the operations keyline serves. Run it through the Makefile (see
+// `make openapi`), which reads the list of operations from the current file.
 package main
 
 import (
