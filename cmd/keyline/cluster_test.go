@@ -303,7 +303,7 @@ func TestClusterRatelimitWithoutRedis(t *testing.T) {
 	}
 	waitAllAlive(t, nodes, 20*time.Second)
 	exactlyOnce(t, servers, servers[0].RootKey, 200, 2000, 1000,
-		map[string]any{"namespace": "cluster.noredis", "limit": 1000, "duration": 60000, "cost": 1})
+		map[string]any{"namespace": "cluster.noredis", "limit": 1000, "duration": 600000, "cost": 1})
 }
 
 // heartbeatReceiver is a monitor that records beats by node and can be

@@ -38,7 +38,7 @@ func TestRatelimitAccuracyAcrossProcesses(t *testing.T) {
 		servers = append(servers, ts)
 	}
 	exactlyOnce(t, servers, rootKey, 200, 2000, 1000,
-		map[string]any{"namespace": "cluster.accuracy", "limit": 1000, "duration": 60000, "cost": 1})
+		map[string]any{"namespace": "cluster.accuracy", "limit": 1000, "duration": 600000, "cost": 1})
 
 	status, r := servers[0].call(t, rootKey, "ratelimit.listOverrides", map[string]any{"namespace": "cluster.accuracy"})
 	if status != 200 {
