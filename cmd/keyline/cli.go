@@ -478,7 +478,11 @@ func clusterCmd(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	}
 	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()
-	resp, err := cluster.NewClient(cfg.Cluster.Secret, 5*time.Second).Members(ctx, *addr)
+	client, err := cluster.NewClientFor(cfg.Cluster, 5*time.Second)
+	if err != nil {
+		return err
+	}
+	resp, err := client.Members(ctx, *addr)
 	if err != nil {
 		return fmt.Errorf("asking the node at %s: %w", *addr, err)
 	}
