@@ -119,6 +119,25 @@ func TestClusterDefaults(t *testing.T) {
 	}
 }
 
+func TestListenTimeoutsAndTLS(t *testing.T) {
+	cfg := mustParse(t, `{"database":{"primary":"sqlite:k.db"},"httpHost":"10.0.0.5",
+		"server":{"readTimeoutMs":1500,"maxHeaderBytes":8192},
+		"tls":{"certFile":"/etc/keyline/api.crt","keyFile":"/etc/keyline/api.key"},
+		"cluster":{"secret":"s","discovery":{"static":{"addrs":["a:1"]}},
+			"tls":{"certFile":"rpc.crt","keyFile":"rpc.key","caFile":"ca.crt"}}}`, noEnv)
+	wantServer := Server{ReadHeaderTimeoutMs: 5000, ReadTimeoutMs: 1500, WriteTimeoutMs: 60000,
+		IdleTimeoutMs: 120000, MaxHeaderBytes: 8192}
+	if cfg.HTTPHost != "10.0.0.5" || cfg.Server != wantServer {
+		t.Errorf("httpHost %q, server %+v; want 10.0.0.5, %+v", cfg.HTTPHost, cfg.Server, wantServer)
+	}
+	if cfg.TLS == nil || *cfg.TLS != (TLS{CertFile: "/etc/keyline/api.crt", KeyFile: "/etc/keyline/api.key"}) {
+		t.Errorf("tls = %+v", cfg.TLS)
+	}
+	if got := cfg.Cluster.TLS; got == nil || *got != (ClusterTLS{CertFile: "rpc.crt", KeyFile: "rpc.key", CAFile: "ca.crt"}) {
+		t.Errorf("cluster.tls = %+v", got)
+	}
+}
+
 func TestDefault(t *testing.T) {
 	cfg := Default()
 	want := &Config{
@@ -504,6 +523,16 @@ func TestRejected(t *testing.T) {
 			name: "root not an object",
 			doc:  `[]`,
 			want: "(root): expected object, got array",
+		},
+		{
+			name: "tls without a key",
+			doc:  `{"database":{"primary":"sqlite:k.db"},"tls":{"certFile":"c.pem"}}`,
+			want: "/tls/keyFile: required field missing",
+		},
+		{
+			name: "zero read timeout",
+			doc:  `{"database":{"primary":"sqlite:k.db"},"server":{"readTimeoutMs":0}}`,
+			want: "/server/readTimeoutMs: must be >= 1, got 0",
 		},
 	}
 	for _, tt := range tests {
