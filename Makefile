@@ -37,7 +37,7 @@ help: ## list the targets
 build: ## build bin/keyline from ./cmd/keyline
 	$(GO) build -o $(BIN) ./cmd/keyline
 
-run: build ## build, then run the embedded default (SQLite in ./data, :7070; prints a root key)
+run: build ## build, then run the embedded default (SQLite in ./data, 127.0.0.1:7070; prints a root key)
 	./$(BIN) run
 
 services: ## start PostgreSQL, Redis and ClickHouse for the tests if they are not running
