@@ -50,7 +50,7 @@ build: ## build bin/keyline from ./cmd/keyline (stamped for `keyline version`)
 	@echo "go build: a cold build compiles ~400 packages (about 3 minutes on 2 cores); names appear as they compile"
 	$(GO) build -v -ldflags '$(LDFLAGS)' -o $(BIN) ./cmd/keyline
 
-run: build ## build, then run the embedded default (SQLite in ./data, :7070; prints a root key)
+run: build ## build, then run the embedded default (SQLite in ./data, 127.0.0.1:7070; prints a root key)
 	./$(BIN) run
 
 services: ## start PostgreSQL, Redis and ClickHouse for the tests if they are not running

@@ -23,6 +23,18 @@ const (
 	DefaultInsertFlushMs      = 1000
 	DefaultFailureTimeoutMs   = 3000
 	DefaultClusterKeyPrefix   = "keyline:cluster:"
+
+	// The API server's limits against slow or hostile clients (Server).
+	DefaultReadHeaderTimeoutMs = 5000
+	DefaultReadTimeoutMs       = 30000
+	DefaultWriteTimeoutMs      = 60000
+	DefaultIdleTimeoutMs       = 120000
+	DefaultMaxHeaderBytes      = 64 << 10 // 64 KiB
+	// EmbeddedHTTPHost is what the embedded default (no config file) binds:
+	// it prints an all-powerful root key, so it is reachable from this
+	// machine only. A config file binds every interface unless httpHost says
+	// otherwise.
+	EmbeddedHTTPHost = "127.0.0.1"
 )
 
 //go:embed schema.json
@@ -58,6 +70,19 @@ type Config struct {
 	// MaxRequestBodySize caps request bodies, in bytes.
 	// (Optional) Default: 10485760 (10 MiB).
 	MaxRequestBodySize int64 `json:"maxRequestBodySize,omitempty"`
+
+	// HTTPHost is the host or IP the public HTTP API binds; "" binds every
+	// interface. (Optional) Default in a config file: "", every interface;
+	// the embedded default (no config file) binds EmbeddedHTTPHost.
+	HTTPHost string `json:"httpHost,omitempty"`
+
+	// Server bounds how long the HTTP API waits for slow clients.
+	// (Optional) Default: zero value with defaults applied to its fields.
+	Server Server `json:"server,omitempty"`
+
+	// TLS makes the HTTP API serve HTTPS. (Optional) Default: nil, plain
+	// HTTP.
+	TLS *TLS `json:"tls,omitempty"`
 
 	// Heartbeat enables a periodic liveness ping to an external monitor.
 	// (Optional) Default: nil, no heartbeat.
@@ -103,6 +128,63 @@ type Config struct {
 	// Analytics bounds the verification/rate-limit event pipeline.
 	// (Optional) Default: zero value with defaults applied to its fields.
 	Analytics Analytics `json:"analytics,omitempty"`
+}
+
+// Server bounds the public HTTP API's patience with clients, so that slow or
+// abandoned connections cannot pile up and hold memory. Every timeout is in
+// milliseconds.
+type Server struct {
+	// ReadHeaderTimeoutMs is how long a client may take to send the request
+	// line and headers. (Optional) Default: 5000.
+	ReadHeaderTimeoutMs int `json:"readHeaderTimeoutMs,omitempty"`
+
+	// ReadTimeoutMs is how long a client may take to send a whole request,
+	// headers and body; a slower upload is cut off and its connection
+	// closed. At the default a 10 MiB body needs about 350 KB/s.
+	// (Optional) Default: 30000.
+	ReadTimeoutMs int `json:"readTimeoutMs,omitempty"`
+
+	// WriteTimeoutMs is how long the server may take from the end of the
+	// request headers to the end of its answer; it must cover reading the
+	// body and the slowest operation (analytics queries run up to 10 s).
+	// (Optional) Default: 60000.
+	WriteTimeoutMs int `json:"writeTimeoutMs,omitempty"`
+
+	// IdleTimeoutMs is how long a kept-alive connection may wait for its
+	// next request. (Optional) Default: 120000.
+	IdleTimeoutMs int `json:"idleTimeoutMs,omitempty"`
+
+	// MaxHeaderBytes caps the request line and headers, in bytes; more is
+	// answered 431. (Optional) Default: 65536 (64 KiB).
+	MaxHeaderBytes int `json:"maxHeaderBytes,omitempty"`
+}
+
+// TLS is the certificate the HTTP API serves HTTPS with. Files are read at
+// start-up: a renewed certificate takes a restart.
+type TLS struct {
+	// CertFile is a PEM certificate chain, leaf first. (Required) No default.
+	CertFile string `json:"certFile"`
+
+	// KeyFile is the PEM private key of the leaf. (Required) No default.
+	KeyFile string `json:"keyFile"`
+}
+
+// ClusterTLS is the certificate the cluster RPC port serves HTTPS with, and
+// what peers trust when they call it.
+type ClusterTLS struct {
+	// CertFile is a PEM certificate chain, leaf first. (Required) No default.
+	CertFile string `json:"certFile"`
+
+	// KeyFile is the PEM private key of the leaf. (Required) No default.
+	KeyFile string `json:"keyFile"`
+
+	// CAFile holds the PEM certificates of the authorities that signed the
+	// peers' RPC certificates; a peer's certificate must then name the
+	// address it is dialed at (its advertiseAddr) as a DNS or IP SAN.
+	// (Optional) Default: "", every node uses the same certificate and a
+	// peer is trusted only when it presents exactly that certificate (no
+	// name check: the pin is exact).
+	CAFile string `json:"caFile,omitempty"`
 }
 
 // Encryption is the keyring recoverable keys are sealed with (AES-256-GCM).
@@ -216,6 +298,11 @@ type Cluster struct {
 	// start a cluster node without one. (Optional in the schema so that a
 	// config can take it from ${ENV}) Default: "".
 	Secret string `json:"secret,omitempty"`
+
+	// TLS makes the RPC port serve HTTPS and peers call it over TLS.
+	// Every node of a cluster must agree: a TLS node cannot call a plain
+	// one. (Optional) Default: nil, plain HTTP guarded by Secret.
+	TLS *ClusterTLS `json:"tls,omitempty"`
 
 	// FailureTimeoutMs is roughly how long a silent member stays alive in
 	// the others' view before it is declared failed; probe interval and

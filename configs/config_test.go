@@ -52,8 +52,11 @@ func TestDefaultsApplied(t *testing.T) {
 		Region:             "local",
 		HTTPPort:           7070,
 		MaxRequestBodySize: 10485760,
-		Database:           Database{Primary: "sqlite:k.db"},
-		Projections:        Projections{PollIntervalMs: 100},
+		HTTPHost:           "", // a config file binds every interface unless it says otherwise
+		Server: Server{ReadHeaderTimeoutMs: 5000, ReadTimeoutMs: 30000, WriteTimeoutMs: 60000,
+			IdleTimeoutMs: 120000, MaxHeaderBytes: 65536},
+		Database:    Database{Primary: "sqlite:k.db"},
+		Projections: Projections{PollIntervalMs: 100},
 		Analytics: Analytics{BufferSize: 10000, Retention: 1000000, BatchSize: 100, FlushIntervalMs: 1000,
 			InsertBatchSize: 50000, InsertFlushIntervalMs: 1000},
 	}
@@ -116,14 +119,36 @@ func TestClusterDefaults(t *testing.T) {
 	}
 }
 
+func TestListenTimeoutsAndTLS(t *testing.T) {
+	cfg := mustParse(t, `{"database":{"primary":"sqlite:k.db"},"httpHost":"10.0.0.5",
+		"server":{"readTimeoutMs":1500,"maxHeaderBytes":8192},
+		"tls":{"certFile":"/etc/keyline/api.crt","keyFile":"/etc/keyline/api.key"},
+		"cluster":{"secret":"s","discovery":{"static":{"addrs":["a:1"]}},
+			"tls":{"certFile":"rpc.crt","keyFile":"rpc.key","caFile":"ca.crt"}}}`, noEnv)
+	wantServer := Server{ReadHeaderTimeoutMs: 5000, ReadTimeoutMs: 1500, WriteTimeoutMs: 60000,
+		IdleTimeoutMs: 120000, MaxHeaderBytes: 8192}
+	if cfg.HTTPHost != "10.0.0.5" || cfg.Server != wantServer {
+		t.Errorf("httpHost %q, server %+v; want 10.0.0.5, %+v", cfg.HTTPHost, cfg.Server, wantServer)
+	}
+	if cfg.TLS == nil || *cfg.TLS != (TLS{CertFile: "/etc/keyline/api.crt", KeyFile: "/etc/keyline/api.key"}) {
+		t.Errorf("tls = %+v", cfg.TLS)
+	}
+	if got := cfg.Cluster.TLS; got == nil || *got != (ClusterTLS{CertFile: "rpc.crt", KeyFile: "rpc.key", CAFile: "ca.crt"}) {
+		t.Errorf("cluster.tls = %+v", got)
+	}
+}
+
 func TestDefault(t *testing.T) {
 	cfg := Default()
 	want := &Config{
 		Region:             "local",
 		HTTPPort:           7070,
 		MaxRequestBodySize: 10 << 20,
-		Database:           Database{Primary: "sqlite:./data/keyline.db"},
-		Projections:        Projections{PollIntervalMs: 100},
+		HTTPHost:           "127.0.0.1",
+		Server: Server{ReadHeaderTimeoutMs: 5000, ReadTimeoutMs: 30000, WriteTimeoutMs: 60000,
+			IdleTimeoutMs: 120000, MaxHeaderBytes: 65536},
+		Database:    Database{Primary: "sqlite:./data/keyline.db"},
+		Projections: Projections{PollIntervalMs: 100},
 		Analytics: Analytics{BufferSize: 10000, Retention: 1000000, BatchSize: 100, FlushIntervalMs: 1000,
 			InsertBatchSize: 50000, InsertFlushIntervalMs: 1000},
 	}
@@ -181,7 +206,9 @@ func TestProductionJSON(t *testing.T) {
 		Region:             "fra",
 		HTTPPort:           7070,
 		MaxRequestBodySize: 10485760,
-		Heartbeat:          &Heartbeat{URL: "https://uptime.example.com/ping/abc123", Interval: 30},
+		Server: Server{ReadHeaderTimeoutMs: 5000, ReadTimeoutMs: 30000, WriteTimeoutMs: 60000,
+			IdleTimeoutMs: 120000, MaxHeaderBytes: 65536},
+		Heartbeat: &Heartbeat{URL: "https://uptime.example.com/ping/abc123", Interval: 30},
 		Cluster: &Cluster{
 			NodeID:           "node_fra_1",
 			AdvertiseAddr:    "10.0.1.17",
@@ -496,6 +523,16 @@ func TestRejected(t *testing.T) {
 			name: "root not an object",
 			doc:  `[]`,
 			want: "(root): expected object, got array",
+		},
+		{
+			name: "tls without a key",
+			doc:  `{"database":{"primary":"sqlite:k.db"},"tls":{"certFile":"c.pem"}}`,
+			want: "/tls/keyFile: required field missing",
+		},
+		{
+			name: "zero read timeout",
+			doc:  `{"database":{"primary":"sqlite:k.db"},"server":{"readTimeoutMs":0}}`,
+			want: "/server/readTimeoutMs: must be >= 1, got 0",
 		},
 	}
 	for _, tt := range tests {
@@ -818,6 +855,11 @@ func TestSchemaDefaultsMatchGo(t *testing.T) {
 		{[]string{"region"}, DefaultRegion},
 		{[]string{"httpPort"}, float64(DefaultHTTPPort)},
 		{[]string{"maxRequestBodySize"}, float64(DefaultMaxRequestBodySize)},
+		{[]string{"server", "readHeaderTimeoutMs"}, float64(DefaultReadHeaderTimeoutMs)},
+		{[]string{"server", "readTimeoutMs"}, float64(DefaultReadTimeoutMs)},
+		{[]string{"server", "writeTimeoutMs"}, float64(DefaultWriteTimeoutMs)},
+		{[]string{"server", "idleTimeoutMs"}, float64(DefaultIdleTimeoutMs)},
+		{[]string{"server", "maxHeaderBytes"}, float64(DefaultMaxHeaderBytes)},
 		{[]string{"cluster", "rpcPort"}, DefaultRPCPort},
 		{[]string{"cluster", "gossipPort"}, DefaultGossipPort},
 		{[]string{"cluster", "failureTimeoutMs"}, float64(DefaultFailureTimeoutMs)},

@@ -109,7 +109,7 @@ func Parse(data []byte, lookupEnv func(string) (string, bool)) (*Config, error) 
 // Default returns the built-in single-node configuration: a local SQLite
 // database and no external services. configs/local.json spells out the same.
 func Default() *Config {
-	cfg := &Config{Database: Database{Primary: DefaultDatabasePrimary}}
+	cfg := &Config{HTTPHost: EmbeddedHTTPHost, Database: Database{Primary: DefaultDatabasePrimary}}
 	cfg.applyDefaults()
 	return cfg
 }
@@ -202,6 +202,12 @@ func (c *Config) applyDefaults() {
 	if c.MaxRequestBodySize == 0 {
 		c.MaxRequestBodySize = DefaultMaxRequestBodySize
 	}
+	srv := &c.Server
+	srv.ReadHeaderTimeoutMs = cmp.Or(srv.ReadHeaderTimeoutMs, DefaultReadHeaderTimeoutMs)
+	srv.ReadTimeoutMs = cmp.Or(srv.ReadTimeoutMs, DefaultReadTimeoutMs)
+	srv.WriteTimeoutMs = cmp.Or(srv.WriteTimeoutMs, DefaultWriteTimeoutMs)
+	srv.IdleTimeoutMs = cmp.Or(srv.IdleTimeoutMs, DefaultIdleTimeoutMs)
+	srv.MaxHeaderBytes = cmp.Or(srv.MaxHeaderBytes, DefaultMaxHeaderBytes)
 	if c.Projections.PollIntervalMs == 0 {
 		c.Projections.PollIntervalMs = DefaultPollIntervalMs
 	}

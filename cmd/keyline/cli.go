@@ -30,8 +30,8 @@ const usage = `keyline: a self-hosted API-key and rate-limit server (Unkey v2 co
 Usage:
   keyline run [--config FILE]
       Start the API server. Without --config it runs on the embedded default:
-      SQLite at ./data/keyline.db, an in-process event log, no Redis, no
-      ClickHouse. On the first start of an empty store it creates the default
+      127.0.0.1:7070 only, SQLite at ./data/keyline.db, an in-process event
+      log, no Redis, no ClickHouse. On the first start of an empty store it creates the default
       workspace and a root key with every permission, and prints that key once.
 
   keyline bootstrap [--config FILE] --workspace NAME [--permissions p1,p2,...]
@@ -484,7 +484,11 @@ func clusterCmd(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	}
 	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()
-	resp, err := cluster.NewClient(cfg.Cluster.Secret, 5*time.Second).Members(ctx, *addr)
+	client, err := cluster.NewClientFor(cfg.Cluster, 5*time.Second)
+	if err != nil {
+		return err
+	}
+	resp, err := client.Members(ctx, *addr)
 	if err != nil {
 		return fmt.Errorf("asking the node at %s: %w", *addr, err)
 	}

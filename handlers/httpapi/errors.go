@@ -83,15 +83,32 @@ type errorEnvelope struct {
 // writeError renders err in Unkey's problem envelope. Internal causes go to
 // the log, never to the client.
 func writeError(w http.ResponseWriter, r *http.Request, logger *slog.Logger, err error) {
+	e, kind := problemOf(err)
+	if kind.status >= 500 {
+		logger.Error("request failed", "requestId", handlers.RequestID(r.Context()), "path", r.URL.Path, "error", e.Error())
+	}
+	render(w, r, e, kind)
+}
+
+// renderError is writeError for a caller that has logged the failure itself.
+func renderError(w http.ResponseWriter, r *http.Request, err error) {
+	e, kind := problemOf(err)
+	render(w, r, e, kind)
+}
+
+// problemOf maps err to the vocabulary and its HTTP problem; an unmapped
+// code becomes a 500.
+func problemOf(err error) (*handlers.Error, problemKind) {
 	e := handlers.AsError(err)
 	kind, ok := problems[e.Code]
 	if !ok {
 		kind = problems[handlers.CodeUnexpected]
 		e = handlers.Internal("unmapped error code "+string(e.Code), e)
 	}
-	if kind.status >= 500 {
-		logger.Error("request failed", "requestId", handlers.RequestID(r.Context()), "path", r.URL.Path, "error", e.Error())
-	}
+	return e, kind
+}
+
+func render(w http.ResponseWriter, r *http.Request, e *handlers.Error, kind problemKind) {
 	p := problem{Title: kind.title, Detail: e.Detail, Status: kind.status, Type: typeURL(e.Code)}
 	// Only 400s use BadRequestErrorDetails; every other status is a strict
 	// BaseError, which a validating client rejects if it carries "errors".

@@ -6,8 +6,8 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"math"
 	"net/http"
-	"runtime/debug"
 
 	"github.com/uptrace/bunrouter"
 
@@ -21,18 +21,11 @@ type BodyValidator interface {
 	ValidateBody(path string, body []byte) *openapi.Failure
 }
 
-// withErrors renders any error a route returns, and turns a panic into a
-// 500 envelope instead of a dropped connection.
+// withErrors renders any error a route returns. Panics are left to guard,
+// which wraps the router too.
 func withErrors(logger *slog.Logger) bunrouter.MiddlewareFunc {
 	return func(next bunrouter.HandlerFunc) bunrouter.HandlerFunc {
-		return func(w http.ResponseWriter, req bunrouter.Request) (err error) {
-			defer func() {
-				if p := recover(); p != nil {
-					logger.Error("panic while serving request", "panic", fmt.Sprint(p), "stack", string(debug.Stack()))
-					writeError(w, req.Request, logger, handlers.Internal("panic", fmt.Errorf("%v", p)))
-					err = nil
-				}
-			}()
+		return func(w http.ResponseWriter, req bunrouter.Request) error {
 			if err := next(w, req); err != nil {
 				if errors.Is(req.Context().Err(), context.Canceled) {
 					err = &handlers.Error{Code: handlers.CodeClientClosedRequest, Detail: "The client closed the request.", Err: err}
@@ -44,17 +37,6 @@ func withErrors(logger *slog.Logger) bunrouter.MiddlewareFunc {
 	}
 }
 
-// withRequestID gives every request its ID before anything can fail, so that
-// every response, error or not, carries meta.requestId. It also makes the
-// slot withBody fills: a second req.WithContext would copy the request again.
-func withRequestID(next bunrouter.HandlerFunc) bunrouter.HandlerFunc {
-	return func(w http.ResponseWriter, req bunrouter.Request) error {
-		ctx := handlers.WithRequestID(req.Context(), handlers.NewRequestID())
-		ctx = context.WithValue(ctx, bodyKey{}, &bodySlot{})
-		return next(w, req.WithContext(ctx))
-	}
-}
-
 type bodyKey struct{}
 
 // bodySlot holds the validated request body for the route.
@@ -62,6 +44,7 @@ type bodySlot struct{ body []byte }
 
 // withBody reads the whole body under the size limit and validates it against
 // the operation's schema before any authentication happens, as Unkey does.
+// The body slot comes from guard, which made it with the request ID.
 func withBody(limit int64, validator BodyValidator) bunrouter.MiddlewareFunc {
 	return func(next bunrouter.HandlerFunc) bunrouter.HandlerFunc {
 		return func(w http.ResponseWriter, req bunrouter.Request) error {
@@ -69,12 +52,12 @@ func withBody(limit int64, validator BodyValidator) bunrouter.MiddlewareFunc {
 				return next(w, req)
 			}
 			body, err := readBody(req.Request, limit)
-			if err != nil {
-				return &handlers.Error{Code: handlers.CodeRequestBodyUnreadable, Detail: "The request body could not be read.", Err: err}
-			}
-			if limit > 0 && int64(len(body)) > limit {
+			if errors.Is(err, errBodyTooLarge) {
 				return handlers.Fail(handlers.CodeRequestBodyTooLarge,
 					fmt.Sprintf("The request body exceeds the maximum allowed size of %d bytes.", limit))
+			}
+			if err != nil {
+				return &handlers.Error{Code: handlers.CodeRequestBodyUnreadable, Detail: "The request body could not be read.", Err: err}
 			}
 			if f := validator.ValidateBody(req.URL.Path, body); f != nil {
 				fields := make([]handlers.FieldError, len(f.Errors))
@@ -92,23 +75,72 @@ func withBody(limit int64, validator BodyValidator) bunrouter.MiddlewareFunc {
 	}
 }
 
-// readBody reads at most limit+1 bytes (limit 0: no limit), so that the
-// caller can tell an oversized body. A body of announced length is read
-// into a buffer of exactly that size: io.ReadAll would start at 512 bytes
-// whatever the size.
+// errBodyTooLarge is readBody's answer to a body over the limit.
+var errBodyTooLarge = errors.New("request body over the size limit")
+
+// bodyBufferStart is the most readBody allocates before bytes arrive. A
+// client may announce up to the limit (10 MiB) and then send nothing; the
+// buffer grows with what it actually sends, and the server's read timeout
+// ends the connection of one that sends too slowly.
+const bodyBufferStart = 64 << 10
+
+// readBody reads the body under limit (0: no limit). An announced length
+// over the limit fails at once, without reading. A small body of announced
+// length, the hot paths' case, is read into a buffer of exactly that size:
+// one allocation.
 func readBody(r *http.Request, limit int64) ([]byte, error) {
-	if n := r.ContentLength; n >= 0 && (limit <= 0 || n <= limit) {
+	n := r.ContentLength
+	if limit > 0 && n > limit {
+		return nil, errBodyTooLarge
+	}
+	if n >= 0 && n <= bodyBufferStart {
 		body := make([]byte, n)
 		if _, err := io.ReadFull(r.Body, body); err != nil {
 			return nil, err
 		}
 		return body, nil
 	}
-	var reader io.Reader = r.Body
-	if limit > 0 {
-		reader = io.LimitReader(r.Body, limit+1)
+	// Past bodyBufferStart the buffer doubles as bytes arrive, up to the
+	// announced length or the limit: the copies add up to less than the body.
+	ceiling := int64(math.MaxInt)
+	switch {
+	case n >= 0:
+		ceiling = n
+	case limit > 0:
+		ceiling = limit + 1 // one byte over tells an oversized chunked body
 	}
-	return io.ReadAll(reader)
+	start := int64(bodyBufferStart)
+	if n < 0 {
+		start = 512 // chunked: nothing tells the size, start as io.ReadAll does
+	}
+	body := make([]byte, 0, min(start, ceiling))
+	for {
+		if len(body) == cap(body) {
+			if int64(len(body)) == ceiling {
+				if n >= 0 {
+					return body, nil // net/http's body ends at the announced length
+				}
+				return nil, errBodyTooLarge
+			}
+			grown := make([]byte, len(body), min(2*int64(cap(body)), ceiling))
+			copy(grown, body)
+			body = grown
+		}
+		m, err := r.Body.Read(body[len(body):cap(body)])
+		body = body[:len(body)+m]
+		if errors.Is(err, io.EOF) {
+			if n >= 0 && int64(len(body)) < n {
+				return nil, io.ErrUnexpectedEOF
+			}
+			if limit > 0 && int64(len(body)) > limit {
+				return nil, errBodyTooLarge
+			}
+			return body, nil
+		}
+		if err != nil {
+			return nil, err
+		}
+	}
 }
 
 // body returns the validated request body.

@@ -87,7 +87,7 @@ func NewRouter(routes *Routes, validator BodyValidator, opts Options, logger *sl
 		_, _ = w.Write(opts.Spec)
 		return nil
 	})
-	api := router.NewGroup("/v2", bunrouter.WithMiddleware(withRequestID, withErrors(logger), withBody(opts.MaxBodyBytes, validator)))
+	api := router.NewGroup("/v2", bunrouter.WithMiddleware(withErrors(logger), withBody(opts.MaxBodyBytes, validator)))
 	api.GET("/liveness", liveness)
 	api.POST("/apis.createApi", operation(routes, routes.createAPI))
 	api.POST("/apis.getApi", operation(routes, routes.getAPI))
@@ -130,7 +130,7 @@ func NewRouter(routes *Routes, validator BodyValidator, opts Options, logger *sl
 	api.POST("/permissions.setRolePermissions", operation(routes, routes.setRolePermissions))
 	api.POST("/analytics.getVerifications", operation(routes, routes.getVerifications))
 	api.POST("/analytics.getRatelimits", operation(routes, routes.getRatelimits))
-	return router
+	return guard{next: router, logger: logger}
 }
 
 // methodNotAllowed answers like Go's mux does for Unkey: 405 in plain text

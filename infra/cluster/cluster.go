@@ -2,6 +2,7 @@ package cluster
 
 import (
 	"context"
+	"crypto/tls"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -36,9 +37,10 @@ type Cluster struct {
 	discovery  discovery
 	sink       sink
 
-	rpc   *http.Server
-	rpcLn net.Listener
-	mux   *http.ServeMux
+	rpc       *http.Server
+	rpcLn     net.Listener
+	mux       *http.ServeMux
+	clientTLS *tls.Config // calling peers over TLS (cluster.tls); nil: plain HTTP
 
 	nodeEvents chan nodeEvent
 	fatal      chan error
@@ -129,6 +131,14 @@ func New(cfg *configs.Config, logger *slog.Logger) (*Cluster, func(), error) {
 	ln, err := net.Listen("tcp", net.JoinHostPort(bind, strconv.Itoa(rpcPort)))
 	if err != nil {
 		return nil, nil, fmt.Errorf("cluster rpc: listening on %s:%d: %w", bind, rpcPort, err)
+	}
+	if cl.TLS != nil {
+		serverTLS, clientTLS, err := rpcTLS(cl.TLS)
+		if err != nil {
+			_ = ln.Close()
+			return nil, nil, err
+		}
+		ln, c.clientTLS = tls.NewListener(ln, serverTLS), clientTLS
 	}
 	c.rpcLn = ln
 	c.routes()
@@ -331,7 +341,7 @@ func (c *Cluster) Leave(timeout time.Duration) {
 func (c *Cluster) announceLeaving(timeout time.Duration) {
 	ctx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()
-	client := NewClient(c.cfg.Secret, timeout)
+	client := c.client(timeout)
 	var wg sync.WaitGroup
 	for _, p := range c.Peers() {
 		if p.NodeID == c.cfg.NodeID {

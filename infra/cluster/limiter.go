@@ -70,7 +70,7 @@ func NewLimiter(cfg *configs.Config, logger *slog.Logger, c *Cluster) (ratelimit
 }
 
 func newLimiter(c *Cluster, mem *ratelimit.Memory, logger *slog.Logger) *Limiter {
-	l := &Limiter{c: c, local: mem, client: NewClient(c.cfg.Secret, ForwardTimeout), logger: logger}
+	l := &Limiter{c: c, local: mem, client: c.client(ForwardTimeout), logger: logger}
 	c.mux.HandleFunc("POST "+PathDecide, l.serveDecide)
 	return l
 }

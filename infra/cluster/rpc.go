@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"crypto/subtle"
+	"crypto/tls"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -91,17 +92,29 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 // does the forwarding limiter.
 type Client struct {
 	secret string
+	scheme string
 	http   *http.Client
 }
 
-// NewClient builds a client that sends secret on every call.
+// NewClient builds a client that sends secret on every call, over plain
+// HTTP (NewClientFor follows cluster.tls).
 func NewClient(secret string, timeout time.Duration) *Client {
+	return newClient(secret, timeout, nil)
+}
+
+// newClient calls peers over TLS with tlsCfg when it is not nil.
+func newClient(secret string, timeout time.Duration, tlsCfg *tls.Config) *Client {
 	tr := http.DefaultTransport.(*http.Transport).Clone()
 	// Forwarded decisions go to a handful of owners at a high rate: keep
 	// enough idle connections that bursts reuse them instead of dialing.
 	tr.MaxIdleConns = 1024
 	tr.MaxIdleConnsPerHost = 256
-	return &Client{secret: secret, http: &http.Client{Timeout: timeout, Transport: tr}}
+	scheme := "http://"
+	if tlsCfg != nil {
+		tr.TLSClientConfig = tlsCfg
+		scheme = "https://"
+	}
+	return &Client{secret: secret, scheme: scheme, http: &http.Client{Timeout: timeout, Transport: tr}}
 }
 
 // Do sends a request to addr (host:port) and decodes a 200 answer into out.
@@ -114,7 +127,7 @@ func (cl *Client) Do(ctx context.Context, method, addr, path string, in, out any
 		}
 		body = bytes.NewReader(b)
 	}
-	req, err := http.NewRequestWithContext(ctx, method, "http://"+addr+path, body)
+	req, err := http.NewRequestWithContext(ctx, method, cl.scheme+addr+path, body)
 	if err != nil {
 		return err
 	}

@@ -1,14 +1,17 @@
-// Package httpserver owns the HTTP listener: binding the port, timeouts, and
-// a graceful shutdown that drains in-flight requests. What is served is
-// decided elsewhere (handlers/httpapi); this package only runs it.
+// Package httpserver owns the HTTP listener: binding the port, timeouts,
+// TLS, and a graceful shutdown that drains in-flight requests. What is
+// served is decided elsewhere (handlers/httpapi); this package only runs it.
 package httpserver
 
 import (
+	"cmp"
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"net"
 	"net/http"
+	"strconv"
 	"time"
 
 	"github.com/keyline/keyline/configs"
@@ -18,22 +21,59 @@ import (
 type Server struct {
 	srv *http.Server
 	ln  net.Listener
+	tls bool
 }
 
-// New binds the port right away, so a port conflict is a start-up error
-// rather than a failure after the root key was printed.
+// New binds the port right away, so a port conflict or an unreadable
+// certificate is a start-up error rather than a failure after the root key
+// was printed.
 func New(cfg *configs.Config, handler http.Handler) (*Server, func(), error) {
-	port := cfg.HTTPPort
-	ln, err := net.Listen("tcp", fmt.Sprintf(":%d", port))
-	if err != nil {
-		return nil, nil, fmt.Errorf("listening on :%d: %w", port, err)
+	var tlsCfg *tls.Config
+	if cfg.TLS != nil {
+		cert, err := tls.LoadX509KeyPair(cfg.TLS.CertFile, cfg.TLS.KeyFile)
+		if err != nil {
+			return nil, nil, fmt.Errorf("tls: loading %s and %s: %w", cfg.TLS.CertFile, cfg.TLS.KeyFile, err)
+		}
+		tlsCfg = ServerTLS(cert)
 	}
-	s := &Server{ln: ln, srv: &http.Server{
-		Handler:           handler,
-		ReadHeaderTimeout: 10 * time.Second,
-		IdleTimeout:       2 * time.Minute,
-	}}
+	addr := net.JoinHostPort(cfg.HTTPHost, strconv.Itoa(cfg.HTTPPort))
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, nil, fmt.Errorf("listening on %s: %w", addr, err)
+	}
+	if tlsCfg != nil {
+		ln = tls.NewListener(ln, tlsCfg)
+	}
+	s := &Server{ln: ln, tls: tlsCfg != nil, srv: NewHTTPServer(cfg.Server, handler)}
 	return s, func() { _ = ln.Close() }, nil
+}
+
+// NewHTTPServer applies the configured limits to an http.Server. ReadTimeout
+// is what closes a slow or abandoned upload: it bounds the whole request,
+// body included, so a client trickling a large body cannot hold its
+// connection (and the bytes read so far) for longer. Zero fields (a config
+// built in Go) take the defaults: zero would mean "no limit" to net/http.
+func NewHTTPServer(s configs.Server, handler http.Handler) *http.Server {
+	ms := func(v, def int) time.Duration { return time.Duration(cmp.Or(v, def)) * time.Millisecond }
+	return &http.Server{
+		Handler:           handler,
+		ReadHeaderTimeout: ms(s.ReadHeaderTimeoutMs, configs.DefaultReadHeaderTimeoutMs),
+		ReadTimeout:       ms(s.ReadTimeoutMs, configs.DefaultReadTimeoutMs),
+		WriteTimeout:      ms(s.WriteTimeoutMs, configs.DefaultWriteTimeoutMs),
+		IdleTimeout:       ms(s.IdleTimeoutMs, configs.DefaultIdleTimeoutMs),
+		MaxHeaderBytes:    cmp.Or(s.MaxHeaderBytes, configs.DefaultMaxHeaderBytes),
+	}
+}
+
+// ServerTLS is the TLS setting of keyline's listeners. It offers HTTP/1.1
+// only: the read and write timeouts above are what bound slow clients, and
+// they are per connection there.
+func ServerTLS(cert tls.Certificate) *tls.Config {
+	return &tls.Config{
+		Certificates: []tls.Certificate{cert},
+		MinVersion:   tls.VersionTLS12,
+		NextProtos:   []string{"http/1.1"},
+	}
 }
 
 // Handler is what answers requests; benchmarks call it without a socket.
@@ -41,6 +81,9 @@ func (s *Server) Handler() http.Handler { return s.srv.Handler }
 
 // Addr is the bound address (useful when port 0 asked for any free port).
 func (s *Server) Addr() net.Addr { return s.ln.Addr() }
+
+// TLS reports whether the server answers HTTPS.
+func (s *Server) TLS() bool { return s.tls }
 
 // Serve answers requests until ctx ends, then stops accepting and waits up
 // to 15 s for in-flight requests.

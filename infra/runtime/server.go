@@ -192,7 +192,7 @@ func (s *Server) Run(ctx context.Context) error {
 		s.Cluster.Leave(leaveTimeout)
 		stopHTTP()
 	}()
-	s.Logger.Info("keyline is serving", "addr", s.HTTP.Addr().String(), "region", s.Config.Region,
+	s.Logger.Info("keyline is serving", "addr", s.HTTP.Addr().String(), "tls", s.HTTP.TLS(), "region", s.Config.Region,
 		"platform", s.Config.Platform, "image", s.Config.Image)
 	err := s.HTTP.Serve(httpCtx)
 	stopHTTP()
