@@ -79,6 +79,9 @@ func (h *RootKeyAdmin) Create(ctx context.Context, workspace, name string, perms
 	if err != nil {
 		return MintedRootKey{}, err
 	}
+	if err := checkRootPermissions(wsID, perms); err != nil {
+		return MintedRootKey{}, err
+	}
 	if name = strings.TrimSpace(name); name == "" {
 		name = "cli"
 	}
@@ -153,9 +156,8 @@ func existingWorkspace(ctx context.Context, log EventLog, name string) (string, 
 	return ws.ID, nil
 }
 
-// CheckRootPermissions is checkRootPermissions for callers that must
-// refuse bad permissions before doing anything else (keyline bootstrap,
-// which would otherwise create the workspace first).
+// CheckRootPermissions is checkRootPermissions for `keyline bootstrap`,
+// which must refuse bad permissions before it creates the workspace.
 func CheckRootPermissions(workspaceID string, perms []string) error {
 	return checkRootPermissions(workspaceID, perms)
 }

@@ -236,7 +236,7 @@ func bootstrapCmd(ctx context.Context, args []string, stdout, stderr io.Writer) 
 		}
 	}
 	return printAdmin(ctx, *config, stdout, stderr, func(admin *runtime.Admin) (any, error) {
-		return admin.MintRootKey(ctx, *workspace, list)
+		return admin.BootstrapRootKey(ctx, *workspace, list)
 	})
 }
 

@@ -38,14 +38,19 @@ func NewAdmin(store *sqlstore.Store, runner *projections.Runner, boot *handlers.
 // ErrNoClickHouse is returned for the audit projection without clickhouse.url.
 var ErrNoClickHouse = errors.New("the audit projection lives in ClickHouse: set clickhouse.url")
 
-// MintRootKey creates (or reuses) the workspace called name and a new root
-// key in it.
-func (a *Admin) MintRootKey(ctx context.Context, workspace string, perms []string) (handlers.MintedRootKey, error) {
-	if err := a.Runner.Setup(ctx, a.Store); err != nil {
+// BootstrapRootKey is `keyline bootstrap`: MintRootKey after checking perms
+// against the permission grammar, before anything is created.
+func (a *Admin) BootstrapRootKey(ctx context.Context, workspace string, perms []string) (handlers.MintedRootKey, error) {
+	if err := handlers.CheckRootPermissions(events.WorkspaceIDForName(workspace), perms); err != nil {
 		return handlers.MintedRootKey{}, err
 	}
-	// Refused permissions must not leave a new workspace behind.
-	if err := handlers.CheckRootPermissions(events.WorkspaceIDForName(workspace), perms); err != nil {
+	return a.MintRootKey(ctx, workspace, perms)
+}
+
+// MintRootKey creates (or reuses) the workspace called name and a new root
+// key in it holding perms unchecked (see handlers.Bootstrap.MintRootKey).
+func (a *Admin) MintRootKey(ctx context.Context, workspace string, perms []string) (handlers.MintedRootKey, error) {
+	if err := a.Runner.Setup(ctx, a.Store); err != nil {
 		return handlers.MintedRootKey{}, err
 	}
 	wsID, err := a.Bootstrap.EnsureWorkspace(ctx, workspace)
