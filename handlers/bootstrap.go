@@ -156,7 +156,7 @@ func (b *Bootstrap) EnsureConfiguredRootKey(ctx context.Context, plaintext strin
 		if !r.Configured || r.Revoked() || r.ID == id {
 			continue
 		}
-		err := revokeRootKey(ctx, b.Log, wsID, r.ID, events.RevokedAsReplaced)
+		err := revokeRootKey(ctx, b.Log, wsID, r.ID, "bootstrap", events.RevokedAsReplaced)
 		if errors.Is(err, events.ErrRevoked) {
 			continue
 		}

@@ -99,7 +99,7 @@ func (h *RootKeyAdmin) Revoke(ctx context.Context, workspace, id string) (Revoke
 	if id == "" {
 		return RevokedRootKey{}, Fail(CodeInvalidInput, "the root key ID must not be empty")
 	}
-	if err := revokeRootKey(ctx, h.Log, wsID, id, events.RevokedByOperator); err != nil {
+	if err := revokeRootKey(ctx, h.Log, wsID, id, "cli", events.RevokedByOperator); err != nil {
 		switch {
 		case errors.Is(err, events.ErrNotFound):
 			return RevokedRootKey{}, Fail(CodeKeyNotFoundData, fmt.Sprintf("root key %s does not exist in workspace %q", id, strings.TrimSpace(workspace)))
@@ -111,10 +111,11 @@ func (h *RootKeyAdmin) Revoke(ctx context.Context, workspace, id string) (Revoke
 	return RevokedRootKey{RootKeyID: id, WorkspaceID: wsID, Revoked: true}, nil
 }
 
-// revokeRootKey appends root_key.revoked to id's stream. It returns
+// revokeRootKey appends root_key.revoked to id's stream on behalf of actor
+// (the event's metadata) for reason (its payload). It returns
 // events.ErrNotFound when workspaceID holds no such key and
 // events.ErrRevoked when it was revoked already (perhaps concurrently).
-func revokeRootKey(ctx context.Context, log EventLog, workspaceID, id, reason string) error {
+func revokeRootKey(ctx context.Context, log EventLog, workspaceID, id, actor, reason string) error {
 	stream := events.RootKeyStreamID(id)
 	for attempt := 0; ; attempt++ {
 		var k events.RootKey
@@ -128,7 +129,7 @@ func revokeRootKey(ctx context.Context, log EventLog, workspaceID, id, reason st
 		if err != nil {
 			return err
 		}
-		_, err = log.Append(ctx, stream, k.Version, events.Metadata{WorkspaceID: workspaceID, ActorID: "cli"}, decided...)
+		_, err = log.Append(ctx, stream, k.Version, events.Metadata{WorkspaceID: workspaceID, ActorID: actor}, decided...)
 		if errors.Is(err, events.ErrVersionConflict) && attempt < 3 {
 			continue
 		}

@@ -1,17 +1,21 @@
 package main
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"path/filepath"
 	"reflect"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
 
+	keyline "github.com/keyline/keyline"
 	"github.com/keyline/keyline/events"
 	"github.com/keyline/keyline/handlers"
+	"github.com/keyline/keyline/infra/runtime"
 	"github.com/keyline/keyline/infra/testenv"
 )
 
@@ -377,5 +381,66 @@ func TestChangedBootstrapRootKeyRevokesTheOldOne(t *testing.T) {
 	if rows := strings.Join(after["root_keys"], "\n"); len(after["root_keys"]) != 3 ||
 		strings.Count(rows, "revoked_at=<nil>") != 2 || !strings.Contains(rows, "id="+oldID+";") {
 		t.Fatalf("root_keys after replay:\n%s", rows)
+	}
+}
+
+// Two nodes starting together with a new bootstrap.rootKey both succeed and
+// revoke the old configured key exactly once between them; the old value
+// is refused afterwards.
+func TestConfiguredRootKeyReplacementRacesConverge(t *testing.T) {
+	cfg := postgresConfig(t)
+	ctx := context.Background()
+	admins := make([]*runtime.Admin, 2)
+	for i := range admins {
+		admin, cleanup, err := keyline.InitializeAdmin(ctx, cfg, discardLogger())
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(cleanup)
+		if err := admin.Runner.Setup(ctx, admin.Store); err != nil {
+			t.Fatal(err)
+		}
+		admins[i] = admin
+	}
+	oldKey, newKey := "kl_root_test_old_"+handlers.NewID("k"), "kl_root_test_new_"+handlers.NewID("k")
+	first, err := admins[0].Bootstrap.EnsureConfiguredRootKey(ctx, oldKey)
+	if err != nil || len(first.Revoked) != 0 {
+		t.Fatalf("first configured key: %+v, %v", first, err)
+	}
+	// Unchanged value on a restart: nothing to revoke.
+	if again, err := admins[1].Bootstrap.EnsureConfiguredRootKey(ctx, oldKey); err != nil || again.RootKeyID != first.RootKeyID || len(again.Revoked) != 0 {
+		t.Fatalf("same value again: %+v, %v", again, err)
+	}
+
+	results := make([]handlers.ConfiguredRootKey, 2)
+	errs := make([]error, 2)
+	var wg sync.WaitGroup
+	for i, admin := range admins {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			results[i], errs[i] = admin.Bootstrap.EnsureConfiguredRootKey(ctx, newKey)
+		}()
+	}
+	wg.Wait()
+	var revoked []string
+	for i := range results {
+		if errs[i] != nil || results[i].RootKeyID != events.RootKeyIDForHash(events.HashKey(newKey)) {
+			t.Fatalf("node %d: %+v, %v", i, results[i], errs[i])
+		}
+		revoked = append(revoked, results[i].Revoked...)
+	}
+	if !reflect.DeepEqual(revoked, []string{first.RootKeyID}) {
+		t.Fatalf("revoked between them: %v, want exactly [%s]", revoked, first.RootKeyID)
+	}
+	var n int
+	if err := admins[0].Store.DB().Primary.QueryRowContext(ctx,
+		"SELECT COUNT(*) FROM events WHERE name = 'root_key.revoked' AND stream_id = ?", events.RootKeyStreamID(first.RootKeyID)).Scan(&n); err != nil || n != 1 {
+		t.Fatalf("%d root_key.revoked events (%v), want 1", n, err)
+	}
+	_, err = admins[1].Bootstrap.EnsureConfiguredRootKey(ctx, oldKey)
+	if e := handlers.AsError(err); e == nil || e.Code != handlers.CodePreconditionFailed ||
+		!strings.Contains(e.Detail, "names root key "+first.RootKeyID+", which was revoked") {
+		t.Fatalf("the replaced value again: err = %v", err)
 	}
 }
