@@ -39,6 +39,7 @@ var storeSet = wire.NewSet(
 	projections.NewReader,
 	wire.Bind(new(projections.Databases), new(*sqlstore.DB)),
 	wire.Bind(new(handlers.EventLog), new(*sqlstore.Store)),
+	wire.Bind(new(handlers.RootKeyLister), new(*projections.Reader)),
 	handlers.NewBootstrap,
 	clickhouse.OpenConfigured,
 )
@@ -128,6 +129,7 @@ func InitializeServer(ctx context.Context, cfg *configs.Config, logger *slog.Log
 
 // InitializeAdmin assembles the one-shot administrative commands.
 func InitializeAdmin(ctx context.Context, cfg *configs.Config, logger *slog.Logger) (*runtime.Admin, func(), error) {
-	wire.Build(storeSet, analytics.AuditFor, handlers.NewSetWorkspaceEnabled, handlers.NewSetAPIIPAllowlist, runtime.NewAdmin)
+	wire.Build(storeSet, analytics.AuditFor, handlers.NewSetWorkspaceEnabled, handlers.NewSetAPIIPAllowlist,
+		handlers.NewRootKeyAdmin, runtime.NewAdmin)
 	return nil, nil, nil
 }

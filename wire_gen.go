@@ -46,8 +46,8 @@ func InitializeServer(ctx context.Context, cfg *configs.Config, logger *slog.Log
 	store := sqlstore.NewStore(db, runner, sqlstoreOutbox)
 	configsProjections := cfg.Projections
 	tailer := sqlstore.NewTailer(store, configsProjections, logger)
-	bootstrap := handlers.NewBootstrap(store)
 	reader := projections.NewReader(db)
+	bootstrap := handlers.NewBootstrap(store, reader)
 	authenticator := handlers.NewAuthenticator(reader)
 	ratelimitCatalog := handlers.NewRatelimitCatalog(reader, store)
 	keyCache := handlers.NewKeyCache(reader, store)
@@ -231,9 +231,11 @@ func InitializeAdmin(ctx context.Context, cfg *configs.Config, logger *slog.Logg
 		return nil, nil, err
 	}
 	store := sqlstore.NewStore(db, runner, sqlstoreOutbox)
-	bootstrap := handlers.NewBootstrap(store)
+	reader := projections.NewReader(db)
+	bootstrap := handlers.NewBootstrap(store, reader)
 	setWorkspaceEnabled := handlers.NewSetWorkspaceEnabled(store)
 	setAPIIPAllowlist := handlers.NewSetAPIIPAllowlist(store)
+	rootKeyAdmin := handlers.NewRootKeyAdmin(store, reader)
 	clickhouseDB, cleanup2, err := clickhouse.OpenConfigured(ctx, cfg, logger)
 	if err != nil {
 		cleanup()
@@ -241,7 +243,7 @@ func InitializeAdmin(ctx context.Context, cfg *configs.Config, logger *slog.Logg
 	}
 	configsProjections := cfg.Projections
 	audit := analytics.AuditFor(store, clickhouseDB, configsProjections, logger)
-	admin := runtime.NewAdmin(store, runner, bootstrap, setWorkspaceEnabled, setAPIIPAllowlist, clickhouseDB, audit)
+	admin := runtime.NewAdmin(store, runner, bootstrap, setWorkspaceEnabled, setAPIIPAllowlist, rootKeyAdmin, clickhouseDB, audit)
 	return admin, func() {
 		cleanup2()
 		cleanup()
@@ -250,7 +252,7 @@ func InitializeAdmin(ctx context.Context, cfg *configs.Config, logger *slog.Logg
 
 // wire.go:
 
-var storeSet = wire.NewSet(wire.FieldsOf(new(*configs.Config), "Database", "Projections"), sqlstore.Open, outbox.ForKind, projections.All, projections.NewRunner, wire.Bind(new(sqlstore.Applier), new(*projections.Runner)), sqlstore.NewStore, projections.NewReader, wire.Bind(new(projections.Databases), new(*sqlstore.DB)), wire.Bind(new(handlers.EventLog), new(*sqlstore.Store)), handlers.NewBootstrap, clickhouse.OpenConfigured)
+var storeSet = wire.NewSet(wire.FieldsOf(new(*configs.Config), "Database", "Projections"), sqlstore.Open, outbox.ForKind, projections.All, projections.NewRunner, wire.Bind(new(sqlstore.Applier), new(*projections.Runner)), sqlstore.NewStore, projections.NewReader, wire.Bind(new(projections.Databases), new(*sqlstore.DB)), wire.Bind(new(handlers.EventLog), new(*sqlstore.Store)), wire.Bind(new(handlers.RootKeyLister), new(*projections.Reader)), handlers.NewBootstrap, clickhouse.OpenConfigured)
 
 var apiSet = wire.NewSet(
 	storeSet, sqlstore.NewTailer, handlers.NewAuthenticator, wire.Bind(new(handlers.RootKeyFinder), new(*projections.Reader)), wire.Bind(new(handlers.APIReader), new(*projections.Reader)), handlers.NewCreateAPI, handlers.NewGetAPI, handlers.NewDeleteAPI, handlers.NewListKeys, cluster.New, cluster.NewLimiter, heartbeat.New, wire.Bind(new(handlers.RateLimiter), new(ratelimit.Limiter)), wire.Bind(new(handlers.RatelimitReader), new(*projections.Reader)), handlers.NewRatelimitCatalog, handlers.NewRatelimitLimit, handlers.NewRatelimitMultiLimit, handlers.NewSetRatelimitOverride, handlers.NewGetRatelimitOverride, handlers.NewListRatelimitOverrides, handlers.NewDeleteRatelimitOverride, wire.Bind(new(handlers.KeyReader), new(*projections.Reader)), wire.Bind(new(handlers.CommitNotifier), new(*sqlstore.Store)), handlers.NewKeyring, handlers.NewKeyCache, handlers.NewCreditLedger, handlers.NewCreateKey, handlers.NewGetKey, handlers.NewWhoami, handlers.NewDeleteKey, handlers.NewUpdateKey, handlers.NewUpdateCredits, handlers.NewReporter, handlers.NewMigrations, handlers.NewVerifyKey, wire.Bind(new(handlers.RefillReader), new(*projections.Reader)), handlers.NewRefiller, handlers.NewKeyPermissions, handlers.NewKeyRoles, handlers.NewRerollKey, handlers.NewMigrateKeys, wire.Bind(new(handlers.IdentityReader), new(*projections.Reader)), handlers.NewCreateIdentity, handlers.NewGetIdentity, handlers.NewListIdentities, handlers.NewUpdateIdentity, handlers.NewDeleteIdentity, wire.Bind(new(handlers.PermissionReader), new(*projections.Reader)), handlers.NewCreatePermission, handlers.NewGetPermission, handlers.NewListPermissions, handlers.NewDeletePermission, handlers.NewCreateRole, handlers.NewGetRole, handlers.NewListRoles, handlers.NewDeleteRole, handlers.NewSetRolePermissions, clickhouse.NewQuerier, wire.Bind(new(handlers.AnalyticsQuerier), new(*clickhouse.Querier)), handlers.NewGetVerifications, handlers.NewGetRatelimits, wire.Struct(new(httpapi.Routes), "*"), openapi.NewValidator, wire.Bind(new(httpapi.BodyValidator), new(*openapi.Validator)), httpapi.NewOptions, httpapi.NewRouter, httpserver.New, outbox.ForwarderFor, analytics.NewPipeline, wire.FieldsOf(new(*analytics.Pipeline), "Sink"), wire.Bind(new(handlers.AnalyticsSink), new(*analytics.Sink)), runtime.NewServer,

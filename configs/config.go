@@ -395,7 +395,9 @@ func (r *Redis) Stream(name string) string {
 
 // Bootstrap provisions state on first start.
 type Bootstrap struct {
-	// RootKey becomes the first API key; at least 16 characters.
+	// RootKey becomes the first API key; at least 16 characters. A changed
+	// value revokes, at start, the key the previous value configured; a
+	// value whose key was revoked stops the node from starting.
 	// (Optional) Default: "", no root key created.
 	RootKey string `json:"rootKey,omitempty"`
 }

@@ -14,6 +14,9 @@ var (
 	// ErrInvalidIP: an IP allow-list entry is not one exact IP address; the
 	// error returned is an *InvalidIPError naming the entry.
 	ErrInvalidIP = errors.New("events: invalid IP address")
+	// ErrRevoked: the root key was revoked; it can be neither used nor
+	// revoked again.
+	ErrRevoked = errors.New("events: revoked")
 )
 
 // ErrUnlimitedCredits: a relative credit change on a key without a credit limit.

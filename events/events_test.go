@@ -112,6 +112,47 @@ func TestWorkspaceAndRootKeyDecisions(t *testing.T) {
 	}
 }
 
+func TestRootKeyRevokeDecisions(t *testing.T) {
+	var k RootKey
+	if _, err := k.Revoke(RevokedByOperator); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("revoking a missing key: err = %v, want ErrNotFound", err)
+	}
+	k.Apply(RootKeyCreated{RootKeyID: "key_1", WorkspaceID: "ws_1", Hash: "h"})
+	evs, err := k.Revoke(RevokedAsReplaced)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := []Event{RootKeyRevoked{RootKeyID: "key_1", WorkspaceID: "ws_1", Reason: "replaced"}}; !reflect.DeepEqual(evs, want) {
+		t.Fatalf("revocation = %#v, want %#v", evs, want)
+	}
+	k.Apply(evs[0])
+	if !k.Revoked || k.Version != 2 {
+		t.Fatalf("state after revocation = %+v", k)
+	}
+	if _, err := k.Revoke(RevokedByOperator); !errors.Is(err, ErrRevoked) {
+		t.Fatalf("second revocation: err = %v, want ErrRevoked", err)
+	}
+}
+
+// A configured key is marked, or (in logs older than the mark) recognised by
+// its ID, which only configured keys derive from their hash.
+func TestRootKeyIsConfigured(t *testing.T) {
+	hash := HashKey("kl_root_configured_0123")
+	for _, tc := range []struct {
+		c    RootKeyCreated
+		want bool
+	}{
+		{RootKeyCreated{RootKeyID: "key_random", Hash: hash, Configured: true}, true},
+		{RootKeyCreated{RootKeyID: RootKeyIDForHash(hash), Hash: hash}, true},
+		{RootKeyCreated{RootKeyID: "key_random", Hash: hash}, false},
+		{RootKeyCreated{RootKeyID: RootKeyIDForHash("initial"), Hash: hash}, false},
+	} {
+		if got := tc.c.IsConfigured(); got != tc.want {
+			t.Errorf("%+v: IsConfigured = %v, want %v", tc.c, got, tc.want)
+		}
+	}
+}
+
 func TestWorkspaceEnableDecisions(t *testing.T) {
 	created := WorkspaceCreated{WorkspaceID: "ws_a", Name: "acme"}
 	disabled := WorkspaceDisabled{WorkspaceID: "ws_a"}
@@ -168,7 +209,8 @@ func TestDecodeRoundTripsEveryEvent(t *testing.T) {
 		WorkspaceCreated{WorkspaceID: "ws_1", Name: "n"},
 		WorkspaceDisabled{WorkspaceID: "ws_1"},
 		WorkspaceEnabled{WorkspaceID: "ws_1"},
-		RootKeyCreated{RootKeyID: "key_1", WorkspaceID: "ws_1", Hash: "h", Start: "s", Permissions: []string{"p"}},
+		RootKeyCreated{RootKeyID: "key_1", WorkspaceID: "ws_1", Hash: "h", Start: "s", Permissions: []string{"p"}, Configured: true},
+		RootKeyRevoked{RootKeyID: "key_1", WorkspaceID: "ws_1", Reason: "cli"},
 		APICreated{APIID: "api_1", KeySpaceID: "ks_1", WorkspaceID: "ws_1", Name: "n"},
 		APIDeleteProtectionChanged{APIID: "api_1", WorkspaceID: "ws_1", Enabled: true},
 		APIDeleted{APIID: "api_1", WorkspaceID: "ws_1"},

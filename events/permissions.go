@@ -28,3 +28,12 @@ func AllRootPermissions() []string {
 	}
 	return out
 }
+
+// RootResources lists the resource types of the tuple grammar, in order.
+func RootResources() []string { return append([]string(nil), resourceOrder...) }
+
+// RootActions lists the actions resource has, or nil for a resource keyline
+// does not know.
+func RootActions(resource string) []string {
+	return append([]string(nil), actionsByResource[resource]...)
+}

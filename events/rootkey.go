@@ -16,12 +16,47 @@ type RootKeyCreated struct {
 	Start       string   `json:"start"`
 	Name        string   `json:"name,omitempty"`
 	Permissions []string `json:"permissions"`
+	// Configured marks the key bootstrap.rootKey names, so that a changed
+	// setting can find and revoke the key it replaces.
+	Configured bool `json:"configured,omitempty"`
 }
 
 func (RootKeyCreated) EventName() string { return "root_key.created" }
 func (RootKeyCreated) EventVersion() int { return 1 }
 func (e *RootKeyCreated) value() Event   { return *e }
-func init()                              { register(func() Event { return &RootKeyCreated{} }) }
+
+// IsConfigured reports whether the key came from bootstrap.rootKey. Logs
+// written before the Configured field existed mark such a key only by its
+// ID, which is derived from its hash; no other root key's ID is.
+func (c RootKeyCreated) IsConfigured() bool {
+	return c.Configured || c.RootKeyID == RootKeyIDForHash(c.Hash)
+}
+
+// RootKeyRevoked withdraws a root key for good: from this event on it
+// authenticates nothing, exactly like a key that never existed. Nothing
+// brings it back; a new key is minted instead.
+type RootKeyRevoked struct {
+	RootKeyID   string `json:"rootKeyId"`
+	WorkspaceID string `json:"workspaceId"`
+	// Reason says who asked: "cli" (keyline rootkeys revoke) or "replaced"
+	// (bootstrap.rootKey changed).
+	Reason string `json:"reason,omitempty"`
+}
+
+func (RootKeyRevoked) EventName() string { return "root_key.revoked" }
+func (RootKeyRevoked) EventVersion() int { return 1 }
+func (e *RootKeyRevoked) value() Event   { return *e }
+
+// Reasons recorded in RootKeyRevoked.
+const (
+	RevokedByOperator = "cli"
+	RevokedAsReplaced = "replaced"
+)
+
+func init() {
+	register(func() Event { return &RootKeyCreated{} })
+	register(func() Event { return &RootKeyRevoked{} })
+}
 
 // RootKeyStreamID names the stream of one root key.
 func RootKeyStreamID(rootKeyID string) string { return "root_key-" + rootKeyID }
@@ -47,6 +82,7 @@ func RootKeyIDForHash(hash string) string {
 type RootKey struct {
 	ID          string
 	WorkspaceID string
+	Revoked     bool
 	Version     int64
 }
 
@@ -55,10 +91,26 @@ func (k *RootKey) Exists() bool { return k.Version > 0 }
 
 // Apply folds one event into the state.
 func (k *RootKey) Apply(e Event) {
-	if c, ok := e.(RootKeyCreated); ok {
-		k.ID, k.WorkspaceID = c.RootKeyID, c.WorkspaceID
+	switch e := e.(type) {
+	case RootKeyCreated:
+		k.ID, k.WorkspaceID = e.RootKeyID, e.WorkspaceID
+	case RootKeyRevoked:
+		k.Revoked = true
 	}
 	k.Version++
+}
+
+// Revoke decides the revocation of the key. Revoking twice is an error
+// rather than a no-op: the operator named a key they believe is live, and
+// learning that it was not is worth an exit code.
+func (k *RootKey) Revoke(reason string) ([]Event, error) {
+	switch {
+	case !k.Exists():
+		return nil, ErrNotFound
+	case k.Revoked:
+		return nil, ErrRevoked
+	}
+	return []Event{RootKeyRevoked{RootKeyID: k.ID, WorkspaceID: k.WorkspaceID, Reason: reason}}, nil
 }
 
 // Create decides the creation of a root key. The workspace must exist: a root

@@ -109,6 +109,8 @@ const malformedAuthDetail = "You must provide a valid root key in the Authorizat
 
 const workspaceDisabledDetail = "The workspace is disabled."
 
+const unknownRootKeyDetail = "The provided root key is invalid. We could not find the requested key."
+
 // Authenticate checks header ("Bearer <rootKey>"). A root key of a disabled
 // workspace is refused with 403 workspace_disabled.
 func (a *Authenticator) Authenticate(ctx context.Context, header string) (*Principal, error) {
@@ -147,8 +149,10 @@ func (a *Authenticator) Resolve(ctx context.Context, header string) (*Principal,
 	}
 	gen := a.gen.Load()
 	row, err := a.finder.RootKeyByHash(ctx, hash)
-	if errors.Is(err, events.ErrNotFound) {
-		return nil, Fail(CodeKeyNotFound, "The provided root key is invalid. We could not find the requested key.")
+	if errors.Is(err, events.ErrNotFound) || (err == nil && row.Revoked()) {
+		// A revoked key gets the very answer an unknown one does: telling
+		// them apart would only help whoever holds a leaked key.
+		return nil, Fail(CodeKeyNotFound, unknownRootKeyDetail)
 	}
 	if err != nil {
 		return nil, Internal("looking up root key", err)
@@ -171,8 +175,9 @@ func (a *Authenticator) Resolve(ctx context.Context, header string) (*Principal,
 }
 
 // Observe drops cached principals when the log shows a change that could
-// alter one. Root-key and workspace changes are rare, so clearing everything
-// is cheaper than indexing.
+// alter one (root_key.revoked among them: the next request of a revoked key
+// reads the read model again and is refused). Root-key and workspace changes
+// are rare, so clearing everything is cheaper than indexing.
 func (a *Authenticator) Observe(rec events.Recorded) {
 	if strings.HasPrefix(rec.Name, "root_key.") || strings.HasPrefix(rec.Name, "workspace.") {
 		a.gen.Add(1)

@@ -15,6 +15,7 @@ import (
 // middle of each lookup, where a concurrent invalidation could land.
 type fakeFinder struct {
 	disabled bool
+	revoked  bool
 	lookups  int
 	during   func()
 }
@@ -24,7 +25,11 @@ func (f *fakeFinder) RootKeyByHash(_ context.Context, hash string) (projections.
 		return projections.RootKeyRow{}, events.ErrNotFound
 	}
 	f.lookups++
-	return projections.RootKeyRow{ID: "key_1", WorkspaceID: "ws_1", Permissions: []string{"api.*.verify_key"}}, nil
+	row := projections.RootKeyRow{ID: "key_1", WorkspaceID: "ws_1", Permissions: []string{"api.*.verify_key"}}
+	if f.revoked {
+		row.RevokedAt = new(int64)
+	}
+	return row, nil
 }
 
 func (f *fakeFinder) Workspace(_ context.Context, id string) (projections.WorkspaceRow, error) {
@@ -55,6 +60,30 @@ func TestAuthenticatorWorkspaceDisabled(t *testing.T) {
 	a.Observe(events.Recorded{Name: "workspace.enabled"})
 	if _, err := a.Authenticate(ctx, "Bearer kl_root_test"); err != nil {
 		t.Fatalf("after workspace.enabled: %v", err)
+	}
+}
+
+// A cached root key is refused once root_key.revoked is observed, on both
+// authentication paths, with the answer an unknown key gets.
+func TestAuthenticatorRefusesRevokedRootKey(t *testing.T) {
+	ctx := context.Background()
+	f := &fakeFinder{}
+	a := NewAuthenticator(f)
+	if _, err := a.Authenticate(ctx, "Bearer kl_root_test"); err != nil {
+		t.Fatal(err)
+	}
+	f.revoked = true
+	if _, err := a.Authenticate(ctx, "Bearer kl_root_test"); err != nil || f.lookups != 1 {
+		t.Fatalf("before the event is observed the cached principal serves: err = %v after %d lookups", err, f.lookups)
+	}
+	a.Observe(events.Recorded{Name: "root_key.revoked"})
+	_, unknown := a.Authenticate(ctx, "Bearer kl_root_other")
+	for name, auth := range map[string]func(context.Context, string) (*Principal, error){"Authenticate": a.Authenticate, "Resolve": a.Resolve} {
+		_, err := auth(ctx, "Bearer kl_root_test")
+		var e, u *Error
+		if !errors.As(err, &e) || !errors.As(unknown, &u) || e.Code != CodeKeyNotFound || e.Detail != u.Detail {
+			t.Fatalf("%s of a revoked key: err = %v, want the unknown key's %v", name, err, unknown)
+		}
 	}
 }
 

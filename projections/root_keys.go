@@ -11,6 +11,8 @@ import (
 )
 
 // RootKeyRow is a credential for the management API, found by its hash.
+// RevokedAt is set once the key is revoked (root_key.revoked); the row stays
+// so that `keyline rootkeys list` can show it, but it authenticates nothing.
 type RootKeyRow struct {
 	bun.BaseModel `bun:"table:root_keys"`
 	ID            string   `bun:"id,pk"`
@@ -20,13 +22,19 @@ type RootKeyRow struct {
 	Name          string   `bun:"name,notnull"`
 	Permissions   []string `bun:"permissions,type:text,notnull"`
 	CreatedAt     int64    `bun:"created_at,notnull"`
+	// Configured: the key bootstrap.rootKey names (or named).
+	Configured bool   `bun:"configured,notnull"`
+	RevokedAt  *int64 `bun:"revoked_at"`
 }
+
+// Revoked reports whether the key was revoked.
+func (r RootKeyRow) Revoked() bool { return r.RevokedAt != nil }
 
 // RootKeys projects root-key events.
 type RootKeys struct{}
 
 func (RootKeys) Name() string     { return "root_keys" }
-func (RootKeys) Version() int     { return 1 }
+func (RootKeys) Version() int     { return 2 }
 func (RootKeys) Tables() []string { return []string{"root_keys"} }
 
 func (RootKeys) Setup(ctx context.Context, db bun.IDB) error {
@@ -35,29 +43,44 @@ func (RootKeys) Setup(ctx context.Context, db bun.IDB) error {
 }
 
 func (RootKeys) Handle(ctx context.Context, db bun.IDB, rec events.Recorded, e events.Event) error {
-	c, ok := e.(events.RootKeyCreated)
-	if !ok {
-		return nil
+	switch c := e.(type) {
+	case events.RootKeyCreated:
+		perms := c.Permissions
+		if perms == nil {
+			perms = []string{}
+		}
+		row := &RootKeyRow{ID: c.RootKeyID, WorkspaceID: c.WorkspaceID, Hash: c.Hash, Start: c.Start,
+			Name: c.Name, Permissions: perms, CreatedAt: rec.OccurredAt.UnixMilli(), Configured: c.IsConfigured()}
+		_, err := db.NewInsert().Model(row).On("CONFLICT (id) DO UPDATE").
+			Set("workspace_id = EXCLUDED.workspace_id, hash = EXCLUDED.hash, start = EXCLUDED.start, name = EXCLUDED.name, permissions = EXCLUDED.permissions, configured = EXCLUDED.configured").
+			Exec(ctx)
+		return err
+	case events.RootKeyRevoked:
+		_, err := db.NewUpdate().Model((*RootKeyRow)(nil)).Set("revoked_at = ?", rec.OccurredAt.UnixMilli()).
+			Where("id = ?", c.RootKeyID).Exec(ctx)
+		return err
 	}
-	perms := c.Permissions
-	if perms == nil {
-		perms = []string{}
-	}
-	row := &RootKeyRow{ID: c.RootKeyID, WorkspaceID: c.WorkspaceID, Hash: c.Hash, Start: c.Start,
-		Name: c.Name, Permissions: perms, CreatedAt: rec.OccurredAt.UnixMilli()}
-	_, err := db.NewInsert().Model(row).On("CONFLICT (id) DO UPDATE").
-		Set("workspace_id = EXCLUDED.workspace_id, hash = EXCLUDED.hash, start = EXCLUDED.start, name = EXCLUDED.name, permissions = EXCLUDED.permissions").
-		Exec(ctx)
-	return err
+	return nil
 }
 
-// RootKeyByHash returns the root key whose hash is hash, or events.ErrNotFound.
+// RootKeyByHash returns the root key whose hash is hash, revoked or not, or
+// events.ErrNotFound. It reads the primary: the authenticator asks right
+// after a root_key.revoked dropped its cache, when a replica may still show
+// the key as live and no miss would reveal it.
 func (r *Reader) RootKeyByHash(ctx context.Context, hash string) (RootKeyRow, error) {
 	var row RootKeyRow
-	err := r.one(ctx, func(db bun.IDB) error {
-		return db.NewSelect().Model(&row).Where("hash = ?", hash).Scan(ctx)
-	})
+	err := r.Primary.NewSelect().Model(&row).Where("hash = ?", hash).Scan(ctx)
 	return row, notFound(err)
+}
+
+// RootKeys lists the root keys of a workspace, revoked ones included, oldest
+// first. It reads the primary: its callers are operator commands and the
+// start-up check of bootstrap.rootKey, which act on what they read.
+func (r *Reader) RootKeys(ctx context.Context, workspaceID string) ([]RootKeyRow, error) {
+	var rows []RootKeyRow
+	err := r.Primary.NewSelect().Model(&rows).Where("workspace_id = ?", workspaceID).
+		OrderExpr("created_at, id").Scan(ctx)
+	return rows, err
 }
 
 func notFound(err error) error {

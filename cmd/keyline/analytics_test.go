@@ -36,6 +36,9 @@ func analyticsConfig(t *testing.T, withClickHouse bool) *configs.Config {
 	}
 	cfg.Analytics.BatchSize = 500
 	cfg.Analytics.FlushIntervalMs = 50
+	// One root key for every node withNode makes of cfg: a node configured
+	// with another key would revoke this one as replaced.
+	cfg.Bootstrap = &configs.Bootstrap{RootKey: "kl_root_test_" + handlers.NewID("k")}
 	return cfg
 }
 

@@ -57,6 +57,18 @@ Usage:
       lifts the restriction. Prints one JSON line:
       {"apiId":"api_...","workspaceId":"ws_...","ips":["..."],"changed":true}
 
+  keyline rootkeys list|create|revoke [--config FILE] --workspace NAME [...]
+      Manage the root keys of the existing workspace NAME. Each prints JSON
+      lines. list: one line per key, revoked ones included, never a secret:
+      {"rootKeyId":"key_...","workspaceId":"ws_...","name":"...","start":"...",
+       "permissions":[...],"configured":false,"createdAt":1764...,"revoked":false}
+      create [--permissions p1,p2,...] [--name NAME]: a new key (default:
+      every permission), printed once like bootstrap's.
+      revoke --id KEY_ID: the key stops working on every running server
+      within projections.pollIntervalMs (401, like an unknown key), for good.
+      {"rootKeyId":"key_...","workspaceId":"ws_...","revoked":true}
+      An unknown or already revoked ID is an error (exit 1).
+
   keyline replay [--config FILE] [--projection NAME]
       Rebuild read models from the event log (all, or just NAME). Writes wait
       while it runs. Shows progress on a terminal, a summary line otherwise.
@@ -106,6 +118,8 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		err = workspaceCmd(ctx, args[1:], stdout, stderr)
 	case "apis":
 		err = apisCmd(ctx, args[1:], stdout, stderr)
+	case "rootkeys":
+		err = rootkeysCmd(ctx, args[1:], stdout, stderr)
 	case "replay":
 		err = replayCmd(ctx, args[1:], stdout, stderr)
 	case "migrate":
@@ -228,7 +242,7 @@ func bootstrapCmd(ctx context.Context, args []string, stdout, stderr io.Writer) 
 		}
 	}
 	return printAdmin(ctx, *config, stdout, stderr, func(admin *runtime.Admin) (any, error) {
-		return admin.MintRootKey(ctx, *workspace, list)
+		return admin.BootstrapRootKey(ctx, *workspace, list)
 	})
 }
 
@@ -319,6 +333,78 @@ func apisCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	return printAdmin(ctx, *config, stdout, stderr, func(admin *runtime.Admin) (any, error) {
 		return admin.SetAPIIPAllowlist(ctx, strings.TrimSpace(*api), list)
 	})
+}
+
+const rootkeysSynopsis = "keyline rootkeys list|create|revoke [--config FILE] --workspace NAME [...]"
+
+func rootkeysCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	if err := verb(args, stderr, rootkeysSynopsis, "list, create or revoke a workspace's root keys.", "list", "create", "revoke"); err != nil {
+		return err
+	}
+	summaries := map[string]string{
+		"list":   "keyline rootkeys list [--config FILE] --workspace NAME: one JSON line per root key (no secrets), revoked ones included.",
+		"create": "keyline rootkeys create [--config FILE] --workspace NAME [--permissions p1,p2,...] [--name NAME]: mint a root key and print it once.",
+		"revoke": "keyline rootkeys revoke [--config FILE] --workspace NAME --id KEY_ID: revoke a root key for good; servers refuse it within projections.pollIntervalMs.",
+	}
+	fs, config := newFlags("rootkeys "+args[0], summaries[args[0]], stderr)
+	workspace := fs.String("workspace", "", "workspace name (required); it must exist")
+	var perms, name, id *string
+	switch args[0] {
+	case "create":
+		perms = fs.String("permissions", "", "comma-separated root key permissions, e.g. api.*.create_api,api.*.read_api (default: every permission)")
+		name = fs.String("name", "", "a name to recognise the key by in list (default: cli)")
+	case "revoke":
+		id = fs.String("id", "", "root key ID, key_... (required)")
+	}
+	if err := fs.Parse(args[1:]); err != nil {
+		return err
+	}
+	if fs.NArg() > 0 {
+		return fmt.Errorf("unexpected argument %q (usage: %s)", fs.Arg(0), rootkeysSynopsis)
+	}
+	switch {
+	case strings.TrimSpace(*workspace) == "":
+		fs.Usage()
+		return errors.New("--workspace is required")
+	case id != nil && strings.TrimSpace(*id) == "":
+		fs.Usage()
+		return errors.New("--id is required")
+	}
+	if args[0] == "list" {
+		admin, cleanup, err := openAdmin(ctx, *config, stderr)
+		if err != nil {
+			return err
+		}
+		defer cleanup()
+		keys, err := admin.ListRootKeys(ctx, *workspace)
+		if err != nil {
+			return err
+		}
+		enc := json.NewEncoder(stdout)
+		for _, k := range keys {
+			if err := enc.Encode(k); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	return printAdmin(ctx, *config, stdout, stderr, func(admin *runtime.Admin) (any, error) {
+		if args[0] == "revoke" {
+			return admin.RevokeRootKey(ctx, *workspace, *id)
+		}
+		return admin.CreateRootKey(ctx, *workspace, *name, commaList(*perms))
+	})
+}
+
+// commaList splits a comma-separated flag value, dropping empty entries.
+func commaList(s string) []string {
+	var out []string
+	for _, p := range strings.Split(s, ",") {
+		if p = strings.TrimSpace(p); p != "" {
+			out = append(out, p)
+		}
+	}
+	return out
 }
 
 func replayCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error {

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"slices"
 
+	"github.com/keyline/keyline/events"
 	"github.com/keyline/keyline/handlers"
 	"github.com/keyline/keyline/infra/analytics"
 	"github.com/keyline/keyline/infra/clickhouse"
@@ -14,13 +15,14 @@ import (
 
 // Admin backs the one-shot commands that act on a store, possibly while a
 // server runs on it: `keyline bootstrap`, `keyline replay`, `keyline
-// migrate`, `keyline workspace` and `keyline apis`.
+// migrate`, `keyline workspace`, `keyline apis` and `keyline rootkeys`.
 type Admin struct {
 	Store     *sqlstore.Store
 	Runner    *projections.Runner
 	Bootstrap *handlers.Bootstrap
 	Workspace *handlers.SetWorkspaceEnabled
 	IPs       *handlers.SetAPIIPAllowlist
+	RootKeys  *handlers.RootKeyAdmin
 	// ClickHouse and Audit are nil unless clickhouse.url is configured.
 	ClickHouse *clickhouse.DB
 	Audit      *analytics.Audit
@@ -28,15 +30,25 @@ type Admin struct {
 
 // NewAdmin is the provider wire calls.
 func NewAdmin(store *sqlstore.Store, runner *projections.Runner, boot *handlers.Bootstrap, ws *handlers.SetWorkspaceEnabled,
-	ips *handlers.SetAPIIPAllowlist, ch *clickhouse.DB, audit *analytics.Audit) *Admin {
-	return &Admin{Store: store, Runner: runner, Bootstrap: boot, Workspace: ws, IPs: ips, ClickHouse: ch, Audit: audit}
+	ips *handlers.SetAPIIPAllowlist, rootKeys *handlers.RootKeyAdmin, ch *clickhouse.DB, audit *analytics.Audit) *Admin {
+	return &Admin{Store: store, Runner: runner, Bootstrap: boot, Workspace: ws, IPs: ips, RootKeys: rootKeys,
+		ClickHouse: ch, Audit: audit}
 }
 
 // ErrNoClickHouse is returned for the audit projection without clickhouse.url.
 var ErrNoClickHouse = errors.New("the audit projection lives in ClickHouse: set clickhouse.url")
 
+// BootstrapRootKey is `keyline bootstrap`: MintRootKey after checking perms
+// against the permission grammar, before anything is created.
+func (a *Admin) BootstrapRootKey(ctx context.Context, workspace string, perms []string) (handlers.MintedRootKey, error) {
+	if err := handlers.CheckRootPermissions(events.WorkspaceIDForName(workspace), perms); err != nil {
+		return handlers.MintedRootKey{}, err
+	}
+	return a.MintRootKey(ctx, workspace, perms)
+}
+
 // MintRootKey creates (or reuses) the workspace called name and a new root
-// key in it.
+// key in it holding perms unchecked (see handlers.Bootstrap.MintRootKey).
 func (a *Admin) MintRootKey(ctx context.Context, workspace string, perms []string) (handlers.MintedRootKey, error) {
 	if err := a.Runner.Setup(ctx, a.Store); err != nil {
 		return handlers.MintedRootKey{}, err
@@ -64,6 +76,31 @@ func (a *Admin) SetAPIIPAllowlist(ctx context.Context, apiID string, ips []strin
 		return handlers.APIIPAllowlist{}, err
 	}
 	return a.IPs.Handle(ctx, apiID, ips)
+}
+
+// ListRootKeys lists the root keys of the workspace called workspace.
+func (a *Admin) ListRootKeys(ctx context.Context, workspace string) ([]handlers.RootKeyInfo, error) {
+	if err := a.Runner.Setup(ctx, a.Store); err != nil {
+		return nil, err
+	}
+	return a.RootKeys.List(ctx, workspace)
+}
+
+// CreateRootKey mints a root key in the existing workspace called workspace.
+func (a *Admin) CreateRootKey(ctx context.Context, workspace, name string, perms []string) (handlers.MintedRootKey, error) {
+	if err := a.Runner.Setup(ctx, a.Store); err != nil {
+		return handlers.MintedRootKey{}, err
+	}
+	return a.RootKeys.Create(ctx, workspace, name, perms)
+}
+
+// RevokeRootKey revokes root key id of the workspace called workspace.
+// Running servers refuse it within projections.pollIntervalMs.
+func (a *Admin) RevokeRootKey(ctx context.Context, workspace, id string) (handlers.RevokedRootKey, error) {
+	if err := a.Runner.Setup(ctx, a.Store); err != nil {
+		return handlers.RevokedRootKey{}, err
+	}
+	return a.RootKeys.Revoke(ctx, workspace, id)
 }
 
 // Replay rebuilds the named projections (all when names is empty) from the

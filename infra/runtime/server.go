@@ -72,11 +72,14 @@ func (s *Server) Prepare(ctx context.Context) error {
 		return fmt.Errorf("preparing read models: %w", err)
 	}
 	if s.Config.Bootstrap != nil && s.Config.Bootstrap.RootKey != "" {
-		id, err := s.Bootstrap.EnsureConfiguredRootKey(ctx, s.Config.Bootstrap.RootKey)
+		got, err := s.Bootstrap.EnsureConfiguredRootKey(ctx, s.Config.Bootstrap.RootKey)
 		if err != nil {
 			return fmt.Errorf("ensuring configured root key: %w", err)
 		}
-		s.Logger.Info("configured root key is in place", "rootKeyId", id)
+		s.Logger.Info("configured root key is in place", "rootKeyId", got.RootKeyID)
+		for _, id := range got.Revoked {
+			s.Logger.Warn("revoked the root key an earlier bootstrap.rootKey configured", "rootKeyId", id)
+		}
 		return nil
 	}
 	minted, ok, err := s.Bootstrap.FirstStart(ctx)
