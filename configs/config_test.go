@@ -192,6 +192,8 @@ func TestProductionJSON(t *testing.T) {
 			GossipPort:       "7072",
 			Secret:           "s3cret-shared-by-members",
 			FailureTimeoutMs: DefaultFailureTimeoutMs,
+			ForwardTimeoutMs: DefaultForwardTimeoutMs,
+			FailMode:         DefaultClusterFailMode,
 			Discovery: Discovery{Redis: &RedisDiscovery{
 				URL:       "rediss://default:r3dis@cache.internal:6380/0",
 				KeyPrefix: DefaultClusterKeyPrefix,
