@@ -96,6 +96,11 @@ func timings(failureTimeout time.Duration) (probe, probeTimeout time.Duration, s
 	return probe, max(probe/2, 10*time.Millisecond), 4
 }
 
+// wrapTransport lets tests stand between memberlist and the network, to
+// hold a member's packets as if its process were starved of CPU. It is nil
+// outside tests.
+var wrapTransport func(nodeID string, t memberlist.Transport) memberlist.Transport
+
 // HeartbeatEvery is how often a node gossips its cluster.node_heartbeat.
 func heartbeatEvery(failureTimeout time.Duration) time.Duration {
 	return min(max(failureTimeout, time.Second), 10*time.Second)
@@ -162,6 +167,14 @@ func New(cfg *configs.Config, logger *slog.Logger) (*Cluster, func(), error) {
 	// self has been dead for a failure timeout.
 	mc.DeadNodeReclaimTime = failure
 	mc.Logger = newMemberlistLogger(logger)
+	if wrapTransport != nil {
+		nt, err := memberlist.NewNetTransport(&memberlist.NetTransportConfig{BindAddrs: []string{bind}, BindPort: gossipPort, Logger: mc.Logger})
+		if err != nil {
+			_ = ln.Close()
+			return nil, nil, fmt.Errorf("cluster: starting gossip on %s:%d: %w", bind, gossipPort, err)
+		}
+		mc.Transport = wrapTransport(cl.NodeID, nt)
+	}
 	// Peers may gossip to us as soon as Create binds, so the queue exists
 	// first and counts members without touching c.ml.
 	c.broadcasts = &memberlist.TransmitLimitedQueue{NumNodes: c.MemberCount, RetransmitMult: mc.RetransmitMult}
