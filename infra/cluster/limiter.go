@@ -259,12 +259,13 @@ func (l *Limiter) decideLocal(ctx context.Context, now time.Time, checks []event
 // noteFailure counts a decision taken without its owner and logs a
 // summary unless one was logged within the last logEvery.
 func (l *Limiter) noteFailure(p Peer, err error) {
+	// Stored before counting: a summary that sees the count finds it.
+	l.lastFailure.Store(&forwardFailure{owner: p.NodeID, rpc: p.RPCAddr, err: err})
 	if l.failClosed {
 		l.failCloses.Add(1)
 	} else {
 		l.failOpens.Add(1)
 	}
-	l.lastFailure.Store(&forwardFailure{owner: p.NodeID, rpc: p.RPCAddr, err: err})
 	l.summarize(time.Now())
 }
 
