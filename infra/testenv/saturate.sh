@@ -10,7 +10,8 @@
 #   -c COUNT  go test -count (default 3)
 #   -p        also run cmd/keyline's TestClusterRatelimitWithoutRedis (three
 #             keyline processes; needs PostgreSQL, see ensure-services.sh)
-#   -r REGEX  infra/cluster tests to run (default: the exactness tests)
+#   -r REGEX  infra/cluster tests to run (default: the exactness, fail-mode
+#             and starved-member tests)
 #
 # The test binaries are built before the load starts, and the load is
 # stopped on any exit (also Ctrl-C). Exit status: that of the tests.
@@ -20,7 +21,7 @@ cd "$(dirname "$0")/../.."
 loads=$(( 2 * $(nproc) ))
 count=3
 process=0
-regex='TestForwardedDecisionsAreExact|TestOwnerCrashAccuracy|TestBatchAcrossOwnersIsAllOrNothing|TestFailModeWhenOwnerUnreachable'
+regex='TestForwardedDecisionsAreExact|TestOwnerCrashAccuracy|TestBatchAcrossOwnersIsAllOrNothing|TestFailModeWhenOwnerUnreachable|TestStarvedMemberIsNotDeclaredDead'
 while getopts 'n:c:pr:' opt; do
   case $opt in
     n) loads=$OPTARG ;;
