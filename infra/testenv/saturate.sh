@@ -28,7 +28,7 @@ while getopts 'n:c:pr:' opt; do
     c) count=$OPTARG ;;
     p) process=1 ;;
     r) regex=$OPTARG ;;
-    *) sed -n '2,16p' "$0"; exit 2 ;;
+    *) sed -n '2,17p' "$0"; exit 2 ;;
   esac
 done
 
