@@ -35,6 +35,15 @@ const (
 	// machine only. A config file binds every interface unless httpHost says
 	// otherwise.
 	EmbeddedHTTPHost = "127.0.0.1"
+
+	DefaultForwardTimeoutMs = 2000
+	DefaultClusterFailMode  = FailModeOpen
+)
+
+// Values of cluster.failMode.
+const (
+	FailModeOpen   = "open"
+	FailModeClosed = "closed"
 )
 
 //go:embed schema.json
@@ -310,6 +319,23 @@ type Cluster struct {
 	// mistakes a slow node for a dead one more easily; 100..60000.
 	// (Optional) Default: 3000.
 	FailureTimeoutMs int `json:"failureTimeoutMs,omitempty"`
+
+	// ForwardTimeoutMs bounds how long a node waits for the owner of a
+	// rate-limit counter to answer a forwarded decision (cluster without
+	// Redis), a quick retry after a failed connect included, before
+	// FailMode applies. It must cover an owner that is busy, not dead: too
+	// short and a loaded owner's keys are decided without it. It is also
+	// the latency a hung owner adds to each request until its failure is
+	// detected; 100..30000. (Optional) Default: 2000.
+	ForwardTimeoutMs int `json:"forwardTimeoutMs,omitempty"`
+
+	// FailMode is the decision when the owner does not answer within
+	// ForwardTimeoutMs: "open" decides on this node's own counters (a key
+	// may then admit up to one limit per node), "closed" denies with the
+	// limit's normal denied answer (no over-admission, but an unreachable
+	// owner rejects its keys' traffic). Either way it is counted and logged.
+	// (Optional) Default: "open".
+	FailMode string `json:"failMode,omitempty"`
 
 	// Discovery tells the node how to find peers; exactly one method must be
 	// set. (Required) No default.

@@ -109,6 +109,9 @@ func TestClusterDefaults(t *testing.T) {
 	if a.Cluster.AdvertiseAddr != "" {
 		t.Errorf("advertiseAddr = %q, want empty", a.Cluster.AdvertiseAddr)
 	}
+	if a.Cluster.ForwardTimeoutMs != 2000 || a.Cluster.FailMode != "open" {
+		t.Errorf("forwardTimeoutMs/failMode = %d/%q, want 2000/open", a.Cluster.ForwardTimeoutMs, a.Cluster.FailMode)
+	}
 	for _, id := range []string{a.Cluster.NodeID, b.Cluster.NodeID} {
 		if !nodeIDRE.MatchString(id) {
 			t.Errorf("nodeId %q does not match %s", id, nodeIDRE)
@@ -216,6 +219,8 @@ func TestProductionJSON(t *testing.T) {
 			GossipPort:       "7072",
 			Secret:           "s3cret-shared-by-members",
 			FailureTimeoutMs: DefaultFailureTimeoutMs,
+			ForwardTimeoutMs: DefaultForwardTimeoutMs,
+			FailMode:         DefaultClusterFailMode,
 			Discovery: Discovery{Redis: &RedisDiscovery{
 				URL:       "rediss://default:r3dis@cache.internal:6380/0",
 				KeyPrefix: DefaultClusterKeyPrefix,
@@ -468,6 +473,16 @@ func TestRejected(t *testing.T) {
 			name: "replica of another kind",
 			doc:  `{"database":{"primary":"postgres://h/db","readonlyReplica":"sqlite:r.db"}}`,
 			want: "/database/readonlyReplica: must be the same kind as primary (postgres), got sqlite",
+		},
+		{
+			name: "cluster fail mode",
+			doc:  `{"database":{"primary":"sqlite:k.db"},"cluster":{"failMode":"maybe","discovery":{"static":{"addrs":["a:1"]}}}}`,
+			want: `/cluster/failMode: must be one of "open", "closed"`,
+		},
+		{
+			name: "cluster forward timeout too small",
+			doc:  `{"database":{"primary":"sqlite:k.db"},"cluster":{"forwardTimeoutMs":50,"discovery":{"static":{"addrs":["a:1"]}}}}`,
+			want: "/cluster/forwardTimeoutMs: must be >= 100, got 50",
 		},
 		{
 			name: "redis without host",
@@ -863,6 +878,8 @@ func TestSchemaDefaultsMatchGo(t *testing.T) {
 		{[]string{"cluster", "rpcPort"}, DefaultRPCPort},
 		{[]string{"cluster", "gossipPort"}, DefaultGossipPort},
 		{[]string{"cluster", "failureTimeoutMs"}, float64(DefaultFailureTimeoutMs)},
+		{[]string{"cluster", "forwardTimeoutMs"}, float64(DefaultForwardTimeoutMs)},
+		{[]string{"cluster", "failMode"}, DefaultClusterFailMode},
 		{[]string{"cluster", "discovery", "redis", "keyPrefix"}, DefaultClusterKeyPrefix},
 		{[]string{"logs", "color"}, false},
 		{[]string{"projections", "pollIntervalMs"}, float64(DefaultPollIntervalMs)},

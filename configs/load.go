@@ -161,6 +161,10 @@ func (c *Config) Validate() error {
 		if gossip != 0 && gossip == c.HTTPPort {
 			add("/cluster/gossipPort", "must differ from httpPort (both %d)", gossip)
 		}
+		// Left empty by a config built in Go: the cluster layer reads it as open.
+		if m := cl.FailMode; m != "" && m != FailModeOpen && m != FailModeClosed {
+			add("/cluster/failMode", "must be one of %q, %q", FailModeOpen, FailModeClosed)
+		}
 
 		d := cl.Discovery
 		switch {
@@ -247,6 +251,12 @@ func (c *Config) applyDefaults() {
 		}
 		if cl.FailureTimeoutMs == 0 {
 			cl.FailureTimeoutMs = DefaultFailureTimeoutMs
+		}
+		if cl.ForwardTimeoutMs == 0 {
+			cl.ForwardTimeoutMs = DefaultForwardTimeoutMs
+		}
+		if cl.FailMode == "" {
+			cl.FailMode = DefaultClusterFailMode
 		}
 		if r := cl.Discovery.Redis; r != nil && r.KeyPrefix == "" {
 			r.KeyPrefix = DefaultClusterKeyPrefix

@@ -18,6 +18,7 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
+	"github.com/keyline/keyline/configs"
 	"github.com/keyline/keyline/infra/cluster"
 	"github.com/keyline/keyline/infra/testenv"
 )
@@ -40,11 +41,14 @@ type clusterSpec struct {
 	redisURL, redisPrefix string         // Redis discovery when set, static otherwise
 	database              func() string  // shared database URL; nil: one SQLite file per node
 	extra                 map[string]any // merged into every config
+	// failureTimeoutMs is cluster.failureTimeoutMs; 0: 1000, for tests of
+	// failure detection.
+	failureTimeoutMs int
 }
 
 // newClusterConfigs writes the configs of n nodes on loopback, with node
 // IDs unique to the test (the keyline.cluster stream is shared) and a 1 s
-// failure timeout.
+// failure timeout unless spec sets one.
 func newClusterConfigs(t *testing.T, n int, spec clusterSpec) []*clusterNode {
 	t.Helper()
 	tag := strconv.FormatInt(time.Now().UnixNano()%1e9, 36)
@@ -58,6 +62,10 @@ func newClusterConfigs(t *testing.T, n int, spec clusterSpec) []*clusterNode {
 	discovery := map[string]any{"static": map[string]any{"addrs": gossip}}
 	if spec.redisURL != "" {
 		discovery = map[string]any{"redis": map[string]any{"url": spec.redisURL, "keyPrefix": spec.redisPrefix}}
+	}
+	failureTimeout := 1000
+	if spec.failureTimeoutMs != 0 {
+		failureTimeout = spec.failureTimeoutMs
 	}
 	shared := ""
 	if spec.database != nil {
@@ -78,7 +86,7 @@ func newClusterConfigs(t *testing.T, n int, spec clusterSpec) []*clusterNode {
 			"cluster": map[string]any{
 				"nodeId": id, "advertiseAddr": "127.0.0.1", "secret": clusterSecret,
 				"rpcPort": strconv.Itoa(p.rpc), "gossipPort": strconv.Itoa(p.gossip),
-				"failureTimeoutMs": 1000, "discovery": discovery,
+				"failureTimeoutMs": failureTimeout, "discovery": discovery,
 			},
 		}
 		for k, v := range spec.extra {
@@ -295,7 +303,10 @@ func checkRPCSecret(t *testing.T, addr string) {
 // 1000 per minute, exactly 1000 admitted, because every decision is
 // forwarded to the identifier's owner.
 func TestClusterRatelimitWithoutRedis(t *testing.T) {
-	nodes := newClusterConfigs(t, 3, clusterSpec{database: func() string { return testenv.FreshPostgresDatabase(t) }})
+	// The default failure timeout: this is about exactness, and a shorter
+	// one can take a node of a loaded test machine for a dead one.
+	nodes := newClusterConfigs(t, 3, clusterSpec{database: func() string { return testenv.FreshPostgresDatabase(t) },
+		failureTimeoutMs: configs.DefaultFailureTimeoutMs})
 	var servers []*testServer
 	for _, n := range nodes {
 		n.start(t)

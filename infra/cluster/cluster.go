@@ -72,14 +72,36 @@ type Cluster struct {
 	startedRPC atomic.Bool
 }
 
-// Timings derived from cluster.failureTimeoutMs. memberlist declares a node
-// dead after it missed a probe (interval + timeout) and stayed suspect for
-// suspicionMult × interval (for clusters under ten nodes); with a quarter of
-// the failure timeout as interval that adds up to about the timeout.
+// Timings derived from cluster.failureTimeoutMs (F). memberlist declares a
+// member dead after one failed probe of it (a direct ping, then indirect
+// pings through other members, one probe interval in all) followed by
+// suspicionMult × interval under suspicion (clusters under ten members;
+// log10 n times that above). The suspicion phase is what protects a busy
+// member: it refutes the suspicion as soon as it runs again, so a member
+// starved of CPU is declared dead only when it stays silent for about
+// interval + suspicion. memberlist's LAN defaults (interval 1 s, timeout
+// 500 ms, multiplier 4) put most of the detection time into suspicion;
+// keyline keeps those proportions scaled to F: interval F/6, probe timeout
+// F/12, suspicion 4 intervals (2F/3). A crash is detected after 5 to 7
+// intervals (the wait until the next probe of the dead member varies),
+// about F; a member silent for less than about 5/6 F minus one gossip
+// interval is not declared dead (2.3 s at the default 3000 ms). The
+// previous F/4 interval with multiplier 2 left only 3/4 F, and 450 ms at
+// the 600 ms the tests used, which a loaded race-enabled run exceeded.
+//
+// Awareness stays at memberlist's default (AwarenessMaxMultiplier 8): a
+// member whose own indirect probes go unanswered takes itself for the slow
+// one and stretches its probe interval and timeout instead of accusing the
+// others.
 func timings(failureTimeout time.Duration) (probe, probeTimeout time.Duration, suspicionMult int) {
-	probe = max(failureTimeout/4, 25*time.Millisecond)
-	return probe, max(probe/2, 10*time.Millisecond), 2
+	probe = max(failureTimeout/6, 20*time.Millisecond)
+	return probe, max(probe/2, 10*time.Millisecond), 4
 }
+
+// wrapTransport lets tests stand between memberlist and the network, to
+// hold a member's packets as if its process were starved of CPU. It is nil
+// outside tests.
+var wrapTransport func(nodeID string, t memberlist.Transport) memberlist.Transport
 
 // HeartbeatEvery is how often a node gossips its cluster.node_heartbeat.
 func heartbeatEvery(failureTimeout time.Duration) time.Duration {
@@ -155,6 +177,14 @@ func New(cfg *configs.Config, logger *slog.Logger) (*Cluster, func(), error) {
 	// self has been dead for a failure timeout.
 	mc.DeadNodeReclaimTime = failure
 	mc.Logger = newMemberlistLogger(logger)
+	if wrapTransport != nil {
+		nt, err := memberlist.NewNetTransport(&memberlist.NetTransportConfig{BindAddrs: []string{bind}, BindPort: gossipPort, Logger: mc.Logger})
+		if err != nil {
+			_ = ln.Close()
+			return nil, nil, fmt.Errorf("cluster: starting gossip on %s:%d: %w", bind, gossipPort, err)
+		}
+		mc.Transport = wrapTransport(cl.NodeID, nt)
+	}
 	// Peers may gossip to us as soon as Create binds, so the queue exists
 	// first and counts members without touching c.ml.
 	c.broadcasts = &memberlist.TransmitLimitedQueue{NumNodes: c.MemberCount, RetransmitMult: mc.RetransmitMult}

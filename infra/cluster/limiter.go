@@ -3,8 +3,11 @@ package cluster
 import (
 	"context"
 	"encoding/json"
+	"errors"
+	"fmt"
 	"hash/fnv"
 	"log/slog"
+	"net"
 	"net/http"
 	"sync/atomic"
 	"time"
@@ -14,10 +17,17 @@ import (
 	"github.com/keyline/keyline/infra/ratelimit"
 )
 
-// ForwardTimeout bounds a forwarded decision. An owner that does not answer
-// in time is treated as down for that request (see Limiter), so this is
-// also the worst latency a dying owner adds before its failure is detected.
-const ForwardTimeout = time.Second
+// Retries of a forward whose connection could not be opened: the request
+// never reached the owner, so trying again cannot count it twice. The pause
+// doubles from forwardBackoff; all of it stays within the forward timeout.
+const (
+	forwardRetries = 2
+	forwardBackoff = 25 * time.Millisecond
+)
+
+// failureLogEvery is the least time between two summaries of decisions
+// taken without their owner: an outage must not log one line per request.
+const failureLogEvery = time.Second
 
 // Limiter makes rate limits exact across the cluster without Redis. Each
 // counter key has one owner among the live members, chosen by rendezvous
@@ -36,24 +46,45 @@ const ForwardTimeout = time.Second
 // on the strict side (a counter is charged for a denied request), never on
 // the loose side.
 //
+// An owner that does not answer within cluster.forwardTimeoutMs (a busy
+// owner must fit in it, see configs.Cluster.ForwardTimeoutMs) is handled
+// by cluster.failMode: "open" decides on this node's own Memory (as the
+// Redis limiter does when Redis is down), "closed" denies. Both are counted
+// (FailOpens, FailCloses) and logged as a summary at most once a second.
+//
 // Accuracy while ownership moves: counters are not handed over. When an
 // owner crashes, requests for its keys fail to forward until the failure is
-// detected (about cluster.failureTimeoutMs); each forwarding node then
-// decides on its own Memory (fail open, as the Redis limiter does when
-// Redis is down), and after detection the new owner starts from what it
-// holds (including what it admitted during the gap). So for a moved key,
-// in the window of the change, at most limit × the member count before the
-// crash can be admitted (the old owner's count plus at most one limit per
-// survivor); the next window is exact again. A node joining takes over its keys with empty counters, so a moved
-// key can admit up to one extra limit in the window of the join.
+// detected (about cluster.failureTimeoutMs); with failMode open each
+// forwarding node then decides on its own Memory, and after detection the
+// new owner starts from what it holds (including what it admitted during
+// the gap). So for a moved key, in the window of the change, at most
+// limit × the member count before the crash can be admitted (the old
+// owner's count plus at most one limit per survivor); the next window is
+// exact again. With failMode closed nothing is admitted for the key until
+// the crash is detected. A node joining takes over its keys with empty
+// counters, so a moved key can admit up to one extra limit in the window of
+// the join.
 type Limiter struct {
 	c      *Cluster
 	local  *ratelimit.Memory
 	client *Client
 	logger *slog.Logger
 
-	fallbacks atomic.Uint64
-	warned    atomic.Int64
+	timeout    time.Duration
+	failClosed bool
+
+	failOpens, failCloses atomic.Uint64
+	// The latest failure and what the last summary reported, for the
+	// next summary, at most one per logEvery.
+	logEvery                 time.Duration
+	lastFailure              atomic.Pointer[forwardFailure]
+	lastLog                  atomic.Int64 // unix ns
+	loggedOpens, loggedClose atomic.Uint64
+}
+
+type forwardFailure struct {
+	owner, rpc string
+	err        error
 }
 
 // NewLimiter is the rate limiter provider: the forwarding Limiter when this
@@ -66,17 +97,32 @@ func NewLimiter(cfg *configs.Config, logger *slog.Logger, c *Cluster) (ratelimit
 	ctx, cancel := context.WithCancel(context.Background())
 	mem := ratelimit.NewMemory()
 	go mem.RunJanitor(ctx, ratelimit.JanitorInterval)
-	return newLimiter(c, mem, logger), cancel, nil
+	l := newLimiter(c, mem, logger)
+	go l.logFailures(ctx)
+	return l, cancel, nil
 }
 
 func newLimiter(c *Cluster, mem *ratelimit.Memory, logger *slog.Logger) *Limiter {
-	l := &Limiter{c: c, local: mem, client: c.client(ForwardTimeout), logger: logger}
+	timeout := time.Duration(c.cfg.ForwardTimeoutMs) * time.Millisecond
+	if timeout <= 0 {
+		timeout = configs.DefaultForwardTimeoutMs * time.Millisecond
+	}
+	l := &Limiter{c: c, local: mem, logger: logger, timeout: timeout, logEvery: failureLogEvery,
+		// The deadline is set per forward, retries included; the client's
+		// own timeout is only a backstop.
+		client:     c.client(timeout),
+		failClosed: c.cfg.FailMode == configs.FailModeClosed}
 	c.mux.HandleFunc("POST "+PathDecide, l.serveDecide)
 	return l
 }
 
-// Fallbacks counts decisions taken locally because the owner did not answer.
-func (l *Limiter) Fallbacks() uint64 { return l.fallbacks.Load() }
+// FailOpens counts decisions taken on this node's own counters because the
+// owner did not answer (failMode open).
+func (l *Limiter) FailOpens() uint64 { return l.failOpens.Load() }
+
+// FailCloses counts decisions denied because the owner did not answer
+// (failMode closed).
+func (l *Limiter) FailCloses() uint64 { return l.failCloses.Load() }
 
 // Decide implements handlers.RateLimiter.
 func (l *Limiter) Decide(ctx context.Context, now time.Time, checks []events.RateLimitCheck) ([]events.RateLimitDecision, error) {
@@ -124,7 +170,7 @@ func (l *Limiter) Decide(ctx context.Context, now time.Time, checks []events.Rat
 }
 
 // decideOn has peer decide checks: locally when it is this node, over RPC
-// otherwise, and locally again when the RPC fails.
+// otherwise, and by failMode when the RPC fails.
 func (l *Limiter) decideOn(ctx context.Context, p Peer, now time.Time, checks []events.RateLimitCheck, dry bool) ([]events.RateLimitDecision, error) {
 	if p.NodeID == l.c.cfg.NodeID {
 		return l.decideLocal(ctx, now, checks, dry)
@@ -133,17 +179,65 @@ func (l *Limiter) decideOn(ctx context.Context, p Peer, now time.Time, checks []
 	for i, ch := range checks {
 		req.Checks[i] = wireCheck{Key: ch.Key, Limit: ch.Limit, DurationMs: ch.Duration.Milliseconds(), Cost: ch.Cost}
 	}
-	var resp decideResponse
-	err := l.client.Do(ctx, http.MethodPost, p.RPCAddr, PathDecide, req, &resp)
-	if err == nil && len(resp.Decisions) == len(checks) {
-		return resp.Decisions, nil
+	ds, err := l.forward(ctx, p, req)
+	if err == nil {
+		return ds, nil
 	}
 	if ctx.Err() != nil {
 		return nil, ctx.Err()
 	}
-	l.fallbacks.Add(1)
-	l.warn(p, err)
+	l.noteFailure(p, err)
+	if l.failClosed {
+		return denied(now, checks), nil
+	}
 	return l.decideLocal(ctx, now, checks, dry)
+}
+
+// forward has p decide req, waiting at most the forward timeout. A
+// connection that could not be opened is retried after a pause: the
+// request never reached the owner, so it cannot be counted twice, and a
+// listener briefly unable to accept costs no decision. A request that was
+// sent is never retried, even on a timeout: the owner may have counted it
+// already, and it is slow, not absent, so the rest of the budget would not
+// help either.
+func (l *Limiter) forward(ctx context.Context, p Peer, req decideRequest) ([]events.RateLimitDecision, error) {
+	ctx, cancel := context.WithTimeout(ctx, l.timeout)
+	defer cancel()
+	pause := forwardBackoff
+	for attempt := 0; ; attempt++ {
+		var resp decideResponse
+		err := l.client.Do(ctx, http.MethodPost, p.RPCAddr, PathDecide, req, &resp)
+		if err == nil {
+			if len(resp.Decisions) != len(req.Checks) {
+				return nil, fmt.Errorf("owner %s answered %d decisions for %d checks", p.NodeID, len(resp.Decisions), len(req.Checks))
+			}
+			return resp.Decisions, nil
+		}
+		var op *net.OpError
+		if attempt == forwardRetries || !errors.As(err, &op) || op.Op != "dial" {
+			return nil, err
+		}
+		t := time.NewTimer(pause)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return nil, err
+		case <-t.C:
+		}
+		pause *= 2
+	}
+}
+
+// denied is failMode closed's answer: what the limit answers when it is
+// exhausted, for the window now falls in.
+func denied(now time.Time, checks []events.RateLimitCheck) []events.RateLimitDecision {
+	out := make([]events.RateLimitDecision, len(checks))
+	for i, ch := range checks {
+		d := max(ch.Duration.Milliseconds(), 1)
+		_, start := events.WindowOf(now.UnixMilli(), d)
+		out[i] = events.RateLimitDecision{Passed: false, Limit: ch.Limit, Remaining: 0, Reset: start + d}
+	}
+	return out
 }
 
 // dryRunSentinel always fails (limit 0, cost 1), so a batch carrying it is
@@ -162,14 +256,59 @@ func (l *Limiter) decideLocal(ctx context.Context, now time.Time, checks []event
 	return ds[:len(checks)], nil
 }
 
-// warn logs a failed forward at most every 5 s.
-func (l *Limiter) warn(p Peer, err error) {
-	last, now := l.warned.Load(), time.Now().UnixNano()
-	if now-last < int64(5*time.Second) || !l.warned.CompareAndSwap(last, now) {
+// noteFailure counts a decision taken without its owner and logs a
+// summary unless one was logged within the last logEvery.
+func (l *Limiter) noteFailure(p Peer, err error) {
+	// Stored before counting: a summary that sees the count finds it.
+	l.lastFailure.Store(&forwardFailure{owner: p.NodeID, rpc: p.RPCAddr, err: err})
+	if l.failClosed {
+		l.failCloses.Add(1)
+	} else {
+		l.failOpens.Add(1)
+	}
+	l.summarize(time.Now())
+}
+
+// logFailures logs what the last summary left out (the tail of an
+// outage) once a second.
+func (l *Limiter) logFailures(ctx context.Context) {
+	t := time.NewTicker(failureLogEvery)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case now := <-t.C:
+			l.summarize(now)
+		}
+	}
+}
+
+// summarize logs, at most once per logEvery, how many decisions
+// were taken without their owner since the previous summary, and the
+// latest failure. It logs nothing when there were none.
+func (l *Limiter) summarize(now time.Time) {
+	last := l.lastLog.Load()
+	if now.UnixNano()-last < int64(l.logEvery) {
 		return
 	}
-	l.logger.Warn("rate-limit owner did not answer; deciding locally until membership settles",
-		"owner", p.NodeID, "rpc", p.RPCAddr, "error", err, "fallbacks", l.fallbacks.Load())
+	opens, closes := l.failOpens.Load(), l.failCloses.Load()
+	if opens == l.loggedOpens.Load() && closes == l.loggedClose.Load() {
+		return
+	}
+	if !l.lastLog.CompareAndSwap(last, now.UnixNano()) {
+		return
+	}
+	newOpens, newCloses := opens-l.loggedOpens.Swap(opens), closes-l.loggedClose.Swap(closes)
+	f := l.lastFailure.Load()
+	mode := configs.FailModeOpen
+	if l.failClosed {
+		mode = configs.FailModeClosed
+	}
+	l.logger.Warn("rate-limit owner did not answer within cluster.forwardTimeoutMs",
+		"failMode", mode, "decidedLocally", newOpens, "denied", newCloses,
+		"lastOwner", f.owner, "lastRpc", f.rpc, "lastError", f.err,
+		"failOpensTotal", opens, "failClosesTotal", closes)
 }
 
 type decideRequest struct {

@@ -45,8 +45,8 @@ func TestRPCOverTLSForwardsDecisions(t *testing.T) {
 			admitted, limit, forwarded, 2*limit)
 	}
 	for _, n := range nodes {
-		if n.l.Fallbacks() != 0 {
-			t.Fatalf("%s fell back %d times: the TLS RPC failed", n.c.NodeID(), n.l.Fallbacks())
+		if n.l.FailOpens() != 0 {
+			t.Fatalf("%s failed open %d times: the TLS RPC failed", n.c.NodeID(), n.l.FailOpens())
 		}
 	}
 
