@@ -2,10 +2,12 @@ package openapi
 
 import (
 	"bytes"
+	"cmp"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"math/big"
 	"net/url"
 	"slices"
@@ -60,6 +62,8 @@ type Validator struct {
 
 type bodySchema struct {
 	schema *jsonschema.Schema
+	// ranged is schema with "format: int64" (int32) asserted as a range.
+	ranged *jsonschema.Schema
 	// stripRef is set when the body schema is a bare $ref: keyword locations
 	// then start with "/$ref", which Unkey does not report.
 	stripRef bool
@@ -102,6 +106,21 @@ func newValidator(specYAML []byte) (*Validator, error) {
 	if err := c.AddResource(resourceURL, docMap); err != nil {
 		return nil, err
 	}
+	// The request schemas mark every 64-bit field "format: int64", and their
+	// maxima are written as 9223372036854776000 (the float spelling of
+	// 2^63), which lets 2^63 through to a decoder that cannot hold it. A
+	// second compilation asserts the integer formats as ranges; it runs
+	// only on bodies the first accepted and that hold a number too long for
+	// an int64 (see validate), so every other report stays as it was.
+	// Only the integer formats appear in request schemas.
+	cr := jsonschema.NewCompiler()
+	cr.DefaultDraft(jsonschema.Draft2020)
+	cr.AssertFormat()
+	cr.RegisterFormat(&jsonschema.Format{Name: "int64", Validate: integerFormat(math.MinInt64, math.MaxInt64)})
+	cr.RegisterFormat(&jsonschema.Format{Name: "int32", Validate: integerFormat(math.MinInt32, math.MaxInt32)})
+	if err := cr.AddResource(resourceURL, docMap); err != nil {
+		return nil, err
+	}
 
 	v := &Validator{bodies: map[string]*bodySchema{}}
 	paths, _ := docMap["paths"].(map[string]any)
@@ -121,9 +140,14 @@ func newValidator(specYAML []byte) (*Validator, error) {
 		if err != nil {
 			return nil, fmt.Errorf("POST %s: compile request schema: %w", path, err)
 		}
+		ranged, err := cr.Compile(resourceURL + "#" + ptr)
+		if err != nil {
+			return nil, fmt.Errorf("POST %s: compile request schema with integer ranges: %w", path, err)
+		}
 		_, bareRef := schema["$ref"].(string)
 		v.bodies[path] = &bodySchema{
 			schema:   compiled,
+			ranged:   ranged,
 			stripRef: bareRef,
 			flat:     deriveFlat(docMap, schema),
 			detail:   fmt.Sprintf("POST request body for '%s' failed to validate schema", path),
@@ -187,22 +211,30 @@ func (b *bodySchema) validate(body []byte) *Failure {
 		}}}
 	}
 
+	var nul []FieldError
+	long := findNUL(inst, "", "", &nul)
 	err = b.schema.Validate(inst)
-	if err == nil {
+	if err == nil && long {
+		err = b.ranged.Validate(inst)
+	}
+	if err == nil && nul == nil {
 		return nil
 	}
 	f := &Failure{Detail: b.detail}
 	var ve *jsonschema.ValidationError
-	if !errors.As(err, &ve) {
+	switch {
+	case err == nil:
+	case !errors.As(err, &ve):
 		f.Errors = []FieldError{{Location: "/", Message: err.Error()}}
-		return f
-	}
-	collect(ve, "", "", &f.Errors)
-	if b.stripRef {
-		for i := range f.Errors {
-			f.Errors[i].Location = stripRefPrefix(f.Errors[i].Location)
+	default:
+		collect(ve, "", "", &f.Errors)
+		if b.stripRef {
+			for i := range f.Errors {
+				f.Errors[i].Location = stripRefPrefix(f.Errors[i].Location)
+			}
 		}
 	}
+	f.Errors = append(f.Errors, nul...)
 	slices.SortFunc(f.Errors, func(a, b FieldError) int {
 		if c := strings.Compare(a.Location, b.Location); c != 0 {
 			return c
@@ -291,6 +323,8 @@ func messageFor(k jsonschema.ErrorKind) string {
 		return fmt.Sprintf("exclusiveMinimum: got %s, want %s", ratString(k.Got), ratString(k.Want))
 	case *kind.ExclusiveMaximum:
 		return fmt.Sprintf("exclusiveMaximum: got %s, want %s", ratString(k.Got), ratString(k.Want))
+	case *kind.Format:
+		return fmt.Sprintf("format: got %v, want %s", k.Got, k.Want)
 	case *kind.Pattern:
 		return fmt.Sprintf("pattern: %s does not match pattern %s", quote(k.Got), quote(k.Want))
 	}
@@ -315,6 +349,68 @@ func fixFor(k jsonschema.ErrorKind, instance []string) string {
 		return "remove " + joinQuoted(slices.Sorted(slices.Values(k.Properties))) + " from " + where
 	}
 	return "correct the value of " + where
+}
+
+// integerFormat validates an integer format as a range: JSON numbers
+// (json.Number, the decoder uses UseNumber) must be integers within
+// [lo, hi]; other types are not the format's business.
+func integerFormat(lo, hi int64) func(any) error {
+	min, max := big.NewRat(lo, 1), big.NewRat(hi, 1)
+	return func(v any) error {
+		n, ok := v.(json.Number)
+		if !ok {
+			return nil
+		}
+		r, ok := new(big.Rat).SetString(string(n))
+		if !ok || !r.IsInt() || r.Cmp(min) < 0 || r.Cmp(max) > 0 {
+			return fmt.Errorf("not an integer in [%d, %d]", lo, hi)
+		}
+		return nil
+	}
+}
+
+// findNUL reports every string of a decoded body, member names included,
+// that holds U+0000. PostgreSQL refuses NUL in text and jsonb (and a C
+// string ends there), so such a string would fail in the store as a 500 or
+// be cut short; refusing it here covers every operation and every nested
+// value (meta objects too) at once. kw is the schema-style location of v
+// (/properties/<name>, /items), inst its JSON pointer in the body. It
+// reports whether a number of the body is too long to be sure it fits an
+// int64 (more than 18 digits, or a fraction or exponent).
+func findNUL(v any, kw, inst string, out *[]FieldError) (long bool) {
+	switch v := v.(type) {
+	case json.Number:
+		return len(strings.TrimPrefix(string(v), "-")) > 18 || strings.ContainsAny(string(v), ".eE")
+	case string:
+		if strings.IndexByte(v, 0) >= 0 {
+			*out = append(*out, FieldError{Location: cmp.Or(kw, "/"),
+				Message: "string: contains the NUL character (U+0000), which is not accepted",
+				Fix:     "remove the NUL character from " + instanceName(inst)})
+		}
+	case map[string]any:
+		for name, m := range v {
+			tok := jsonPointer([]string{name})
+			if strings.IndexByte(name, 0) >= 0 {
+				*out = append(*out, FieldError{Location: kw + "/propertyNames",
+					Message: "propertyNames: member name contains the NUL character (U+0000), which is not accepted",
+					Fix:     "remove the NUL character from the member name " + instanceName(inst+tok)})
+			}
+			long = findNUL(m, kw+"/properties"+tok, inst+tok, out) || long
+		}
+	case []any:
+		for i, item := range v {
+			long = findNUL(item, kw+"/items", inst+"/"+strconv.Itoa(i), out) || long
+		}
+	}
+	return long
+}
+
+// instanceName renders a body location for a fix, with NUL spelled out.
+func instanceName(inst string) string {
+	if inst == "" {
+		return "the request body"
+	}
+	return "'" + strings.ReplaceAll(inst, "\x00", `\u0000`) + "' in the request body"
 }
 
 func stripRefPrefix(loc string) string {
