@@ -315,3 +315,42 @@ func TestHugeRatelimitValuesOverHTTP(t *testing.T) {
 		t.Fatalf("verification after the identity's limit was filled: %v", v)
 	}
 }
+
+// Raw invalid UTF-8 and unpaired surrogate escapes in meta reached
+// PostgreSQL's jsonb as they were sent (the handlers keep meta as raw
+// bytes) and answered 500; on SQLite they were stored and served back as
+// invalid JSON text. They are a 400 naming the field on both stores.
+func TestInvalidTextIsRefused(t *testing.T) {
+	bothDatabases(t, func(t *testing.T, cfg *configs.Config) {
+		ts := startServer(t, cfg)
+		api := ts.createAPI(t, ts.RootKey, "text target")
+		cases := []struct {
+			name, op, body, location string
+		}{
+			{"key meta, invalid byte", "keys.createKey", `{"apiId":"` + api + `","meta":{"a":"` + "\xff" + `"}}`, "/properties/meta/properties/a"},
+			{"key meta, lone surrogate", "keys.createKey", `{"apiId":"` + api + `","meta":{"a":"\ud800"}}`, "/properties/meta/properties/a"},
+			{"key meta member name", "keys.createKey", `{"apiId":"` + api + `","meta":{"\udc00":1}}`, "/properties/meta/propertyNames"},
+			{"identity meta", "identities.createIdentity", `{"externalId":"text_1","meta":{"a":"` + "\xc3" + `"}}`, "/properties/meta/properties/a"},
+			{"key name", "keys.createKey", `{"apiId":"` + api + `","name":"\ud800"}`, "/properties/name"},
+		}
+		for _, tc := range cases {
+			t.Run(tc.name, func(t *testing.T) {
+				status, r := ts.raw(t, tc.op, "Bearer "+ts.RootKey, []byte(tc.body))
+				expectError(t, status, r, 400, "unkey/application/invalid_input")
+				if len(r.Error.Errors) != 1 || r.Error.Errors[0].Location != tc.location {
+					t.Fatalf("errors %+v, want one at %s", r.Error.Errors, tc.location)
+				}
+			})
+		}
+		// Valid non-ASCII text and surrogate pairs are stored and served back.
+		id, _ := ts.createKey(t, ts.RootKey, map[string]any{"apiId": api, "meta": map[string]any{"a": "☃ 😀 \ufffd"}})
+		var out struct {
+			Meta map[string]string `json:"meta"`
+		}
+		ts.must(t, ts.RootKey, "keys.getKey", map[string]any{"keyId": id}, &out)
+		if out.Meta["a"] != "☃ 😀 \ufffd" {
+			t.Fatalf("meta served back as %q", out.Meta["a"])
+		}
+		ts.must(t, ts.RootKey, "apis.listKeys", map[string]any{"apiId": api}, nil)
+	})
+}

@@ -114,3 +114,39 @@ func TestValidateBodyInt64Range(t *testing.T) {
 		t.Fatalf("MaxInt64 refused: %+v", f)
 	}
 }
+
+// Invalid UTF-8 and unpaired surrogate escapes decode to U+FFFD, but the
+// handlers that keep meta as raw bytes would store them, and PostgreSQL's
+// jsonb refuses them: they are refused wherever they are, and the field is
+// named.
+func TestValidateBodyRefusesInvalidText(t *testing.T) {
+	v := newTestValidator(t)
+	const path = "/v2/keys.createKey"
+	refused := []struct {
+		name, body, location string
+	}{
+		{"invalid byte in a meta value", `{"apiId":"api_1234567","meta":{"a":"x` + "\xff" + `"}}`, "/properties/meta/properties/a"},
+		{"lone high surrogate", `{"apiId":"api_1234567","meta":{"a":"\ud800x"}}`, "/properties/meta/properties/a"},
+		{"lone low surrogate", `{"apiId":"api_1234567","meta":{"a":"\udc00"}}`, "/properties/meta/properties/a"},
+		{"high surrogate at the end", `{"apiId":"api_1234567","name":"ab\ud83d"}`, "/properties/name"},
+		{"two high surrogates", `{"apiId":"api_1234567","name":"\ud83d\ud83d"}`, "/properties/name"},
+		{"in a member name", `{"apiId":"api_1234567","meta":{"\udfff":1}}`, "/properties/meta/propertyNames"},
+	}
+	for _, tc := range refused {
+		t.Run(tc.name, func(t *testing.T) {
+			f := v.ValidateBody(path, []byte(tc.body))
+			if f == nil || len(f.Errors) != 1 || f.Errors[0].Location != tc.location || !strings.Contains(f.Errors[0].Message, "UTF-8") {
+				t.Fatalf("%q: got %+v, want one UTF-8 error at %s", tc.body, f, tc.location)
+			}
+		})
+	}
+	for _, body := range []string{
+		`{"apiId":"api_1234567","meta":{"a":"\ud83d\ude00 ☃"}}`, // a valid pair and plain UTF-8
+		`{"apiId":"api_1234567","meta":{"a":"\\ud800"}}`,        // an escaped backslash, then text
+		`{"apiId":"api_1234567","meta":{"a":"\ufffd"}}`,         // U+FFFD itself is a character
+	} {
+		if f := v.ValidateBody(path, []byte(body)); f != nil {
+			t.Fatalf("%s refused: %+v", body, f)
+		}
+	}
+}

@@ -2,7 +2,6 @@ package openapi
 
 import (
 	"bytes"
-	"cmp"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -14,6 +13,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"unicode/utf8"
 
 	"github.com/santhosh-tekuri/jsonschema/v6"
 	"github.com/santhosh-tekuri/jsonschema/v6/kind"
@@ -211,12 +211,13 @@ func (b *bodySchema) validate(body []byte) *Failure {
 		}}}
 	}
 
-	var nul []FieldError
-	long := findNUL(inst, "", "", &nul)
+	text := textChecker{badUTF8: !utf8.Valid(body) || hasLoneSurrogate(body)}
+	long := text.walk(inst, "", "")
 	err = b.schema.Validate(inst)
 	if err == nil && long {
 		err = b.ranged.Validate(inst)
 	}
+	nul := text.errors()
 	if err == nil && nul == nil {
 		return nil
 	}
@@ -367,50 +368,6 @@ func integerFormat(lo, hi int64) func(any) error {
 		}
 		return nil
 	}
-}
-
-// findNUL reports every string of a decoded body, member names included,
-// that holds U+0000. PostgreSQL refuses NUL in text and jsonb (and a C
-// string ends there), so such a string would fail in the store as a 500 or
-// be cut short; refusing it here covers every operation and every nested
-// value (meta objects too) at once. kw is the schema-style location of v
-// (/properties/<name>, /items), inst its JSON pointer in the body. It
-// reports whether a number of the body is too long to be sure it fits an
-// int64 (more than 18 digits, or a fraction or exponent).
-func findNUL(v any, kw, inst string, out *[]FieldError) (long bool) {
-	switch v := v.(type) {
-	case json.Number:
-		return len(strings.TrimPrefix(string(v), "-")) > 18 || strings.ContainsAny(string(v), ".eE")
-	case string:
-		if strings.IndexByte(v, 0) >= 0 {
-			*out = append(*out, FieldError{Location: cmp.Or(kw, "/"),
-				Message: "string: contains the NUL character (U+0000), which is not accepted",
-				Fix:     "remove the NUL character from " + instanceName(inst)})
-		}
-	case map[string]any:
-		for name, m := range v {
-			tok := jsonPointer([]string{name})
-			if strings.IndexByte(name, 0) >= 0 {
-				*out = append(*out, FieldError{Location: kw + "/propertyNames",
-					Message: "propertyNames: member name contains the NUL character (U+0000), which is not accepted",
-					Fix:     "remove the NUL character from the member name " + instanceName(inst+tok)})
-			}
-			long = findNUL(m, kw+"/properties"+tok, inst+tok, out) || long
-		}
-	case []any:
-		for i, item := range v {
-			long = findNUL(item, kw+"/items", inst+"/"+strconv.Itoa(i), out) || long
-		}
-	}
-	return long
-}
-
-// instanceName renders a body location for a fix, with NUL spelled out.
-func instanceName(inst string) string {
-	if inst == "" {
-		return "the request body"
-	}
-	return "'" + strings.ReplaceAll(inst, "\x00", `\u0000`) + "' in the request body"
 }
 
 func stripRefPrefix(loc string) string {
