@@ -91,6 +91,8 @@ func TestValidateBodyInt64Range(t *testing.T) {
 			"/properties/remaining/format"},
 		{"ratelimit cost 2^63", "/v2/ratelimit.limit", `{"namespace":"api","identifier":"u","limit":10,"duration":60000,"cost":9223372036854775808}`,
 			"/properties/cost/format"},
+		{"verifyKey ratelimit limit without a format", "/v2/keys.verifyKey", `{"key":"sk_1","ratelimits":[{"name":"abc","limit":10000000000000000000,"duration":1000}]}`,
+			"/properties/limit/format"},
 		{"override limit -2^63-1", "/v2/ratelimit.setOverride", `{"namespace":"api","identifier":"u","limit":-9223372036854775809,"duration":60000}`,
 			"/properties/limit/minimum"},
 	}

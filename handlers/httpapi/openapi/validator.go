@@ -112,13 +112,15 @@ func newValidator(specYAML []byte) (*Validator, error) {
 	// second compilation asserts the integer formats as ranges; it runs
 	// only on bodies the first accepted and that hold a number too long for
 	// an int64 (see validate), so every other report stays as it was.
-	// Only the integer formats appear in request schemas.
+	// Only the integer formats appear in request schemas. An integer
+	// without a format (keys.verifyKey's ratelimits) is an int64 to keyline
+	// too, so this compilation gives it one.
 	cr := jsonschema.NewCompiler()
 	cr.DefaultDraft(jsonschema.Draft2020)
 	cr.AssertFormat()
 	cr.RegisterFormat(&jsonschema.Format{Name: "int64", Validate: integerFormat(math.MinInt64, math.MaxInt64)})
 	cr.RegisterFormat(&jsonschema.Format{Name: "int32", Validate: integerFormat(math.MinInt32, math.MaxInt32)})
-	if err := cr.AddResource(resourceURL, docMap); err != nil {
+	if err := cr.AddResource(resourceURL, withInt64Format(docMap)); err != nil {
 		return nil, err
 	}
 
@@ -350,6 +352,39 @@ func fixFor(k jsonschema.ErrorKind, instance []string) string {
 		return "remove " + joinQuoted(slices.Sorted(slices.Values(k.Properties))) + " from " + where
 	}
 	return "correct the value of " + where
+}
+
+// withInt64Format returns a deep copy of a decoded document in which every
+// integer schema without a format has "format: int64".
+func withInt64Format(v any) any {
+	switch v := v.(type) {
+	case map[string]any:
+		out := make(map[string]any, len(v)+1)
+		for k, x := range v {
+			out[k] = withInt64Format(x)
+		}
+		if _, ok := v["format"]; !ok && isIntegerType(v["type"]) {
+			out["format"] = "int64"
+		}
+		return out
+	case []any:
+		out := make([]any, len(v))
+		for i, x := range v {
+			out[i] = withInt64Format(x)
+		}
+		return out
+	}
+	return v
+}
+
+func isIntegerType(t any) bool {
+	switch t := t.(type) {
+	case string:
+		return t == "integer"
+	case []any:
+		return slices.Contains(t, any("integer"))
+	}
+	return false
 }
 
 // integerFormat validates an integer format as a range: JSON numbers
