@@ -1,6 +1,10 @@
 package events
 
-import "math/bits"
+import (
+	"math"
+	"math/bits"
+	"time"
+)
 
 // Sliding-window rate limiting, as Unkey computes it. Windows are aligned on
 // the epoch (window n spans [n*duration, (n+1)*duration) in unix ms), and the
@@ -37,6 +41,73 @@ type WindowDecision struct {
 	Reset int64
 }
 
+// Bounds of what a counter holds. Limits, costs and durations come from
+// clients (ratelimit.limit takes any int64, key and identity configs too),
+// while the Redis backend computes in Lua, whose numbers are doubles and
+// exact only below 2^53. NewWindowCheck maps every int64 into these bounds,
+// for every backend alike, so the backends keep deciding the same way and
+// nothing a client sends can overflow or round:
+//
+//   - MaxWindowValue bounds limits and costs, hence counts: a pass needs
+//     count+cost <= limit, so a count never exceeds the largest limit
+//     applied to it. The Lua script sums at most four such values (current,
+//     pending, weighted previous, cost), and 4*(2^51-1) < 2^53.
+//   - MaxWindowDurationMs (about 278 years) bounds durations; the script's
+//     weighting multiplies a remainder below the duration by 2^9, which
+//     stays below 2^53.
+const (
+	MaxWindowValue      int64 = 1<<51 - 1
+	MaxWindowDurationMs int64 = 1<<43 - 1
+)
+
+// NewWindowCheck builds the check of counter from a client's limit, cost
+// and duration (ms), mapped into the bounds above without changing any
+// decision for values within them:
+//
+//   - the duration is clamped to [1, MaxWindowDurationMs];
+//   - the limit is clamped to [0, MaxWindowValue]: a limit above it
+//     behaves as MaxWindowValue (over 2.2e15 per window);
+//   - a negative cost is 0; a cost above the client's limit can never pass,
+//     and becomes the clamped limit + 1, which cannot pass either; a cost
+//     within the limit is clamped like the limit, so limit = cost = MaxInt64
+//     passes once on an empty window and fills it, as it would unclamped.
+func NewWindowCheck(counter string, limit, cost, durationMs int64) WindowCheck {
+	durationMs = min(max(durationMs, 1), MaxWindowDurationMs)
+	clampedLimit := min(max(limit, 0), MaxWindowValue)
+	switch {
+	case cost < 0:
+		cost = 0
+	case cost > limit:
+		cost = clampedLimit + 1
+	default:
+		cost = min(cost, clampedLimit)
+	}
+	return WindowCheck{Counter: counter, Limit: clampedLimit, DurationMs: durationMs, Cost: cost}
+}
+
+// DurationFromMs converts a client's millisecond count to a Duration,
+// saturating instead of wrapping: time.Duration(ms)*time.Millisecond
+// overflows above about 292 years and would turn a long window into a
+// negative one.
+func DurationFromMs(ms int64) time.Duration {
+	const maxMs = int64(math.MaxInt64 / time.Millisecond)
+	switch {
+	case ms > maxMs:
+		return math.MaxInt64
+	case ms < -maxMs:
+		return math.MinInt64
+	}
+	return time.Duration(ms) * time.Millisecond
+}
+
+// addSat adds two non-negative counts, saturating at MaxInt64.
+func addSat(a, b int64) int64 {
+	if a > math.MaxInt64-b {
+		return math.MaxInt64
+	}
+	return a + b
+}
+
 // WindowOf returns the aligned window containing nowMs: its sequence number
 // and its start, both floor-divided so instants before the epoch still fall
 // into the window that contains them.
@@ -71,6 +142,10 @@ func WeightedPrevious(previous, elapsedMs, durationMs int64) int64 {
 // each check's cost to its counter's current window. counts[i] holds what
 // the backend stored for checks[i].
 //
+// The arithmetic cannot overflow for any int64 input (sums saturate and the
+// test is cost <= limit-effective), though backends pass checks built by
+// NewWindowCheck so that Redis, which computes in doubles, agrees.
+//
 // A check that passed on its own inside a failed batch reports the remaining
 // it would have had without consuming, that is with its cost added back,
 // because nothing was consumed (Unkey's multiLimit rule). A denied check
@@ -82,17 +157,17 @@ func DecideWindows(nowMs int64, checks []WindowCheck, counts []WindowCounts) ([]
 	var pending map[string]int64
 	for i, c := range checks {
 		_, start := WindowOf(nowMs, c.DurationMs)
-		effective := counts[i].Current + pending[c.Counter] +
-			WeightedPrevious(counts[i].Previous, nowMs-start, c.DurationMs)
+		effective := addSat(addSat(max(counts[i].Current, 0), pending[c.Counter]),
+			WeightedPrevious(counts[i].Previous, nowMs-start, c.DurationMs))
 		d := WindowDecision{Reset: start + c.DurationMs}
-		if effective+c.Cost <= c.Limit {
+		if cost := max(c.Cost, 0); effective <= c.Limit && cost <= c.Limit-effective {
 			d.Passed = true
-			d.Remaining = max(0, c.Limit-(effective+c.Cost))
-			if c.Cost > 0 {
+			d.Remaining = c.Limit - effective - cost
+			if cost > 0 {
 				if pending == nil {
 					pending = map[string]int64{}
 				}
-				pending[c.Counter] += c.Cost
+				pending[c.Counter] += cost
 			}
 		} else {
 			all = false
@@ -102,7 +177,7 @@ func DecideWindows(nowMs int64, checks []WindowCheck, counts []WindowCounts) ([]
 	if !all {
 		for i := range out {
 			if out[i].Passed {
-				out[i].Remaining = min(checks[i].Limit, out[i].Remaining+checks[i].Cost)
+				out[i].Remaining = min(checks[i].Limit, addSat(out[i].Remaining, max(checks[i].Cost, 0)))
 			}
 		}
 	}

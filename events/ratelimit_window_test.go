@@ -1,10 +1,12 @@
 package events
 
 import (
+	"math"
 	"math/big"
 	"math/rand/v2"
 	"reflect"
 	"testing"
+	"time"
 )
 
 // t0 starts a 10 s window: 1_700_000_000_000 is a multiple of 10_000.
@@ -151,5 +153,73 @@ func TestSimulatedCounterRespectsLimit(t *testing.T) {
 		if n > limit {
 			t.Fatalf("window %d admitted %d > %d", s, n, limit)
 		}
+	}
+}
+
+// Client values anywhere in int64 map into the counters' bounds without
+// changing a decision that fits them.
+func TestNewWindowCheckBounds(t *testing.T) {
+	const maxV = MaxWindowValue
+	cases := []struct {
+		name                  string
+		limit, cost, duration int64
+		want                  WindowCheck
+	}{
+		{"ordinary values are kept", 100, 3, 60_000, WindowCheck{Limit: 100, Cost: 3, DurationMs: 60_000}},
+		{"a cost above the limit stays above it", 100, math.MaxInt64, 60_000, WindowCheck{Limit: 100, Cost: 101, DurationMs: 60_000}},
+		{"limit = cost = MaxInt64 fills the clamped window", math.MaxInt64, math.MaxInt64, 1000, WindowCheck{Limit: maxV, Cost: maxV, DurationMs: 1000}},
+		{"a cost above a huge limit stays above the clamped one", math.MaxInt64 - 1, math.MaxInt64, 1000, WindowCheck{Limit: maxV, Cost: maxV + 1, DurationMs: 1000}},
+		{"a negative cost is a pure check", 10, -5, 1000, WindowCheck{Limit: 10, Cost: 0, DurationMs: 1000}},
+		{"a negative limit is 0", -1, 0, 1000, WindowCheck{Limit: 0, Cost: 1, DurationMs: 1000}},
+		{"durations are clamped on both ends", 10, 1, math.MaxInt64, WindowCheck{Limit: 10, Cost: 1, DurationMs: MaxWindowDurationMs}},
+		{"a zero duration is 1 ms", 10, 1, 0, WindowCheck{Limit: 10, Cost: 1, DurationMs: 1}},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			got := NewWindowCheck("c", tc.limit, tc.cost, tc.duration)
+			tc.want.Counter = "c"
+			if got != tc.want {
+				t.Fatalf("NewWindowCheck(%d, %d, %d) = %+v, want %+v", tc.limit, tc.cost, tc.duration, got, tc.want)
+			}
+		})
+	}
+}
+
+// DecideWindows itself never overflows, even on raw int64 values: a used-up
+// counter stays used up for a cost of MaxInt64, and saturated counts deny.
+func TestDecideWindowsDoesNotOverflow(t *testing.T) {
+	check := func(limit, cost int64, counts WindowCounts) WindowDecision {
+		d, _ := DecideWindows(t0+1, []WindowCheck{{Counter: "c", Limit: limit, DurationMs: dur, Cost: cost}}, []WindowCounts{counts})
+		return d[0]
+	}
+	if d := check(100, math.MaxInt64, WindowCounts{Current: 100}); d.Passed {
+		t.Fatalf("cost MaxInt64 on a used-up window passed: %+v", d)
+	}
+	if d := check(math.MaxInt64, math.MaxInt64, WindowCounts{}); !d.Passed || d.Remaining != 0 {
+		t.Fatalf("limit = cost = MaxInt64 on an empty window: %+v", d)
+	}
+	if d := check(math.MaxInt64, 1, WindowCounts{Current: math.MaxInt64, Previous: math.MaxInt64}); d.Passed {
+		t.Fatalf("saturated counts passed: %+v", d)
+	}
+	// Two checks on one counter in one batch: the second sees the first's
+	// MaxInt64 without wrapping.
+	got, all := DecideWindows(t0+1, []WindowCheck{
+		{Counter: "c", Limit: math.MaxInt64, DurationMs: dur, Cost: math.MaxInt64},
+		{Counter: "c", Limit: math.MaxInt64, DurationMs: dur, Cost: 1},
+	}, []WindowCounts{{}, {}})
+	if all || !got[0].Passed || got[1].Passed || got[0].Remaining != math.MaxInt64 {
+		t.Fatalf("batch on one counter: %+v (all %v)", got, all)
+	}
+}
+
+func TestDurationFromMsSaturates(t *testing.T) {
+	if got := DurationFromMs(1500); got != 1500*time.Millisecond {
+		t.Fatalf("1500 ms = %v", got)
+	}
+	if got := DurationFromMs(math.MaxInt64); got != math.MaxInt64 {
+		t.Fatalf("MaxInt64 ms = %v, want the largest Duration", got)
+	}
+	if got := DurationFromMs(math.MaxInt64 / 1_000_000); got <= 0 {
+		t.Fatalf("the largest exact ms count wrapped: %v", got)
 	}
 }

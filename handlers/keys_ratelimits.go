@@ -113,7 +113,7 @@ func checkRatelimits(ctx context.Context, limiter RateLimiter, now time.Time, pl
 		// The "verify:" prefix keeps these counters apart from ratelimit.limit's,
 		// which are keyed by namespace ID.
 		checks[i] = RateLimitCheck{Key: "verify:" + p.config.Name + ":" + p.owner, Limit: p.config.Limit,
-			Duration: time.Duration(p.config.Duration) * time.Millisecond, Cost: p.cost}
+			Duration: events.DurationFromMs(p.config.Duration), Cost: p.cost}
 	}
 	decisions, err := limiter.Decide(ctx, now, checks)
 	if err != nil || len(decisions) != len(plan) {

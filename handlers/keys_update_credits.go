@@ -3,8 +3,11 @@ package handlers
 import (
 	"context"
 	"errors"
+	"fmt"
+	"math"
 
 	"github.com/keyline/keyline/events"
+	"github.com/keyline/keyline/projections"
 )
 
 // UpdateCredits sets, increments or decrements a key's credits.
@@ -31,6 +34,17 @@ func (h *UpdateCredits) Handle(ctx context.Context, p *Principal, keyID, operati
 		case "set":
 			return k.SetCredits(p.WorkspaceID, value)
 		case "increment":
+			// Balances are int64 in both stores; a sum past MaxInt64 would
+			// fail on PostgreSQL and turn the column into a REAL on SQLite.
+			// Read inside decide, so a retry after a concurrent change
+			// checks the new balance.
+			row, _, err := h.Reader.Credits(ctx, keyID)
+			if err != nil {
+				return nil, Internal("reading credits", err)
+			}
+			if err := checkIncrement(row, *value); err != nil {
+				return nil, err
+			}
 			return k.Increment(p.WorkspaceID, *value)
 		default:
 			// The floor at 0 depends on the live balance, which includes
@@ -57,6 +71,26 @@ func (h *UpdateCredits) Handle(ctx context.Context, p *Principal, keyID, operati
 		return CreditsData{}, Internal("reading credits", err)
 	}
 	return CreditsData{Remaining: row.Remaining, Refill: refillIf(row.Remaining != nil, k.Refill)}, nil
+}
+
+// checkIncrement refuses an increment that would take the balance, or the
+// balance the log accounts for (higher while spends are unflushed), past
+// MaxInt64.
+func checkIncrement(row projections.KeyCreditsRow, by int64) error {
+	highest := int64(0)
+	for _, v := range []*int64{row.Remaining, row.Logged} {
+		if v != nil {
+			highest = max(highest, *v)
+		}
+	}
+	if by <= math.MaxInt64-highest {
+		return nil
+	}
+	limit := math.MaxInt64 - highest
+	return &Error{Code: CodeInvalidInput,
+		Detail: fmt.Sprintf("Incrementing by %d would exceed the maximum balance of %d credits; the largest possible increment is %d.", by, int64(math.MaxInt64), limit),
+		Fields: []FieldError{{Location: "/properties/value/maximum", Message: fmt.Sprintf("maximum: got %d, want %d", by, limit),
+			Fix: "correct the value of '/value' in the request body"}}}
 }
 
 func refillIf(ok bool, r *events.Refill) *events.Refill {

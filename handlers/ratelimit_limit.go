@@ -81,7 +81,7 @@ func decideLimits(ctx context.Context, catalog *RatelimitCatalog, limiter RateLi
 		// Counters are per namespace ID, identifier and duration (the
 		// limiter keys by duration), as in Unkey.
 		checks[i] = RateLimitCheck{Key: ns.ID + ":" + r.Identifier, Limit: limit,
-			Duration: time.Duration(duration) * time.Millisecond, Cost: r.Cost}
+			Duration: events.DurationFromMs(duration), Cost: r.Cost}
 		results[i].Namespace, results[i].Identifier = r.Namespace, r.Identifier
 	}
 	decisions, err := limiter.Decide(ctx, now, checks)

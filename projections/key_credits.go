@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"math"
 
 	"github.com/uptrace/bun"
 
@@ -67,8 +68,14 @@ func (KeyCredits) Handle(ctx context.Context, db bun.IDB, rec events.Recorded, e
 	case events.KeyRefilled:
 		return set(e.KeyID, &e.Amount)
 	case events.KeyCreditsIncremented:
+		// Saturate at MaxInt64: the API refuses increments past it, but a
+		// refill racing an increment, or a log written before that check,
+		// must not overflow (an error on PostgreSQL, a REAL on SQLite that
+		// no reader can scan into an int64 again).
+		ceiling := int64(math.MaxInt64) - max(e.By, 0)
 		_, err := db.NewUpdate().Model((*KeyCreditsRow)(nil)).
-			Set("remaining = remaining + ?, logged = logged + ?", e.By, e.By).
+			Set("remaining = CASE WHEN remaining > ? THEN ? ELSE remaining + ? END", ceiling, int64(math.MaxInt64), e.By).
+			Set("logged = CASE WHEN logged > ? THEN ? ELSE logged + ? END", ceiling, int64(math.MaxInt64), e.By).
 			Where("key_id = ? AND remaining IS NOT NULL", e.KeyID).Exec(ctx)
 		return err
 	case events.KeyCreditsSpent:

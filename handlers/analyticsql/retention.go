@@ -160,9 +160,9 @@ func (rw *rewriter) boundTime(t *Table, e expr) (time.Time, bool) {
 	case v.kind == 1:
 		return v.t, true
 	case v.kind == 0 && t.Grain == GrainMillis:
-		return time.UnixMilli(int64(v.n)).UTC(), true
+		return time.UnixMilli(int64(clampFloat(v.n, maxBoundSeconds*1000))).UTC(), true
 	case v.kind == 0 && (t.Grain == GrainMinute || t.Grain == GrainHour):
-		return time.Unix(int64(v.n), 0).UTC(), true
+		return time.Unix(int64(clampFloat(v.n, maxBoundSeconds)), 0).UTC(), true
 	}
 	return time.Time{}, false
 }
@@ -192,7 +192,7 @@ func (rw *rewriter) eval(e expr) (value, bool) {
 		}
 	case intervalExpr:
 		if v, ok := rw.eval(e.x); ok && v.kind == 0 {
-			return value{kind: 2, interval: int(v.n), unit: e.unit}, true
+			return value{kind: 2, interval: int(clampFloat(v.n, maxIntervalUnits)), unit: e.unit}, true
 		}
 	case call:
 		return rw.evalCall(e)
@@ -262,7 +262,32 @@ func (rw *rewriter) evalCall(c call) (value, bool) {
 	return value{}, false
 }
 
+// Client numbers are clamped before they become times: a float beyond int64
+// converts to an unspecified integer and Duration and date arithmetic wrap,
+// which could turn a bound far in the past into one in the future or the
+// reverse. The clamps keep every bound beyond ±270 years on its side of any
+// retention.
+const (
+	maxBoundSeconds  = 1 << 40 // ~34,800 years around the epoch
+	maxIntervalUnits = 1 << 40
+	maxIntervalDays  = 100_000 // ~273 years
+)
+
+func clampFloat(f, limit float64) float64 {
+	return min(max(f, -limit), limit)
+}
+
 func addInterval(t time.Time, n int, unit string) time.Time {
+	perDay := map[string]int{"SECOND": 86400, "MINUTE": 1440, "HOUR": 24}[unit]
+	days := map[string]int{"WEEK": 7, "MONTH": 30, "QUARTER": 91, "YEAR": 365}[unit]
+	switch {
+	case perDay > 0:
+		n = min(max(n, -maxIntervalDays*perDay), maxIntervalDays*perDay)
+	case days > 0:
+		n = min(max(n, -maxIntervalDays/days), maxIntervalDays/days)
+	default: // DAY
+		n = min(max(n, -maxIntervalDays), maxIntervalDays)
+	}
 	switch unit {
 	case "SECOND":
 		return t.Add(time.Duration(n) * time.Second)

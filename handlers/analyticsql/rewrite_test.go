@@ -140,3 +140,29 @@ func TestPrivateColumnsStayPrivate(t *testing.T) {
 		t.Fatalf("%s %v", got, err)
 	}
 }
+
+// Bounds at the ends of float64 and int64 stay on their side of the
+// retention: before, a float beyond int64 converted to an unspecified
+// integer and interval arithmetic wrapped, flipping past and future.
+func TestRetentionOfHugeBounds(t *testing.T) {
+	const v1 = "SELECT * FROM key_verifications_v1 WHERE time >= "
+	for _, tt := range []struct {
+		q       string
+		refused bool
+	}{
+		{v1 + "1e300", false},
+		{v1 + "-1e300", true},
+		{"SELECT * FROM key_verifications_per_hour_v1 WHERE time >= 1e300", false},
+		{v1 + "toUnixTimestamp(now() - INTERVAL 9223372036854775807 SECOND) * 1000", true},
+		{v1 + "toUnixTimestamp(now() + INTERVAL 9223372036854775807 SECOND) * 1000", false},
+		{v1 + "toUnixTimestamp(now() - INTERVAL 1e300 DAY) * 1000", true},
+		{v1 + "toUnixTimestamp(now() + INTERVAL 1e300 YEAR) * 1000", false},
+		{v1 + "toUnixTimestamp(now() - INTERVAL 9223372036854775807 QUARTER) * 1000", true},
+	} {
+		_, err := rewrite(tt.q)
+		var e *Error
+		if refused := errors.As(err, &e) && e.Kind == KindRetention; refused != tt.refused || (err != nil && !refused) {
+			t.Errorf("%s: error %v, want refused for retention = %v", tt.q, err, tt.refused)
+		}
+	}
+}

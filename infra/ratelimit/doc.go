@@ -15,7 +15,12 @@
 //     When Redis fails it decides on a local Memory instead (fail open, as
 //     Unkey does), logs that at most every few seconds, counts it, and
 //     tries Redis again after a short pause, so it recovers without a
-//     restart.
+//     restart. Only failures of Redis itself start that pause; an error
+//     reply about one batch is decided locally for that batch alone.
+//
+// Both backends first map a check's client values into the bounds of
+// events.NewWindowCheck, so no limit, cost or duration can overflow a
+// counter or lose precision in Lua's doubles.
 //
 // New (provider.go) picks the backend from the configuration.
 package ratelimit

@@ -174,6 +174,9 @@ func (m *Memory) RunJanitor(ctx context.Context, interval time.Duration) {
 	}
 }
 
+// toWindowChecks maps the checks into the bounds every backend computes in
+// (events.NewWindowCheck), so that no client value can overflow a counter
+// and Redis decides exactly as memory does.
 func toWindowChecks(checks []events.RateLimitCheck) []events.WindowCheck {
 	wc := make([]events.WindowCheck, len(checks))
 	for i, c := range checks {
@@ -181,7 +184,8 @@ func toWindowChecks(checks []events.RateLimitCheck) []events.WindowCheck {
 		if d < 1 {
 			d = 1
 		}
-		wc[i] = events.WindowCheck{Counter: c.Key + "\x00" + strconv.FormatInt(d, 10), Limit: c.Limit, DurationMs: d, Cost: max(c.Cost, 0)}
+		d = min(d, events.MaxWindowDurationMs)
+		wc[i] = events.NewWindowCheck(c.Key+"\x00"+strconv.FormatInt(d, 10), c.Limit, c.Cost, d)
 	}
 	return wc
 }

@@ -6,8 +6,10 @@ import (
 	"github.com/keyline/keyline/events"
 	"io"
 	"log/slog"
+	"math"
 	"math/rand/v2"
 	"reflect"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -125,7 +127,8 @@ func TestRedisScriptMatchesMemory(t *testing.T) {
 	mem := NewMemory()
 	red := newRedisLimiter(t, testenv.RedisURL(t))
 	rng := rand.New(rand.NewPCG(7, 11))
-	durations := []time.Duration{time.Second, 10 * time.Second, 7 * time.Hour, 30 * 24 * time.Hour}
+	durations := []time.Duration{time.Second, 10 * time.Second, 7 * time.Hour, 30 * 24 * time.Hour,
+		200 * 365 * 24 * time.Hour, math.MaxInt64}
 	now := base
 	for i := range 3000 {
 		n := 1 + rng.IntN(3)
@@ -133,8 +136,12 @@ func TestRedisScriptMatchesMemory(t *testing.T) {
 		for j := range checks {
 			limit := int64(1 + rng.IntN(20))
 			cost := int64(rng.IntN(3))
-			if rng.IntN(4) == 0 { // huge counters
+			switch rng.IntN(8) {
+			case 0, 1: // huge counters
 				limit, cost = 1<<40, int64(rng.IntN(1<<30))
+			case 2: // at and beyond the counters' bound
+				limit = []int64{maxWindowValue, 1 << 53, math.MaxInt64}[rng.IntN(3)]
+				cost = []int64{1, rng.Int64N(1 << 52), rng.Int64(), math.MaxInt64}[rng.IntN(4)]
 			}
 			checks[j] = events.RateLimitCheck{Key: fmt.Sprintf("k%d", rng.IntN(6)), Limit: limit,
 				Duration: durations[rng.IntN(len(durations))], Cost: cost}
@@ -216,5 +223,122 @@ func TestRedisOutageFallsBackAndRecovers(t *testing.T) {
 	decide(t, l, now, fresh)
 	if d := decide(t, other, now, fresh)[0]; d.Passed {
 		t.Fatalf("4th request across two limiters sharing Redis passed: %+v", d)
+	}
+}
+
+// Costs and limits anywhere in int64 cannot overflow a counter: a used-up
+// window stays used up whatever the next cost, and limit = cost = MaxInt64
+// fills an empty window once. On Redis none of this may make the script
+// fail (backends fails the test on any fallback).
+func TestHugeValuesCannotOverflowAcrossBackends(t *testing.T) {
+	backends(t, func(t *testing.T, l handlers.RateLimiter) {
+		now := base.Add(time.Second)
+		c := events.RateLimitCheck{Key: "ns:used-up", Limit: 100, Duration: time.Minute, Cost: 1}
+		for i := range 100 {
+			if d := decide(t, l, now, c)[0]; !d.Passed {
+				t.Fatalf("request %d of 100 denied: %+v", i, d)
+			}
+		}
+		huge := c
+		huge.Cost = math.MaxInt64
+		if d := decide(t, l, now, huge)[0]; d.Passed || d.Remaining != 0 || d.Limit != 100 {
+			t.Fatalf("cost MaxInt64 on a used-up window: %+v", d)
+		}
+		for i := range 20 {
+			if d := decide(t, l, now, c)[0]; d.Passed {
+				t.Fatalf("request %d after the huge cost passed in a used-up window: %+v", i, d)
+			}
+		}
+		// A huge cost on an empty window with a small limit is denied and
+		// consumes nothing.
+		fresh := events.RateLimitCheck{Key: "ns:fresh", Limit: 3, Duration: time.Minute, Cost: math.MaxInt64}
+		if d := decide(t, l, now, fresh)[0]; d.Passed {
+			t.Fatalf("cost MaxInt64 against limit 3 passed: %+v", d)
+		}
+		fresh.Cost = 1
+		if d := decide(t, l, now, fresh)[0]; !d.Passed || d.Remaining != 2 {
+			t.Fatalf("after a denied huge cost: %+v, want passed with 2 left", d)
+		}
+
+		max := events.RateLimitCheck{Key: "ns:max", Limit: math.MaxInt64, Duration: time.Minute, Cost: math.MaxInt64}
+		if d := decide(t, l, now, max)[0]; !d.Passed || d.Remaining != 0 || d.Limit != math.MaxInt64 {
+			t.Fatalf("limit = cost = MaxInt64 on an empty window: %+v, want passed with 0 left", d)
+		}
+		for _, cost := range []int64{math.MaxInt64, 1} {
+			max.Cost = cost
+			if d := decide(t, l, now, max)[0]; d.Passed {
+				t.Fatalf("cost %d after the window was filled passed: %+v", cost, d)
+			}
+		}
+		// Limits beyond the counters' bound behave as the bound.
+		big := events.RateLimitCheck{Key: "ns:big", Limit: math.MaxInt64, Duration: time.Minute, Cost: 1}
+		if d := decide(t, l, now, big)[0]; !d.Passed || d.Remaining != maxWindowValue-1 {
+			t.Fatalf("limit MaxInt64, cost 1: %+v, want remaining %d", d, maxWindowValue-1)
+		}
+		// A duration of ~292 years (the largest time.Duration) is a window
+		// like any other.
+		long := events.RateLimitCheck{Key: "ns:long", Limit: 2, Duration: math.MaxInt64, Cost: 1}
+		for i, want := range []bool{true, true, false} {
+			if d := decide(t, l, now, long)[0]; d.Passed != want || d.Reset <= now.UnixMilli() {
+				t.Fatalf("longest duration, request %d: %+v", i, d)
+			}
+		}
+	})
+}
+
+// maxWindowValue is events.MaxWindowValue, spelled out so that a change of
+// the bound is a deliberate change of this test too.
+const maxWindowValue = 1<<51 - 1
+
+// The Redis limiter's pause (decide everything locally for a while) must
+// only follow failures of Redis itself. A batch that Redis rejects (here a
+// counter key holding a list, which GET refuses with WRONGTYPE) or values
+// that once made the script fail, sent from one workspace, must not move
+// another workspace's decisions off Redis: its used-up identifier stays
+// denied, decided by Redis.
+func TestOneBadBatchDoesNotSwitchOthersToLocalCounters(t *testing.T) {
+	r := newRedisLimiter(t, testenv.RedisURL(t))
+	r.timeout = 10 * time.Second
+	now := base.Add(time.Second)
+	victim := events.RateLimitCheck{Key: "ns_victim:user", Limit: 5, Duration: time.Minute, Cost: 1}
+	for i := range 5 {
+		if d := decide(t, r, now, victim)[0]; !d.Passed {
+			t.Fatalf("victim request %d denied: %+v", i, d)
+		}
+	}
+
+	// Values at the end of int64 from another workspace.
+	attacker := events.RateLimitCheck{Key: "ns_attacker:x", Limit: math.MaxInt64, Duration: 30 * 24 * time.Hour, Cost: math.MaxInt64}
+	for range 3 {
+		decide(t, r, now, attacker)
+		if d := decide(t, r, now, victim)[0]; d.Passed {
+			t.Fatalf("victim's used-up identifier passed after huge values elsewhere: %+v", d)
+		}
+	}
+	if r.Fallbacks() != 0 {
+		t.Fatalf("%d decisions fell back to local counters after huge values", r.Fallbacks())
+	}
+
+	// A batch Redis answers with an error reply.
+	seq, _ := events.WindowOf(now.UnixMilli(), 60_000)
+	broken := r.prefix + "ns_attacker:broken\x0060000\x00" + strconv.FormatInt(seq, 10)
+	if err := r.client.LPush(context.Background(), broken, "x").Err(); err != nil {
+		t.Fatal(err)
+	}
+	bad := events.RateLimitCheck{Key: "ns_attacker:broken", Limit: 10, Duration: time.Minute, Cost: 1}
+	for range 3 {
+		if d := decide(t, r, now, bad)[0]; !d.Passed {
+			t.Fatalf("the rejected batch is decided locally, failing open: %+v", d)
+		}
+		before := r.Fallbacks()
+		if d := decide(t, r, now, victim)[0]; d.Passed {
+			t.Fatalf("victim's used-up identifier passed after another batch's error reply: %+v", d)
+		}
+		if r.Fallbacks() != before {
+			t.Fatalf("the victim's decision fell back to local counters (%d -> %d)", before, r.Fallbacks())
+		}
+	}
+	if r.Fallbacks() != 3 {
+		t.Fatalf("fallbacks = %d, want 3 (the rejected batches only)", r.Fallbacks())
 	}
 }

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"strconv"
+	"strings"
 	"sync/atomic"
 	"time"
 
@@ -20,13 +21,18 @@ import (
 // nodes sharing it to admit exactly the limit.
 //
 // KEYS: per check, its current-window key and its previous-window key.
-// ARGV: per check, limit, cost, duration ms and the ms left in the window.
+// ARGV: per check, limit, cost, duration ms, the ms left in the window and
+// the counter's TTL in ms.
 // Returns: all-passed flag, then passed flag and remaining per check.
 //
-// Lua numbers are doubles, so the weighting is done in integer steps that
-// stay below 2^53: floor(prev*left/dur) is split as
-// floor(prev/dur)*left + floor(r*left/dur) with r = prev mod dur, and r*left
-// (up to 2^64) is split again on 16-bit halves of left.
+// Lua numbers are doubles, exact only below 2^53. The checks arrive within
+// events.NewWindowCheck's bounds (limits and costs below 2^51, durations
+// below 2^43), so the sums below stay exact, and the weighting
+// floor(prev*left/dur) is done in integer steps: floor(prev/dur)*left plus
+// floor(r*left/dur) with r = prev mod dur, the latter by long division over
+// 8-bit chunks of left, whose partial values stay below dur*2^9 <= 2^52.
+// INCRBY and PEXPIRE take their arguments as the decimal strings Go sent:
+// Redis would format a Lua number with 14 significant digits.
 var decideScript = redis.NewScript(`
 local function idiv(a, d)
   local q = math.floor(a / d)
@@ -38,12 +44,15 @@ local function weighted(p, left, dur)
   if left >= dur then return p end
   local q = idiv(p, dur)
   local r = p - q * dur
-  local hi = math.floor(left / 65536)
-  local lo = left - hi * 65536
-  local x = r * hi
-  local x1 = idiv(x, dur)
-  local x2 = x - x1 * dur
-  return q * left + x1 * 65536 + idiv(x2 * 65536 + r * lo, dur)
+  local acc, rem = 0, 0
+  for shift = 40, 0, -8 do
+    local chunk = math.floor(left / 2^shift) % 256
+    local t = rem * 256 + r * chunk
+    local d = idiv(t, dur)
+    acc = acc * 256 + d
+    rem = t - d * dur
+  end
+  return q * left + acc
 end
 local n = #KEYS / 2
 local pending = {}
@@ -52,16 +61,16 @@ local remaining = {}
 local all = true
 for i = 1, n do
   local cur = KEYS[2*i-1]
-  local limit = tonumber(ARGV[4*i-3])
-  local cost = tonumber(ARGV[4*i-2])
-  local dur = tonumber(ARGV[4*i-1])
-  local left = tonumber(ARGV[4*i])
+  local limit = tonumber(ARGV[5*i-4])
+  local cost = tonumber(ARGV[5*i-3])
+  local dur = tonumber(ARGV[5*i-2])
+  local left = tonumber(ARGV[5*i-1])
   local c = tonumber(redis.call('GET', cur) or '0') + (pending[cur] or 0)
   local p = tonumber(redis.call('GET', KEYS[2*i]) or '0')
   local effective = c + weighted(p, left, dur)
-  if effective + cost <= limit then
+  if effective <= limit and cost <= limit - effective then
     passed[i] = 1
-    remaining[i] = limit - (effective + cost)
+    remaining[i] = limit - effective - cost
     pending[cur] = (pending[cur] or 0) + cost
   else
     passed[i] = 0
@@ -71,13 +80,12 @@ for i = 1, n do
 end
 local out = {all and 1 or 0}
 for i = 1, n do
-  local limit = tonumber(ARGV[4*i-3])
-  local cost = tonumber(ARGV[4*i-2])
-  local dur = tonumber(ARGV[4*i-1])
+  local limit = tonumber(ARGV[5*i-4])
+  local cost = tonumber(ARGV[5*i-3])
   if all then
     if cost > 0 then
-      redis.call('INCRBY', KEYS[2*i-1], cost)
-      redis.call('PEXPIRE', KEYS[2*i-1], 2 * dur)
+      redis.call('INCRBY', KEYS[2*i-1], ARGV[5*i-3])
+      redis.call('PEXPIRE', KEYS[2*i-1], ARGV[5*i])
     end
   elseif passed[i] == 1 then
     remaining[i] = math.min(limit, remaining[i] + cost)
@@ -138,6 +146,14 @@ func (r *Redis) Fallbacks() int64 { return r.fallbacks.Load() }
 
 // Decide implements handlers.RateLimiter. Redis errors never reach the
 // caller: the batch is decided on the local fallback instead.
+//
+// The pause that sends every decision to the fallback (the breaker) opens
+// only on failures of Redis itself: no connection, no answer in time, or a
+// reply saying the server cannot serve (see serverDown). An error reply
+// about this batch (a script error, a counter key of the wrong type) says
+// nothing about other batches, so only this batch is decided locally; were
+// it to open the breaker, one client sending a bad batch every few hundred
+// milliseconds would switch every workspace to per-node counters.
 func (r *Redis) Decide(ctx context.Context, now time.Time, checks []events.RateLimitCheck) ([]events.RateLimitDecision, error) {
 	if len(checks) == 0 {
 		return nil, nil
@@ -155,11 +171,40 @@ func (r *Redis) Decide(ctx context.Context, now time.Time, checks []events.RateL
 		// The client went away; that says nothing about Redis.
 		return nil, ctx.Err()
 	}
-	r.downUntil.Store(time.Now().Add(r.retryAfter).UnixNano())
+	down := serverDown(err)
+	if down {
+		r.downUntil.Store(time.Now().Add(r.retryAfter).UnixNano())
+	}
 	r.fallbacks.Add(1)
-	r.logOutage(err)
+	r.logOutage(err, down)
 	return r.fallback.Decide(ctx, now, checks)
 }
+
+// serverDown reports whether err means Redis cannot decide any batch right
+// now, as opposed to failing on this one. Transport errors and timeouts do;
+// of the error replies, only those describing the server's state do.
+func serverDown(err error) bool {
+	var batch *batchError
+	if errors.As(err, &batch) {
+		return false
+	}
+	var reply redis.Error
+	if !errors.As(err, &reply) {
+		return true
+	}
+	code, _, _ := strings.Cut(reply.Error(), " ")
+	switch code {
+	case "LOADING", "BUSY", "MASTERDOWN", "READONLY", "CLUSTERDOWN", "TRYAGAIN", "OOM", "MISCONF", "NOREPLICAS", "NOPERM", "NOAUTH":
+		return true
+	}
+	return false
+}
+
+// batchError is a malformed answer to one batch.
+type batchError struct{ err error }
+
+func (e *batchError) Error() string { return e.err.Error() }
+func (e *batchError) Unwrap() error { return e.err }
 
 func (r *Redis) decide(ctx context.Context, now time.Time, checks []events.RateLimitCheck) ([]events.RateLimitDecision, error) {
 	nowMs := now.UnixMilli()
@@ -172,7 +217,8 @@ func (r *Redis) decide(ctx context.Context, now time.Time, checks []events.RateL
 		seq, start := events.WindowOf(nowMs, d)
 		base := r.prefix + c.Key + "\x00" + strconv.FormatInt(d, 10) + "\x00"
 		keys = append(keys, base+strconv.FormatInt(seq, 10), base+strconv.FormatInt(seq-1, 10))
-		args = append(args, c.Limit, wc[i].Cost, d, start+d-nowMs)
+		// The TTL keeps a window while it can still weigh into the next.
+		args = append(args, wc[i].Limit, wc[i].Cost, d, start+d-nowMs, strconv.FormatInt(2*d, 10))
 		resets[i] = start + d
 	}
 	ctx, cancel := context.WithTimeout(ctx, r.timeout)
@@ -182,7 +228,7 @@ func (r *Redis) decide(ctx context.Context, now time.Time, checks []events.RateL
 		return nil, err
 	}
 	if len(res) != 1+2*len(checks) {
-		return nil, fmt.Errorf("ratelimit script returned %d values for %d checks", len(res), len(checks))
+		return nil, &batchError{fmt.Errorf("ratelimit script returned %d values for %d checks", len(res), len(checks))}
 	}
 	out := make([]events.RateLimitDecision, len(checks))
 	for i, c := range checks {
@@ -193,7 +239,7 @@ func (r *Redis) decide(ctx context.Context, now time.Time, checks []events.RateL
 
 // logOutage logs at most one line every 5 s: during an outage every request
 // fails the same way, and a line per request would drown the log.
-func (r *Redis) logOutage(err error) {
+func (r *Redis) logOutage(err error, down bool) {
 	now := time.Now().UnixNano()
 	last := r.lastLog.Load()
 	if now-last < int64(5*time.Second) || !r.lastLog.CompareAndSwap(last, now) {
@@ -203,6 +249,9 @@ func (r *Redis) logOutage(err error) {
 	if errors.Is(err, context.DeadlineExceeded) {
 		err = fmt.Errorf("no answer within %s", r.timeout)
 	}
-	r.logger.Log(context.Background(), level, "redis rate limiter failed; deciding locally (fail open) until it answers again",
-		"error", err, "fallbacks", r.fallbacks.Load())
+	msg := "redis rate limiter failed; deciding locally (fail open) until it answers again"
+	if !down {
+		msg = "redis rate limiter rejected a batch; that batch was decided locally (fail open)"
+	}
+	r.logger.Log(context.Background(), level, msg, "error", err, "fallbacks", r.fallbacks.Load())
 }

@@ -6,12 +6,14 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"math/big"
 	"net/url"
 	"slices"
 	"strconv"
 	"strings"
 	"sync"
+	"unicode/utf8"
 
 	"github.com/santhosh-tekuri/jsonschema/v6"
 	"github.com/santhosh-tekuri/jsonschema/v6/kind"
@@ -60,6 +62,8 @@ type Validator struct {
 
 type bodySchema struct {
 	schema *jsonschema.Schema
+	// ranged is schema with "format: int64" (int32) asserted as a range.
+	ranged *jsonschema.Schema
 	// stripRef is set when the body schema is a bare $ref: keyword locations
 	// then start with "/$ref", which Unkey does not report.
 	stripRef bool
@@ -102,6 +106,23 @@ func newValidator(specYAML []byte) (*Validator, error) {
 	if err := c.AddResource(resourceURL, docMap); err != nil {
 		return nil, err
 	}
+	// The request schemas mark every 64-bit field "format: int64", and their
+	// maxima are written as 9223372036854776000 (the float spelling of
+	// 2^63), which lets 2^63 through to a decoder that cannot hold it. A
+	// second compilation asserts the integer formats as ranges; it runs
+	// only on bodies the first accepted and that hold a number too long for
+	// an int64 (see validate), so every other report stays as it was.
+	// Only the integer formats appear in request schemas. An integer
+	// without a format (keys.verifyKey's ratelimits) is an int64 to keyline
+	// too, so this compilation gives it one.
+	cr := jsonschema.NewCompiler()
+	cr.DefaultDraft(jsonschema.Draft2020)
+	cr.AssertFormat()
+	cr.RegisterFormat(&jsonschema.Format{Name: "int64", Validate: integerFormat(math.MinInt64, math.MaxInt64)})
+	cr.RegisterFormat(&jsonschema.Format{Name: "int32", Validate: integerFormat(math.MinInt32, math.MaxInt32)})
+	if err := cr.AddResource(resourceURL, withInt64Format(docMap)); err != nil {
+		return nil, err
+	}
 
 	v := &Validator{bodies: map[string]*bodySchema{}}
 	paths, _ := docMap["paths"].(map[string]any)
@@ -121,9 +142,14 @@ func newValidator(specYAML []byte) (*Validator, error) {
 		if err != nil {
 			return nil, fmt.Errorf("POST %s: compile request schema: %w", path, err)
 		}
+		ranged, err := cr.Compile(resourceURL + "#" + ptr)
+		if err != nil {
+			return nil, fmt.Errorf("POST %s: compile request schema with integer ranges: %w", path, err)
+		}
 		_, bareRef := schema["$ref"].(string)
 		v.bodies[path] = &bodySchema{
 			schema:   compiled,
+			ranged:   ranged,
 			stripRef: bareRef,
 			flat:     deriveFlat(docMap, schema),
 			detail:   fmt.Sprintf("POST request body for '%s' failed to validate schema", path),
@@ -187,22 +213,31 @@ func (b *bodySchema) validate(body []byte) *Failure {
 		}}}
 	}
 
+	text := textChecker{badUTF8: !utf8.Valid(body) || hasLoneSurrogate(body)}
+	long := text.walk(inst, "", "")
 	err = b.schema.Validate(inst)
-	if err == nil {
+	if err == nil && long {
+		err = b.ranged.Validate(inst)
+	}
+	nul := text.errors()
+	if err == nil && nul == nil {
 		return nil
 	}
 	f := &Failure{Detail: b.detail}
 	var ve *jsonschema.ValidationError
-	if !errors.As(err, &ve) {
+	switch {
+	case err == nil:
+	case !errors.As(err, &ve):
 		f.Errors = []FieldError{{Location: "/", Message: err.Error()}}
-		return f
-	}
-	collect(ve, "", "", &f.Errors)
-	if b.stripRef {
-		for i := range f.Errors {
-			f.Errors[i].Location = stripRefPrefix(f.Errors[i].Location)
+	default:
+		collect(ve, "", "", &f.Errors)
+		if b.stripRef {
+			for i := range f.Errors {
+				f.Errors[i].Location = stripRefPrefix(f.Errors[i].Location)
+			}
 		}
 	}
+	f.Errors = append(f.Errors, nul...)
 	slices.SortFunc(f.Errors, func(a, b FieldError) int {
 		if c := strings.Compare(a.Location, b.Location); c != 0 {
 			return c
@@ -291,6 +326,8 @@ func messageFor(k jsonschema.ErrorKind) string {
 		return fmt.Sprintf("exclusiveMinimum: got %s, want %s", ratString(k.Got), ratString(k.Want))
 	case *kind.ExclusiveMaximum:
 		return fmt.Sprintf("exclusiveMaximum: got %s, want %s", ratString(k.Got), ratString(k.Want))
+	case *kind.Format:
+		return fmt.Sprintf("format: got %v, want %s", k.Got, k.Want)
 	case *kind.Pattern:
 		return fmt.Sprintf("pattern: %s does not match pattern %s", quote(k.Got), quote(k.Want))
 	}
@@ -315,6 +352,57 @@ func fixFor(k jsonschema.ErrorKind, instance []string) string {
 		return "remove " + joinQuoted(slices.Sorted(slices.Values(k.Properties))) + " from " + where
 	}
 	return "correct the value of " + where
+}
+
+// withInt64Format returns a deep copy of a decoded document in which every
+// integer schema without a format has "format: int64".
+func withInt64Format(v any) any {
+	switch v := v.(type) {
+	case map[string]any:
+		out := make(map[string]any, len(v)+1)
+		for k, x := range v {
+			out[k] = withInt64Format(x)
+		}
+		if _, ok := v["format"]; !ok && isIntegerType(v["type"]) {
+			out["format"] = "int64"
+		}
+		return out
+	case []any:
+		out := make([]any, len(v))
+		for i, x := range v {
+			out[i] = withInt64Format(x)
+		}
+		return out
+	}
+	return v
+}
+
+func isIntegerType(t any) bool {
+	switch t := t.(type) {
+	case string:
+		return t == "integer"
+	case []any:
+		return slices.Contains(t, any("integer"))
+	}
+	return false
+}
+
+// integerFormat validates an integer format as a range: JSON numbers
+// (json.Number, the decoder uses UseNumber) must be integers within
+// [lo, hi]; other types are not the format's business.
+func integerFormat(lo, hi int64) func(any) error {
+	min, max := big.NewRat(lo, 1), big.NewRat(hi, 1)
+	return func(v any) error {
+		n, ok := v.(json.Number)
+		if !ok {
+			return nil
+		}
+		r, ok := new(big.Rat).SetString(string(n))
+		if !ok || !r.IsInt() || r.Cmp(min) < 0 || r.Cmp(max) > 0 {
+			return fmt.Errorf("not an integer in [%d, %d]", lo, hi)
+		}
+		return nil
+	}
 }
 
 func stripRefPrefix(loc string) string {
