@@ -339,7 +339,7 @@ func (l *Limiter) serveDecide(w http.ResponseWriter, r *http.Request) {
 	}
 	checks := make([]events.RateLimitCheck, len(req.Checks))
 	for i, c := range req.Checks {
-		checks[i] = events.RateLimitCheck{Key: c.Key, Limit: c.Limit, Duration: time.Duration(c.DurationMs) * time.Millisecond, Cost: c.Cost}
+		checks[i] = events.RateLimitCheck{Key: c.Key, Limit: c.Limit, Duration: events.DurationFromMs(c.DurationMs), Cost: c.Cost}
 	}
 	ds, err := l.decideLocal(r.Context(), time.UnixMilli(req.NowMs), checks, req.DryRun)
 	if err != nil {
