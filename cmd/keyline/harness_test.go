@@ -30,10 +30,12 @@ type testServer struct {
 	URL     string
 	RootKey string
 	Server  *runtime.Server
+	// Logs is everything the server logged, for tests that assert on it.
+	Logs *syncBuffer
 }
 
 // sqliteConfig is the embedded default pointed at a fresh file.
-func sqliteConfig(t *testing.T) *configs.Config {
+func sqliteConfig(t testing.TB) *configs.Config {
 	t.Helper()
 	cfg := configs.Default()
 	cfg.Database.Primary = "sqlite:" + filepath.Join(t.TempDir(), "keyline.db")
@@ -66,7 +68,7 @@ func (b *syncBuffer) String() string {
 }
 
 // startServer runs keyline on cfg until the test ends.
-func startServer(t *testing.T, cfg *configs.Config) *testServer {
+func startServer(t testing.TB, cfg *configs.Config) *testServer {
 	t.Helper()
 	cfg.HTTPPort = 0
 	rootKey := cfg.Bootstrap
@@ -83,7 +85,7 @@ func startServer(t *testing.T, cfg *configs.Config) *testServer {
 	done := make(chan error, 1)
 	go func() { done <- srv.Run(ctx) }()
 	_, port, _ := net.SplitHostPort(srv.HTTP.Addr().String())
-	ts := &testServer{URL: "http://127.0.0.1:" + port, RootKey: cfg.Bootstrap.RootKey, Server: srv}
+	ts := &testServer{URL: "http://127.0.0.1:" + port, RootKey: cfg.Bootstrap.RootKey, Server: srv, Logs: logs}
 	t.Cleanup(func() {
 		cancel()
 		if err := <-done; err != nil {
@@ -125,7 +127,7 @@ type response struct {
 	} `json:"error"`
 }
 
-func (ts *testServer) get(t *testing.T, path string) (int, []byte) {
+func (ts *testServer) get(t testing.TB, path string) (int, []byte) {
 	t.Helper()
 	resp, err := client.Get(ts.URL + path)
 	if err != nil {
