@@ -139,7 +139,7 @@ func (ts *testServer) get(t testing.TB, path string) (int, []byte) {
 }
 
 // raw posts body to /v2/op with the given Authorization header ("" = none).
-func (ts *testServer) raw(t *testing.T, op, auth string, body []byte) (int, response) {
+func (ts *testServer) raw(t testing.TB, op, auth string, body []byte) (int, response) {
 	t.Helper()
 	req, err := http.NewRequest(http.MethodPost, ts.URL+"/v2/"+op, bytes.NewReader(body))
 	if err != nil {

@@ -103,7 +103,7 @@ var hostileOps = []hostileOp{
 
 // hostileFixtures creates what the valid bodies refer to and returns the
 // replacer that puts their IDs into the bodies.
-func hostileFixtures(t *testing.T, ts *testServer) *strings.Replacer {
+func hostileFixtures(t testing.TB, ts *testServer) *strings.Replacer {
 	t.Helper()
 	post := func(op, body string) map[string]any {
 		t.Helper()
@@ -274,7 +274,7 @@ func memberMutations(valid json.RawMessage) []valueMutation {
 	return out
 }
 
-// mutateMembers sets member name of the object body to raw, keeping the
+// mutateMember sets member name of the object body to raw, keeping the
 // others; for an array body (multiLimit) it mutates the first element.
 func mutateMember(body string, name, raw string) string {
 	if strings.HasPrefix(body, "[") {
@@ -336,7 +336,7 @@ func members(body string) map[string]json.RawMessage {
 
 // numbersNeeds tags number mutations that overflow in ratelimit and credit
 // arithmetic (hard-numbers) on the members that feed it.
-func numbersNeeds(op, member, mutation string) string {
+func numbersNeeds(member, mutation string) string {
 	big := map[string]bool{"maxint64": true, "maxint64+1": true, "2^64": true, "minint64": true, "1e309": true,
 		"-1e309": true, "long-digits": true, "exp": true}
 	if !big[mutation] && !strings.HasPrefix(mutation, "item-") {
@@ -376,7 +376,7 @@ func hostileCases(ids *strings.Replacer, rootKey string) []hostileCase {
 			for _, m := range memberMutations(mems[name]) {
 				needs := m.needs
 				if needs == "" {
-					needs = numbersNeeds(op.name, name, m.name)
+					needs = numbersNeeds(name, m.name)
 				}
 				post(name+"="+m.name, mutateMember(valid, name, m.raw), needs)
 			}
@@ -529,7 +529,7 @@ func checkAnswer(c hostileCase, status int, header http.Header, body []byte) str
 	case status == 400 && strings.HasPrefix(string(body), "400 Bad Request"):
 		// net/http's own answer to a request target it cannot parse.
 		return ""
-	case c.path == "/openapi.yaml" || c.method == http.MethodHead:
+	case c.path == "/openapi.yaml" && status == 200:
 		return ""
 	}
 	if ct != "application/json" && ct != "application/problem+json" {
@@ -614,6 +614,7 @@ func runHostile(t *testing.T, ts *testServer, cases []hostileCase) {
 		t.Errorf("%s: %s", c.name, msg)
 	}
 	start := time.Now()
+	statuses := map[int]int{}
 	for _, c := range cases {
 		before := len(ts.Logs.String())
 		status, header, body, err := sendHostile(ts.URL, c)
@@ -621,6 +622,7 @@ func runHostile(t *testing.T, ts *testServer, cases []hostileCase) {
 			fail(c, fmt.Sprintf("no answer: %v", err))
 			continue
 		}
+		statuses[status]++
 		if msg := checkAnswer(c, status, header, body); msg != "" {
 			fail(c, msg)
 		}
@@ -628,7 +630,7 @@ func runHostile(t *testing.T, ts *testServer, cases []hostileCase) {
 			fail(c, "the server logged a panic: "+truncate(logs, 2000))
 		}
 	}
-	t.Logf("%d hostile requests in %v", len(cases), time.Since(start).Round(time.Millisecond))
+	t.Logf("%d hostile requests in %v; answers by status: %v", len(cases), time.Since(start).Round(time.Millisecond), statuses)
 	if len(deferred) > 0 {
 		t.Logf("%d failures of cases that wait for another branch (otherFixesMerged = false):\n%s",
 			len(deferred), strings.Join(deferred, "\n"))
@@ -695,5 +697,58 @@ func TestHostileOpsCoverTheSpec(t *testing.T) {
 	}
 	if served != len(hostileOps) {
 		t.Errorf("the spec serves %d POST operations, hostileOps lists %d", served, len(hostileOps))
+	}
+}
+
+// TestHostileCheckerRejects shows that the corpus' checks can fail: each
+// answer below breaks one rule.
+func TestHostileCheckerRejects(t *testing.T) {
+	op := hostileCase{method: http.MethodPost, path: "/v2/keys.getKey"}
+	unknown := hostileCase{method: http.MethodPost, path: "/v2/nope", plain: "404 page not found\n"}
+	js := http.Header{"Content-Type": {"application/json"}}
+	text := http.Header{"Content-Type": {"text/plain; charset=utf-8"}}
+	const rid = `"meta":{"requestId":"req_1"}`
+	good400 := `{` + rid + `,"error":{"title":"Bad Request","detail":"d","status":400,"type":"https://unkey.com/docs/errors/unkey/application/invalid_input","errors":[{"location":"/","message":"m"}]}}`
+	good404 := `{` + rid + `,"error":{"title":"Not Found","detail":"d","status":404,"type":"https://unkey.com/docs/errors/unkey/data/key_not_found"}}`
+	for _, ok := range []struct {
+		c      hostileCase
+		status int
+		header http.Header
+		body   string
+	}{
+		{op, 400, js, good400},
+		{op, 404, js, good404},
+		{op, 200, js, `{` + rid + `,"data":{}}`},
+		{unknown, 404, text, "404 page not found\n"},
+	} {
+		if msg := checkAnswer(ok.c, ok.status, ok.header, []byte(ok.body)); msg != "" {
+			t.Errorf("a good answer was rejected: %s", msg)
+		}
+	}
+	for name, bad := range map[string]struct {
+		c      hostileCase
+		status int
+		header http.Header
+		body   string
+	}{
+		"5xx":                   {op, 500, js, strings.ReplaceAll(good404, "404", "500")},
+		"no meta":               {op, 404, js, `{"error":{"title":"Not Found","detail":"d","status":404,"type":"https://unkey.com/docs/errors/x"}}`},
+		"request id":            {op, 404, js, strings.Replace(good404, "req_1", "1", 1)},
+		"extra top member":      {op, 404, js, strings.Replace(good404, `{"meta"`, `{"data":null,"meta"`, 1)},
+		"status mismatch":       {op, 403, js, good404},
+		"errors on a 404":       {op, 404, js, strings.Replace(good404, `"status":404`, `"status":404,"errors":[]`, 1)},
+		"400 without errors":    {op, 400, js, strings.Replace(good400, `,"errors":[{"location":"/","message":"m"}]`, "", 1)},
+		"unknown error member":  {op, 404, js, strings.Replace(good404, `"status":404`, `"status":404,"cause":"x"`, 1)},
+		"empty detail":          {op, 404, js, strings.Replace(good404, `"detail":"d"`, `"detail":""`, 1)},
+		"foreign type":          {op, 404, js, strings.Replace(good404, "https://unkey.com/docs/errors/", "about:", 1)},
+		"field error shape":     {op, 400, js, strings.Replace(good400, `"location":"/",`, "", 1)},
+		"not json":              {op, 400, js, "oops"},
+		"text error":            {op, 400, text, good400},
+		"json 404 for no route": {unknown, 404, js, good404},
+		"other 404 text":        {unknown, 404, text, "not found"},
+	} {
+		if msg := checkAnswer(bad.c, bad.status, bad.header, []byte(bad.body)); msg == "" {
+			t.Errorf("%s: the checker accepted %d %s", name, bad.status, bad.body)
+		}
 	}
 }
