@@ -57,11 +57,11 @@ func FuzzHandlerChain(f *testing.F) {
 		case 1:
 			req.Header.Set("Authorization", "Bearer kl_unknown")
 		}
-		before := len(ts.Logs.String())
+		before := ts.Logs.Len()
 		rec := httptest.NewRecorder()
 		h.ServeHTTP(rec, req)
 		msg := checkAnswer(c, rec.Code, rec.Header(), rec.Body.Bytes())
-		if logs := ts.Logs.String()[before:]; strings.Contains(logs, "panic") {
+		if logs := ts.Logs.Since(before); strings.Contains(logs, "panic") {
 			msg += " the server logged a panic: " + truncate(logs, 2000)
 		}
 		if msg == "" {

@@ -67,6 +67,20 @@ func (b *syncBuffer) String() string {
 	return b.buf.String()
 }
 
+// Len and Since let a test look at what was logged after a point without
+// copying the whole log each time.
+func (b *syncBuffer) Len() int {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Len()
+}
+
+func (b *syncBuffer) Since(n int) string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return string(b.buf.Bytes()[n:])
+}
+
 // startServer runs keyline on cfg until the test ends.
 func startServer(t testing.TB, cfg *configs.Config) *testServer {
 	t.Helper()
