@@ -53,6 +53,9 @@ func (h *ListKeys) Handle(ctx context.Context, p *Principal, q ListKeysQuery) (K
 		if err := p.RequireAny(keyPerms(p, api.ID, api.KeySpaceID, "*", "decrypt_key")...); err != nil {
 			return KeyPage{}, err
 		}
+		if !h.Ring.Ready() {
+			return KeyPage{}, Fail(CodePreconditionFailed, vaultMissingDetail)
+		}
 	}
 	identityID := ""
 	if q.ExternalID != "" {

@@ -63,7 +63,7 @@ func (h *CreateKey) Handle(ctx context.Context, p *Principal, in CreateKeyInput)
 			return CreatedKey{}, err
 		}
 		if !h.Ring.Ready() {
-			return CreatedKey{}, Fail(CodePreconditionFailed, "Vault hasn't been set up.")
+			return CreatedKey{}, Fail(CodePreconditionFailed, vaultMissingDetail)
 		}
 	}
 	if err := validateCredits(in.Credits, false); err != nil {

@@ -12,10 +12,17 @@ type DeleteKey struct{ Log EventLog }
 // NewDeleteKey builds the use case.
 func NewDeleteKey(log EventLog) *DeleteKey { return &DeleteKey{Log: log} }
 
+// deleteKeyNotFoundDetail is the 404 text of Unkey's deleteKey handler,
+// which differs from getKey's, for an unknown and an already deleted key.
+const deleteKeyNotFoundDetail = "We could not find the requested key."
+
 // Handle: lookup (404) → delete_key permission (403) → delete. A second
 // delete is a 404, as in Unkey.
 func (h *DeleteKey) Handle(ctx context.Context, p *Principal, keyID string, permanent bool) error {
 	if _, err := lookupKeyForUpdate(ctx, h.Log, p, keyID, "delete_key"); err != nil {
+		if e := AsError(err); e.Code == CodeKeyNotFoundData {
+			return Fail(CodeKeyNotFoundData, deleteKeyNotFoundDetail)
+		}
 		return err
 	}
 	_, err := appendToKey(ctx, h.Log, p, keyID, func(k *events.Key) ([]events.Event, error) {

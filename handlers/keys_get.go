@@ -34,6 +34,9 @@ func (h *GetKey) Handle(ctx context.Context, p *Principal, keyID string, decrypt
 		if err := p.RequireAny(keyPerms(p, row.APIID, row.KeySpaceID, row.ID, "decrypt_key")...); err != nil {
 			return KeyData{}, err
 		}
+		if !h.Ring.Ready() {
+			return KeyData{}, Fail(CodePreconditionFailed, vaultMissingDetail)
+		}
 	}
 	out, err := keyData(ctx, h.Reader, h.Ring, []projections.KeyRow{row}, decrypt)
 	if err != nil {

@@ -37,7 +37,7 @@ func (h *RerollKey) Handle(ctx context.Context, p *Principal, keyID string, expi
 			return CreatedKey{}, err
 		}
 		if !h.Ring.Ready() {
-			return CreatedKey{}, Fail(CodePreconditionFailed, "Vault hasn't been set up.")
+			return CreatedKey{}, Fail(CodePreconditionFailed, vaultMissingDetail)
 		}
 	}
 	prefix := ""

@@ -32,6 +32,11 @@ type KeyReader interface {
 
 const keyNotFoundDetail = "The specified key was not found."
 
+// vaultMissingDetail is Unkey's 412 when a request needs the vault (here:
+// the encryption keyring) and none is configured: creating or rerolling a
+// recoverable key, decrypt on getKey and listKeys.
+const vaultMissingDetail = "Vault hasn't been set up."
+
 // KeyData is Unkey's KeyResponseData: empty optional fields are omitted.
 type KeyData struct {
 	KeyID       string          `json:"keyId"`

@@ -30,10 +30,12 @@ type testServer struct {
 	URL     string
 	RootKey string
 	Server  *runtime.Server
+	// Logs is everything the server logged, for tests that assert on it.
+	Logs *syncBuffer
 }
 
 // sqliteConfig is the embedded default pointed at a fresh file.
-func sqliteConfig(t *testing.T) *configs.Config {
+func sqliteConfig(t testing.TB) *configs.Config {
 	t.Helper()
 	cfg := configs.Default()
 	cfg.Database.Primary = "sqlite:" + filepath.Join(t.TempDir(), "keyline.db")
@@ -65,8 +67,22 @@ func (b *syncBuffer) String() string {
 	return b.buf.String()
 }
 
+// Len and Since let a test look at what was logged after a point without
+// copying the whole log each time.
+func (b *syncBuffer) Len() int {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Len()
+}
+
+func (b *syncBuffer) Since(n int) string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return string(b.buf.Bytes()[n:])
+}
+
 // startServer runs keyline on cfg until the test ends.
-func startServer(t *testing.T, cfg *configs.Config) *testServer {
+func startServer(t testing.TB, cfg *configs.Config) *testServer {
 	t.Helper()
 	cfg.HTTPPort = 0
 	rootKey := cfg.Bootstrap
@@ -83,7 +99,7 @@ func startServer(t *testing.T, cfg *configs.Config) *testServer {
 	done := make(chan error, 1)
 	go func() { done <- srv.Run(ctx) }()
 	_, port, _ := net.SplitHostPort(srv.HTTP.Addr().String())
-	ts := &testServer{URL: "http://127.0.0.1:" + port, RootKey: cfg.Bootstrap.RootKey, Server: srv}
+	ts := &testServer{URL: "http://127.0.0.1:" + port, RootKey: cfg.Bootstrap.RootKey, Server: srv, Logs: logs}
 	t.Cleanup(func() {
 		cancel()
 		if err := <-done; err != nil {
@@ -125,7 +141,7 @@ type response struct {
 	} `json:"error"`
 }
 
-func (ts *testServer) get(t *testing.T, path string) (int, []byte) {
+func (ts *testServer) get(t testing.TB, path string) (int, []byte) {
 	t.Helper()
 	resp, err := client.Get(ts.URL + path)
 	if err != nil {
@@ -137,7 +153,7 @@ func (ts *testServer) get(t *testing.T, path string) (int, []byte) {
 }
 
 // raw posts body to /v2/op with the given Authorization header ("" = none).
-func (ts *testServer) raw(t *testing.T, op, auth string, body []byte) (int, response) {
+func (ts *testServer) raw(t testing.TB, op, auth string, body []byte) (int, response) {
 	t.Helper()
 	req, err := http.NewRequest(http.MethodPost, ts.URL+"/v2/"+op, bytes.NewReader(body))
 	if err != nil {

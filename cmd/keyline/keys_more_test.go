@@ -275,3 +275,54 @@ func TestVerifyKeyRatelimits(t *testing.T) {
 		t.Fatalf("credits after rate-limited verifications = %v, want 7", remaining)
 	}
 }
+
+// Without an encryption keyring there is nothing to decrypt with: decrypt
+// is Unkey's 412 for a missing vault, after the permission checks, on
+// getKey and listKeys alike; without decrypt both still answer 200.
+func TestDecryptWithoutKeyringIs412(t *testing.T) {
+	cfg := sqliteConfig(t)
+	ts := startServer(t, cfg)
+	api := ts.createAPI(t, ts.RootKey, "no vault")
+	id, _ := ts.createKey(t, ts.RootKey, map[string]any{"apiId": api})
+	for _, c := range []struct {
+		op   string
+		body map[string]any
+	}{
+		{"keys.getKey", map[string]any{"keyId": id, "decrypt": true}},
+		{"apis.listKeys", map[string]any{"apiId": api, "decrypt": true}},
+	} {
+		status, r := ts.call(t, ts.RootKey, c.op, c.body)
+		expectError(t, status, r, 412, "unkey/application/precondition_failed")
+		if r.Error.Detail != "Vault hasn't been set up." || r.Error.Title != "Precondition Failed" {
+			t.Fatalf("%s: %+v", c.op, r.Error)
+		}
+		c.body["decrypt"] = false
+		if status, r := ts.call(t, ts.RootKey, c.op, c.body); status != 200 {
+			t.Fatalf("%s without decrypt: %d %+v", c.op, status, r.Error)
+		}
+	}
+	// A caller without decrypt_key learns of the missing permission first.
+	noDecrypt := mintRootKey(t, cfg, "default", "api.*.read_key", "api.*.read_api")
+	status, r := ts.call(t, noDecrypt, "keys.getKey", map[string]any{"keyId": id, "decrypt": true})
+	expectError(t, status, r, 403, "unkey/authorization/insufficient_permissions")
+	status, r = ts.call(t, noDecrypt, "apis.listKeys", map[string]any{"apiId": api, "decrypt": true})
+	expectError(t, status, r, 403, "unkey/authorization/insufficient_permissions")
+}
+
+// Deleting a key twice, or a key that never existed, is the 404 of Unkey's
+// deleteKey handler, with its own wording.
+func TestDeleteDeletedKeyIs404(t *testing.T) {
+	ts := startServer(t, sqliteConfig(t))
+	api := ts.createAPI(t, ts.RootKey, "delete twice")
+	id, _ := ts.createKey(t, ts.RootKey, map[string]any{"apiId": api})
+	ts.must(t, ts.RootKey, "keys.deleteKey", map[string]any{"keyId": id}, nil)
+	for _, keyID := range []string{id, "key_neverexisted"} {
+		for _, permanent := range []bool{false, true} {
+			status, r := ts.call(t, ts.RootKey, "keys.deleteKey", map[string]any{"keyId": keyID, "permanent": permanent})
+			expectError(t, status, r, 404, "unkey/data/key_not_found")
+			if r.Error.Detail != "We could not find the requested key." || r.Error.Title != "Not Found" {
+				t.Fatalf("delete %s (permanent %v): %+v", keyID, permanent, r.Error)
+			}
+		}
+	}
+}
