@@ -424,7 +424,7 @@ func TestAnalyticsHostileQueries(t *testing.T) {
 		{"SELECT key_id FROM key_verifications_v1 PREWHERE workspace_id = '" + B + "'", invalid},
 		{"WITH (SELECT 1) AS x SELECT key_id FROM key_verifications_v1", invalid},
 		{"SELECT key_id FROM key_verifications_v1 LIMIT 1 BY key_id", invalid},
-		// NUL is refused in every request string (docs/security/numbers.md).
+		// NUL is refused in every request string (docs/SECURITY.md).
 		{"SELECT key_id FROM key_verifications_v1 WHERE key_id = '\x00' OR 1 = 1", "unkey/application/invalid_input"},
 		{"SELECT key_id, request_id FROM key_verifications_v1 AS key_verifications_raw_v1 WHERE key_verifications_raw_v1.workspace_id != ''", confined},
 		{"SELECT key_id, request_id FROM (SELECT * FROM key_verifications_v1) AS system WHERE 1", confined},
