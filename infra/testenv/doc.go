@@ -13,8 +13,11 @@
 // which is exactly the gap this package exists to close.
 //
 // Why one database per test: FreshPostgresDatabase creates a new database
-// (CREATE DATABASE keyline_test_<hex>) and drops it WITH (FORCE) in
-// t.Cleanup. Each test therefore migrates and owns its schema, tests can run
+// (CREATE DATABASE keyline_test_<created>_<hex>) and drops it WITH (FORCE) in
+// t.Cleanup; FreshClickHouseDatabase does the same on ClickHouse. The
+// creation time in the name lets every test process first sweep what a
+// killed binary, or a drop that timed out, left behind more than three hours
+// ago, without touching a database a running test still uses. Each test therefore migrates and owns its schema, tests can run
 // in parallel (also across packages, which `go test ./...` does), and no test
 // sees rows left behind by another. Redis has no cheap equivalent of a
 // database per test, so RedisPrefix hands out a unique key prefix and deletes

@@ -13,7 +13,10 @@ import (
 	"time"
 )
 
-var generatedName = regexp.MustCompile(`^keyline_test_[0-9a-f]{16}$`)
+var (
+	generatedName = regexp.MustCompile(`^keyline_test_[0-9a-f]{16}$`)
+	generatedDB   = regexp.MustCompile(`^keyline_test_[0-9a-z]+_[0-9a-f]{16}$`)
+)
 
 func dbName(t *testing.T, raw string) string {
 	t.Helper()
@@ -49,8 +52,8 @@ func TestFreshPostgresDatabase(t *testing.T) {
 	t.Run("isolated database", func(t *testing.T) {
 		first := FreshPostgresDatabase(t)
 		name := dbName(t, first)
-		if !generatedName.MatchString(name) {
-			t.Fatalf("database name %q does not look like keyline_test_<hex>", name)
+		if !generatedDB.MatchString(name) {
+			t.Fatalf("database name %q does not look like keyline_test_<time>_<hex>", name)
 		}
 		base, _ := url.Parse(PostgresURL(t))
 		got, _ := url.Parse(first)
