@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"math"
 	"net/http"
+	"time"
 
 	"github.com/uptrace/bunrouter"
 
@@ -39,8 +40,19 @@ func withErrors(logger *slog.Logger) bunrouter.MiddlewareFunc {
 
 type bodyKey struct{}
 
-// bodySlot holds the validated request body for the route.
-type bodySlot struct{ body []byte }
+// bodySlot holds the validated request body for the route and, when
+// requests are observed, the operation's observer and the status writer.
+type bodySlot struct {
+	body    []byte
+	observe func(status int, d time.Duration)
+	w       statusWriter
+}
+
+// report hands the answered request to its operation's observer; guard
+// defers it, so a panic answered with 500 is reported too.
+func (s *bodySlot) report(started time.Time) {
+	s.observe(s.w.status, time.Since(started))
+}
 
 // withBody reads the whole body under the size limit and validates it against
 // the operation's schema before any authentication happens, as Unkey does.
