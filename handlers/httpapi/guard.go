@@ -43,13 +43,16 @@ func (g guard) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	ctx := handlers.WithRequestID(r.Context(), handlers.NewRequestID())
-	slot := &bodySlot{}
-	if g.unknown != nil {
+	var slot *bodySlot
+	if g.unknown == nil {
+		slot = &bodySlot{}
+	} else {
 		// The route's middleware replaces observe with its operation's.
-		slot.observe = g.unknown
-		slot.w = statusWriter{ResponseWriter: w, status: http.StatusOK}
-		w = &slot.w
-		defer slot.report(time.Now())
+		o := &observedSlot{observation: observation{observe: g.unknown,
+			w: statusWriter{ResponseWriter: w, status: http.StatusOK}}}
+		o.obs, slot = &o.observation, &o.bodySlot
+		w = &o.w
+		defer o.observation.report(time.Now())
 	}
 	ctx = context.WithValue(ctx, bodyKey{}, slot)
 	r = r.WithContext(ctx)

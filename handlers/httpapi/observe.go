@@ -49,8 +49,8 @@ func (o observers) middleware(op string) bunrouter.MiddlewareFunc {
 	fn := o.o.Operation(op)
 	return func(next bunrouter.HandlerFunc) bunrouter.HandlerFunc {
 		return func(w http.ResponseWriter, req bunrouter.Request) error {
-			if slot, ok := req.Context().Value(bodyKey{}).(*bodySlot); ok {
-				slot.observe = fn
+			if slot, ok := req.Context().Value(bodyKey{}).(*bodySlot); ok && slot.obs != nil {
+				slot.obs.observe = fn
 			}
 			return next(w, req)
 		}
@@ -62,7 +62,8 @@ func (o observers) wrap(op string, h bunrouter.HandlerFunc) bunrouter.HandlerFun
 }
 
 // statusWriter remembers the status answered. It lives inside the request's
-// bodySlot, which guard allocates anyway, so observing costs no allocation.
+// observedSlot, which guard allocates anyway, so observing costs no
+// allocation.
 type statusWriter struct {
 	http.ResponseWriter
 	status int
