@@ -79,6 +79,19 @@ func NewOptions(cfg *configs.Config, observer RequestObserver, readiness Readine
 
 // NewRouter builds the HTTP handler serving keyline's API.
 func NewRouter(routes *Routes, validator BodyValidator, opts Options, logger *slog.Logger) http.Handler {
+	h, _ := newRouter(routes, validator, opts, logger)
+	return h
+}
+
+// keylineOnlyRoutes are served but are not Unkey's, so they are not in the
+// OpenAPI document; every other route is (a test holds the two lists to
+// each other).
+var keylineOnlyRoutes = []string{"GET /openapi.yaml", "GET /readyz"}
+
+// newRouter is NewRouter that also lists the routes it registered
+// ("METHOD /path").
+func newRouter(routes *Routes, validator BodyValidator, opts Options, logger *slog.Logger) (http.Handler, []string) {
+	var served []string
 	router := bunrouter.New(
 		// Unknown paths and methods answer as Go's mux does for Unkey: plain
 		// text, not the JSON envelope.
@@ -89,6 +102,7 @@ func NewRouter(routes *Routes, validator BodyValidator, opts Options, logger *sl
 		bunrouter.WithMethodNotAllowedHandler(methodNotAllowed),
 	)
 	obs := newObservers(opts.Observer)
+	served = append(served, keylineOnlyRoutes...)
 	router.GET("/openapi.yaml", obs.wrap("openapi.yaml", func(w http.ResponseWriter, req bunrouter.Request) error {
 		w.Header().Set("Content-Type", "application/yaml")
 		_, _ = w.Write(opts.Spec)
@@ -102,6 +116,7 @@ func NewRouter(routes *Routes, validator BodyValidator, opts Options, logger *sl
 	// once, and a request refused by validation still counts under it.
 	errs, bodies := withErrors(logger), withBody(opts.MaxBodyBytes, validator)
 	v2 := func(method, op string, h bunrouter.HandlerFunc) {
+		served = append(served, method+" /v2/"+op)
 		router.NewGroup("/v2", bunrouter.WithMiddleware(obs.middleware(op), errs, bodies)).Handle(method, "/"+op, h)
 	}
 	post := func(op string, h bunrouter.HandlerFunc) { v2(http.MethodPost, op, h) }
@@ -147,7 +162,7 @@ func NewRouter(routes *Routes, validator BodyValidator, opts Options, logger *sl
 	post("permissions.setRolePermissions", operation(routes, routes.setRolePermissions))
 	post("analytics.getVerifications", operation(routes, routes.getVerifications))
 	post("analytics.getRatelimits", operation(routes, routes.getRatelimits))
-	return guard{next: router, logger: logger, unknown: obs.unknown}
+	return guard{next: router, logger: logger, unknown: obs.unknown}, served
 }
 
 // methodNotAllowed answers like Go's mux does for Unkey: 405 in plain text
