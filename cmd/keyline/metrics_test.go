@@ -352,3 +352,56 @@ func TestReadyzRefusesALaggingNode(t *testing.T) {
 		t.Fatalf("/readyz of the writing node: %d %v", status, out)
 	}
 }
+
+// A Redis outage shows: the fallback gauge is 1 and the fallback counter
+// moves while decisions are local, /readyz names Redis, and both recover
+// when Redis is back, without a restart.
+func TestRedisOutageInMetricsAndReadiness(t *testing.T) {
+	redisSrv := testenv.StartRedis(t)
+	cfg := sqliteConfig(t)
+	cfg.Redis = &configs.Redis{URL: redisSrv.URL, KeyPrefix: testenv.RedisPrefixAt(t, redisSrv.URL)}
+	cfg.Metrics = &configs.Metrics{Host: "127.0.0.1", Port: testenv.FreePort(t)}
+	cfg.Readiness.TimeoutMs = 300
+	ts := startServer(t, cfg)
+	addr := ts.Server.Metrics.Addr().String()
+	limit := func() {
+		t.Helper()
+		var out struct{ Success bool }
+		ts.must(t, ts.RootKey, "ratelimit.limit", map[string]any{"namespace": "outage", "identifier": "u", "limit": 1000, "duration": 60000}, &out)
+		if !out.Success {
+			t.Fatal("denied")
+		}
+	}
+	limit()
+	body := scrape(t, addr)
+	if got := sample(body, "keyline_ratelimit_fallback"); got != 0 {
+		t.Fatalf("fallback with Redis up = %v", got)
+	}
+	if status, out := readyz(t, ts); status != 200 {
+		t.Fatalf("/readyz with Redis up: %d %v", status, out)
+	}
+
+	redisSrv.Stop()
+	limit()
+	body = scrape(t, addr)
+	if got := sample(body, "keyline_ratelimit_fallback"); got != 1 {
+		t.Errorf("fallback with Redis down = %v", got)
+	}
+	if got := sample(body, "keyline_ratelimit_fallbacks_total"); got < 1 {
+		t.Errorf("fallbacks_total with Redis down = %v", got)
+	}
+	if status, out := readyz(t, ts); status != 503 || out["reason"] != "redis unreachable" {
+		t.Errorf("/readyz with Redis down: %d %v", status, out)
+	}
+
+	redisSrv.Start()
+	testenv.Eventually(t, 10*time.Second, func() (bool, string) {
+		limit()
+		got := sample(scrape(t, addr), "keyline_ratelimit_fallback")
+		return got == 0, fmt.Sprintf("fallback after Redis came back = %v", got)
+	})
+	testenv.Eventually(t, 10*time.Second, func() (bool, string) {
+		status, out := readyz(t, ts)
+		return status == 200, fmt.Sprintf("/readyz after Redis came back: %d %v", status, out)
+	})
+}
