@@ -19,8 +19,10 @@ import (
 	"github.com/keyline/keyline/infra/analytics"
 	"github.com/keyline/keyline/infra/clickhouse"
 	"github.com/keyline/keyline/infra/cluster"
+	"github.com/keyline/keyline/infra/health"
 	"github.com/keyline/keyline/infra/heartbeat"
 	"github.com/keyline/keyline/infra/httpserver"
+	"github.com/keyline/keyline/infra/metrics"
 	"github.com/keyline/keyline/infra/outbox"
 	"github.com/keyline/keyline/infra/ratelimit"
 	"github.com/keyline/keyline/infra/runtime"
@@ -79,6 +81,7 @@ var apiSet = wire.NewSet(
 	handlers.NewDeleteKey,
 	handlers.NewUpdateKey,
 	handlers.NewUpdateCredits,
+	handlers.NewCounters,
 	handlers.NewReporter,
 	handlers.NewMigrations,
 	handlers.NewVerifyKey,
@@ -111,6 +114,11 @@ var apiSet = wire.NewSet(
 	wire.Struct(new(httpapi.Routes), "*"),
 	openapi.NewValidator,
 	wire.Bind(new(httpapi.BodyValidator), new(*openapi.Validator)),
+	metrics.New,
+	metrics.RequestObserver,
+	wire.Bind(new(httpapi.RequestObserver), new(*metrics.HTTP)),
+	health.New,
+	wire.Bind(new(httpapi.Readiness), new(*health.Readiness)),
 	httpapi.NewOptions,
 	httpapi.NewRouter,
 	httpserver.New,

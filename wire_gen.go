@@ -16,8 +16,10 @@ import (
 	"github.com/keyline/keyline/infra/analytics"
 	"github.com/keyline/keyline/infra/clickhouse"
 	"github.com/keyline/keyline/infra/cluster"
+	"github.com/keyline/keyline/infra/health"
 	"github.com/keyline/keyline/infra/heartbeat"
 	"github.com/keyline/keyline/infra/httpserver"
+	"github.com/keyline/keyline/infra/metrics"
 	"github.com/keyline/keyline/infra/outbox"
 	"github.com/keyline/keyline/infra/ratelimit"
 	"github.com/keyline/keyline/infra/runtime"
@@ -89,7 +91,8 @@ func InitializeServer(ctx context.Context, cfg *configs.Config, logger *slog.Log
 		return nil, nil, err
 	}
 	sink := pipeline.Sink
-	reporter := handlers.NewReporter(sink, cfg)
+	counters := handlers.NewCounters()
+	reporter := handlers.NewReporter(sink, cfg, counters)
 	ratelimitLimit := handlers.NewRatelimitLimit(ratelimitCatalog, limiter, reporter)
 	ratelimitMultiLimit := handlers.NewRatelimitMultiLimit(ratelimitCatalog, limiter, reporter)
 	setRatelimitOverride := handlers.NewSetRatelimitOverride(reader, store)
@@ -182,9 +185,7 @@ func InitializeServer(ctx context.Context, cfg *configs.Config, logger *slog.Log
 		cleanup()
 		return nil, nil, err
 	}
-	options := httpapi.NewOptions(cfg)
-	handler := httpapi.NewRouter(routes, validator, options, logger)
-	server, cleanup6, err := httpserver.New(cfg, handler)
+	server, cleanup6, err := metrics.New(cfg, logger, store, tailer, counters, pipeline, limiter, clusterCluster)
 	if err != nil {
 		cleanup5()
 		cleanup4()
@@ -193,7 +194,8 @@ func InitializeServer(ctx context.Context, cfg *configs.Config, logger *slog.Log
 		cleanup()
 		return nil, nil, err
 	}
-	forwarder, cleanup7, err := outbox.ForwarderFor(ctx, db, cfg, logger)
+	http := metrics.RequestObserver(server)
+	readiness, cleanup7, err := health.New(cfg, db, tailer, logger)
 	if err != nil {
 		cleanup6()
 		cleanup5()
@@ -203,9 +205,36 @@ func InitializeServer(ctx context.Context, cfg *configs.Config, logger *slog.Log
 		cleanup()
 		return nil, nil, err
 	}
+	options := httpapi.NewOptions(cfg, http, readiness)
+	handler := httpapi.NewRouter(routes, validator, options, logger)
+	httpserverServer, cleanup8, err := httpserver.New(cfg, handler)
+	if err != nil {
+		cleanup7()
+		cleanup6()
+		cleanup5()
+		cleanup4()
+		cleanup3()
+		cleanup2()
+		cleanup()
+		return nil, nil, err
+	}
+	forwarder, cleanup9, err := outbox.ForwarderFor(ctx, db, cfg, logger)
+	if err != nil {
+		cleanup8()
+		cleanup7()
+		cleanup6()
+		cleanup5()
+		cleanup4()
+		cleanup3()
+		cleanup2()
+		cleanup()
+		return nil, nil, err
+	}
 	monitor := heartbeat.New(cfg, logger, clusterCluster)
-	runtimeServer := runtime.NewServer(cfg, logger, store, runner, tailer, bootstrap, authenticator, ratelimitCatalog, keyCache, creditLedger, refiller, server, forwarder, pipeline, clusterCluster, monitor, out)
+	runtimeServer := runtime.NewServer(cfg, logger, store, runner, tailer, bootstrap, authenticator, ratelimitCatalog, keyCache, creditLedger, refiller, httpserverServer, forwarder, pipeline, clusterCluster, monitor, server, out)
 	return runtimeServer, func() {
+		cleanup9()
+		cleanup8()
 		cleanup7()
 		cleanup6()
 		cleanup5()
@@ -255,5 +284,5 @@ func InitializeAdmin(ctx context.Context, cfg *configs.Config, logger *slog.Logg
 var storeSet = wire.NewSet(wire.FieldsOf(new(*configs.Config), "Database", "Projections"), sqlstore.Open, outbox.ForKind, projections.All, projections.NewRunner, wire.Bind(new(sqlstore.Applier), new(*projections.Runner)), sqlstore.NewStore, projections.NewReader, wire.Bind(new(projections.Databases), new(*sqlstore.DB)), wire.Bind(new(handlers.EventLog), new(*sqlstore.Store)), wire.Bind(new(handlers.RootKeyLister), new(*projections.Reader)), handlers.NewBootstrap, clickhouse.OpenConfigured)
 
 var apiSet = wire.NewSet(
-	storeSet, sqlstore.NewTailer, handlers.NewAuthenticator, wire.Bind(new(handlers.RootKeyFinder), new(*projections.Reader)), wire.Bind(new(handlers.APIReader), new(*projections.Reader)), handlers.NewCreateAPI, handlers.NewGetAPI, handlers.NewDeleteAPI, handlers.NewListKeys, cluster.New, cluster.NewLimiter, heartbeat.New, wire.Bind(new(handlers.RateLimiter), new(ratelimit.Limiter)), wire.Bind(new(handlers.RatelimitReader), new(*projections.Reader)), handlers.NewRatelimitCatalog, handlers.NewRatelimitLimit, handlers.NewRatelimitMultiLimit, handlers.NewSetRatelimitOverride, handlers.NewGetRatelimitOverride, handlers.NewListRatelimitOverrides, handlers.NewDeleteRatelimitOverride, wire.Bind(new(handlers.KeyReader), new(*projections.Reader)), wire.Bind(new(handlers.CommitNotifier), new(*sqlstore.Store)), handlers.NewKeyring, handlers.NewKeyCache, handlers.NewCreditLedger, handlers.NewCreateKey, handlers.NewGetKey, handlers.NewWhoami, handlers.NewDeleteKey, handlers.NewUpdateKey, handlers.NewUpdateCredits, handlers.NewReporter, handlers.NewMigrations, handlers.NewVerifyKey, wire.Bind(new(handlers.RefillReader), new(*projections.Reader)), handlers.NewRefiller, handlers.NewKeyPermissions, handlers.NewKeyRoles, handlers.NewRerollKey, handlers.NewMigrateKeys, wire.Bind(new(handlers.IdentityReader), new(*projections.Reader)), handlers.NewCreateIdentity, handlers.NewGetIdentity, handlers.NewListIdentities, handlers.NewUpdateIdentity, handlers.NewDeleteIdentity, wire.Bind(new(handlers.PermissionReader), new(*projections.Reader)), handlers.NewCreatePermission, handlers.NewGetPermission, handlers.NewListPermissions, handlers.NewDeletePermission, handlers.NewCreateRole, handlers.NewGetRole, handlers.NewListRoles, handlers.NewDeleteRole, handlers.NewSetRolePermissions, clickhouse.NewQuerier, wire.Bind(new(handlers.AnalyticsQuerier), new(*clickhouse.Querier)), handlers.NewGetVerifications, handlers.NewGetRatelimits, wire.Struct(new(httpapi.Routes), "*"), openapi.NewValidator, wire.Bind(new(httpapi.BodyValidator), new(*openapi.Validator)), httpapi.NewOptions, httpapi.NewRouter, httpserver.New, outbox.ForwarderFor, analytics.NewPipeline, wire.FieldsOf(new(*analytics.Pipeline), "Sink"), wire.Bind(new(handlers.AnalyticsSink), new(*analytics.Sink)), runtime.NewServer,
+	storeSet, sqlstore.NewTailer, handlers.NewAuthenticator, wire.Bind(new(handlers.RootKeyFinder), new(*projections.Reader)), wire.Bind(new(handlers.APIReader), new(*projections.Reader)), handlers.NewCreateAPI, handlers.NewGetAPI, handlers.NewDeleteAPI, handlers.NewListKeys, cluster.New, cluster.NewLimiter, heartbeat.New, wire.Bind(new(handlers.RateLimiter), new(ratelimit.Limiter)), wire.Bind(new(handlers.RatelimitReader), new(*projections.Reader)), handlers.NewRatelimitCatalog, handlers.NewRatelimitLimit, handlers.NewRatelimitMultiLimit, handlers.NewSetRatelimitOverride, handlers.NewGetRatelimitOverride, handlers.NewListRatelimitOverrides, handlers.NewDeleteRatelimitOverride, wire.Bind(new(handlers.KeyReader), new(*projections.Reader)), wire.Bind(new(handlers.CommitNotifier), new(*sqlstore.Store)), handlers.NewKeyring, handlers.NewKeyCache, handlers.NewCreditLedger, handlers.NewCreateKey, handlers.NewGetKey, handlers.NewWhoami, handlers.NewDeleteKey, handlers.NewUpdateKey, handlers.NewUpdateCredits, handlers.NewCounters, handlers.NewReporter, handlers.NewMigrations, handlers.NewVerifyKey, wire.Bind(new(handlers.RefillReader), new(*projections.Reader)), handlers.NewRefiller, handlers.NewKeyPermissions, handlers.NewKeyRoles, handlers.NewRerollKey, handlers.NewMigrateKeys, wire.Bind(new(handlers.IdentityReader), new(*projections.Reader)), handlers.NewCreateIdentity, handlers.NewGetIdentity, handlers.NewListIdentities, handlers.NewUpdateIdentity, handlers.NewDeleteIdentity, wire.Bind(new(handlers.PermissionReader), new(*projections.Reader)), handlers.NewCreatePermission, handlers.NewGetPermission, handlers.NewListPermissions, handlers.NewDeletePermission, handlers.NewCreateRole, handlers.NewGetRole, handlers.NewListRoles, handlers.NewDeleteRole, handlers.NewSetRolePermissions, clickhouse.NewQuerier, wire.Bind(new(handlers.AnalyticsQuerier), new(*clickhouse.Querier)), handlers.NewGetVerifications, handlers.NewGetRatelimits, wire.Struct(new(httpapi.Routes), "*"), openapi.NewValidator, wire.Bind(new(httpapi.BodyValidator), new(*openapi.Validator)), metrics.New, metrics.RequestObserver, wire.Bind(new(httpapi.RequestObserver), new(*metrics.HTTP)), health.New, wire.Bind(new(httpapi.Readiness), new(*health.Readiness)), httpapi.NewOptions, httpapi.NewRouter, httpserver.New, outbox.ForwarderFor, analytics.NewPipeline, wire.FieldsOf(new(*analytics.Pipeline), "Sink"), wire.Bind(new(handlers.AnalyticsSink), new(*analytics.Sink)), runtime.NewServer,
 )

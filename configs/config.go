@@ -13,16 +13,20 @@ const (
 	DefaultRPCPort            = "7071"
 	DefaultGossipPort         = "7072"
 	DefaultPollIntervalMs     = 100
-	DefaultDatabasePrimary    = "sqlite:./data/keyline.db"
-	DefaultRedisKeyPrefix     = "keyline:rl:"
-	DefaultAnalyticsBuffer    = 10000
-	DefaultAnalyticsRetention = 1000000
-	DefaultAnalyticsBatchSize = 100
-	DefaultAnalyticsFlushMs   = 1000
-	DefaultInsertBatchSize    = 50000
-	DefaultInsertFlushMs      = 1000
-	DefaultFailureTimeoutMs   = 3000
-	DefaultClusterKeyPrefix   = "keyline:cluster:"
+	// GET /readyz: a node more events behind the head than this is not
+	// ready; each dependency check gets this long.
+	DefaultReadinessMaxLagEvents = 1000
+	DefaultReadinessTimeoutMs    = 1000
+	DefaultDatabasePrimary       = "sqlite:./data/keyline.db"
+	DefaultRedisKeyPrefix        = "keyline:rl:"
+	DefaultAnalyticsBuffer       = 10000
+	DefaultAnalyticsRetention    = 1000000
+	DefaultAnalyticsBatchSize    = 100
+	DefaultAnalyticsFlushMs      = 1000
+	DefaultInsertBatchSize       = 50000
+	DefaultInsertFlushMs         = 1000
+	DefaultFailureTimeoutMs      = 3000
+	DefaultClusterKeyPrefix      = "keyline:cluster:"
 
 	// The API server's limits against slow or hostile clients (Server).
 	DefaultReadHeaderTimeoutMs = 5000
@@ -96,6 +100,14 @@ type Config struct {
 	// Heartbeat enables a periodic liveness ping to an external monitor.
 	// (Optional) Default: nil, no heartbeat.
 	Heartbeat *Heartbeat `json:"heartbeat,omitempty"`
+
+	// Metrics serves Prometheus metrics on their own listener.
+	// (Optional) Default: nil, no metrics listener.
+	Metrics *Metrics `json:"metrics,omitempty"`
+
+	// Readiness bounds what GET /readyz accepts as ready. (Optional)
+	// Default: zero value with defaults applied to its fields.
+	Readiness Readiness `json:"readiness,omitempty"`
 
 	// Cluster enables multi-node operation.
 	// (Optional) Default: nil, single node.
@@ -280,6 +292,28 @@ type Heartbeat struct {
 
 	// Interval between pings, in whole seconds, >= 1. (Required) No default.
 	Interval int `json:"interval"`
+}
+
+// Metrics is the Prometheus listener (GET /metrics). It is a port of its
+// own so that it can be firewalled apart from the public API.
+type Metrics struct {
+	// Port is the TCP port, 1..65535. (Required) No default.
+	Port int `json:"port"`
+
+	// Host is the host or IP it binds; "" binds every interface.
+	// (Optional) Default: "".
+	Host string `json:"host,omitempty"`
+}
+
+// Readiness bounds GET /readyz.
+type Readiness struct {
+	// MaxLagEvents is how many events this node's tailer may be behind the
+	// log head and still be ready. (Optional) Default: 1000.
+	MaxLagEvents int64 `json:"maxLagEvents,omitempty"`
+
+	// TimeoutMs bounds each dependency check (database, Redis), in
+	// milliseconds. (Optional) Default: 1000.
+	TimeoutMs int `json:"timeoutMs,omitempty"`
 }
 
 // Cluster configures how this node joins its peers.

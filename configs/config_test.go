@@ -57,6 +57,7 @@ func TestDefaultsApplied(t *testing.T) {
 			IdleTimeoutMs: 120000, MaxHeaderBytes: 65536},
 		Database:    Database{Primary: "sqlite:k.db"},
 		Projections: Projections{PollIntervalMs: 100},
+		Readiness:   Readiness{MaxLagEvents: 1000, TimeoutMs: 1000},
 		Analytics: Analytics{BufferSize: 10000, Retention: 1000000, BatchSize: 100, FlushIntervalMs: 1000,
 			InsertBatchSize: 50000, InsertFlushIntervalMs: 1000},
 	}
@@ -152,6 +153,7 @@ func TestDefault(t *testing.T) {
 			IdleTimeoutMs: 120000, MaxHeaderBytes: 65536},
 		Database:    Database{Primary: "sqlite:./data/keyline.db"},
 		Projections: Projections{PollIntervalMs: 100},
+		Readiness:   Readiness{MaxLagEvents: 1000, TimeoutMs: 1000},
 		Analytics: Analytics{BufferSize: 10000, Retention: 1000000, BatchSize: 100, FlushIntervalMs: 1000,
 			InsertBatchSize: 50000, InsertFlushIntervalMs: 1000},
 	}
@@ -234,6 +236,7 @@ func TestProductionJSON(t *testing.T) {
 		Redis:       &Redis{URL: "rediss://default:r3dis@cache.internal:6380/0", KeyPrefix: DefaultRedisKeyPrefix},
 		Bootstrap:   &Bootstrap{RootKey: "kl_root_0123456789abcdef"},
 		Projections: Projections{PollIntervalMs: 100},
+		Readiness:   Readiness{MaxLagEvents: 1000, TimeoutMs: 1000},
 		Encryption:  &Encryption{Keys: []EncryptionKey{{ID: "k1", Key: "MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY="}}},
 		Analytics: Analytics{BufferSize: 10000, Retention: 1000000, BatchSize: 100, FlushIntervalMs: 1000,
 			InsertBatchSize: 50000, InsertFlushIntervalMs: 1000},

@@ -212,6 +212,8 @@ func (c *Config) applyDefaults() {
 	srv.WriteTimeoutMs = cmp.Or(srv.WriteTimeoutMs, DefaultWriteTimeoutMs)
 	srv.IdleTimeoutMs = cmp.Or(srv.IdleTimeoutMs, DefaultIdleTimeoutMs)
 	srv.MaxHeaderBytes = cmp.Or(srv.MaxHeaderBytes, DefaultMaxHeaderBytes)
+	c.Readiness.MaxLagEvents = cmp.Or(c.Readiness.MaxLagEvents, DefaultReadinessMaxLagEvents)
+	c.Readiness.TimeoutMs = cmp.Or(c.Readiness.TimeoutMs, DefaultReadinessTimeoutMs)
 	if c.Projections.PollIntervalMs == 0 {
 		c.Projections.PollIntervalMs = DefaultPollIntervalMs
 	}

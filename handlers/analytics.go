@@ -37,11 +37,21 @@ func (NopAnalytics) Emit(AnalyticsEvent) {}
 type Reporter struct {
 	Sink   AnalyticsSink
 	Region string
+	// Counts counts every outcome, for the metrics; nil counts nothing.
+	Counts *Counters
 }
 
 // NewReporter builds the reporter for this node.
-func NewReporter(sink AnalyticsSink, cfg *configs.Config) *Reporter {
-	return &Reporter{Sink: sink, Region: cfg.Region}
+func NewReporter(sink AnalyticsSink, cfg *configs.Config, counts *Counters) *Reporter {
+	return &Reporter{Sink: sink, Region: cfg.Region, Counts: counts}
+}
+
+// answered counts one verification answer, including the NOT_FOUND ones
+// that never reach Verified.
+func (r *Reporter) answered(code string) {
+	if r != nil {
+		r.Counts.verified(code)
+	}
 }
 
 // Verified reports one verification that reached the checks.
@@ -55,7 +65,11 @@ func (r *Reporter) Verified(ctx context.Context, started time.Time, workspaceID 
 
 // RatelimitDecided reports one rate-limit decision.
 func (r *Reporter) RatelimitDecided(ctx context.Context, started time.Time, workspaceID string, d events.RatelimitDecided) {
-	if r == nil || r.Sink == nil {
+	if r == nil {
+		return
+	}
+	r.Counts.ratelimitDecided(d.Passed)
+	if r.Sink == nil {
 		return
 	}
 	d.LatencyMs = float64(time.Since(started).Microseconds()) / 1000

@@ -91,6 +91,14 @@ var notFound = VerifyResult{Code: CodeNotFound}
 
 // Handle runs Unkey's checks in Unkey's order; the first failure wins.
 func (h *VerifyKey) Handle(ctx context.Context, p *Principal, in VerifyKeyInput) (VerifyResult, error) {
+	res, err := h.handle(ctx, p, in)
+	if err == nil {
+		h.Report.answered(res.Code)
+	}
+	return res, err
+}
+
+func (h *VerifyKey) handle(ctx context.Context, p *Principal, in VerifyKeyInput) (VerifyResult, error) {
 	started := time.Now()
 	var query permquery.Query
 	if in.Permissions != "" {

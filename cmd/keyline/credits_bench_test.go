@@ -101,6 +101,20 @@ func BenchmarkVerifyKeyHTTP(b *testing.B) {
 func BenchmarkVerifyKeyHandler(b *testing.B) {
 	cfg := configs.Default()
 	cfg.Database.Primary = "sqlite:" + b.TempDir() + "/keyline.db"
+	benchVerifyKeyHandler(b, cfg)
+}
+
+// BenchmarkVerifyKeyHandlerMetrics is the same chain with the metrics
+// listener on: the request counter and histogram are its only per-request
+// cost, and must add no allocation.
+func BenchmarkVerifyKeyHandlerMetrics(b *testing.B) {
+	cfg := configs.Default()
+	cfg.Database.Primary = "sqlite:" + b.TempDir() + "/keyline.db"
+	cfg.Metrics = &configs.Metrics{Host: "127.0.0.1", Port: testenv.FreePort(b)}
+	benchVerifyKeyHandler(b, cfg)
+}
+
+func benchVerifyKeyHandler(b *testing.B, cfg *configs.Config) {
 	ts := startServerB(b, cfg)
 	key := ts.createKeyB(b, map[string]any{"apiId": ts.createAPIB(b, "bench")})
 	body, _ := json.Marshal(map[string]any{"key": key, "tags": []string{"path=/v1/items", "method=GET"}})

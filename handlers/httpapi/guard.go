@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"net/http"
 	"runtime/debug"
+	"time"
 
 	"github.com/keyline/keyline/handlers"
 )
@@ -28,15 +29,32 @@ import (
 type guard struct {
 	next   http.Handler
 	logger *slog.Logger
+	// unknown observes requests no route took; nil when requests are not
+	// observed (see RequestObserver).
+	unknown func(status int, d time.Duration)
 }
 
 func (g guard) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if hasControlByte(r.URL.Path) {
 		http.NotFound(w, r)
+		if g.unknown != nil {
+			g.unknown(http.StatusNotFound, 0)
+		}
 		return
 	}
 	ctx := handlers.WithRequestID(r.Context(), handlers.NewRequestID())
-	ctx = context.WithValue(ctx, bodyKey{}, &bodySlot{})
+	var slot *bodySlot
+	if g.unknown == nil {
+		slot = &bodySlot{}
+	} else {
+		// The route's middleware replaces observe with its operation's.
+		o := &observedSlot{observation: observation{observe: g.unknown,
+			w: statusWriter{ResponseWriter: w, status: http.StatusOK}}}
+		o.obs, slot = &o.observation, &o.bodySlot
+		w = &o.w
+		defer o.observation.report(time.Now())
+	}
+	ctx = context.WithValue(ctx, bodyKey{}, slot)
 	r = r.WithContext(ctx)
 	defer func() {
 		p := recover()

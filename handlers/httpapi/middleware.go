@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"math"
 	"net/http"
+	"time"
 
 	"github.com/uptrace/bunrouter"
 
@@ -39,8 +40,32 @@ func withErrors(logger *slog.Logger) bunrouter.MiddlewareFunc {
 
 type bodyKey struct{}
 
-// bodySlot holds the validated request body for the route.
-type bodySlot struct{ body []byte }
+// bodySlot holds the validated request body for the route and, when
+// requests are observed, a pointer to the observation (see observedSlot).
+type bodySlot struct {
+	body []byte
+	obs  *observation
+}
+
+// observation is what observing a request needs: its operation's observer
+// and the writer that remembers the status.
+type observation struct {
+	observe func(status int, d time.Duration)
+	w       statusWriter
+}
+
+// observedSlot puts the slot and its observation in one allocation, so that
+// observing adds none, and not observing keeps the slot small.
+type observedSlot struct {
+	bodySlot
+	observation
+}
+
+// report hands the answered request to its operation's observer; guard
+// defers it, so a panic answered with 500 is reported too.
+func (o *observation) report(started time.Time) {
+	o.observe(o.w.status, time.Since(started))
+}
 
 // withBody reads the whole body under the size limit and validates it against
 // the operation's schema before any authentication happens, as Unkey does.

@@ -64,15 +64,34 @@ type Routes struct {
 type Options struct {
 	MaxBodyBytes int64
 	Spec         []byte
+	// Observer counts and times requests per operation; nil, or one whose
+	// Operation returns nil, observes nothing.
+	Observer RequestObserver
+	// Readiness answers GET /readyz; nil answers it ready whenever the
+	// process serves.
+	Readiness Readiness
 }
 
 // NewOptions derives the HTTP options from the configuration.
-func NewOptions(cfg *configs.Config) Options {
-	return Options{MaxBodyBytes: cfg.MaxRequestBodySize, Spec: openapi.Spec()}
+func NewOptions(cfg *configs.Config, observer RequestObserver, readiness Readiness) Options {
+	return Options{MaxBodyBytes: cfg.MaxRequestBodySize, Spec: openapi.Spec(), Observer: observer, Readiness: readiness}
 }
 
 // NewRouter builds the HTTP handler serving keyline's API.
 func NewRouter(routes *Routes, validator BodyValidator, opts Options, logger *slog.Logger) http.Handler {
+	h, _ := newRouter(routes, validator, opts, logger)
+	return h
+}
+
+// keylineOnlyRoutes are served but are not Unkey's, so they are not in the
+// OpenAPI document; every other route is (a test holds the two lists to
+// each other).
+var keylineOnlyRoutes = []string{"GET /openapi.yaml", "GET /readyz"}
+
+// newRouter is NewRouter that also lists the routes it registered
+// ("METHOD /path").
+func newRouter(routes *Routes, validator BodyValidator, opts Options, logger *slog.Logger) (http.Handler, []string) {
+	var served []string
 	router := bunrouter.New(
 		// Unknown paths and methods answer as Go's mux does for Unkey: plain
 		// text, not the JSON envelope.
@@ -82,62 +101,75 @@ func NewRouter(routes *Routes, validator BodyValidator, opts Options, logger *sl
 		}),
 		bunrouter.WithMethodNotAllowedHandler(methodNotAllowed),
 	)
-	router.GET("/openapi.yaml", func(w http.ResponseWriter, req bunrouter.Request) error {
+	obs := newObservers(opts.Observer)
+	served = append(served, keylineOnlyRoutes...)
+	router.GET("/openapi.yaml", obs.wrap("openapi.yaml", func(w http.ResponseWriter, req bunrouter.Request) error {
 		w.Header().Set("Content-Type", "application/yaml")
 		_, _ = w.Write(opts.Spec)
 		return nil
-	})
-	api := router.NewGroup("/v2", bunrouter.WithMiddleware(withErrors(logger), withBody(opts.MaxBodyBytes, validator)))
-	api.GET("/liveness", liveness)
-	api.POST("/apis.createApi", operation(routes, routes.createAPI))
-	api.POST("/apis.getApi", operation(routes, routes.getAPI))
-	api.POST("/apis.deleteApi", operation(routes, routes.deleteAPI))
-	api.POST("/apis.listKeys", operation(routes, routes.listKeys))
-	api.POST("/ratelimit.limit", operation(routes, routes.ratelimitLimit))
-	api.POST("/ratelimit.multiLimit", operation(routes, routes.ratelimitMultiLimit))
-	api.POST("/ratelimit.setOverride", operation(routes, routes.ratelimitSetOverride))
-	api.POST("/ratelimit.getOverride", operation(routes, routes.ratelimitGetOverride))
-	api.POST("/ratelimit.listOverrides", operation(routes, routes.ratelimitListOverrides))
-	api.POST("/ratelimit.deleteOverride", operation(routes, routes.ratelimitDeleteOverride))
-	api.POST("/keys.createKey", operation(routes, routes.createKey))
-	api.POST("/keys.getKey", operation(routes, routes.getKey))
-	api.POST("/keys.whoami", operation(routes, routes.whoami))
-	api.POST("/keys.deleteKey", operation(routes, routes.deleteKey))
-	api.POST("/keys.updateKey", operation(routes, routes.updateKey))
-	api.POST("/keys.updateCredits", operation(routes, routes.updateCredits))
-	api.POST("/keys.verifyKey", route(routes.Auth.Resolve, routes.verifyKey))
-	api.POST("/keys.addPermissions", operation(routes, routes.keyPermissions("add")))
-	api.POST("/keys.removePermissions", operation(routes, routes.keyPermissions("remove")))
-	api.POST("/keys.setPermissions", operation(routes, routes.keyPermissions("set")))
-	api.POST("/keys.addRoles", operation(routes, routes.keyRoles("add")))
-	api.POST("/keys.removeRoles", operation(routes, routes.keyRoles("remove")))
-	api.POST("/keys.setRoles", operation(routes, routes.keyRoles("set")))
-	api.POST("/keys.rerollKey", operation(routes, routes.rerollKey))
-	api.POST("/keys.migrateKeys", operation(routes, routes.migrateKeys))
-	api.POST("/identities.createIdentity", operation(routes, routes.createIdentity))
-	api.POST("/identities.getIdentity", operation(routes, routes.getIdentity))
-	api.POST("/identities.listIdentities", operation(routes, routes.listIdentities))
-	api.POST("/identities.updateIdentity", operation(routes, routes.updateIdentity))
-	api.POST("/identities.deleteIdentity", operation(routes, routes.deleteIdentity))
-	api.POST("/permissions.createPermission", operation(routes, routes.createPermission))
-	api.POST("/permissions.getPermission", operation(routes, routes.getPermission))
-	api.POST("/permissions.listPermissions", operation(routes, routes.listPermissions))
-	api.POST("/permissions.deletePermission", operation(routes, routes.deletePermission))
-	api.POST("/permissions.createRole", operation(routes, routes.createRole))
-	api.POST("/permissions.getRole", operation(routes, routes.getRole))
-	api.POST("/permissions.listRoles", operation(routes, routes.listRoles))
-	api.POST("/permissions.deleteRole", operation(routes, routes.deleteRole))
-	api.POST("/permissions.setRolePermissions", operation(routes, routes.setRolePermissions))
-	api.POST("/analytics.getVerifications", operation(routes, routes.getVerifications))
-	api.POST("/analytics.getRatelimits", operation(routes, routes.getRatelimits))
-	return guard{next: router, logger: logger}
+	}))
+	// /readyz is keyline's own (Unkey has none), so it lives outside /v2
+	// and outside the OpenAPI document.
+	router.GET("/readyz", obs.wrap("readyz", readyz(opts.Readiness)))
+	// Each operation gets a group of its own whose outermost middleware
+	// knows the operation's name: its metric children are resolved here,
+	// once, and a request refused by validation still counts under it.
+	errs, bodies := withErrors(logger), withBody(opts.MaxBodyBytes, validator)
+	v2 := func(method, op string, h bunrouter.HandlerFunc) {
+		served = append(served, method+" /v2/"+op)
+		router.NewGroup("/v2", bunrouter.WithMiddleware(obs.middleware(op), errs, bodies)).Handle(method, "/"+op, h)
+	}
+	post := func(op string, h bunrouter.HandlerFunc) { v2(http.MethodPost, op, h) }
+	v2(http.MethodGet, "liveness", liveness)
+	post("apis.createApi", operation(routes, routes.createAPI))
+	post("apis.getApi", operation(routes, routes.getAPI))
+	post("apis.deleteApi", operation(routes, routes.deleteAPI))
+	post("apis.listKeys", operation(routes, routes.listKeys))
+	post("ratelimit.limit", operation(routes, routes.ratelimitLimit))
+	post("ratelimit.multiLimit", operation(routes, routes.ratelimitMultiLimit))
+	post("ratelimit.setOverride", operation(routes, routes.ratelimitSetOverride))
+	post("ratelimit.getOverride", operation(routes, routes.ratelimitGetOverride))
+	post("ratelimit.listOverrides", operation(routes, routes.ratelimitListOverrides))
+	post("ratelimit.deleteOverride", operation(routes, routes.ratelimitDeleteOverride))
+	post("keys.createKey", operation(routes, routes.createKey))
+	post("keys.getKey", operation(routes, routes.getKey))
+	post("keys.whoami", operation(routes, routes.whoami))
+	post("keys.deleteKey", operation(routes, routes.deleteKey))
+	post("keys.updateKey", operation(routes, routes.updateKey))
+	post("keys.updateCredits", operation(routes, routes.updateCredits))
+	post("keys.verifyKey", route(routes.Auth.Resolve, routes.verifyKey))
+	post("keys.addPermissions", operation(routes, routes.keyPermissions("add")))
+	post("keys.removePermissions", operation(routes, routes.keyPermissions("remove")))
+	post("keys.setPermissions", operation(routes, routes.keyPermissions("set")))
+	post("keys.addRoles", operation(routes, routes.keyRoles("add")))
+	post("keys.removeRoles", operation(routes, routes.keyRoles("remove")))
+	post("keys.setRoles", operation(routes, routes.keyRoles("set")))
+	post("keys.rerollKey", operation(routes, routes.rerollKey))
+	post("keys.migrateKeys", operation(routes, routes.migrateKeys))
+	post("identities.createIdentity", operation(routes, routes.createIdentity))
+	post("identities.getIdentity", operation(routes, routes.getIdentity))
+	post("identities.listIdentities", operation(routes, routes.listIdentities))
+	post("identities.updateIdentity", operation(routes, routes.updateIdentity))
+	post("identities.deleteIdentity", operation(routes, routes.deleteIdentity))
+	post("permissions.createPermission", operation(routes, routes.createPermission))
+	post("permissions.getPermission", operation(routes, routes.getPermission))
+	post("permissions.listPermissions", operation(routes, routes.listPermissions))
+	post("permissions.deletePermission", operation(routes, routes.deletePermission))
+	post("permissions.createRole", operation(routes, routes.createRole))
+	post("permissions.getRole", operation(routes, routes.getRole))
+	post("permissions.listRoles", operation(routes, routes.listRoles))
+	post("permissions.deleteRole", operation(routes, routes.deleteRole))
+	post("permissions.setRolePermissions", operation(routes, routes.setRolePermissions))
+	post("analytics.getVerifications", operation(routes, routes.getVerifications))
+	post("analytics.getRatelimits", operation(routes, routes.getRatelimits))
+	return guard{next: router, logger: logger, unknown: obs.unknown}, served
 }
 
 // methodNotAllowed answers like Go's mux does for Unkey: 405 in plain text
 // with an Allow header. Every v2 operation is POST except the GET routes.
 func methodNotAllowed(w http.ResponseWriter, req bunrouter.Request) error {
 	allow := http.MethodPost
-	if req.URL.Path == "/v2/liveness" || req.URL.Path == "/openapi.yaml" {
+	if req.URL.Path == "/v2/liveness" || req.URL.Path == "/openapi.yaml" || req.URL.Path == "/readyz" {
 		allow = http.MethodGet
 	}
 	w.Header().Set("Allow", allow)

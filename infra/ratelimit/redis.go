@@ -144,6 +144,10 @@ func NewRedis(client *redis.Client, fallback *Memory, logger *slog.Logger, opts 
 // being given a pause after a failure.
 func (r *Redis) Fallbacks() int64 { return r.fallbacks.Load() }
 
+// FallingBack reports whether decisions are local: Redis failed and has not
+// answered since.
+func (r *Redis) FallingBack() bool { return r.downUntil.Load() != 0 }
+
 // Decide implements handlers.RateLimiter. Redis errors never reach the
 // caller: the batch is decided on the local fallback instead.
 //

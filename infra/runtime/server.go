@@ -17,6 +17,7 @@ import (
 	"github.com/keyline/keyline/infra/cluster"
 	"github.com/keyline/keyline/infra/heartbeat"
 	"github.com/keyline/keyline/infra/httpserver"
+	"github.com/keyline/keyline/infra/metrics"
 	"github.com/keyline/keyline/infra/outbox"
 	"github.com/keyline/keyline/infra/sqlstore"
 	"github.com/keyline/keyline/projections"
@@ -41,21 +42,22 @@ type Server struct {
 	Analytics  *analytics.Pipeline
 	Cluster    *cluster.Cluster   // nil unless cluster is configured
 	Heartbeat  *heartbeat.Monitor // nil unless heartbeat is configured
+	Metrics    *metrics.Server    // nil unless metrics is configured
 
 	// Out receives the one-time root key banner; stdout in production.
 	Out io.Writer
 }
 
 // NewServer is the provider wire calls; every field is required except
-// Forwarder, Cluster and Heartbeat.
+// Forwarder, Cluster, Heartbeat and Metrics.
 func NewServer(cfg *configs.Config, logger *slog.Logger, store *sqlstore.Store, runner *projections.Runner,
 	tailer *sqlstore.Tailer, boot *handlers.Bootstrap, auth *handlers.Authenticator,
 	ratelimits *handlers.RatelimitCatalog, keys *handlers.KeyCache, ledger *handlers.CreditLedger,
 	refiller *handlers.Refiller, http *httpserver.Server, fwd *outbox.Forwarder, an *analytics.Pipeline,
-	cl *cluster.Cluster, hb *heartbeat.Monitor, out io.Writer) *Server {
+	cl *cluster.Cluster, hb *heartbeat.Monitor, m *metrics.Server, out io.Writer) *Server {
 	return &Server{Config: cfg, Logger: logger, Store: store, Runner: runner, Tailer: tailer, Bootstrap: boot,
 		Auth: auth, Ratelimits: ratelimits, Keys: keys, Ledger: ledger, Refiller: refiller, HTTP: http,
-		Forwarder: fwd, Analytics: an, Cluster: cl, Heartbeat: hb, Out: out}
+		Forwarder: fwd, Analytics: an, Cluster: cl, Heartbeat: hb, Metrics: m, Out: out}
 }
 
 // Shutdown timings. Leaving is a gossip broadcast that normally takes
@@ -159,6 +161,9 @@ func (s *Server) Run(ctx context.Context) error {
 	}
 	if s.Heartbeat != nil {
 		background = append(background, component{"heartbeat", s.Heartbeat.Run})
+	}
+	if s.Metrics != nil {
+		background = append(background, component{"metrics listener", s.Metrics.Run})
 	}
 	for _, b := range background {
 		wg.Add(1)

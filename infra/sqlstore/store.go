@@ -40,6 +40,7 @@ type Store struct {
 
 	mu        sync.RWMutex
 	committed []func([]events.Recorded)
+	observers []func(d time.Duration, events int, err error)
 }
 
 // NewStore builds the log over db. applier and outbox may be nil.
@@ -59,6 +60,16 @@ func (s *Store) OnCommit(fn func([]events.Recorded)) {
 	s.mu.Unlock()
 }
 
+// ObserveAppends registers fn to run after every append of this process,
+// committed or not, with its duration (the append lock's wait included),
+// the number of events and its error. The metrics count and time appends
+// through it; fn must not block.
+func (s *Store) ObserveAppends(fn func(d time.Duration, events int, err error)) {
+	s.mu.Lock()
+	s.observers = append(s.observers, fn)
+	s.mu.Unlock()
+}
+
 // Append writes evs to the end of streamID if the stream is still at
 // expectedVersion (0 for a new stream), and returns them as recorded.
 // It returns events.ErrVersionConflict when another writer moved the stream.
@@ -70,6 +81,7 @@ func (s *Store) Append(ctx context.Context, streamID string, expectedVersion int
 	if err != nil {
 		return nil, fmt.Errorf("encoding event metadata: %w", err)
 	}
+	started := time.Now()
 	occurred := s.now().UnixMilli()
 	var recs []events.Recorded
 	err = s.WithAppendLock(ctx, func(ctx context.Context, tx bun.Tx) error {
@@ -121,12 +133,15 @@ func (s *Store) Append(ctx context.Context, streamID string, expectedVersion int
 		}
 		return nil
 	})
+	s.mu.RLock()
+	hooks, observers := s.committed, s.observers
+	s.mu.RUnlock()
+	for _, fn := range observers {
+		fn(time.Since(started), len(evs), err)
+	}
 	if err != nil {
 		return nil, err
 	}
-	s.mu.RLock()
-	hooks := s.committed
-	s.mu.RUnlock()
 	for _, fn := range hooks {
 		fn(recs)
 	}

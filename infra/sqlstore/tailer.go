@@ -64,6 +64,17 @@ func (t *Tailer) Position() int64 {
 	return t.position
 }
 
+// Lag is how many positions the log head is ahead of what this tailer has
+// handed to subscribers: the events this node's caches have not seen yet.
+// It reads the head from the primary.
+func (t *Tailer) Lag(ctx context.Context) (int64, error) {
+	head, err := t.store.Head(ctx, nil)
+	if err != nil {
+		return 0, err
+	}
+	return max(head-t.Position(), 0), nil
+}
+
 // Start fixes the position the tailer follows the log from: the current
 // head. Node-local consumers start empty, so history before start-up is of
 // no interest, but everything after it is: the server calls Start before it

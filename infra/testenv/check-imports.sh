@@ -36,11 +36,13 @@ infra/outbox      | events configs infra/sqlstore infra/redisstream
 infra/redisstream |
 infra/httpserver  | configs
 infra/runtime     | *
+infra/metrics     | events configs handlers infra/...
 infra/testenv     |
 '
 # Deliberate: handlers reads through projections (see ARCHITECTURE.md's
 # "Deviation" note), and infra/runtime, which assembles processes, is the
-# only infra package that may import handlers and projections.
+# only infra package that may import handlers and projections, besides
+# infra/metrics, which reads the outcome counters handlers keep.
 
 dir="${1:-$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)}"
 cd "$dir"

@@ -12,6 +12,9 @@
 #   KEYLINE_TEST_REDIS_URL     default redis://127.0.0.1:6379/0
 #   KEYLINE_TEST_CLICKHOUSE_URL default clickhouse://127.0.0.1:9000/default
 #
+# It also makes sure the `prometheus` binary is installed (the metrics test
+# starts its own throwaway server; nothing is started here).
+#
 # Output: one "<service>: ok (...)" line per service on stdout; progress and
 # installer noise go to stderr. Exit status is non-zero if a service could not
 # be made reachable.
@@ -505,7 +508,33 @@ ensure_clickhouse() {
 }
 
 ###############################################################################
+# Prometheus: only the binary. The metrics test (cmd/keyline) starts its own
+# server on a temporary directory and a free port, scraping the test server.
+
+ensure_prometheus() {
+  if command -v prometheus >/dev/null 2>&1; then
+    printf 'prometheus: ok (%s)\n' "$(command -v prometheus)"
+    return 0
+  fi
+  take_lock
+  # Debian's package enables and starts a system service at install: the
+  # policy-rc.d answer 101 ("action forbidden") keeps it stopped, since the
+  # test runs its own server and a system one would hold port 9090.
+  local policy=/usr/sbin/policy-rc.d created=0
+  if is_root && [[ ! -e "$policy" ]]; then
+    printf '#!/bin/sh\nexit 101\n' >"$policy" && chmod 755 "$policy" && created=1
+  fi
+  local rc=0
+  apt_install prometheus || rc=$?
+  [[ "$created" -eq 1 ]] && rm -f "$policy"
+  [[ "$rc" -eq 0 ]] || die "prometheus: binary missing (install Debian's prometheus, or run as root)"
+  hash -r
+  printf 'prometheus: ok (installed %s)\n' "$(command -v prometheus)"
+}
+
+###############################################################################
 
 ensure_postgres
 ensure_redis
 ensure_clickhouse
+ensure_prometheus
