@@ -33,8 +33,12 @@ func TestMain(m *testing.M) {
 		os.Exit(1)
 	}
 	binary = filepath.Join(dir, "keyline")
-	build := exec.Command("go", "build", "-o", binary,
+	// Static and -trimpath like the container image's binary (`make image`):
+	// the tests run what ships, and the image test's build then finds every
+	// package compiled and only links.
+	build := exec.Command("go", "build", "-trimpath", "-o", binary,
 		"-ldflags", "-X main.version="+testVersion+" -X main.revision="+testRevision, ".")
+	build.Env = append(os.Environ(), "CGO_ENABLED=0")
 	build.Stdout, build.Stderr = os.Stdout, os.Stderr
 	if err := build.Run(); err != nil {
 		fmt.Fprintln(os.Stderr, "building keyline:", err)
