@@ -47,7 +47,7 @@ LDFLAGS := -X main.version=$(VERSION) -X main.revision=$(REVISION) -X main.build
 # minutes on two cores, and silence looks like a hang. A warm build prints
 # nothing.
 build: ## build bin/keyline from ./cmd/keyline (stamped for `keyline version`)
-	@echo "go build: a cold build compiles ~400 packages (about 3 minutes on 2 cores); names appear as they compile"
+	@echo "go build: a cold build compiles ~430 packages (about 3.5 CPU-minutes: ~2 minutes on 2 idle cores, more on a busy machine); names appear as they compile"
 	$(GO) build -v -ldflags '$(LDFLAGS)' -o $(BIN) ./cmd/keyline
 
 # The container image (Dockerfile): FROM scratch around a static binary built
