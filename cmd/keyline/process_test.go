@@ -170,7 +170,7 @@ func TestCLIHelp(t *testing.T) {
 	if code != 0 || !containsAll(out, "keyline run", "keyline bootstrap", "keyline replay", "keyline migrate", "keyline consume") {
 		t.Fatalf("--help: exit %d\n%s", code, out)
 	}
-	for _, sub := range []string{"run", "bootstrap", "replay", "migrate", "consume"} {
+	for _, sub := range []string{"run", "bootstrap", "replay", "migrate", "consume", "health"} {
 		_, errs, code := runProc(t, sub, "--help")
 		if code != 0 || !containsAll(errs, "keyline "+sub, "-config") {
 			t.Fatalf("%s --help: exit %d\n%s", sub, code, errs)
