@@ -90,6 +90,12 @@ Usage:
       by default the local node at 127.0.0.1:cluster.rpcPort, with
       cluster.secret from the config.
 
+  keyline health [--config FILE] [--url URL]
+      The container health check: GET the local node's /v2/liveness
+      (http(s)://127.0.0.1:httpPort, https trusting exactly tls.certFile)
+      and exit 0 when it answers 200, 1 otherwise, with a one-line reason.
+      --timeout bounds the wait (default 5s).
+
   keyline version
       Print the version, the VCS revision and the build time of this binary
       (also: keyline --version).
@@ -128,6 +134,8 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		err = consumeCmd(ctx, args[1:], stdout, stderr)
 	case "cluster":
 		err = clusterCmd(ctx, args[1:], stdout, stderr)
+	case "health":
+		err = healthCmd(ctx, args[1:], stdout, stderr)
 	default:
 		fmt.Fprintf(stderr, "keyline: unknown command %q\n\n%s", args[0], usage)
 		return 2

@@ -33,8 +33,12 @@ func TestMain(m *testing.M) {
 		os.Exit(1)
 	}
 	binary = filepath.Join(dir, "keyline")
-	build := exec.Command("go", "build", "-o", binary,
+	// Static and -trimpath like the container image's binary (`make image`):
+	// the tests run what ships, and the image test's build then finds every
+	// package compiled and only links.
+	build := exec.Command("go", "build", "-trimpath", "-o", binary,
 		"-ldflags", "-X main.version="+testVersion+" -X main.revision="+testRevision, ".")
+	build.Env = append(os.Environ(), "CGO_ENABLED=0")
 	build.Stdout, build.Stderr = os.Stdout, os.Stderr
 	if err := build.Run(); err != nil {
 		fmt.Fprintln(os.Stderr, "building keyline:", err)
@@ -166,7 +170,7 @@ func TestCLIHelp(t *testing.T) {
 	if code != 0 || !containsAll(out, "keyline run", "keyline bootstrap", "keyline replay", "keyline migrate", "keyline consume") {
 		t.Fatalf("--help: exit %d\n%s", code, out)
 	}
-	for _, sub := range []string{"run", "bootstrap", "replay", "migrate", "consume"} {
+	for _, sub := range []string{"run", "bootstrap", "replay", "migrate", "consume", "health"} {
 		_, errs, code := runProc(t, sub, "--help")
 		if code != 0 || !containsAll(errs, "keyline "+sub, "-config") {
 			t.Fatalf("%s --help: exit %d\n%s", sub, code, errs)

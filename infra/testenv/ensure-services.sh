@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
-# ensure-services.sh makes sure the PostgreSQL and Redis servers that the
-# tests talk to are reachable, starting (or, as root, installing) them when
-# they are not.
+# ensure-services.sh makes sure the PostgreSQL, Redis and ClickHouse servers
+# that the tests talk to are reachable, and a Docker daemon for the container
+# image test, starting (or, as root, installing) them when they are not.
 #
 # Why a script and not a compose file: dev machines and CI have no Docker, but
 # they are Debian boxes on which we are usually root, so the Debian packages
@@ -533,8 +533,59 @@ ensure_prometheus() {
 }
 
 ###############################################################################
+# Docker (the container image test in cmd/keyline)
+###############################################################################
+
+# docker_ping: a daemon answers the client. The legacy builder is what the
+# image test uses, so any client that can talk to the daemon will do.
+docker_ping() {
+  command -v docker >/dev/null 2>&1 && timeout 10 docker version --format '{{.Server.Version}}' >/dev/null 2>&1
+}
+
+# ensure_docker starts (as root: installs) a Docker daemon. Unlike the
+# services above it is not fatal when there is none and we may not start one:
+# the image test then skips and says why. As root it must work, so a failure
+# to install or start is fatal.
+ensure_docker() {
+  if docker_ping; then
+    echo "docker: ok (already running)"
+    return 0
+  fi
+  if [[ -n "${DOCKER_HOST:-}" && "${DOCKER_HOST}" != unix://* ]]; then
+    echo "docker: unavailable (DOCKER_HOST=$DOCKER_HOST does not answer; not starting anything)"
+    return 0
+  fi
+  if ! is_root; then
+    echo "docker: unavailable (no daemon answers and only root may start one; the container image test will skip)"
+    return 0
+  fi
+  take_lock
+  docker_ping && { echo "docker: ok (started concurrently)"; return 0; }
+  local how="started"
+  if ! command -v dockerd >/dev/null 2>&1; then
+    apt_install docker.io || die "docker: no daemon answers and docker.io could not be installed"
+    hash -r
+    # The package may have started its own daemon.
+    if wait_until 10 docker_ping; then
+      echo "docker: ok (installed docker.io)"
+      return 0
+    fi
+    how="installed and started"
+  fi
+  local dir="$STATE_DIR/docker"
+  mkdir -p "$dir"
+  log "docker: starting dockerd (log in $dir/dockerd.log)"
+  # setsid + nohup: the daemon outlives this script and the make run.
+  setsid nohup dockerd >"$dir/dockerd.log" 2>&1 </dev/null 9>&- &
+  wait_until "$START_TIMEOUT_S" docker_ping ||
+    { tail -n 20 "$dir/dockerd.log" >&2 || true; die "docker: dockerd started but does not answer"; }
+  echo "docker: ok ($how dockerd, log in $dir/dockerd.log)"
+}
+
+###############################################################################
 
 ensure_postgres
 ensure_redis
 ensure_clickhouse
 ensure_prometheus
+ensure_docker
