@@ -85,7 +85,7 @@ type errorEnvelope struct {
 func writeError(w http.ResponseWriter, r *http.Request, logger *slog.Logger, err error) {
 	e, kind := problemOf(err)
 	if kind.status >= 500 {
-		logger.Error("request failed", "requestId", handlers.RequestID(r.Context()), "path", r.URL.Path, "error", e.Error())
+		logger.ErrorContext(r.Context(), "request failed", "requestId", handlers.RequestID(r.Context()), "path", r.URL.Path, "error", e.Error())
 	}
 	render(w, r, e, kind)
 }

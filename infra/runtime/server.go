@@ -86,7 +86,13 @@ func (s *Server) Prepare(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("first-start bootstrap: %w", err)
 	}
-	if ok {
+	if ok && s.Config.Logs.JSON() {
+		// One JSON record like every other line, printed whatever logs.level
+		// says: the key is shown only this once.
+		slog.New(slog.NewJSONHandler(s.Out, nil)).Warn("keyline created the default workspace and its first root key; "+
+			"it holds every permission and is shown only this once; use it as: Authorization: Bearer <root key>",
+			"workspace", "default", "workspaceId", minted.WorkspaceID, "rootKey", minted.RootKey)
+	} else if ok {
 		fmt.Fprintf(s.Out, "\n"+
 			"  keyline created workspace %q (%s) and its first root key.\n"+
 			"  It holds every permission and is shown only this once:\n\n"+
