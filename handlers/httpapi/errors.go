@@ -84,6 +84,7 @@ type errorEnvelope struct {
 // the log, never to the client.
 func writeError(w http.ResponseWriter, r *http.Request, logger *slog.Logger, err error) {
 	e, kind := problemOf(err)
+	traceStatus(r, kind.status)
 	if kind.status >= 500 {
 		logger.ErrorContext(r.Context(), "request failed", "requestId", handlers.RequestID(r.Context()), "path", r.URL.Path, "error", e.Error())
 	}

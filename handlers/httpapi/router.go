@@ -7,6 +7,8 @@ import (
 	"net/http"
 
 	"github.com/uptrace/bunrouter"
+	"go.opentelemetry.io/otel"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/keyline/keyline/configs"
 	"github.com/keyline/keyline/handlers"
@@ -64,11 +66,18 @@ type Routes struct {
 type Options struct {
 	MaxBodyBytes int64
 	Spec         []byte
+	// Tracer opens a span per operation; nil (tracing off) adds nothing
+	// to any request.
+	Tracer trace.Tracer
 }
 
 // NewOptions derives the HTTP options from the configuration.
 func NewOptions(cfg *configs.Config) Options {
-	return Options{MaxBodyBytes: cfg.MaxRequestBodySize, Spec: openapi.Spec()}
+	opts := Options{MaxBodyBytes: cfg.MaxRequestBodySize, Spec: openapi.Spec()}
+	if cfg.Tracing.Enabled() {
+		opts.Tracer = otel.Tracer(tracerName)
+	}
+	return opts
 }
 
 // NewRouter builds the HTTP handler serving keyline's API.
@@ -87,7 +96,14 @@ func NewRouter(routes *Routes, validator BodyValidator, opts Options, logger *sl
 		_, _ = w.Write(opts.Spec)
 		return nil
 	})
-	api := router.NewGroup("/v2", bunrouter.WithMiddleware(withErrors(logger), withBody(opts.MaxBodyBytes, validator)))
+	var middleware []bunrouter.MiddlewareFunc
+	if opts.Tracer != nil {
+		// Outermost, so the span covers validation and the error log of
+		// a failed request carries its trace ID.
+		middleware = append(middleware, withSpan(opts.Tracer))
+	}
+	middleware = append(middleware, withErrors(logger), withBody(opts.MaxBodyBytes, validator))
+	api := router.NewGroup("/v2", bunrouter.WithMiddleware(middleware...))
 	api.GET("/liveness", liveness)
 	api.POST("/apis.createApi", operation(routes, routes.createAPI))
 	api.POST("/apis.getApi", operation(routes, routes.getAPI))

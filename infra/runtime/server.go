@@ -19,6 +19,7 @@ import (
 	"github.com/keyline/keyline/infra/httpserver"
 	"github.com/keyline/keyline/infra/outbox"
 	"github.com/keyline/keyline/infra/sqlstore"
+	"github.com/keyline/keyline/infra/telemetry"
 	"github.com/keyline/keyline/projections"
 )
 
@@ -53,6 +54,9 @@ func NewServer(cfg *configs.Config, logger *slog.Logger, store *sqlstore.Store, 
 	ratelimits *handlers.RatelimitCatalog, keys *handlers.KeyCache, ledger *handlers.CreditLedger,
 	refiller *handlers.Refiller, http *httpserver.Server, fwd *outbox.Forwarder, an *analytics.Pipeline,
 	cl *cluster.Cluster, hb *heartbeat.Monitor, out io.Writer) *Server {
+	if t := telemetry.Tracer(cfg, "github.com/keyline/keyline/infra/sqlstore"); t != nil {
+		store.Trace(t)
+	}
 	return &Server{Config: cfg, Logger: logger, Store: store, Runner: runner, Tailer: tailer, Bootstrap: boot,
 		Auth: auth, Ratelimits: ratelimits, Keys: keys, Ledger: ledger, Refiller: refiller, HTTP: http,
 		Forwarder: fwd, Analytics: an, Cluster: cl, Heartbeat: hb, Out: out}
