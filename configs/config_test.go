@@ -198,6 +198,8 @@ var productionEnv = map[string]string{
 	"UNRELATED_VARIABLE_IGNORED": "x",
 }
 
+var productionSampleRate = 0.1
+
 func TestProductionJSON(t *testing.T) {
 	cfg, err := Load("production.json", envOf(productionEnv))
 	if err != nil {
@@ -237,6 +239,8 @@ func TestProductionJSON(t *testing.T) {
 		Encryption:  &Encryption{Keys: []EncryptionKey{{ID: "k1", Key: "MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY="}}},
 		Analytics: Analytics{BufferSize: 10000, Retention: 1000000, BatchSize: 100, FlushIntervalMs: 1000,
 			InsertBatchSize: 50000, InsertFlushIntervalMs: 1000},
+		Logs:    Logs{Format: LogFormatJSON, Level: "info"},
+		Tracing: &Tracing{Endpoint: "http://otel-collector.internal:4318", SampleRate: &productionSampleRate},
 	}
 	if !reflect.DeepEqual(cfg, want) {
 		got, _ := json.MarshalIndent(cfg, "", "  ")
