@@ -1,21 +1,31 @@
 package main
 
 import (
+	"bytes"
 	"compress/gzip"
+	"context"
 	"encoding/hex"
+	"encoding/json"
 	"fmt"
 	"io"
+	"log/slog"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
+	"go.opentelemetry.io/otel"
+	"go.opentelemetry.io/otel/trace/noop"
 	collectortrace "go.opentelemetry.io/proto/otlp/collector/trace/v1"
 	commonpb "go.opentelemetry.io/proto/otlp/common/v1"
 	tracepb "go.opentelemetry.io/proto/otlp/trace/v1"
 	"google.golang.org/protobuf/proto"
+
+	"github.com/keyline/keyline/configs"
+	"github.com/keyline/keyline/infra/telemetry"
 )
 
 // otlpReceiver is a minimal OTLP/HTTP trace receiver: it accepts POST
@@ -202,4 +212,49 @@ func names(spans []*tracepb.Span) []string {
 		out = append(out, s.Name)
 	}
 	return out
+}
+
+// BenchmarkVerifyKeyHandlerTraced is BenchmarkVerifyKeyHandler with tracing
+// on, exporting to a local receiver: what a traced verification costs, at
+// sampleRate 1 (every request recorded) and 0 (spans created, none recorded).
+//
+//	go test -run XXX -bench VerifyKeyHandlerTraced -benchmem ./cmd/keyline/
+func BenchmarkVerifyKeyHandlerTraced(b *testing.B) {
+	for _, rate := range []float64{1, 0} {
+		b.Run(fmt.Sprintf("sampleRate=%g", rate), func(b *testing.B) {
+			srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				_, _ = io.Copy(io.Discard, r.Body) // keep nothing: only the exporter's side is measured
+				out, _ := proto.Marshal(&collectortrace.ExportTraceServiceResponse{})
+				_, _ = w.Write(out)
+			}))
+			defer srv.Close()
+			cfg := configs.Default()
+			cfg.Database.Primary = "sqlite:" + b.TempDir() + "/keyline.db"
+			cfg.Tracing = &configs.Tracing{Endpoint: srv.URL, SampleRate: &rate}
+			stop, err := telemetry.Setup(cfg, "bench", slog.New(slog.NewTextHandler(io.Discard, nil)))
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer func() {
+				_ = stop(context.Background())
+				otel.SetTracerProvider(noop.NewTracerProvider())
+			}()
+			ts := startServerB(b, cfg)
+			key := ts.createKeyB(b, map[string]any{"apiId": ts.createAPIB(b, "bench")})
+			body, _ := json.Marshal(map[string]any{"key": key, "tags": []string{"path=/v1/items", "method=GET"}})
+			h := ts.Server.HTTP.Handler()
+			w := &discardWriter{header: http.Header{}}
+			b.ReportAllocs()
+			for b.Loop() {
+				req, _ := http.NewRequest(http.MethodPost, "/v2/keys.verifyKey", bytes.NewReader(body))
+				req.Header.Set("Authorization", "Bearer "+ts.RootKey)
+				req.Header.Set("Content-Type", "application/json")
+				w.reset()
+				h.ServeHTTP(w, req)
+				if w.status != http.StatusOK {
+					b.Fatalf("verify: %d %s", w.status, w.body)
+				}
+			}
+		})
+	}
 }
