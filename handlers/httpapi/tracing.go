@@ -34,8 +34,19 @@ func withSpan(tracer trace.Tracer) bunrouter.MiddlewareFunc {
 					attribute.String("http.route", route),
 					attribute.String("keyline.request_id", handlers.RequestID(ctx)),
 				))
-			defer span.End()
-			return next(w, req.WithContext(ctx))
+			// A panic is left to guard (which answers and logs it with its
+			// stack); the span only notes it, without recovering.
+			returned := false
+			defer func() {
+				if !returned {
+					span.SetAttributes(attribute.Int("http.response.status_code", http.StatusInternalServerError))
+					span.SetStatus(codes.Error, "panic")
+				}
+				span.End()
+			}()
+			err := next(w, req.WithContext(ctx))
+			returned = true
+			return err
 		}
 	}
 }

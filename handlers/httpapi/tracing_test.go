@@ -38,20 +38,35 @@ func TestRouterSpansPerOperation(t *testing.T) {
 	tp := sdktrace.NewTracerProvider(sdktrace.WithSpanProcessor(rec))
 	defer func() { _ = tp.Shutdown(context.Background()) }()
 	var logs bytes.Buffer
-	h := NewRouter(&Routes{}, acceptAll{}, Options{MaxBodyBytes: 8, Tracer: tp.Tracer("test")},
+	h := NewRouter(&Routes{}, acceptAll{}, Options{MaxBodyBytes: 20, Tracer: tp.Tracer("test")},
 		telemetry.NewLogger(configs.Logs{Format: "json"}, &logs, true))
 
 	for _, r := range []*http.Request{
 		httptest.NewRequest(http.MethodGet, "/v2/liveness", nil),
-		httptest.NewRequest(http.MethodPost, "/v2/keys.verifyKey", strings.NewReader(`{"key":"far too long"}`)),
+		httptest.NewRequest(http.MethodPost, "/v2/keys.verifyKey", strings.NewReader(`{"key":"far too long for the limit"}`)),
+		// The empty Routes have no authenticator: the operation panics.
+		httptest.NewRequest(http.MethodPost, "/v2/apis.getApi", strings.NewReader(`{"apiId":"api_1"}`)),
 	} {
-		h.ServeHTTP(httptest.NewRecorder(), r)
+		r.Header.Set("Content-Type", "application/json")
+		r.Header.Set("Authorization", "Bearer kl_root_x")
+		w := httptest.NewRecorder()
+		h.ServeHTTP(w, r)
+		if r.URL.Path == "/v2/apis.getApi" && w.Code != 500 {
+			t.Fatalf("panicking operation answered %d %s", w.Code, w.Body)
+		}
 	}
 	spans := rec.Ended()
-	if len(spans) != 2 {
-		t.Fatalf("got %d spans, want 2", len(spans))
+	if len(spans) != 3 {
+		t.Fatalf("got %d spans, want 3", len(spans))
 	}
-	live, verify := spans[0], spans[1]
+	live, verify, panicked := spans[0], spans[1], spans[2]
+	if panicked.Name() != "apis.getApi" || panicked.Status().Code != codes.Error ||
+		attrOf(panicked, "http.response.status_code").AsInt64() != 500 {
+		t.Errorf("panicking operation's span = %q status %v attrs %v", panicked.Name(), panicked.Status(), panicked.Attributes())
+	}
+	if !strings.Contains(logs.String(), `"msg":"panic while serving request"`) || !strings.Contains(logs.String(), "handlers/httpapi") {
+		t.Errorf("the panic was not logged with its stack: %s", logs.String())
+	}
 	if live.Name() != "liveness" || live.SpanKind() != trace.SpanKindServer || attrOf(live, "http.route").AsString() != "/v2/liveness" ||
 		!strings.HasPrefix(attrOf(live, "keyline.request_id").AsString(), "req_") {
 		t.Errorf("liveness span = %q kind %v attrs %v", live.Name(), live.SpanKind(), live.Attributes())
