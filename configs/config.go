@@ -116,6 +116,10 @@ type Config struct {
 	// Logs tunes log output. (Optional) Default: zero value.
 	Logs Logs `json:"logs,omitempty"`
 
+	// Tracing exports OpenTelemetry traces over OTLP/HTTP.
+	// (Optional) Default: nil, no tracing and no cost.
+	Tracing *Tracing `json:"tracing,omitempty"`
+
 	// Database locates the event store and projections.
 	// (Required) Default (Default() only): primary "sqlite:./data/keyline.db".
 	Database Database `json:"database"`
@@ -406,9 +410,47 @@ type RedisDiscovery struct {
 
 // Logs tunes log output.
 type Logs struct {
-	// Color turns on ANSI colors in console logs. (Optional) Default: false.
+	// Color turns on ANSI colors in console logs (text format only).
+	// (Optional) Default: false.
 	Color bool `json:"color,omitempty"`
+
+	// Format is "text" (logfmt-like key=value lines) or "json" (one JSON
+	// object per line on stdout and stderr, the first-start root key
+	// included). (Optional) Default: "text".
+	Format string `json:"format,omitempty"`
+
+	// Level is the least severe level written: "debug", "info", "warn" or
+	// "error". (Optional) Default: "info".
+	Level string `json:"level,omitempty"`
 }
+
+// Log formats and levels of Logs.
+const (
+	LogFormatText = "text"
+	LogFormatJSON = "json"
+)
+
+// LogLevels lists the accepted Logs.Level values, least severe first.
+var LogLevels = []string{"debug", "info", "warn", "error"}
+
+// JSON reports whether logs are JSON lines.
+func (l Logs) JSON() bool { return l.Format == LogFormatJSON }
+
+// Tracing exports OpenTelemetry spans.
+type Tracing struct {
+	// Endpoint is the OTLP/HTTP collector base URL, e.g.
+	// "http://collector:4318"; spans go to its /v1/traces. An empty
+	// endpoint turns tracing off. (Required)
+	Endpoint string `json:"endpoint"`
+
+	// SampleRate is the fraction of new traces recorded, 0 to 1; a request
+	// that carries a sampled W3C traceparent is always recorded.
+	// (Optional) Default: 1.
+	SampleRate *float64 `json:"sampleRate,omitempty"`
+}
+
+// Enabled reports whether spans are exported; a nil Tracing is off.
+func (t *Tracing) Enabled() bool { return t != nil && t.Endpoint != "" }
 
 // Database locates the SQL databases. See ParseDatabaseURL for the accepted
 // URL forms.

@@ -200,6 +200,8 @@ var productionEnv = map[string]string{
 	"UNRELATED_VARIABLE_IGNORED": "x",
 }
 
+var productionSampleRate = 0.1
+
 func TestProductionJSON(t *testing.T) {
 	cfg, err := Load("production.json", envOf(productionEnv))
 	if err != nil {
@@ -240,6 +242,8 @@ func TestProductionJSON(t *testing.T) {
 		Encryption:  &Encryption{Keys: []EncryptionKey{{ID: "k1", Key: "MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY="}}},
 		Analytics: Analytics{BufferSize: 10000, Retention: 1000000, BatchSize: 100, FlushIntervalMs: 1000,
 			InsertBatchSize: 50000, InsertFlushIntervalMs: 1000},
+		Logs:    Logs{Format: LogFormatJSON, Level: "info"},
+		Tracing: &Tracing{Endpoint: "http://otel-collector.internal:4318", SampleRate: &productionSampleRate},
 	}
 	if !reflect.DeepEqual(cfg, want) {
 		got, _ := json.MarshalIndent(cfg, "", "  ")
@@ -844,6 +848,10 @@ func checkSchemaNode(t *testing.T, typ reflect.Type, node map[string]any, path s
 		if node["type"] != "integer" {
 			t.Errorf("%s: schema type = %v, want integer", where, node["type"])
 		}
+	case reflect.Float64:
+		if node["type"] != "number" {
+			t.Errorf("%s: schema type = %v, want number", where, node["type"])
+		}
 	default:
 		t.Errorf("%s: Go kind %s has no schema mapping in this test", where, typ.Kind())
 	}
@@ -975,5 +983,47 @@ func TestMigrations(t *testing.T) {
 	bad.Migrations = []Migration{{ID: "abc", Algorithm: "md5"}}
 	if err := bad.Validate(); err == nil || !strings.Contains(err.Error(), `/migrations/0/algorithm: must be "github.com/seamapi/prefixed-api-key" or "sha256", got "md5"`) {
 		t.Errorf("Validate() = %v", err)
+	}
+}
+
+func TestLogsAndTracingConfig(t *testing.T) {
+	cfg, err := Parse([]byte(`{"database":{"primary":"sqlite:k.db"},
+		"logs":{"format":"json","level":"warn"},
+		"tracing":{"endpoint":"http://collector:4318","sampleRate":0.1}}`), noEnv)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !cfg.Logs.JSON() || cfg.Logs.Level != "warn" {
+		t.Errorf("logs = %+v, want json at warn", cfg.Logs)
+	}
+	if !cfg.Tracing.Enabled() || cfg.Tracing.Endpoint != "http://collector:4318" || *cfg.Tracing.SampleRate != 0.1 {
+		t.Errorf("tracing = %+v, want the collector at rate 0.1", cfg.Tracing)
+	}
+	if Default().Tracing.Enabled() {
+		t.Error("tracing is on by default")
+	}
+	for _, bad := range []string{
+		`"logs":{"format":"yaml"}`,
+		`"logs":{"level":"trace"}`,
+		`"tracing":{"sampleRate":0.5}`,
+		`"tracing":{"endpoint":"http://c:4318","sampleRate":1.5}`,
+	} {
+		if _, err := Parse([]byte(`{"database":{"primary":"sqlite:k.db"},`+bad+`}`), noEnv); err == nil {
+			t.Errorf("%s: accepted", bad)
+		}
+	}
+	cfg = Default()
+	cfg.Logs = Logs{Format: "yaml", Level: "trace"}
+	sr := -0.5
+	cfg.Tracing = &Tracing{Endpoint: "collector", SampleRate: &sr}
+	got := problemsOf(t, cfg.Validate())
+	want := []string{
+		`/logs/format: must be "text" or "json", got "yaml"`,
+		`/logs/level: must be one of ["debug" "info" "warn" "error"], got "trace"`,
+		"/tracing/endpoint: URL has no host",
+		"/tracing/sampleRate: must be between 0 and 1, got -0.5",
+	}
+	if !slices.Equal(got, want) {
+		t.Fatalf("problems = %q\nwant %q", got, want)
 	}
 }

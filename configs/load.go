@@ -148,6 +148,18 @@ func (c *Config) Validate() error {
 	if c.ClickHouse != nil {
 		checkServiceURL(add, "/clickhouse/url", c.ClickHouse.URL)
 	}
+	if f := c.Logs.Format; f != "" && f != LogFormatText && f != LogFormatJSON {
+		add("/logs/format", "must be %q or %q, got %q", LogFormatText, LogFormatJSON, f)
+	}
+	if l := c.Logs.Level; l != "" && !slices.Contains(LogLevels, l) {
+		add("/logs/level", "must be one of %q, got %q", LogLevels, l)
+	}
+	if t := c.Tracing; t != nil {
+		checkServiceURL(add, "/tracing/endpoint", t.Endpoint)
+		if r := t.SampleRate; r != nil && (*r < 0 || *r > 1) {
+			add("/tracing/sampleRate", "must be between 0 and 1, got %v", *r)
+		}
+	}
 
 	if cl := c.Cluster; cl != nil {
 		rpc := checkPort(add, "/cluster/rpcPort", cl.RPCPort)

@@ -9,6 +9,7 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"runtime/debug"
 	"slices"
 	"strings"
 	"text/tabwriter"
@@ -22,6 +23,7 @@ import (
 	"github.com/keyline/keyline/infra/redisstream"
 	"github.com/keyline/keyline/infra/runtime"
 	"github.com/keyline/keyline/infra/sqlstore"
+	"github.com/keyline/keyline/infra/telemetry"
 	"github.com/keyline/keyline/projections"
 )
 
@@ -143,6 +145,9 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	if errors.Is(err, flag.ErrHelp) {
 		return 0
 	}
+	if errors.Is(err, errLogged) {
+		return 1
+	}
 	if err != nil {
 		fmt.Fprintf(stderr, "keyline %s: %s\n", args[0], cliMessage(err))
 		return 1
@@ -189,28 +194,12 @@ func openAdmin(ctx context.Context, path string, stderr io.Writer) (*runtime.Adm
 }
 
 func newLogger(cfg *configs.Config, w io.Writer) *slog.Logger {
-	opts := &slog.HandlerOptions{}
-	if cfg.Logs.Color {
-		opts.ReplaceAttr = colorLevel
-	}
-	return slog.New(slog.NewTextHandler(w, opts))
+	return telemetry.NewLogger(cfg.Logs, w, cfg.Tracing.Enabled())
 }
 
-// colorLevel paints the level when logs.color asks for it; plain text is
-// the default because logs usually end up in files and collectors.
-func colorLevel(_ []string, a slog.Attr) slog.Attr {
-	if a.Key != slog.LevelKey {
-		return a
-	}
-	color := "\x1b[36m"
-	switch lvl := a.Value.Any().(slog.Level); {
-	case lvl >= slog.LevelError:
-		color = "\x1b[31m"
-	case lvl >= slog.LevelWarn:
-		color = "\x1b[33m"
-	}
-	return slog.String(a.Key, color+a.Value.String()+"\x1b[0m")
-}
+// errLogged is a failure that was already logged in the configured format,
+// so Main must not print it again as plain text.
+var errLogged = errors.New("logged")
 
 func runCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs, config := newFlags("run", "keyline run [--config FILE]: start the API server.", stderr)
@@ -222,7 +211,30 @@ func runCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 		return err
 	}
 	logger := newLogger(cfg, stderr)
+	telemetry.RouteLibraryLogs(logger)
+	err = serve(ctx, cfg, logger, stdout)
+	if err != nil && cfg.Logs.JSON() {
+		logger.Error("keyline run failed", "error", cliMessage(err))
+		return errLogged
+	}
+	return err
+}
+
+// serve runs the server until ctx ends. The tracer provider is installed
+// before anything is built, since components choose their tracer then, and
+// flushed last, after the shutdown's own spans.
+func serve(ctx context.Context, cfg *configs.Config, logger *slog.Logger, stdout io.Writer) (err error) {
 	logger.Debug("garbage collector target", "gcPercent", runtime.TuneGC())
+	info, _ := debug.ReadBuildInfo()
+	stopTracing, err := telemetry.Setup(cfg, describeBuild(info).Version, logger)
+	if err != nil {
+		return err
+	}
+	defer func() {
+		if ferr := stopTracing(context.Background()); ferr != nil {
+			logger.Warn("tracing: final flush failed", "error", ferr)
+		}
+	}()
 	srv, cleanup, err := keyline.InitializeServer(ctx, cfg, logger, stdout)
 	if err != nil {
 		return err

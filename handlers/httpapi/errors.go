@@ -84,8 +84,9 @@ type errorEnvelope struct {
 // the log, never to the client.
 func writeError(w http.ResponseWriter, r *http.Request, logger *slog.Logger, err error) {
 	e, kind := problemOf(err)
+	traceStatus(r, kind.status)
 	if kind.status >= 500 {
-		logger.Error("request failed", "requestId", handlers.RequestID(r.Context()), "path", r.URL.Path, "error", e.Error())
+		logger.ErrorContext(r.Context(), "request failed", "requestId", handlers.RequestID(r.Context()), "path", r.URL.Path, "error", e.Error())
 	}
 	render(w, r, e, kind)
 }

@@ -65,7 +65,7 @@ func (g guard) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			panic(p) // a deliberate abort: net/http closes the connection quietly
 		}
 		err := fmt.Errorf("panic: %v", p)
-		g.logger.Error("panic while serving request", "requestId", handlers.RequestID(r.Context()),
+		g.logger.ErrorContext(r.Context(), "panic while serving request", "requestId", handlers.RequestID(r.Context()),
 			"method", r.Method, "path", r.URL.Path, "panic", fmt.Sprint(p), "stack", string(debug.Stack()))
 		renderError(w, r, handlers.Internal("panic", err))
 	}()

@@ -5,8 +5,11 @@ import (
 	"encoding/json"
 	"log/slog"
 	"net/http"
+	"slices"
 
 	"github.com/uptrace/bunrouter"
+	"go.opentelemetry.io/otel"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/keyline/keyline/configs"
 	"github.com/keyline/keyline/handlers"
@@ -70,11 +73,18 @@ type Options struct {
 	// Readiness answers GET /readyz; nil answers it ready whenever the
 	// process serves.
 	Readiness Readiness
+	// Tracer opens a span per operation; nil (tracing off) adds nothing
+	// to any request.
+	Tracer trace.Tracer
 }
 
 // NewOptions derives the HTTP options from the configuration.
 func NewOptions(cfg *configs.Config, observer RequestObserver, readiness Readiness) Options {
-	return Options{MaxBodyBytes: cfg.MaxRequestBodySize, Spec: openapi.Spec(), Observer: observer, Readiness: readiness}
+	opts := Options{MaxBodyBytes: cfg.MaxRequestBodySize, Spec: openapi.Spec(), Observer: observer, Readiness: readiness}
+	if cfg.Tracing.Enabled() {
+		opts.Tracer = otel.Tracer(tracerName)
+	}
+	return opts
 }
 
 // NewRouter builds the HTTP handler serving keyline's API.
@@ -115,9 +125,16 @@ func newRouter(routes *Routes, validator BodyValidator, opts Options, logger *sl
 	// knows the operation's name: its metric children are resolved here,
 	// once, and a request refused by validation still counts under it.
 	errs, bodies := withErrors(logger), withBody(opts.MaxBodyBytes, validator)
+	var span []bunrouter.MiddlewareFunc
+	if opts.Tracer != nil {
+		// Outermost, so the span covers validation and the error log of a
+		// failed request carries its trace ID.
+		span = append(span, withSpan(opts.Tracer))
+	}
 	v2 := func(method, op string, h bunrouter.HandlerFunc) {
 		served = append(served, method+" /v2/"+op)
-		router.NewGroup("/v2", bunrouter.WithMiddleware(obs.middleware(op), errs, bodies)).Handle(method, "/"+op, h)
+		middleware := append(slices.Clip(span), obs.middleware(op), errs, bodies)
+		router.NewGroup("/v2", bunrouter.WithMiddleware(middleware...)).Handle(method, "/"+op, h)
 	}
 	post := func(op string, h bunrouter.HandlerFunc) { v2(http.MethodPost, op, h) }
 	v2(http.MethodGet, "liveness", liveness)

@@ -11,8 +11,11 @@ import (
 
 	ch "github.com/ClickHouse/clickhouse-go/v2"
 	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/keyline/keyline/configs"
+	"github.com/keyline/keyline/infra/telemetry"
 )
 
 // DB is an open ClickHouse connection with what the server supports.
@@ -27,6 +30,25 @@ type DB struct {
 	// Logger reports rollup repairs (rare: they follow a server crash);
 	// nil reports nothing.
 	Logger *slog.Logger
+	// Tracer spans batch inserts and queries; nil when tracing is off.
+	Tracer trace.Tracer
+}
+
+// startSpan starts a client span named name when tracing is on; end it with
+// telemetry.End. With tracing off it returns ctx and a nil span.
+func (db *DB) startSpan(ctx context.Context, name string, attrs ...attribute.KeyValue) (context.Context, trace.Span) {
+	if db.Tracer == nil {
+		return ctx, nil
+	}
+	attrs = append(attrs, attribute.String("db.system.name", "clickhouse"), attribute.String("db.namespace", db.Database))
+	return db.Tracer.Start(ctx, name, trace.WithSpanKind(trace.SpanKindClient), trace.WithAttributes(attrs...))
+}
+
+// endSpan ends a span from db.startSpan, recording err.
+func endSpan(span trace.Span, err error) {
+	if span != nil {
+		telemetry.End(span, err)
+	}
 }
 
 // Features are the optional server capabilities keyline uses when present.
@@ -143,6 +165,7 @@ func OpenConfigured(ctx context.Context, cfg *configs.Config, logger *slog.Logge
 	}
 	db.MigrationsApplied = applied
 	db.Logger = logger
+	db.Tracer = telemetry.Tracer(cfg, "github.com/keyline/keyline/infra/clickhouse")
 	logger.Info("clickhouse ready", "version", db.Version, "database", db.Database,
 		"ttl", db.Features.TTL, "asyncInsert", db.Features.AsyncInsert, "migrationsApplied", applied)
 	return db, func() { _ = db.Close() }, nil

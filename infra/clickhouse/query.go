@@ -10,6 +10,7 @@ import (
 	"time"
 
 	ch "github.com/ClickHouse/clickhouse-go/v2"
+	"go.opentelemetry.io/otel/attribute"
 )
 
 // Failure kinds of an analytics query, reported by QueryError.AnalyticsFailure.
@@ -82,10 +83,12 @@ func (e *QueryError) AnalyticsMessage() string { return e.Message }
 // Query runs sql with the limits and at most maxRows result rows (more is
 // a rows failure, never a silently cut answer). readonly = 2 forbids anything but reading even if the SQL
 // were not a SELECT, while still letting these settings apply.
-func (q *Querier) Query(ctx context.Context, sql string, maxRows int) ([]map[string]any, error) {
+func (q *Querier) Query(ctx context.Context, sql string, maxRows int) (_ []map[string]any, err error) {
 	if !q.Configured() {
 		return nil, errors.New("clickhouse is not configured")
 	}
+	ctx, span := q.db.startSpan(ctx, "clickhouse.query", attribute.String("db.query.text", sql))
+	defer func() { endSpan(span, err) }()
 	// Only integer settings: 18.16's native protocol carries settings as
 	// integers. The *_overflow_mode settings are left at their default,
 	// "throw", which the caller cannot change (SETTINGS is refused).

@@ -5,6 +5,7 @@ import (
 	"fmt"
 
 	ch "github.com/ClickHouse/clickhouse-go/v2"
+	"go.opentelemetry.io/otel/attribute"
 
 	"github.com/keyline/keyline/events"
 )
@@ -40,6 +41,9 @@ func (db *DB) insertContext(ctx context.Context, queryID string) context.Context
 // Each raw table gets one block under a fresh batch ID, which ClickHouse
 // writes atomically: a batch is in the raw table completely or not at all.
 func (db *DB) WriteAnalytics(ctx context.Context, evs []events.AnalyticsEvent, suspect bool) (written int, err error) {
+	ctx, span := db.startSpan(ctx, "clickhouse.writeAnalytics", attribute.Int("db.operation.batch.size", len(evs)),
+		attribute.Bool("keyline.suspect", suspect))
+	defer func() { endSpan(span, err) }()
 	var ver, rl []events.AnalyticsEvent
 	for _, e := range evs {
 		switch {
@@ -210,10 +214,12 @@ func AuditRowOf(r events.Recorded, eventID string) AuditRow {
 // WriteAudit inserts audit rows. audit_log_v1 is a ReplacingMergeTree keyed
 // by position and has no rollups, so a repeated row is harmless: it
 // collapses on merge and readers use FINAL.
-func (db *DB) WriteAudit(ctx context.Context, rows []AuditRow) error {
+func (db *DB) WriteAudit(ctx context.Context, rows []AuditRow) (err error) {
 	if len(rows) == 0 {
 		return nil
 	}
+	ctx, span := db.startSpan(ctx, "clickhouse.writeAudit", attribute.Int("db.operation.batch.size", len(rows)))
+	defer func() { endSpan(span, err) }()
 	batch, err := db.Conn.PrepareBatch(db.insertContext(ctx, ""), `INSERT INTO audit_log_v1
 		(position, event_id, name, version, stream_id, stream_version, workspace_id, actor_id, request_id,
 		 occurred_at, payload)`)

@@ -10,6 +10,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/keyline/keyline/configs"
+	"github.com/keyline/keyline/infra/telemetry"
 )
 
 // Limiter is what keyline's use cases call (handlers.RateLimiter has the
@@ -45,6 +46,7 @@ func New(cfg *configs.Config, logger *slog.Logger) (Limiter, func(), error) {
 	opts.WriteTimeout = 500 * time.Millisecond
 	opts.PoolSize = max(opts.PoolSize, 64)
 	client := redis.NewClient(opts)
+	telemetry.InstrumentRedis(cfg, client)
 	limiter := NewRedis(client, mem, logger, RedisOptions{Prefix: cfg.Redis.KeyPrefix})
 	return limiter, func() {
 		cancel()

@@ -20,6 +20,7 @@ import (
 	"github.com/keyline/keyline/infra/metrics"
 	"github.com/keyline/keyline/infra/outbox"
 	"github.com/keyline/keyline/infra/sqlstore"
+	"github.com/keyline/keyline/infra/telemetry"
 	"github.com/keyline/keyline/projections"
 )
 
@@ -55,6 +56,9 @@ func NewServer(cfg *configs.Config, logger *slog.Logger, store *sqlstore.Store, 
 	ratelimits *handlers.RatelimitCatalog, keys *handlers.KeyCache, ledger *handlers.CreditLedger,
 	refiller *handlers.Refiller, http *httpserver.Server, fwd *outbox.Forwarder, an *analytics.Pipeline,
 	cl *cluster.Cluster, hb *heartbeat.Monitor, m *metrics.Server, out io.Writer) *Server {
+	if t := telemetry.Tracer(cfg, "github.com/keyline/keyline/infra/sqlstore"); t != nil {
+		store.Trace(t)
+	}
 	return &Server{Config: cfg, Logger: logger, Store: store, Runner: runner, Tailer: tailer, Bootstrap: boot,
 		Auth: auth, Ratelimits: ratelimits, Keys: keys, Ledger: ledger, Refiller: refiller, HTTP: http,
 		Forwarder: fwd, Analytics: an, Cluster: cl, Heartbeat: hb, Metrics: m, Out: out}
@@ -88,7 +92,13 @@ func (s *Server) Prepare(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("first-start bootstrap: %w", err)
 	}
-	if ok {
+	if ok && s.Config.Logs.JSON() {
+		// One JSON record like every other line, printed whatever logs.level
+		// says: the key is shown only this once.
+		slog.New(slog.NewJSONHandler(s.Out, nil)).Warn("keyline created the default workspace and its first root key; "+
+			"it holds every permission and is shown only this once; use it as: Authorization: Bearer <root key>",
+			"workspace", "default", "workspaceId", minted.WorkspaceID, "rootKey", minted.RootKey)
+	} else if ok {
 		fmt.Fprintf(s.Out, "\n"+
 			"  keyline created workspace %q (%s) and its first root key.\n"+
 			"  It holds every permission and is shown only this once:\n\n"+

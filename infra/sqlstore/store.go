@@ -4,12 +4,16 @@ import (
 	"context"
 	"database/sql"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"strings"
 	"sync"
 	"time"
 
 	"github.com/uptrace/bun"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/codes"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/keyline/keyline/configs"
 	"github.com/keyline/keyline/events"
@@ -41,6 +45,8 @@ type Store struct {
 	mu        sync.RWMutex
 	committed []func([]events.Recorded)
 	observers []func(d time.Duration, events int, err error)
+
+	tracer trace.Tracer // nil unless Trace was called
 }
 
 // NewStore builds the log over db. applier and outbox may be nil.
@@ -73,9 +79,27 @@ func (s *Store) ObserveAppends(fn func(d time.Duration, events int, err error)) 
 // Append writes evs to the end of streamID if the stream is still at
 // expectedVersion (0 for a new stream), and returns them as recorded.
 // It returns events.ErrVersionConflict when another writer moved the stream.
-func (s *Store) Append(ctx context.Context, streamID string, expectedVersion int64, meta events.Metadata, evs ...events.Event) ([]events.Recorded, error) {
+func (s *Store) Append(ctx context.Context, streamID string, expectedVersion int64, meta events.Metadata, evs ...events.Event) (recs []events.Recorded, err error) {
 	if len(evs) == 0 {
 		return nil, nil
+	}
+	if s.tracer != nil {
+		var span trace.Span
+		ctx, span = s.tracer.Start(ctx, "eventlog.append", trace.WithAttributes(
+			attribute.String("keyline.stream_id", streamID),
+			attribute.Int("keyline.event_count", len(evs)),
+			attribute.String("keyline.event_name", evs[0].EventName()),
+		))
+		defer func() {
+			if err != nil && !errors.Is(err, events.ErrVersionConflict) {
+				span.RecordError(err)
+				span.SetStatus(codes.Error, err.Error())
+			}
+			if len(recs) > 0 {
+				span.SetAttributes(attribute.Int64("keyline.position", recs[len(recs)-1].Position))
+			}
+			span.End()
+		}()
 	}
 	metaJSON, err := json.Marshal(meta)
 	if err != nil {
@@ -83,7 +107,6 @@ func (s *Store) Append(ctx context.Context, streamID string, expectedVersion int
 	}
 	started := time.Now()
 	occurred := s.now().UnixMilli()
-	var recs []events.Recorded
 	err = s.WithAppendLock(ctx, func(ctx context.Context, tx bun.Tx) error {
 		var current int64
 		if err := tx.QueryRowContext(ctx,
