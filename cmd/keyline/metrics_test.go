@@ -29,6 +29,7 @@ var metricFamilies = []string{
 	"keyline_ratelimit_decisions_total",
 	"keyline_analytics_records_dropped_total",
 	"keyline_analytics_records_published_total",
+	"keyline_analytics_records_emitted_total",
 	"keyline_eventlog_appends_total",
 	"keyline_eventlog_events_appended_total",
 	"keyline_eventlog_append_duration_seconds",
@@ -213,6 +214,12 @@ func TestMetricsScrapedByPrometheus(t *testing.T) {
 		if got := sample(body, series); got != want {
 			t.Errorf("%s = %v, want %v", series, got, want)
 		}
+	}
+	// Every VALID verification and the rate-limit decision produced a
+	// record; none can be published or dropped without being emitted.
+	emitted := sample(body, "keyline_analytics_records_emitted_total")
+	if emitted < valid+1 || emitted < sample(body, "keyline_analytics_records_published_total")+sample(body, "keyline_analytics_records_dropped_total") {
+		t.Errorf("keyline_analytics_records_emitted_total = %v: below the records produced or below published + dropped", emitted)
 	}
 	if lag := sample(body, "keyline_projection_lag_events"); lag < 0 || lag > 3 {
 		t.Errorf("keyline_projection_lag_events = %v", lag)

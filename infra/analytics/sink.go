@@ -44,6 +44,9 @@ type Sink struct {
 	// overload a log line per dropped record would make things worse.
 	lastDropLog atomic.Int64
 	published   atomic.Int64
+	// emitted counts every record handed to Emit: with dropped and
+	// published it tells what is still buffered, and that nothing vanished.
+	emitted atomic.Int64
 }
 
 // NewSink builds the sink; pub nil means there is nowhere to send records
@@ -74,6 +77,7 @@ func (s *Sink) Emit(ev events.AnalyticsEvent) {
 	if ev.ID == "" {
 		ev.ID = NewID()
 	}
+	s.emitted.Add(1)
 	if s.pub != nil {
 		select {
 		case s.queue <- ev:
@@ -101,6 +105,9 @@ func (s *Sink) Emit(ev events.AnalyticsEvent) {
 
 // Dropped is how many records were dropped since start.
 func (s *Sink) Dropped() int64 { return s.dropped.Load() }
+
+// Emitted is how many records were handed to Emit since start.
+func (s *Sink) Emitted() int64 { return s.emitted.Load() }
 
 // Published is how many records reached the stream since start.
 func (s *Sink) Published() int64 { return s.published.Load() }

@@ -28,6 +28,8 @@ var (
 		"Analytics records dropped by this node (buffer full, or no analytics stream).", nil, nil)
 	descPublished = prometheus.NewDesc("keyline_analytics_records_published_total",
 		"Analytics records this node wrote to the Redis stream.", nil, nil)
+	descEmitted = prometheus.NewDesc("keyline_analytics_records_emitted_total",
+		"Analytics records this node produced (verifications and rate-limit decisions); emitted - published - dropped are buffered.", nil, nil)
 	descLag = prometheus.NewDesc("keyline_projection_lag_events",
 		"Events in the log this node's tailer has not applied to its caches yet (log head minus its position).", nil, nil)
 	descMembers = prometheus.NewDesc("keyline_cluster_members",
@@ -44,7 +46,7 @@ var (
 
 // Describe implements prometheus.Collector.
 func (c *collector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{descVerifications, descRatelimit, descDropped, descPublished, descLag,
+	for _, d := range []*prometheus.Desc{descVerifications, descRatelimit, descDropped, descPublished, descEmitted, descLag,
 		descMembers, descFallback, descFallbacks, descFailOpens, descFailCloses} {
 		ch <- d
 	}
@@ -70,12 +72,16 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 	counter(descRatelimit, float64(passed), "passed")
 	counter(descRatelimit, float64(denied), "denied")
 
-	var dropped, published int64
+	var dropped, published, emitted int64
 	if p := c.src.Pipeline; p != nil && p.Sink != nil {
+		// Emitted last: read after the others, it is never below their sum
+		// while the sink runs.
 		dropped, published = p.Sink.Dropped(), p.Sink.Published()
+		emitted = p.Sink.Emitted()
 	}
 	counter(descDropped, float64(dropped))
 	counter(descPublished, float64(published))
+	counter(descEmitted, float64(emitted))
 
 	if t := c.src.Tailer; t != nil {
 		ctx, cancel := context.WithTimeout(context.Background(), scrapeTimeout)
