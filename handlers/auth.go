@@ -126,7 +126,7 @@ func (a *Authenticator) Authenticate(ctx context.Context, header string) (*Princ
 
 // Resolve is Authenticate without the workspace switch, for keys.verifyKey
 // alone. keyline's root keys live in the workspace whose keys they verify,
-// so refusing them there would make §5.2's "workspace disabled → FORBIDDEN"
+// so refusing them there would make the reference's "workspace disabled → FORBIDDEN"
 // unreachable and turn a clear denial into an HTTP error that SDK callers
 // may treat as an outage (and fail open on). verifyKey instead answers
 // every key of the disabled workspace with 200 FORBIDDEN.

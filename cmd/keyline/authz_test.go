@@ -27,7 +27,7 @@ type authzRow struct {
 }
 
 // TestEndpointPermissions: one row per core endpoint, the permissions of
-// the reference's §3.3 table, and what one less does.
+// the reference's table of root-key permissions, and what one less does.
 func TestEndpointPermissions(t *testing.T) {
 	cfg := sqliteConfig(t)
 	// The analytics rows need a ClickHouse to answer 200 with their grant.
@@ -302,7 +302,7 @@ func TestURNGrants(t *testing.T) {
 	}
 }
 
-// Done means 3: every get/list/update/delete endpoint that takes an ID,
+// Every get/list/update/delete endpoint that takes an ID,
 // called with workspace B's all-powerful root key on workspace A's
 // resources, answers 404 or an empty list, and changes nothing.
 func TestCrossWorkspaceNoLeak(t *testing.T) {

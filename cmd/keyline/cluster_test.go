@@ -148,7 +148,7 @@ func waitAllAlive(t *testing.T, nodes []*clusterNode, timeout time.Duration) {
 
 func rpcClient() *cluster.Client { return cluster.NewClient(clusterSecret, 2*time.Second) }
 
-// Done means 1, 2 and 6: three processes started in any order form a
+// Three processes started in any order form a
 // cluster (static peers, or Redis registration); `keyline cluster members`
 // shows three alive on every node. kill -9 of one: the others mark it
 // failed within 5 s; restarted, it rejoins; each change is a record on the
@@ -298,7 +298,7 @@ func checkRPCSecret(t *testing.T, addr string) {
 	}
 }
 
-// Done means 4: no Redis, three processes sharing PostgreSQL, static
+// No Redis, three processes sharing PostgreSQL, static
 // peers: 200 concurrent clients spread over the nodes, one identifier at
 // 1000 per minute, exactly 1000 admitted, because every decision is
 // forwarded to the identifier's owner.
@@ -359,7 +359,7 @@ func (r *heartbeatReceiver) count(id string) int {
 	return len(r.beats[id])
 }
 
-// Done means 5: every node POSTs its heartbeat at the configured interval;
+// Every node POSTs its heartbeat at the configured interval;
 // a monitor that answers 500 or hangs does not slow ratelimit.limit.
 func TestClusterHeartbeat(t *testing.T) {
 	recv := newHeartbeatReceiver(t)

@@ -67,7 +67,7 @@ func cli(t *testing.T, cfg *configs.Config, out any, args ...string) {
 
 const minimalNotFound = `{"valid":false,"code":"NOT_FOUND"}`
 
-// §5.2 step 3: a disabled workspace's keys verify as FORBIDDEN, its root
+// verifyKey's check order, the workspace step: a disabled workspace's keys verify as FORBIDDEN, its root
 // keys get 403 everywhere else, steps 7–9 still mask keys out of reach as
 // NOT_FOUND, and enabling brings it all back. The switch made by the CLI
 // (another process) reaches the server through the log; the same switch made
@@ -180,7 +180,7 @@ func TestWorkspaceDisabledVerifiesForbidden(t *testing.T) {
 	})
 }
 
-// §5.2 step 10: the API's IP allow-list, with the client IP taken from
+// verifyKey's check order, the IP allow-list step: the API's IP allow-list, with the client IP taken from
 // X-Forwarded-For (first non-empty entry, port stripped) or the peer.
 func TestVerifyIPAllowlist(t *testing.T) {
 	cfg := sqliteConfig(t)

@@ -81,7 +81,7 @@ func slowUpload(t *testing.T, addr string, stop <-chan struct{}) (closed <-chan 
 	return done, nil
 }
 
-// Done means 1: 600 unauthenticated connections announcing 10 MiB bodies
+// 600 unauthenticated connections announcing 10 MiB bodies
 // and trickling them (three rounds of 200) cost the server little memory,
 // are closed by the server's read timeout, and do not stop liveness and
 // verifyKey from answering meanwhile. Before the fix every such connection
@@ -236,7 +236,7 @@ func TestHostilePathsGetAnAnswer(t *testing.T) {
 	}
 }
 
-// Done means 3: `keyline run` without --config (the embedded default, which
+// `keyline run` without --config (the embedded default, which
 // prints an all-powerful root key) listens on loopback only; a config file
 // binds every interface unless httpHost says otherwise.
 func TestEmbeddedDefaultListensOnLoopbackOnly(t *testing.T) {
@@ -260,7 +260,7 @@ func TestEmbeddedDefaultListensOnLoopbackOnly(t *testing.T) {
 	}
 }
 
-// Done means 4: with tls configured the API answers HTTPS only, and a key
+// With tls configured the API answers HTTPS only, and a key
 // verifies over it.
 func TestAPIOverTLS(t *testing.T) {
 	cert := testenv.SelfSignedCert(t, "api")

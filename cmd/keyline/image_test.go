@@ -43,7 +43,7 @@ func requireDocker(t *testing.T) {
 	t.Skip("no Docker daemon answers and only root may start one: start dockerd (or run `bash infra/testenv/ensure-services.sh` as root) to run the container image test")
 }
 
-// Done means: `make image` builds the image, and the image, run with a
+// `make image` builds the image, and the image, run with a
 // mounted config on PostgreSQL and Redis, serves the API and reports itself
 // healthy; `docker stop` ends it cleanly.
 func TestContainerImage(t *testing.T) {

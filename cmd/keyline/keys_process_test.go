@@ -64,7 +64,7 @@ func fastClient() *http.Client {
 	return &http.Client{Timeout: 30 * time.Second, Transport: &http.Transport{MaxIdleConns: 400, MaxIdleConnsPerHost: 200}}
 }
 
-// Done means 2: three processes share one PostgreSQL; 200 concurrent
+// Three processes share one PostgreSQL; 200 concurrent
 // verifiers spread over them spend a 1000-credit key exactly to zero.
 func TestKeysCreditsExactAcrossThreeProcesses(t *testing.T) {
 	nodes := startCluster(t, 3)
@@ -127,7 +127,7 @@ func TestKeysCreditsExactAcrossThreeProcesses(t *testing.T) {
 	}
 }
 
-// Done means 3: a key disabled through node A answers DISABLED on node B
+// A key disabled through node A answers DISABLED on node B
 // within a second, p99 over 100 trials.
 func TestKeysRevocationReachesOtherNode(t *testing.T) {
 	nodes := startCluster(t, 2)
@@ -180,7 +180,7 @@ func dumpDatabase(t *testing.T, primary string) map[string][]string {
 	return dumpReadModels(t, db.Primary)
 }
 
-// Done means 4: after creates, updates, verifications that spend credits
+// After creates, updates, verifications that spend credits
 // and a refill, `keyline replay` rebuilds identical read models, balances
 // included.
 func TestKeysReplayReproducesEveryKey(t *testing.T) {

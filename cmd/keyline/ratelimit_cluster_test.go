@@ -15,7 +15,7 @@ import (
 	"github.com/keyline/keyline/infra/testenv"
 )
 
-// Done means 2b: three keyline processes sharing PostgreSQL and Redis, 200
+// Three keyline processes sharing PostgreSQL and Redis, 200
 // concurrent clients spread over them, one identifier at 1000 per minute:
 // exactly 1000 admitted. The namespace is auto-created by all three nodes at
 // once on the first requests and converges on one.
@@ -65,7 +65,7 @@ func pgCount(t *testing.T, url, query string) int {
 	return n
 }
 
-// Done means 3: Redis stops mid-run. Both nodes keep answering 200 (they
+// Redis stops mid-run. Both nodes keep answering 200 (they
 // decide on local memory, failing open), and once Redis is back on the same
 // port decisions are shared and exact again, without restarting keyline.
 func TestRatelimitRedisOutage(t *testing.T) {

@@ -8,7 +8,7 @@ import (
 	"github.com/keyline/keyline/configs"
 )
 
-// Done means 4: identities, permissions, roles and their links to keys,
+// Identities, permissions, roles and their links to keys,
 // through creates, updates, set changes, deletes and re-creates (and
 // concurrent upserts of one externalId), replay into identical read models.
 func TestRBACReplayReproducesReadModels(t *testing.T) {

@@ -13,9 +13,9 @@
 //     embedded default) and on (Redis configured,
 //     analytics.* defaults), against a bare handler answering a
 //     verifyKey-shaped body (issues 3 and 6);
-//   - keys.createKey on PostgreSQL (issue 3);
+//   - keys.createKey on PostgreSQL;
 //   - analytics ingest end to end: records emitted through a server's sink
-//     until ClickHouse holds them (issue 6).
+//     until ClickHouse holds them.
 //
 // Every HTTP phase is a closed loop (-c connections back to back for -d:
 // req/s, p50, p99) and then an open loop at half that peak rate (p99
@@ -365,8 +365,8 @@ func run(o options) error {
 		fmt.Printf("%-58s %-14s %-22s %s\n", name, wanted, measured, verdict)
 	}
 	haveOn := red != nil
-	check("issue 3: verifyKey (analytics on) / bare req/s", ">= 0.60", fmt.Sprintf("%.2f", on.ratio), on.ratio >= 0.6, haveOn)
-	check("issue 3: verifyKey (analytics on) p99 at half peak", "< 2 ms", fmt.Sprintf("%.2f ms", ms(on.half.P99)), on.half.P99 < 2*time.Millisecond, haveOn)
+	check("verifyKey (analytics on) / bare req/s", ">= 0.60", fmt.Sprintf("%.2f", on.ratio), on.ratio >= 0.6, haveOn)
+	check("verifyKey (analytics on) p99 at half peak", "< 2 ms", fmt.Sprintf("%.2f ms", ms(on.half.P99)), on.half.P99 < 2*time.Millisecond, haveOn)
 	if haveOn {
 		fmt.Printf("%-58s %-14s %-22s %s\n", "  the bare handler paced at that rate (the harness's floor)", "-",
 			fmt.Sprintf("%.2f ms", ms(floor.P99)), map[bool]string{true: "(the floor itself misses 2 ms here)", false: ""}[floor.P99 >= 2*time.Millisecond])
@@ -375,9 +375,9 @@ func run(o options) error {
 	if off.peak.RPS > 0 {
 		onOff = on.peak.RPS / off.peak.RPS
 	}
-	check("issue 6: verifyKey analytics on / off req/s", ">= 0.90", fmt.Sprintf("%.2f", onOff), onOff >= 0.9, haveOn)
-	check("issue 6: analytics ingest, emission to ClickHouse rows", ">= 50000/s", rateOf(ing), ing != nil && ing.e2eRate >= 50_000, ing != nil)
-	fmt.Printf("%-58s %-14s %-22s %s\n", "issue 3: createKey on PostgreSQL (reported, no target)", "-",
+	check("verifyKey analytics on / off req/s", ">= 0.90", fmt.Sprintf("%.2f", onOff), onOff >= 0.9, haveOn)
+	check("analytics ingest, emission to ClickHouse rows", ">= 50000/s", rateOf(ing), ing != nil && ing.e2eRate >= 50_000, ing != nil)
+	fmt.Printf("%-58s %-14s %-22s %s\n", "createKey on PostgreSQL (reported, no target)", "-",
 		map[bool]string{true: fmt.Sprintf("%.0f/s, p99 %.2f ms", create.peak.RPS, ms(create.peak.P99)), false: "-"}[o.pgURL != ""], "")
 	if haveOn && onDropped > 0 {
 		fmt.Printf("note: %d analytics records were dropped during the analytics-on phase; the on/off ratio is then optimistic\n", onDropped)
