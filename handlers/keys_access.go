@@ -2,9 +2,38 @@ package handlers
 
 import (
 	"context"
+	"fmt"
 
 	"github.com/keyline/keyline/events"
 )
+
+// AccessChange is how keys.{add,remove,set}{Permissions,Roles} change a
+// key's list. A typed value instead of a bare string: an operation this
+// file does not know is an error, never a silent "set" that skipped the
+// checks of the operation the caller meant.
+type AccessChange int
+
+const (
+	AccessAdd AccessChange = iota + 1
+	AccessRemove
+	AccessSet
+)
+
+func (c AccessChange) String() string {
+	switch c {
+	case AccessAdd:
+		return "add"
+	case AccessRemove:
+		return "remove"
+	case AccessSet:
+		return "set"
+	}
+	return fmt.Sprintf("AccessChange(%d)", int(c))
+}
+
+func unknownChange(c AccessChange) error {
+	return Internal("changing key access", fmt.Errorf("unknown change %v", c))
+}
 
 // KeyPermissions adds, removes or replaces a key's direct permissions.
 type KeyPermissions struct {
@@ -17,17 +46,26 @@ func NewKeyPermissions(log EventLog, r KeyReader) *KeyPermissions {
 	return &KeyPermissions{Log: log, Reader: r}
 }
 
-// Handle applies op ("add", "remove" or "set") and returns the key's direct
-// permissions afterwards. Unknown slugs are created by add and set, but only
-// for a caller that may create permissions; remove answers 404 for them.
-func (h *KeyPermissions) Handle(ctx context.Context, p *Principal, op, keyID string, refs []string) ([]PermissionData, error) {
-	needs := map[string][]string{"add": {"rbac.*.add_permission_to_key"}, "remove": {"rbac.*.remove_permission_from_key"},
-		"set": {"rbac.*.add_permission_to_key", "rbac.*.remove_permission_from_key"}}[op]
+// Handle applies op and returns the key's direct permissions afterwards.
+// Unknown slugs are created by add and set, but only for a caller that may
+// create permissions; remove answers 404 for them.
+func (h *KeyPermissions) Handle(ctx context.Context, p *Principal, op AccessChange, keyID string, refs []string) ([]PermissionData, error) {
+	var needs []string
+	switch op {
+	case AccessAdd:
+		needs = []string{"rbac.*.add_permission_to_key"}
+	case AccessRemove:
+		needs = []string{"rbac.*.remove_permission_from_key"}
+	case AccessSet:
+		needs = []string{"rbac.*.add_permission_to_key", "rbac.*.remove_permission_from_key"}
+	default:
+		return nil, unknownChange(op)
+	}
 	if err := requireKeyAccessChange(ctx, h.Log, p, keyID, needs); err != nil {
 		return nil, err
 	}
 	onMissing := mustExist
-	if op != "remove" {
+	if op != AccessRemove {
 		onMissing = func(string) error { return p.RequireAny(createPermissionPerms(p)...) }
 	}
 	ids, err := resolvePermissions(ctx, h.Reader, h.Log, p, refs, onMissing)
@@ -36,13 +74,14 @@ func (h *KeyPermissions) Handle(ctx context.Context, p *Principal, op, keyID str
 	}
 	if _, err := appendToKey(ctx, h.Log, p, keyID, func(k *events.Key) ([]events.Event, error) {
 		switch op {
-		case "add":
+		case AccessAdd:
 			return k.AddPermissions(p.WorkspaceID, ids)
-		case "remove":
+		case AccessRemove:
 			return k.RemovePermissions(p.WorkspaceID, ids)
-		default:
+		case AccessSet:
 			return k.SetPermissions(p.WorkspaceID, ids)
 		}
+		return nil, unknownChange(op)
 	}); err != nil {
 		return nil, err
 	}
@@ -67,11 +106,16 @@ type KeyRoles struct {
 func NewKeyRoles(log EventLog, r KeyReader) *KeyRoles { return &KeyRoles{Log: log, Reader: r} }
 
 // Handle applies op and returns the key's roles afterwards. Roles must
-// exist: an unknown one is a 404.
-func (h *KeyRoles) Handle(ctx context.Context, p *Principal, op, keyID string, refs []string) ([]RoleData, error) {
+// exist: an unknown one is a 404. Only adding needs an rbac tuple beyond
+// update_key, as in Unkey.
+func (h *KeyRoles) Handle(ctx context.Context, p *Principal, op AccessChange, keyID string, refs []string) ([]RoleData, error) {
 	var needs []string
-	if op == "add" {
+	switch op {
+	case AccessAdd:
 		needs = []string{"rbac.*.add_role_to_key"}
+	case AccessRemove, AccessSet:
+	default:
+		return nil, unknownChange(op)
 	}
 	if err := requireKeyAccessChange(ctx, h.Log, p, keyID, needs); err != nil {
 		return nil, err
@@ -82,13 +126,14 @@ func (h *KeyRoles) Handle(ctx context.Context, p *Principal, op, keyID string, r
 	}
 	if _, err := appendToKey(ctx, h.Log, p, keyID, func(k *events.Key) ([]events.Event, error) {
 		switch op {
-		case "add":
+		case AccessAdd:
 			return k.AddRoles(p.WorkspaceID, ids)
-		case "remove":
+		case AccessRemove:
 			return k.RemoveRoles(p.WorkspaceID, ids)
-		default:
+		case AccessSet:
 			return k.SetRoles(p.WorkspaceID, ids)
 		}
+		return nil, unknownChange(op)
 	}); err != nil {
 		return nil, err
 	}

@@ -229,7 +229,7 @@ type keyPermissionsBody struct {
 	Permissions []string `json:"permissions"`
 }
 
-func (rt *Routes) keyPermissions(op string) func(context.Context, *handlers.Principal, keyPermissionsBody) (any, error) {
+func (rt *Routes) keyPermissions(op handlers.AccessChange) func(context.Context, *handlers.Principal, keyPermissionsBody) (any, error) {
 	return func(ctx context.Context, p *handlers.Principal, in keyPermissionsBody) (any, error) {
 		return rt.KeyPermissions.Handle(ctx, p, op, in.KeyID, in.Permissions)
 	}
@@ -240,7 +240,7 @@ type keyRolesBody struct {
 	Roles []string `json:"roles"`
 }
 
-func (rt *Routes) keyRoles(op string) func(context.Context, *handlers.Principal, keyRolesBody) (any, error) {
+func (rt *Routes) keyRoles(op handlers.AccessChange) func(context.Context, *handlers.Principal, keyRolesBody) (any, error) {
 	return func(ctx context.Context, p *handlers.Principal, in keyRolesBody) (any, error) {
 		return rt.KeyRoles.Handle(ctx, p, op, in.KeyID, in.Roles)
 	}
