@@ -109,15 +109,7 @@ func sweepClickHouse(base string) {
 			return nil, err
 		}
 		defer rows.Close()
-		var names []string
-		for rows.Next() {
-			var n string
-			if err := rows.Scan(&n); err != nil {
-				return nil, err
-			}
-			names = append(names, n)
-		}
-		return names, rows.Err()
+		return scanNames(rows)
 	}, func(name string) error {
 		return chExec(base, "DROP DATABASE IF EXISTS "+name, dropTimeout)
 	})
@@ -129,6 +121,18 @@ func queryNames(ctx context.Context, db *sql.DB, query string, args ...any) ([]s
 		return nil, err
 	}
 	defer rows.Close()
+	return scanNames(rows)
+}
+
+// rowsOfNames is what database/sql's and clickhouse-go's rows share.
+type rowsOfNames interface {
+	Next() bool
+	Scan(dest ...any) error
+	Err() error
+}
+
+// scanNames reads a one-column result of names.
+func scanNames(rows rowsOfNames) ([]string, error) {
 	var names []string
 	for rows.Next() {
 		var n string
