@@ -95,24 +95,29 @@ func sweepPostgres(base string) {
 
 func sweepClickHouse(base string) {
 	sweepOnce("clickhouse "+base, func(ctx context.Context) ([]string, error) {
-		opts, err := clickhouse.ParseDSN(base)
-		if err != nil {
-			return nil, err
-		}
-		conn, err := clickhouse.Open(opts)
-		if err != nil {
-			return nil, err
-		}
-		defer conn.Close()
-		rows, err := conn.Query(ctx, "SELECT name FROM system.databases WHERE startsWith(name, ?)", namePrefix)
-		if err != nil {
-			return nil, err
-		}
-		defer rows.Close()
-		return scanNames(rows)
+		return clickHouseDatabases(ctx, base)
 	}, func(name string) error {
 		return chExec(base, "DROP DATABASE IF EXISTS "+name, dropTimeout)
 	})
+}
+
+// clickHouseDatabases lists the test databases on the ClickHouse at base.
+func clickHouseDatabases(ctx context.Context, base string) ([]string, error) {
+	opts, err := clickhouse.ParseDSN(base)
+	if err != nil {
+		return nil, err
+	}
+	conn, err := clickhouse.Open(opts)
+	if err != nil {
+		return nil, err
+	}
+	defer conn.Close()
+	rows, err := conn.Query(ctx, "SELECT name FROM system.databases WHERE startsWith(name, ?)", namePrefix)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	return scanNames(rows)
 }
 
 func queryNames(ctx context.Context, db *sql.DB, query string, args ...any) ([]string, error) {

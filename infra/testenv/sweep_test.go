@@ -58,3 +58,25 @@ func TestSweepDropsStalePostgresDatabases(t *testing.T) {
 		}
 	}
 }
+
+// The same on the real ClickHouse.
+func TestSweepDropsStaleClickHouseDatabases(t *testing.T) {
+	base := ClickHouseURL(t)
+	old := databaseName(time.Now().Add(-staleAfter - time.Minute))
+	fresh := databaseName(time.Now())
+	for _, n := range []string{old, fresh} {
+		if err := chAdminExec(base, "CREATE DATABASE "+n); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { _ = chAdminExec(base, "DROP DATABASE IF EXISTS "+n) })
+	}
+	swept.Delete("clickhouse " + base)
+	sweepClickHouse(base)
+	names, err := clickHouseDatabases(context.Background(), base)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if slices.Contains(names, old) || !slices.Contains(names, fresh) {
+		t.Fatalf("after the sweep: %v; want %s gone and %s kept", names, old, fresh)
+	}
+}
