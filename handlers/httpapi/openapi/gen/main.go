@@ -8,6 +8,7 @@ import (
 	"flag"
 	"fmt"
 	"os"
+	"path/filepath"
 	"strings"
 
 	"github.com/keyline/keyline/handlers/httpapi/openapi/internal/specgen"
@@ -41,7 +42,9 @@ func run() error {
 	if err != nil {
 		return err
 	}
-	generated, err := specgen.Generate(in, *src, *out, ops)
+	// Only the file name of the source is recorded: where a maintainer keeps
+	// Unkey's document is outside the repository and means nothing to a clone.
+	generated, err := specgen.Generate(in, filepath.Base(*src), *out, ops)
 	if err != nil {
 		return err
 	}
