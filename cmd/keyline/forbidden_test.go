@@ -289,32 +289,34 @@ func TestVerifyIPAllowlist(t *testing.T) {
 	})
 }
 
-// The new commands refuse bad input with exit code 1 and say why.
+// The workspace and apis commands refuse bad input and say why: exit 2
+// for a command line that cannot run, 1 for a refusal by the store.
 func TestCLIWorkspaceAndAllowlistBadInput(t *testing.T) {
 	cfg := sqliteConfig(t)
 	mintRootKey(t, cfg, "default")
 	config := writeConfig(t, map[string]any{"database": map[string]any{"primary": cfg.Database.Primary}})
 	for _, c := range []struct {
 		args []string
+		code int
 		want string
 	}{
-		{[]string{"workspace"}, "usage: keyline workspace disable|enable"},
-		{[]string{"workspace", "pause", "--workspace", "default"}, "usage: keyline workspace disable|enable"},
-		{[]string{"workspace", "disable", "--config", config}, "--workspace is required"},
-		{[]string{"workspace", "disable", "--config", config, "--workspace", "nope"}, `workspace "nope" does not exist`},
-		{[]string{"workspace", "enable", "--config", config, "--workspace", "default", "extra"}, `unexpected argument "extra"`},
-		{[]string{"apis"}, "usage: keyline apis allow-ips"},
-		{[]string{"apis", "allow-ips", "--config", config, "--ips", "1.2.3.4"}, "--api is required"},
-		{[]string{"apis", "allow-ips", "--config", config, "--api", "api_x"}, "--ips is required"},
-		{[]string{"apis", "allow-ips", "--config", config, "--api", "api_x", "--ips", "1.2.3.4"}, `API "api_x" does not exist or has been deleted`},
-		{[]string{"apis", "allow-ips", "--config", config, "--api", "api_x", "--ips", "1.2.3"}, `invalid IP address "1.2.3": not an IPv4 or IPv6 address`},
-		{[]string{"apis", "allow-ips", "--config", config, "--api", "api_x", "--ips", "10.0.0.0/8"}, `invalid IP address "10.0.0.0/8": ranges (CIDR) are not supported`},
-		{[]string{"apis", "allow-ips", "--config", config, "--api", "api_x", "--ips", "1.2.3.4,,5.6.7.8"}, `invalid IP address "": empty entry`},
-		{[]string{"apis", "allow-ips", "--config", config, "--api", "api_x", "--ips", "1.2.3.4:80"}, `invalid IP address "1.2.3.4:80"`},
+		{[]string{"workspace"}, 2, "subcommand"},
+		{[]string{"workspace", "pause", "--workspace", "default"}, 2, "subcommand"},
+		{[]string{"workspace", "disable", "--config", config}, 2, "--workspace is required"},
+		{[]string{"workspace", "disable", "--config", config, "--workspace", "nope"}, 1, `workspace "nope" does not exist`},
+		{[]string{"workspace", "enable", "--config", config, "--workspace", "default", "extra"}, 2, `unexpected argument "extra"`},
+		{[]string{"apis"}, 2, "missing subcommand (one of: allow-ips)"},
+		{[]string{"apis", "allow-ips", "--config", config, "--ips", "1.2.3.4"}, 2, "--api is required"},
+		{[]string{"apis", "allow-ips", "--config", config, "--api", "api_x"}, 2, "--ips is required"},
+		{[]string{"apis", "allow-ips", "--config", config, "--api", "api_x", "--ips", "1.2.3.4"}, 1, `API "api_x" does not exist or has been deleted`},
+		{[]string{"apis", "allow-ips", "--config", config, "--api", "api_x", "--ips", "1.2.3"}, 1, `invalid IP address "1.2.3": not an IPv4 or IPv6 address`},
+		{[]string{"apis", "allow-ips", "--config", config, "--api", "api_x", "--ips", "10.0.0.0/8"}, 1, `invalid IP address "10.0.0.0/8": ranges (CIDR) are not supported`},
+		{[]string{"apis", "allow-ips", "--config", config, "--api", "api_x", "--ips", "1.2.3.4,,5.6.7.8"}, 1, `invalid IP address "": empty entry`},
+		{[]string{"apis", "allow-ips", "--config", config, "--api", "api_x", "--ips", "1.2.3.4:80"}, 1, `invalid IP address "1.2.3.4:80"`},
 	} {
 		stdout, stderr, code := runProc(t, c.args...)
-		if code != 1 || !strings.Contains(stderr, c.want) || stdout != "" {
-			t.Errorf("keyline %v: exit %d, stdout %q, stderr %q; want exit 1 and %q", c.args, code, stdout, stderr, c.want)
+		if code != c.code || !strings.Contains(stderr, c.want) || stdout != "" {
+			t.Errorf("keyline %v: exit %d, stdout %q, stderr %q; want exit %d and %q", c.args, code, stdout, stderr, c.code, c.want)
 		}
 		if strings.Contains(stderr, "err:unkey") {
 			t.Errorf("keyline %v: the API's error URN leaks to the operator: %q", c.args, stderr)

@@ -12,39 +12,51 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/spf13/cobra"
+
 	"github.com/keyline/keyline/configs"
 	"github.com/keyline/keyline/infra/httpserver"
 )
 
-const healthSynopsis = "keyline health [--config FILE] [--url URL]"
+func healthCommand(ctx context.Context, stdout, _ io.Writer) *cobra.Command {
+	c := &cobra.Command{
+		Use:   "health [--url URL] [--timeout D]",
+		Short: "the container health check: exit 0 when the local node is live",
+		Long: `The container health check: GET the local node's /v2/liveness
+(http(s)://127.0.0.1:httpPort, https trusting exactly tls.certFile) and exit 0
+when it answers 200, 1 otherwise, with a one-line reason. --timeout bounds the
+wait.`,
+		Args: noArgs,
+		RunE: runE(func(cmd *cobra.Command, _ []string) error {
+			rawURL, _ := cmd.Flags().GetString("url")
+			timeout, _ := cmd.Flags().GetDuration("timeout")
+			if timeout <= 0 {
+				return usagef("--timeout must be positive, got %s", timeout)
+			}
+			if rawURL != "" {
+				if u, err := url.Parse(rawURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+					return usagef("--url must be an absolute http(s) URL, got %q", rawURL)
+				}
+			}
+			return checkHealth(ctx, configPath(cmd), rawURL, timeout, stdout)
+		}),
+	}
+	c.Flags().String("url", "", "liveness URL to ask (default: http(s)://127.0.0.1:httpPort/v2/liveness from the config)")
+	c.Flags().Duration("timeout", 5*time.Second, "give up after this long")
+	return c
+}
 
-// healthCmd is the container health check: it asks the local node's
+// checkHealth is the container health check: it asks the local node's
 // liveness endpoint and fails unless it answers 200. It is a subcommand of
 // the server binary, not curl, because the image is FROM scratch and has
 // nothing else to run.
-func healthCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs, config := newFlags("health", healthSynopsis+
-		": exit 0 when the local node's GET /v2/liveness answers 200, 1 otherwise (with the reason).", stderr)
-	rawURL := fs.String("url", "", "liveness URL to ask (default: http(s)://127.0.0.1:httpPort/v2/liveness from the config)")
-	timeout := fs.Duration("timeout", 5*time.Second, "give up after this long")
-	if err := fs.Parse(args); err != nil {
-		return err
-	}
-	if fs.NArg() > 0 {
-		return fmt.Errorf("unexpected argument %q (usage: %s)", fs.Arg(0), healthSynopsis)
-	}
-	if *timeout <= 0 {
-		return fmt.Errorf("--timeout must be positive, got %s", *timeout)
-	}
-	cfg, err := loadConfig(*config)
+func checkHealth(ctx context.Context, config, target string, timeout time.Duration, stdout io.Writer) error {
+	cfg, err := loadConfig(config)
 	if err != nil {
 		return err
 	}
-	target := *rawURL
 	if target == "" {
 		target = livenessURL(cfg)
-	} else if u, err := url.Parse(target); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		return fmt.Errorf("--url must be an absolute http(s) URL, got %q", target)
 	}
 	transport := &http.Transport{Proxy: nil, DisableKeepAlives: true}
 	if cfg.TLS != nil {
@@ -58,11 +70,11 @@ func healthCmd(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	}
 	client := &http.Client{
 		Transport: transport,
-		Timeout:   *timeout,
+		Timeout:   timeout,
 		// A redirect is not a live node answering: report it as it is.
 		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
 	}
-	ctx, cancel := context.WithTimeout(ctx, *timeout)
+	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, target, nil)
 	if err != nil {

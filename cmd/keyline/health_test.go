@@ -80,14 +80,17 @@ func TestHealthFailsWithOneLineReason(t *testing.T) {
 		}
 	}
 
-	for args, wantErr := range map[string]string{
-		"--url ftp://x/":                    "--url must be an absolute http(s) URL",
-		"--timeout 0s":                      "--timeout must be positive",
-		"--config /nonexistent/config.json": "/nonexistent/config.json",
-		"extra":                             `unexpected argument "extra"`,
+	for args, want := range map[string]struct {
+		code int
+		err  string
+	}{
+		"--url ftp://x/":                    {2, "--url must be an absolute http(s) URL"},
+		"--timeout 0s":                      {2, "--timeout must be positive"},
+		"--config /nonexistent/config.json": {1, "/nonexistent/config.json"},
+		"extra":                             {2, `unexpected argument "extra"`},
 	} {
 		_, errs, code := runProc(t, append([]string{"health"}, strings.Fields(args)...)...)
-		if code != 1 || !strings.Contains(errs, wantErr) {
+		if code != want.code || !strings.Contains(errs, want.err) {
 			t.Fatalf("health %s: exit %d, stderr %q", args, code, errs)
 		}
 	}

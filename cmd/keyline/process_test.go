@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"maps"
 	"os"
 	"os/exec"
@@ -171,9 +172,9 @@ func TestCLIHelp(t *testing.T) {
 		t.Fatalf("--help: exit %d\n%s", code, out)
 	}
 	for _, sub := range []string{"run", "bootstrap", "replay", "migrate", "consume", "health"} {
-		_, errs, code := runProc(t, sub, "--help")
-		if code != 0 || !containsAll(errs, "keyline "+sub, "-config") {
-			t.Fatalf("%s --help: exit %d\n%s", sub, code, errs)
+		help, _, code := runProc(t, sub, "--help")
+		if code != 0 || !containsAll(help, "keyline "+sub, "--config") {
+			t.Fatalf("%s --help: exit %d\n%s", sub, code, help)
 		}
 	}
 	_, errs, code := runProc(t, "frobnicate")
@@ -181,13 +182,13 @@ func TestCLIHelp(t *testing.T) {
 		t.Fatalf("unknown command: exit %d\n%s", code, errs)
 	}
 	_, errs, code = runProc(t, "bootstrap")
-	if code != 1 || !strings.Contains(errs, "--workspace is required") {
+	if code != 2 || !strings.Contains(errs, "--workspace is required") {
 		t.Fatalf("bootstrap without workspace: exit %d\n%s", code, errs)
 	}
 	for _, sub := range [][]string{{"workspace", "disable"}, {"workspace", "enable"}, {"apis", "allow-ips"}} {
-		_, errs, code := runProc(t, append(sub, "--help")...)
-		if code != 0 || !containsAll(errs, "keyline "+sub[0], sub[1], "-config") {
-			t.Fatalf("%v --help: exit %d\n%s", sub, code, errs)
+		help, _, code := runProc(t, append(sub, "--help")...)
+		if code != 0 || !containsAll(help, "keyline "+sub[0], sub[1], "--config") {
+			t.Fatalf("%v --help: exit %d\n%s", sub, code, help)
 		}
 	}
 }
@@ -204,7 +205,7 @@ func TestVersionPrintsStampedBuild(t *testing.T) {
 			t.Fatalf("%s printed:\n%s", arg, out)
 		}
 	}
-	if _, errs, code := runProc(t, "version", "extra"); code != 1 || !strings.Contains(errs, `unexpected argument "extra"`) {
+	if _, errs, code := runProc(t, "version", "extra"); code != 2 || !strings.Contains(errs, `unexpected argument "extra"`) {
 		t.Fatalf("version extra: exit %d\n%s", code, errs)
 	}
 }
@@ -225,10 +226,8 @@ func TestCLIUsageMatchesREADME(t *testing.T) {
 		}
 	}
 	served := map[string]bool{}
-	for _, line := range strings.Split(usage, "\n") {
-		if strings.HasPrefix(line, "  keyline ") {
-			served[strings.TrimPrefix(line, "  ")] = true
-		}
+	for _, line := range synopses(newRootCommand(context.Background(), io.Discard, io.Discard)) {
+		served[line] = true
 	}
 	if len(served) < 8 || !maps.Equal(documented, served) {
 		t.Fatalf("README's command line:\n%v\nkeyline --help:\n%v", slices.Sorted(maps.Keys(documented)), slices.Sorted(maps.Keys(served)))
@@ -366,4 +365,75 @@ func TestBootstrapWhileServerRuns(t *testing.T) {
 		t.Fatalf("second bootstrap: exit %d %q", code, out)
 	}
 	ts.must(t, again.RootKey, "apis.getApi", map[string]string{"apiId": id}, nil)
+}
+
+// Exit codes follow the Unix convention: 2 when the command line is wrong
+// (and nothing ran), 1 when the command ran and failed; the message is a
+// one-line hint, not the whole usage.
+func TestCLIExitCodes(t *testing.T) {
+	t.Parallel()
+	missing := filepath.Join(t.TempDir(), "missing.json")
+	for _, tc := range []struct {
+		args []string
+		code int
+		want []string
+	}{
+		{nil, 2, []string{"Commands (global flag: --config FILE):"}},
+		{[]string{"rnu"}, 2, []string{`keyline: unknown command "rnu" (did you mean run?)`, "Run 'keyline --help' for usage."}},
+		{[]string{"run", "--confg", missing}, 2, []string{"keyline run: unknown flag: --confg", "Run 'keyline run --help' for usage."}},
+		{[]string{"run", "now"}, 2, []string{`keyline run: unexpected argument "now"`}},
+		{[]string{"consume", "--from", "yesterday"}, 2, []string{`keyline consume: --from must be beginning or latest, got "yesterday"`}},
+		{[]string{"health", "--timeout", "soon"}, 2, []string{`keyline health: invalid argument "soon" for "--timeout" flag`}},
+		{[]string{"cluster"}, 2, []string{"keyline cluster: missing subcommand (one of: members)"}},
+		{[]string{"run", "--config", missing}, 1, []string{"keyline run: ", missing}},
+		{[]string{"cluster", "members", "--config", missing}, 1, []string{"keyline cluster members: ", missing}},
+	} {
+		out, errs, code := runProc(t, tc.args...)
+		if code != tc.code || !containsAll(errs, tc.want...) || (code != 0 && out != "") {
+			t.Errorf("keyline %q: exit %d, stdout %q, stderr %q; want exit %d and %q", tc.args, code, out, errs, tc.code, tc.want)
+		}
+		if code == 2 && len(tc.args) > 0 && strings.Count(errs, "\n") > 2 {
+			t.Errorf("keyline %q: a usage error printed %d lines, want a short hint:\n%s", tc.args, strings.Count(errs, "\n"), errs)
+		}
+	}
+}
+
+// `keyline completion SHELL` prints a script that the shell accepts and
+// that completes from the same command definitions as the help.
+func TestCLICompletion(t *testing.T) {
+	t.Parallel()
+	for _, shell := range []string{"bash", "zsh", "fish", "powershell"} {
+		out, errs, code := runProc(t, "completion", shell)
+		if code != 0 || !strings.Contains(out, "keyline") || len(out) < 1000 {
+			t.Fatalf("completion %s: exit %d, %d bytes, stderr %q", shell, code, len(out), errs)
+		}
+		if shell != "bash" {
+			continue
+		}
+		if _, err := exec.LookPath("bash"); err != nil {
+			t.Fatal("bash is not installed: the completion script cannot be checked")
+		}
+		script := filepath.Join(t.TempDir(), "keyline.bash")
+		if err := os.WriteFile(script, []byte(out), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		if b, err := exec.Command("bash", "-n", script).CombinedOutput(); err != nil {
+			t.Fatalf("bash -n on the completion script: %v\n%s", err, b)
+		}
+	}
+	// The hidden __complete command is what the scripts call: it must offer
+	// the subcommands and a flag's fixed values.
+	for _, tc := range []struct {
+		args []string
+		want []string
+	}{
+		{[]string{"__complete", "rootkeys", ""}, []string{"create", "list", "revoke"}},
+		{[]string{"__complete", "consume", "--from", ""}, []string{"beginning", "latest"}},
+		{[]string{"__complete", "r"}, []string{"replay", "rootkeys", "run"}},
+	} {
+		out, errs, code := runProc(t, tc.args...)
+		if code != 0 || !containsAll(out, tc.want...) {
+			t.Errorf("%q: exit %d, stdout %q, stderr %q; want %q", tc.args, code, out, errs, tc.want)
+		}
+	}
 }

@@ -172,20 +172,16 @@ func TestRootKeysCLIShapesAndErrors(t *testing.T) {
 		args []string
 		want string
 	}{
-		{[]string{"rootkeys", "revoke", "--workspace", "acme", "--id", minted.RootKeyID}, "keyline rootkeys: root key " + minted.RootKeyID + " is already revoked\n"},
-		{[]string{"rootkeys", "revoke", "--workspace", "acme", "--id", "key_doesnotexist"}, "keyline rootkeys: root key key_doesnotexist does not exist in workspace \"acme\"\n"},
-		{[]string{"rootkeys", "revoke", "--workspace", "other", "--id", all.RootKeyID}, "keyline rootkeys: root key " + all.RootKeyID + " does not exist in workspace \"other\"\n"},
-		{[]string{"rootkeys", "revoke", "--workspace", "nowhere", "--id", all.RootKeyID}, "keyline rootkeys: workspace \"nowhere\" does not exist (keyline bootstrap creates it)\n"},
-		{[]string{"rootkeys", "list", "--workspace", "nowhere"}, "keyline rootkeys: workspace \"nowhere\" does not exist (keyline bootstrap creates it)\n"},
-		{[]string{"rootkeys", "create", "--workspace", "nowhere"}, "keyline rootkeys: workspace \"nowhere\" does not exist (keyline bootstrap creates it)\n"},
+		{[]string{"rootkeys", "revoke", "--workspace", "acme", "--id", minted.RootKeyID}, "keyline rootkeys VERB: root key " + minted.RootKeyID + " is already revoked\n"},
+		{[]string{"rootkeys", "revoke", "--workspace", "acme", "--id", "key_doesnotexist"}, "keyline rootkeys VERB: root key key_doesnotexist does not exist in workspace \"acme\"\n"},
+		{[]string{"rootkeys", "revoke", "--workspace", "other", "--id", all.RootKeyID}, "keyline rootkeys VERB: root key " + all.RootKeyID + " does not exist in workspace \"other\"\n"},
+		{[]string{"rootkeys", "revoke", "--workspace", "nowhere", "--id", all.RootKeyID}, "keyline rootkeys VERB: workspace \"nowhere\" does not exist (keyline bootstrap creates it)\n"},
+		{[]string{"rootkeys", "list", "--workspace", "nowhere"}, "keyline rootkeys VERB: workspace \"nowhere\" does not exist (keyline bootstrap creates it)\n"},
+		{[]string{"rootkeys", "create", "--workspace", "nowhere"}, "keyline rootkeys VERB: workspace \"nowhere\" does not exist (keyline bootstrap creates it)\n"},
 		{[]string{"rootkeys", "create", "--workspace", "acme", "--permissions", "api.*.read_api,api.*.frobnicate"},
-			`keyline rootkeys: invalid permission "api.*.frobnicate": api has no action "frobnicate" (known: create_api, read_api, update_api, delete_api, create_key, read_key, update_key, delete_key, encrypt_key, decrypt_key, verify_key, read_analytics)` + "\n"},
+			`keyline rootkeys VERB: invalid permission "api.*.frobnicate": api has no action "frobnicate" (known: create_api, read_api, update_api, delete_api, create_key, read_key, update_key, delete_key, encrypt_key, decrypt_key, verify_key, read_analytics)` + "\n"},
 		{[]string{"rootkeys", "create", "--workspace", "acme", "--permissions", "unkey:v1:ws_other:**#*"},
-			"keyline rootkeys: invalid permission \"unkey:v1:ws_other:**#*\": it names workspace ws_other, but the root key belongs to " + boot.WorkspaceID + "\n"},
-		{[]string{"rootkeys", "revoke", "--workspace", "acme"}, "--id is required\n"},
-		{[]string{"rootkeys", "list"}, "--workspace is required\n"},
-		{[]string{"rootkeys", "list", "--workspace", "acme", "extra"}, "keyline rootkeys: unexpected argument \"extra\""},
-		{[]string{"rootkeys", "rotate"}, "keyline rootkeys: usage: keyline rootkeys list|create|revoke [--config FILE] --workspace NAME [...]\n"},
+			"keyline rootkeys VERB: invalid permission \"unkey:v1:ws_other:**#*\": it names workspace ws_other, but the root key belongs to " + boot.WorkspaceID + "\n"},
 		{[]string{"bootstrap", "--workspace", "fresh", "--permissions", "keys.*.verify"},
 			"keyline bootstrap: invalid permission \"keys.*.verify\": unknown resource \"keys\" (known: api, ratelimit, rbac, identity)\n"},
 		{[]string{"bootstrap", "--workspace", "fresh", "--permissions", "api.*.create_api,api.create_key"},
@@ -198,8 +194,24 @@ func TestRootKeysCLIShapesAndErrors(t *testing.T) {
 			args = append([]string{"bootstrap", "--config", config}, tc.args[1:]...)
 		}
 		out, errs, code := runProc(t, args...)
-		if code != 1 || out != "" || !strings.Contains(errs, tc.want) {
-			t.Errorf("%v: exit %d, stdout %q, stderr %q; want exit 1 and %q", tc.args, code, out, errs, tc.want)
+		want := strings.ReplaceAll(tc.want, "VERB", tc.args[1])
+		if code != 1 || out != "" || !strings.Contains(errs, want) {
+			t.Errorf("%v: exit %d, stdout %q, stderr %q; want exit 1 and %q", tc.args, code, out, errs, want)
+		}
+	}
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"rootkeys", "revoke", "--workspace", "acme"}, "keyline rootkeys revoke: --id is required\n"},
+		{[]string{"rootkeys", "list"}, "keyline rootkeys list: --workspace is required\n"},
+		{[]string{"rootkeys", "list", "--workspace", "acme", "extra"}, "keyline rootkeys list: unexpected argument \"extra\"\n"},
+		{[]string{"rootkeys", "rotate"}, "keyline rootkeys: unknown subcommand \"rotate\" (one of: create, list, revoke)\n"},
+		{[]string{"rootkeys", "lsit"}, "(did you mean list?)"},
+	} {
+		out, errs, code := runProc(t, append(tc.args, "--config", config)...)
+		if code != 2 || out != "" || !strings.Contains(errs, tc.want) || !strings.Contains(errs, "Run 'keyline rootkeys") {
+			t.Errorf("%v: exit %d, stdout %q, stderr %q; want exit 2 and %q", tc.args, code, out, errs, tc.want)
 		}
 	}
 	// Refused commands changed nothing: the bootstrap with bad permissions
@@ -214,9 +226,9 @@ func TestRootKeysCLIShapesAndErrors(t *testing.T) {
 		t.Fatalf("workspace other: %+v", keys)
 	}
 	for _, verb := range []string{"list", "create", "revoke"} {
-		_, errs, code := runProc(t, "rootkeys", verb, "--help")
-		if code != 0 || !containsAll(errs, "keyline rootkeys "+verb, "-workspace", "-config") {
-			t.Fatalf("rootkeys %s --help: exit %d\n%s", verb, code, errs)
+		help, _, code := runProc(t, "rootkeys", verb, "--help")
+		if code != 0 || !containsAll(help, "keyline rootkeys "+verb, "--workspace", "--config") {
+			t.Fatalf("rootkeys %s --help: exit %d\n%s", verb, code, help)
 		}
 	}
 }

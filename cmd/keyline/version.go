@@ -54,12 +54,9 @@ func describeBuild(info *debug.BuildInfo) buildDescription {
 	return d
 }
 
-// versionCmd prints the version, the VCS revision and the build time, one
+// printVersion prints the version, the VCS revision and the build time, one
 // "name: value" line each, so that scripts can grep a single field.
-func versionCmd(args []string, stdout io.Writer) error {
-	if len(args) > 0 {
-		return fmt.Errorf("unexpected argument %q (usage: keyline version)", args[0])
-	}
+func printVersion(stdout io.Writer) error {
 	info, _ := debug.ReadBuildInfo()
 	d := describeBuild(info)
 	rev := d.Revision
