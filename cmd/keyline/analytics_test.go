@@ -462,8 +462,8 @@ func TestVerificationsOverHTTPReachClickHouseExactly(t *testing.T) {
 	seen := map[keyOutcome]int{}
 	for _, k := range keys {
 		v := a.verify(t, a.RootKey, map[string]any{"key": k})
-		keyIDs[k] = v["keyId"].(string)
-		seen[keyOutcome{keyIDs[k], v["code"].(string)}]++
+		keyIDs[k] = v.KeyID
+		seen[keyOutcome{keyIDs[k], v.Code}]++
 	}
 	var mu sync.Mutex
 	var wg sync.WaitGroup
@@ -476,7 +476,7 @@ func TestVerificationsOverHTTPReachClickHouseExactly(t *testing.T) {
 			for i := range 100 {
 				k := keys[(i+w)%len(keys)]
 				v := srv.verify(t, srv.RootKey, map[string]any{"key": k})
-				local[keyOutcome{keyIDs[k], v["code"].(string)}]++
+				local[keyOutcome{keyIDs[k], v.Code}]++
 			}
 			mu.Lock()
 			for ko, n := range local {

@@ -296,7 +296,7 @@ func TestURNGrants(t *testing.T) {
 		urn(ws, "keyspaces/"+ks+"/keys/"+otherKeyID, "verify_key"): "NOT_FOUND",
 		urn(other, "keyspaces/"+ks+"/keys/*", "verify_key"):        "NOT_FOUND",
 	} {
-		if got := ts.verify(t, mint(grant), map[string]any{"key": key})["code"]; got != want {
+		if got := ts.verify(t, mint(grant), map[string]any{"key": key}).Code; got != want {
 			t.Errorf("verify with %s = %v, want %s", grant, got, want)
 		}
 	}
@@ -372,7 +372,7 @@ func TestCrossWorkspaceNoLeak(t *testing.T) {
 	}
 	// verifyKey answers NOT_FOUND; the lists are empty; limit on A's
 	// namespace ID creates B's own namespace of that name, never touches A's.
-	if got := ts.verify(t, b, map[string]any{"key": key}); got["code"] != "NOT_FOUND" || len(got) != 2 {
+	if got := ts.verify(t, b, map[string]any{"key": key}); got.Code != "NOT_FOUND" || len(got.Fields) != 2 {
 		t.Errorf("verifyKey with B's key = %v", got)
 	}
 	for _, op := range []string{"identities.listIdentities", "permissions.listPermissions", "permissions.listRoles"} {

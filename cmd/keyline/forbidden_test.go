@@ -19,7 +19,7 @@ import (
 
 // verifyAs posts keys.verifyKey with root as the bearer and xff (when not
 // empty) as X-Forwarded-For, through c (nil: the shared client).
-func (ts *testServer) verifyAs(t *testing.T, c *http.Client, base, root, xff string, body map[string]any) (int, map[string]any, string) {
+func (ts *testServer) verifyAs(t *testing.T, c *http.Client, base, root, xff string, body map[string]any) (int, verification, string) {
 	t.Helper()
 	b, _ := json.Marshal(body)
 	req, err := http.NewRequest(http.MethodPost, base+"/v2/keys.verifyKey", bytes.NewReader(b))
@@ -44,8 +44,12 @@ func (ts *testServer) verifyAs(t *testing.T, c *http.Client, base, root, xff str
 	if err := json.Unmarshal(raw, &r); err != nil {
 		t.Fatalf("verifyKey: %d %s", resp.StatusCode, raw)
 	}
-	var data map[string]any
-	_ = json.Unmarshal(r.Data, &data)
+	var data verification
+	if resp.StatusCode == http.StatusOK {
+		if err := json.Unmarshal(r.Data, &data); err != nil {
+			t.Fatalf("verifyKey: decoding %s: %v", r.Data, err)
+		}
+	}
 	return resp.StatusCode, data, string(r.Data)
 }
 
@@ -85,7 +89,7 @@ func TestWorkspaceDisabledVerifiesForbidden(t *testing.T) {
 		outsider := mintRootKey(t, cfg, "outsider")
 		outsiderAPI := ts.createAPI(t, outsider, "outsider api")
 		_, outsiderKey := ts.createKey(t, outsider, map[string]any{"apiId": outsiderAPI})
-		if v := ts.verify(t, root, map[string]any{"key": key}); v["code"] != "VALID" || v["credits"] != float64(4) {
+		if v := ts.verify(t, root, map[string]any{"key": key}); v.Code != "VALID" || v.credits() != 4 {
 			t.Fatalf("before: %v", v)
 		}
 		// Polls while waiting for a change spend nothing; the checks below
@@ -99,10 +103,10 @@ func TestWorkspaceDisabledVerifiesForbidden(t *testing.T) {
 		}
 		testenv.Eventually(t, 5*time.Second, func() (bool, string) {
 			v := ts.verify(t, root, free)
-			return v["code"] == "FORBIDDEN", fmt.Sprintf("verify answers %v", v)
+			return v.Code == "FORBIDDEN", fmt.Sprintf("verify answers %v", v)
 		})
 		// The key's data comes with it, like DISABLED's, and nothing is spent.
-		if v := ts.verify(t, root, map[string]any{"key": key}); v["valid"] != false || v["keyId"] != keyID || v["name"] != "k" || v["credits"] != float64(4) {
+		if v := ts.verify(t, root, map[string]any{"key": key}); v.Valid || v.KeyID != keyID || v.Name != "k" || v.credits() != 4 {
 			t.Fatalf("FORBIDDEN body: %v", v)
 		}
 		testenv.Eventually(t, 5*time.Second, func() (bool, string) {
@@ -136,7 +140,7 @@ func TestWorkspaceDisabledVerifiesForbidden(t *testing.T) {
 			}
 		}
 		// Other workspaces are untouched.
-		if v := ts.verify(t, outsider, map[string]any{"key": outsiderKey}); v["code"] != "VALID" {
+		if v := ts.verify(t, outsider, map[string]any{"key": outsiderKey}); v.Code != "VALID" {
 			t.Fatalf("outsider's own key: %v", v)
 		}
 		cli(t, cfg, &state, "workspace", "disable", "--workspace", "default")
@@ -150,7 +154,7 @@ func TestWorkspaceDisabledVerifiesForbidden(t *testing.T) {
 		}
 		testenv.Eventually(t, 5*time.Second, func() (bool, string) {
 			v := ts.verify(t, root, free)
-			return v["code"] == "VALID", fmt.Sprintf("verify answers %v", v)
+			return v.Code == "VALID", fmt.Sprintf("verify answers %v", v)
 		})
 		testenv.Eventually(t, 5*time.Second, func() (bool, string) {
 			status, _ := ts.call(t, root, "apis.getApi", map[string]any{"apiId": api})
@@ -167,15 +171,15 @@ func TestWorkspaceDisabledVerifiesForbidden(t *testing.T) {
 			if !enabled {
 				want, status = "FORBIDDEN", 403
 			}
-			if v := ts.verify(t, root, free); v["code"] != want {
+			if v := ts.verify(t, root, free); v.Code != want {
 				t.Fatalf("very next verify after enabled=%v: %v", enabled, v)
 			}
 			if got, r := ts.call(t, root, "apis.getApi", map[string]any{"apiId": api}); got != status {
 				t.Fatalf("very next getApi after enabled=%v: %d %+v", enabled, got, r.Error)
 			}
 		}
-		if v := ts.verify(t, root, free); v["credits"] != float64(4) {
-			t.Fatalf("only the first verification spent: credits %v, want 4", v["credits"])
+		if v := ts.verify(t, root, free); v.credits() != 4 {
+			t.Fatalf("only the first verification spent: credits %d, want 4", v.credits())
 		}
 	})
 }
@@ -197,7 +201,7 @@ func TestVerifyIPAllowlist(t *testing.T) {
 	if !set.Changed || set.APIID != api || strings.Join(set.IPs, ",") != "1.2.3.4,2001:db8::1" {
 		t.Fatalf("allow-ips printed %+v", set)
 	}
-	verify := func(xff string, body map[string]any) map[string]any {
+	verify := func(xff string, body map[string]any) verification {
 		t.Helper()
 		status, v, raw := ts.verifyAs(t, nil, ts.URL, root, xff, body)
 		if status != 200 {
@@ -207,11 +211,11 @@ func TestVerifyIPAllowlist(t *testing.T) {
 	}
 	testenv.Eventually(t, 5*time.Second, func() (bool, string) {
 		v := verify("9.9.9.9", map[string]any{"key": key})
-		return v["code"] == "FORBIDDEN", fmt.Sprintf("verify from a stranger answers %v", v)
+		return v.Code == "FORBIDDEN", fmt.Sprintf("verify from a stranger answers %v", v)
 	})
 	// FORBIDDEN spends no credits (and carries the balance it did not touch).
 	for range 3 {
-		if v := verify("9.9.9.9", map[string]any{"key": key}); v["code"] != "FORBIDDEN" || v["credits"] != float64(10) || v["valid"] != false {
+		if v := verify("9.9.9.9", map[string]any{"key": key}); v.Code != "FORBIDDEN" || v.credits() != 10 || v.Valid {
 			t.Fatalf("stranger: %v", v)
 		}
 	}
@@ -230,24 +234,24 @@ func TestVerifyIPAllowlist(t *testing.T) {
 		{"10.0.0.0/8", "FORBIDDEN"},                   //
 		{"1.2.3.4" + strings.Repeat(" ", 3), "VALID"}, // trimmed
 	} {
-		if v := verify(c.xff, map[string]any{"key": key, "credits": map[string]any{"cost": 1}}); v["code"] != c.want {
+		if v := verify(c.xff, map[string]any{"key": key, "credits": map[string]any{"cost": 1}}); v.Code != c.want {
 			t.Fatalf("case %d, X-Forwarded-For %q: %v, want %s", i, c.xff, v, c.want)
 		}
 	}
 	// 7 VALID above, 10 - 7 left.
-	if v := verify("1.2.3.4", map[string]any{"key": key, "credits": map[string]any{"cost": 0}}); v["credits"] != float64(3) {
+	if v := verify("1.2.3.4", map[string]any{"key": key, "credits": map[string]any{"cost": 0}}); v.credits() != 3 {
 		t.Fatalf("credits after the table: %v", v)
 	}
 	// Nor does it take rate-limit tokens: the one token is still there.
 	for range 3 {
-		if v := verify("9.9.9.9", map[string]any{"key": limitedKey}); v["code"] != "FORBIDDEN" {
+		if v := verify("9.9.9.9", map[string]any{"key": limitedKey}); v.Code != "FORBIDDEN" {
 			t.Fatalf("limited key from a stranger: %v", v)
 		}
 	}
-	if v := verify("1.2.3.4", map[string]any{"key": limitedKey}); v["code"] != "VALID" {
+	if v := verify("1.2.3.4", map[string]any{"key": limitedKey}); v.Code != "VALID" {
 		t.Fatalf("limited key from a listed address after refusals: %v", v)
 	}
-	if v := verify("1.2.3.4", map[string]any{"key": limitedKey}); v["code"] != "RATE_LIMITED" {
+	if v := verify("1.2.3.4", map[string]any{"key": limitedKey}); v.Code != "RATE_LIMITED" {
 		t.Fatalf("the token was spent once: %v", v)
 	}
 	// Steps 7–9 come first: another workspace's root key sees NOT_FOUND.
@@ -259,9 +263,9 @@ func TestVerifyIPAllowlist(t *testing.T) {
 	cli(t, cfg, &set, "apis", "allow-ips", "--api", api, "--ips", "127.0.0.1,::1")
 	testenv.Eventually(t, 5*time.Second, func() (bool, string) {
 		v := verify("", map[string]any{"key": key, "credits": map[string]any{"cost": 0}})
-		return v["code"] == "VALID", fmt.Sprintf("verify from 127.0.0.1 answers %v", v)
+		return v.Code == "VALID", fmt.Sprintf("verify from 127.0.0.1 answers %v", v)
 	})
-	if v := verify("1.2.3.4", map[string]any{"key": key, "credits": map[string]any{"cost": 0}}); v["code"] != "FORBIDDEN" {
+	if v := verify("1.2.3.4", map[string]any{"key": key, "credits": map[string]any{"cost": 0}}); v.Code != "FORBIDDEN" {
 		t.Fatalf("the header wins over the peer: %v", v)
 	}
 	_, port, _ := net.SplitHostPort(strings.TrimPrefix(ts.URL, "http://"))
@@ -269,7 +273,7 @@ func TestVerifyIPAllowlist(t *testing.T) {
 		t.Logf("no IPv6 loopback here (%v): skipping the IPv6 peer", err)
 	} else {
 		conn.Close()
-		if status, v, raw := ts.verifyAs(t, nil, "http://[::1]:"+port, root, "", map[string]any{"key": key, "credits": map[string]any{"cost": 0}}); status != 200 || v["code"] != "VALID" {
+		if status, v, raw := ts.verifyAs(t, nil, "http://[::1]:"+port, root, "", map[string]any{"key": key, "credits": map[string]any{"cost": 0}}); status != 200 || v.Code != "VALID" {
 			t.Fatalf("from [::1]: %d %s", status, raw)
 		}
 	}
@@ -285,7 +289,7 @@ func TestVerifyIPAllowlist(t *testing.T) {
 	}
 	testenv.Eventually(t, 5*time.Second, func() (bool, string) {
 		v := verify("9.9.9.9", map[string]any{"key": key, "credits": map[string]any{"cost": 0}})
-		return v["code"] == "VALID", fmt.Sprintf("verify after clearing answers %v", v)
+		return v.Code == "VALID", fmt.Sprintf("verify after clearing answers %v", v)
 	})
 }
 

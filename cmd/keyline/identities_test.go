@@ -199,7 +199,7 @@ func TestIdentityRatelimitsInVerify(t *testing.T) {
 	}
 	codes := []string{}
 	for _, k := range []string{keyA, keyB, keyA, keyB} {
-		codes = append(codes, ts.verify(t, ts.RootKey, map[string]any{"key": k})["code"].(string))
+		codes = append(codes, ts.verify(t, ts.RootKey, map[string]any{"key": k}).Code)
 	}
 	if strings.Join(codes, ",") != "VALID,VALID,VALID,RATE_LIMITED" {
 		t.Fatalf("shared identity limit of 3 across two keys: %v", codes)
@@ -208,12 +208,12 @@ func TestIdentityRatelimitsInVerify(t *testing.T) {
 	ts.must(t, ts.RootKey, "identities.updateIdentity", map[string]any{"identity": "org_1", "ratelimits": []map[string]any{
 		{"name": "burst", "limit": 1, "duration": 60000, "autoApply": false}}}, nil)
 	for i, want := range []string{"VALID", "RATE_LIMITED"} {
-		if c := ts.verify(t, ts.RootKey, map[string]any{"key": keyA, "ratelimits": []map[string]any{{"name": "burst"}}})["code"]; c != want {
+		if c := ts.verify(t, ts.RootKey, map[string]any{"key": keyA, "ratelimits": []map[string]any{{"name": "burst"}}}).Code; c != want {
 			t.Fatalf("key A burst #%d = %v, want %s", i, c, want)
 		}
 	}
 	for range 3 {
-		if c := ts.verify(t, ts.RootKey, map[string]any{"key": keyB, "ratelimits": []map[string]any{{"name": "burst"}}})["code"]; c != "VALID" {
+		if c := ts.verify(t, ts.RootKey, map[string]any{"key": keyB, "ratelimits": []map[string]any{{"name": "burst"}}}).Code; c != "VALID" {
 			t.Fatalf("key B's own burst config must win: %v", c)
 		}
 	}

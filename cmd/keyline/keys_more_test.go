@@ -24,7 +24,7 @@ func TestKeyPermissionAndRoleEndpoints(t *testing.T) {
 	if len(got) != 2 || got[0].Slug != "a.read" || got[1].Slug != "a.write" || got[1].Name != "a.write" || got[1].ID == "" {
 		t.Fatalf("addPermissions = %+v", got)
 	}
-	if v := ts.verify(t, ts.RootKey, map[string]any{"key": key, "permissions": "a.read AND a.write"}); v["code"] != "VALID" {
+	if v := ts.verify(t, ts.RootKey, map[string]any{"key": key, "permissions": "a.read AND a.write"}); v.Code != "VALID" {
 		t.Fatalf("verify after add: %v", v)
 	}
 	ts.must(t, ts.RootKey, "keys.removePermissions", map[string]any{"keyId": id, "permissions": []string{"a.read"}}, &got)
@@ -37,7 +37,7 @@ func TestKeyPermissionAndRoleEndpoints(t *testing.T) {
 	if len(got) != 0 {
 		t.Fatalf("setPermissions [] = %+v", got)
 	}
-	if v := ts.verify(t, ts.RootKey, map[string]any{"key": key, "permissions": "a.write"}); v["code"] != "INSUFFICIENT_PERMISSIONS" {
+	if v := ts.verify(t, ts.RootKey, map[string]any{"key": key, "permissions": "a.write"}); v.Code != "INSUFFICIENT_PERMISSIONS" {
 		t.Fatalf("verify after set []: %v", v)
 	}
 	// Creating slugs on the fly needs rbac.*.create_permission.
@@ -75,14 +75,14 @@ func TestKeyPermissionAndRoleEndpoints(t *testing.T) {
 		t.Fatalf("addRoles = %+v", roles)
 	}
 	v := ts.verify(t, ts.RootKey, map[string]any{"key": key, "permissions": "a.write"})
-	if v["code"] != "VALID" || len(v["roles"].([]any)) != 1 {
+	if v.Code != "VALID" || len(v.Roles) != 1 {
 		t.Fatalf("verify with role permission: %v", v)
 	}
 	ts.must(t, ts.RootKey, "keys.setRoles", map[string]any{"keyId": id, "roles": []string{}}, &roles)
 	if len(roles) != 0 {
 		t.Fatalf("setRoles [] = %+v", roles)
 	}
-	if v := ts.verify(t, ts.RootKey, map[string]any{"key": key, "permissions": "a.write"}); v["code"] != "INSUFFICIENT_PERMISSIONS" {
+	if v := ts.verify(t, ts.RootKey, map[string]any{"key": key, "permissions": "a.write"}); v.Code != "INSUFFICIENT_PERMISSIONS" {
 		t.Fatalf("verify after setRoles []: %v", v)
 	}
 }
@@ -100,8 +100,8 @@ func TestRerollKey(t *testing.T) {
 		t.Fatalf("reroll = %+v", out)
 	}
 	v := ts.verify(t, ts.RootKey, map[string]any{"key": out.Key, "permissions": "x.y"})
-	if v["code"] != "VALID" || v["name"] != "rolling" || v["credits"] != float64(3) || v["expires"] != nil ||
-		v["identity"].(map[string]any)["externalId"] != "u1" {
+	if v.Code != "VALID" || v.Name != "rolling" || v.credits() != 3 || v.Expires != nil ||
+		v.externalID() != "u1" {
 		t.Fatalf("new key: %v", v)
 	}
 	var old struct{ Expires int64 }
@@ -109,11 +109,11 @@ func TestRerollKey(t *testing.T) {
 	if old.Expires%60000 != 0 || old.Expires < before+90000 || old.Expires > time.Now().UnixMilli()+90000+60000 {
 		t.Fatalf("old key expires at %d, want now+90s rounded up to a minute (now %d)", old.Expires, before)
 	}
-	if v := ts.verify(t, ts.RootKey, map[string]any{"key": oldKey}); v["code"] != "VALID" {
+	if v := ts.verify(t, ts.RootKey, map[string]any{"key": oldKey}); v.Code != "VALID" {
 		t.Fatalf("old key inside its grace period: %v", v)
 	}
 	ts.must(t, ts.RootKey, "keys.rerollKey", map[string]any{"keyId": out.KeyID, "expiration": 0}, nil)
-	if v := ts.verify(t, ts.RootKey, map[string]any{"key": out.Key}); v["code"] != "EXPIRED" {
+	if v := ts.verify(t, ts.RootKey, map[string]any{"key": out.Key}); v.Code != "EXPIRED" {
 		t.Fatalf("rerolled with expiration 0: %v", v)
 	}
 }
@@ -141,7 +141,7 @@ func TestMigrateKeys(t *testing.T) {
 	if len(res.Migrated) != 0 || len(res.Failed) != 1 {
 		t.Fatalf("second migrate of the same hash = %+v", res)
 	}
-	if v := ts.verify(t, ts.RootKey, map[string]any{"key": plaintext}); v["code"] != "NOT_FOUND" {
+	if v := ts.verify(t, ts.RootKey, map[string]any{"key": plaintext}); v.Code != "NOT_FOUND" {
 		t.Fatalf("before migration: %v", v)
 	}
 	// An undeclared migrationId finds nothing, and so does a declared one
@@ -152,10 +152,10 @@ func TestMigrateKeys(t *testing.T) {
 			t.Fatalf("migration id %s: %d %s", id, status, r.Data)
 		}
 	}
-	if v := ts.verify(t, ts.RootKey, map[string]any{"key": plaintext, "migrationId": "acme_v1"}); v["code"] != "VALID" || v["credits"] != float64(2) {
+	if v := ts.verify(t, ts.RootKey, map[string]any{"key": plaintext, "migrationId": "acme_v1"}); v.Code != "VALID" || v.credits() != 2 {
 		t.Fatalf("first verify with migration id: %v", v)
 	}
-	if v := ts.verify(t, ts.RootKey, map[string]any{"key": plaintext}); v["code"] != "VALID" || v["name"] != "imported" {
+	if v := ts.verify(t, ts.RootKey, map[string]any{"key": plaintext}); v.Code != "VALID" || v.Name != "imported" {
 		t.Fatalf("after migration: %v", v)
 	}
 	var got struct{ Start string }
@@ -194,7 +194,7 @@ func TestMigrateKeys(t *testing.T) {
 	if len(res.Migrated) != 1 {
 		t.Fatalf("sha256 migration = %+v", res)
 	}
-	if v := ts.verify(t, ts.RootKey, map[string]any{"key": "p_s_" + long, "migrationId": "legacy_sha"}); v["code"] != "NOT_FOUND" {
+	if v := ts.verify(t, ts.RootKey, map[string]any{"key": "p_s_" + long, "migrationId": "legacy_sha"}); v.Code != "NOT_FOUND" {
 		t.Fatalf("a sha256-migrated key verified: %v", v)
 	}
 }
@@ -241,7 +241,7 @@ func TestVerifyUnknownRatelimitIs412(t *testing.T) {
 	if !strings.HasSuffix(r.Error.Detail, "and there is no identity connected.") {
 		t.Fatalf("detail = %q", r.Error.Detail)
 	}
-	if v := ts.verify(t, ts.RootKey, map[string]any{"key": key, "ratelimits": []map[string]any{{"name": "requests"}}}); v["code"] != "VALID" {
+	if v := ts.verify(t, ts.RootKey, map[string]any{"key": key, "ratelimits": []map[string]any{{"name": "requests"}}}); v.Code != "VALID" {
 		t.Fatalf("known name: %v", v)
 	}
 }
@@ -255,23 +255,26 @@ func TestVerifyKeyRatelimits(t *testing.T) {
 	_, key := ts.createKey(t, ts.RootKey, map[string]any{"apiId": api, "credits": map[string]any{"remaining": 10},
 		"ratelimits": []map[string]any{{"name": "requests", "limit": 3, "duration": 60000, "autoApply": true}}})
 	codes := map[string]int{}
-	var last map[string]any
+	var last verification
 	for range 5 {
 		last = ts.verify(t, ts.RootKey, map[string]any{"key": key})
-		codes[last["code"].(string)]++
+		codes[last.Code]++
 	}
 	if codes["VALID"] != 3 || codes["RATE_LIMITED"] != 2 {
 		t.Fatalf("codes = %v, want 3 VALID and 2 RATE_LIMITED", codes)
 	}
-	rl := last["ratelimits"].([]any)[0].(map[string]any)
-	if rl["name"] != "requests" || rl["exceeded"] != true || rl["remaining"] != float64(0) || rl["limit"] != float64(3) {
-		t.Fatalf("ratelimits[0] = %v", rl)
+	if len(last.Ratelimits) != 1 {
+		t.Fatalf("ratelimits = %+v, want the one auto-applied limit", last.Ratelimits)
 	}
-	if reset := rl["reset"].(float64); reset <= float64(time.Now().UnixMilli()) {
-		t.Fatalf("reset %v is not in the future", reset)
+	rl := last.Ratelimits[0]
+	if rl.Name != "requests" || !rl.Exceeded || rl.Remaining != 0 || rl.Limit != 3 {
+		t.Fatalf("ratelimits[0] = %+v", rl)
+	}
+	if rl.Reset <= time.Now().UnixMilli() {
+		t.Fatalf("reset %v is not in the future", rl.Reset)
 	}
 	// Three VALID verifications spent three credits; the denied ones none.
-	if remaining := last["credits"]; remaining != float64(7) {
+	if remaining := last.credits(); remaining != 7 {
 		t.Fatalf("credits after rate-limited verifications = %v, want 7", remaining)
 	}
 }

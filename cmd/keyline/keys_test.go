@@ -24,18 +24,115 @@ func (ts *testServer) createKey(t *testing.T, root string, body map[string]any) 
 
 // verify returns the verification data as a generic map, so tests can
 // assert which fields are present at all.
-func (ts *testServer) verify(t *testing.T, root string, body map[string]any) map[string]any {
+// verification is keys.verifyKey's data as a client reads it.
+type verification struct {
+	Valid       bool
+	Code        string
+	KeyID       string `json:"keyId"`
+	Name        string
+	Enabled     *bool
+	Expires     *int64
+	Credits     *int64
+	Meta        map[string]any
+	Permissions []string
+	Roles       []string
+	Identity    *struct {
+		ID         string `json:"id"`
+		ExternalID string `json:"externalId"`
+	}
+	Ratelimits []struct {
+		ID, Name         string
+		Exceeded         bool
+		Limit, Remaining int64
+		Duration, Reset  int64
+	}
+	// Fields are the members present on the wire, sorted: Unkey omits
+	// what does not apply, and the tests check that too.
+	Fields []string `json:"-"`
+}
+
+// keyInfo is keys.getKey's data as a client reads it.
+type keyInfo struct {
+	KeyID       string `json:"keyId"`
+	Start       string
+	Name        string
+	Enabled     bool
+	Expires     *int64
+	CreatedAt   int64
+	UpdatedAt   *int64
+	Meta        map[string]any
+	Permissions []string
+	Roles       []string
+	Credits     *struct {
+		Remaining *int64
+		Refill    *struct {
+			Interval  string
+			Amount    int64
+			RefillDay *int
+		}
+	}
+	Identity *struct {
+		ID         string `json:"id"`
+		ExternalID string `json:"externalId"`
+	}
+	Ratelimits []struct {
+		ID, Name        string
+		Limit, Duration int64
+		AutoApply       bool
+	}
+	// Fields are the members present on the wire, sorted.
+	Fields []string `json:"-"`
+}
+
+func (ts *testServer) getKey(t *testing.T, keyID string) keyInfo {
+	t.Helper()
+	status, r := ts.call(t, ts.RootKey, "keys.getKey", map[string]any{"keyId": keyID})
+	if status != 200 {
+		t.Fatalf("getKey %s: %d %+v", keyID, status, r.Error)
+	}
+	var out keyInfo
+	if err := json.Unmarshal(r.Data, &out); err != nil {
+		t.Fatalf("decoding %s: %v", r.Data, err)
+	}
+	out.Fields = keysOf(dataMap(t, r.Data))
+	return out
+}
+
+// String is the answer as JSON, for failure messages.
+func (v verification) String() string {
+	b, _ := json.Marshal(v)
+	return string(b)
+}
+
+// credits is the remaining balance, -1 when the answer carries none.
+func (v verification) credits() int64 {
+	if v.Credits == nil {
+		return -1
+	}
+	return *v.Credits
+}
+
+// externalID is the identity's external ID, "" without an identity.
+func (v verification) externalID() string {
+	if v.Identity == nil {
+		return ""
+	}
+	return v.Identity.ExternalID
+}
+
+func (ts *testServer) verify(t *testing.T, root string, body map[string]any) verification {
 	t.Helper()
 	status, r := ts.call(t, root, "keys.verifyKey", body)
 	if status != 200 {
 		t.Fatalf("verifyKey: status %d, error %+v", status, r.Error)
 	}
-	var out map[string]any
+	var out verification
 	if err := json.Unmarshal(r.Data, &out); err != nil {
-		t.Fatal(err)
+		t.Fatalf("decoding %s: %v", r.Data, err)
 	}
-	if out["valid"] != (out["code"] == "VALID") {
-		t.Fatalf("valid/code disagree: %v", out)
+	out.Fields = keysOf(dataMap(t, r.Data))
+	if out.Valid != (out.Code == "VALID") {
+		t.Fatalf("valid/code disagree: %s", r.Data)
 	}
 	return out
 }
@@ -87,28 +184,30 @@ func TestKeysLifecycle(t *testing.T) {
 		if status != 200 {
 			t.Fatalf("getKey: %d %+v", status, r.Error)
 		}
-		got := dataMap(t, r.Data)
-		if want := []string{"createdAt", "credits", "enabled", "expires", "identity", "keyId", "meta", "name", "permissions", "ratelimits", "start"}; !slices.Equal(keysOf(got), want) {
-			t.Fatalf("getKey fields = %v, want %v (%s)", keysOf(got), want, r.Data)
+		got := ts.getKey(t, id)
+		if want := []string{"createdAt", "credits", "enabled", "expires", "identity", "keyId", "meta", "name", "permissions", "ratelimits", "start"}; !slices.Equal(got.Fields, want) {
+			t.Fatalf("getKey fields = %v, want %v (%s)", got.Fields, want, r.Data)
 		}
-		if got["keyId"] != id || got["start"] != key[:len("acme_")+4] || got["enabled"] != true || got["name"] != "first" ||
-			got["expires"] != float64(expires) || got["meta"].(map[string]any)["plan"] != "pro" {
+		if got.KeyID != id || got.Start != key[:len("acme_")+4] || !got.Enabled || got.Name != "first" ||
+			got.Expires == nil || *got.Expires != expires || got.Meta["plan"] != "pro" {
 			t.Fatalf("getKey = %s", r.Data)
 		}
-		if perms := got["permissions"].([]any); len(perms) != 2 || perms[0] != "docs.read" || perms[1] != "docs.write" {
-			t.Fatalf("permissions = %v", perms)
+		if !slices.Equal(got.Permissions, []string{"docs.read", "docs.write"}) {
+			t.Fatalf("permissions = %v", got.Permissions)
 		}
-		credits := got["credits"].(map[string]any)
-		if credits["remaining"] != float64(3) || credits["refill"].(map[string]any)["refillDay"] != float64(31) {
-			t.Fatalf("credits = %v", credits)
+		if c := got.Credits; c == nil || c.Remaining == nil || *c.Remaining != 3 || c.Refill == nil || c.Refill.RefillDay == nil || *c.Refill.RefillDay != 31 ||
+			c.Refill.Interval != "monthly" || c.Refill.Amount != 3 {
+			t.Fatalf("credits = %s", r.Data)
 		}
-		identity := got["identity"].(map[string]any)
-		if identity["externalId"] != "user_42" || !strings.HasPrefix(identity["id"].(string), "id_") {
-			t.Fatalf("identity = %v", identity)
+		identity := got.Identity
+		if identity == nil || identity.ExternalID != "user_42" || !strings.HasPrefix(identity.ID, "id_") {
+			t.Fatalf("identity = %s", r.Data)
 		}
-		rl := got["ratelimits"].([]any)[0].(map[string]any)
-		if rl["name"] != "requests" || rl["limit"] != float64(10) || rl["autoApply"] != true || !strings.HasPrefix(rl["id"].(string), "rl_") {
-			t.Fatalf("ratelimits = %v", rl)
+		if len(got.Ratelimits) != 1 {
+			t.Fatalf("ratelimits = %s", r.Data)
+		}
+		if rl := got.Ratelimits[0]; rl.Name != "requests" || rl.Limit != 10 || rl.Duration != 1000 || !rl.AutoApply || !strings.HasPrefix(rl.ID, "rl_") {
+			t.Fatalf("ratelimits = %+v", rl)
 		}
 
 		// whoami finds the same key from its plaintext.
@@ -146,40 +245,36 @@ func TestKeysLifecycle(t *testing.T) {
 		if status != 200 || string(r.Data) != "[]" {
 			t.Fatalf("unknown externalId: %d %s", status, r.Data)
 		}
-		var second map[string]any
-		ts.must(t, ts.RootKey, "keys.getKey", map[string]any{"keyId": id2}, &second)
-		if second["identity"].(map[string]any)["id"] != identity["id"] {
-			t.Fatalf("second key's identity %v, want %v", second["identity"], identity)
+		second := ts.getKey(t, id2)
+		if second.Identity == nil || second.Identity.ID != identity.ID {
+			t.Fatalf("second key's identity %+v, want %+v", second.Identity, identity)
 		}
-		if want := []string{"createdAt", "enabled", "identity", "keyId", "start"}; !slices.Equal(keysOf(second), want) {
-			t.Fatalf("minimal key fields = %v, want %v", keysOf(second), want)
+		if want := []string{"createdAt", "enabled", "identity", "keyId", "start"}; !slices.Equal(second.Fields, want) {
+			t.Fatalf("minimal key fields = %v, want %v", second.Fields, want)
 		}
 
 		// updateKey: absent leaves, null clears, a value sets.
 		ts.must(t, ts.RootKey, "keys.updateKey", map[string]any{"keyId": id, "name": nil, "meta": map[string]any{"plan": "team"},
 			"externalId": nil, "credits": map[string]any{"refill": nil}, "enabled": false}, nil)
-		var updated map[string]any
-		ts.must(t, ts.RootKey, "keys.getKey", map[string]any{"keyId": id}, &updated)
-		if _, has := updated["name"]; has {
-			t.Fatalf("name survived null: %v", updated)
+		updated := ts.getKey(t, id)
+		if slices.Contains(updated.Fields, "name") {
+			t.Fatalf("name survived null: %+v", updated)
 		}
-		if _, has := updated["identity"]; has {
-			t.Fatalf("identity survived externalId null: %v", updated)
+		if slices.Contains(updated.Fields, "identity") {
+			t.Fatalf("identity survived externalId null: %+v", updated)
 		}
-		if updated["meta"].(map[string]any)["plan"] != "team" || updated["enabled"] != false || updated["expires"] != float64(expires) {
-			t.Fatalf("after update: %v", updated)
+		if updated.Meta["plan"] != "team" || updated.Enabled || updated.Expires == nil || *updated.Expires != expires {
+			t.Fatalf("after update: %+v", updated)
 		}
-		if c := updated["credits"].(map[string]any); c["remaining"] != float64(3) || c["refill"] != nil {
-			t.Fatalf("credits after refill null: %v", c)
+		if c := updated.Credits; c == nil || c.Remaining == nil || *c.Remaining != 3 || c.Refill != nil {
+			t.Fatalf("credits after refill null: %+v", c)
 		}
-		if _, ok := updated["updatedAt"]; !ok {
+		if updated.UpdatedAt == nil {
 			t.Fatal("updatedAt missing after an update")
 		}
 		ts.must(t, ts.RootKey, "keys.updateKey", map[string]any{"keyId": id, "credits": nil}, nil)
-		updated = nil
-		ts.must(t, ts.RootKey, "keys.getKey", map[string]any{"keyId": id}, &updated)
-		if _, has := updated["credits"]; has {
-			t.Fatalf("credits survived credits:null: %v", updated)
+		if updated := ts.getKey(t, id); slices.Contains(updated.Fields, "credits") {
+			t.Fatalf("credits survived credits:null: %+v", updated)
 		}
 		status, r = ts.call(t, ts.RootKey, "keys.updateKey", map[string]any{"keyId": id,
 			"credits": map[string]any{"remaining": 5, "refill": map[string]any{"interval": "daily", "amount": 5, "refillDay": 3}}})
@@ -254,7 +349,7 @@ func TestUpdateCredits(t *testing.T) {
 			t.Fatalf("%s %v: remaining %v, want %d", s.op, s.value, c.Remaining, s.want)
 		}
 	}
-	if v := ts.verify(t, ts.RootKey, map[string]any{"key": key}); v["code"] != "USAGE_EXCEEDED" || v["credits"] != float64(0) {
+	if v := ts.verify(t, ts.RootKey, map[string]any{"key": key}); v.Code != "USAGE_EXCEEDED" || v.credits() != 0 {
 		t.Fatalf("verify at 0: %v", v)
 	}
 	var c credits
@@ -267,7 +362,7 @@ func TestUpdateCredits(t *testing.T) {
 	if r.Error.Detail != "You cannot increment or decrement a key with unlimited credits." {
 		t.Fatalf("detail = %q", r.Error.Detail)
 	}
-	if v := ts.verify(t, ts.RootKey, map[string]any{"key": key}); v["code"] != "VALID" || v["credits"] != nil {
+	if v := ts.verify(t, ts.RootKey, map[string]any{"key": key}); v.Code != "VALID" || v.Credits != nil {
 		t.Fatalf("verify unlimited: %v", v)
 	}
 	status, r = ts.call(t, ts.RootKey, "keys.updateCredits", map[string]any{"keyId": "key_nope", "operation": "set", "value": 1})
@@ -287,44 +382,45 @@ func TestVerifyKeyCodes(t *testing.T) {
 			"permissions": []string{"docs.read"}})
 
 		v := ts.verify(t, ts.RootKey, map[string]any{"key": valid, "permissions": "docs.read AND (docs.write OR admin)"})
-		if want := []string{"code", "enabled", "identity", "keyId", "meta", "name", "permissions", "valid"}; v["code"] != "VALID" || !slices.Equal(keysOf(v), want) {
-			t.Fatalf("VALID = %v, fields %v want %v", v, keysOf(v), want)
+		if want := []string{"code", "enabled", "identity", "keyId", "meta", "name", "permissions", "valid"}; v.Code != "VALID" || !slices.Equal(v.Fields, want) {
+			t.Fatalf("VALID = %v, fields %v want %v", v, v.Fields, want)
 		}
-		if id := v["identity"].(map[string]any); id["externalId"] != "cust_1" {
-			t.Fatalf("identity = %v", id)
+		if v.externalID() != "cust_1" || !strings.HasPrefix(v.Identity.ID, "id_") || v.Meta["tier"] != float64(1) ||
+			!slices.Equal(v.Permissions, []string{"docs.read", "docs.write"}) {
+			t.Fatalf("VALID = %v", v)
 		}
 		status, r := ts.call(t, ts.RootKey, "keys.verifyKey", map[string]any{"key": "definitely_not_a_key"})
 		if status != 200 || string(r.Data) != `{"valid":false,"code":"NOT_FOUND"}` {
 			t.Fatalf("NOT_FOUND: %d %s", status, r.Data)
 		}
-		if v := ts.verify(t, ts.RootKey, map[string]any{"key": disabled}); v["code"] != "DISABLED" || v["enabled"] != false {
+		if v := ts.verify(t, ts.RootKey, map[string]any{"key": disabled}); v.Code != "DISABLED" || (v.Enabled == nil || *v.Enabled) {
 			t.Fatalf("disabled and expired: %v (disabled is checked first)", v)
 		}
-		if v := ts.verify(t, ts.RootKey, map[string]any{"key": expired}); v["code"] != "EXPIRED" || v["expires"] != float64(now-1000) {
+		if v := ts.verify(t, ts.RootKey, map[string]any{"key": expired}); v.Code != "EXPIRED" || (v.Expires == nil || *v.Expires != now-1000) {
 			t.Fatalf("expired: %v", v)
 		}
-		if v := ts.verify(t, ts.RootKey, map[string]any{"key": valid, "permissions": "admin OR docs.delete"}); v["code"] != "INSUFFICIENT_PERMISSIONS" {
+		if v := ts.verify(t, ts.RootKey, map[string]any{"key": valid, "permissions": "admin OR docs.delete"}); v.Code != "INSUFFICIENT_PERMISSIONS" {
 			t.Fatalf("insufficient permissions: %v", v)
 		}
 		// Failed permission checks spend no credits; then 2 credits, cost 0, exceeded.
-		if v := ts.verify(t, ts.RootKey, map[string]any{"key": limited, "permissions": "admin"}); v["code"] != "INSUFFICIENT_PERMISSIONS" || v["credits"] != float64(2) {
+		if v := ts.verify(t, ts.RootKey, map[string]any{"key": limited, "permissions": "admin"}); v.Code != "INSUFFICIENT_PERMISSIONS" || v.credits() != 2 {
 			t.Fatalf("insufficient permissions on limited key: %v", v)
 		}
 		for i, want := range []struct {
 			cost    any
 			code    string
-			credits float64
+			credits int64
 		}{{nil, "VALID", 1}, {1, "VALID", 0}, {0, "VALID", 0}, {nil, "USAGE_EXCEEDED", 0}} {
 			body := map[string]any{"key": limited}
 			if want.cost != nil {
 				body["credits"] = map[string]any{"cost": want.cost}
 			}
-			if v := ts.verify(t, ts.RootKey, body); v["code"] != want.code || v["credits"] != want.credits {
+			if v := ts.verify(t, ts.RootKey, body); v.Code != want.code || v.credits() != want.credits {
 				t.Fatalf("step %d: %v, want %s with %v credits", i, v, want.code, want.credits)
 			}
 		}
 		ts.must(t, ts.RootKey, "keys.updateCredits", map[string]any{"keyId": limitedID, "operation": "increment", "value": 5}, nil)
-		if v := ts.verify(t, ts.RootKey, map[string]any{"key": limited, "credits": map[string]any{"cost": 5}}); v["code"] != "VALID" || v["credits"] != float64(0) {
+		if v := ts.verify(t, ts.RootKey, map[string]any{"key": limited, "credits": map[string]any{"cost": 5}}); v.Code != "VALID" || v.credits() != 0 {
 			t.Fatalf("after increment: %v", v)
 		}
 
@@ -347,26 +443,26 @@ func TestVerifyKeyCodes(t *testing.T) {
 				t.Fatalf("%s: %d %s", name, status, r.Data)
 			}
 		}
-		if v := ts.verify(t, rightAPI, map[string]any{"key": valid}); v["code"] != "VALID" {
+		if v := ts.verify(t, rightAPI, map[string]any{"key": valid}); v.Code != "VALID" {
 			t.Fatalf("per-api verify grant: %v", v)
 		}
 
 		// Disabling through updateKey is visible to the very next verify.
 		id, fresh := ts.createKey(t, ts.RootKey, map[string]any{"apiId": api})
-		if v := ts.verify(t, ts.RootKey, map[string]any{"key": fresh}); v["code"] != "VALID" {
+		if v := ts.verify(t, ts.RootKey, map[string]any{"key": fresh}); v.Code != "VALID" {
 			t.Fatalf("fresh key: %v", v)
 		}
 		ts.must(t, ts.RootKey, "keys.updateKey", map[string]any{"keyId": id, "enabled": false}, nil)
-		if v := ts.verify(t, ts.RootKey, map[string]any{"key": fresh}); v["code"] != "DISABLED" {
+		if v := ts.verify(t, ts.RootKey, map[string]any{"key": fresh}); v.Code != "DISABLED" {
 			t.Fatalf("after disable: %v", v)
 		}
 		ts.must(t, ts.RootKey, "keys.deleteKey", map[string]any{"keyId": id}, nil)
-		if v := ts.verify(t, ts.RootKey, map[string]any{"key": fresh}); v["code"] != "NOT_FOUND" {
+		if v := ts.verify(t, ts.RootKey, map[string]any{"key": fresh}); v.Code != "NOT_FOUND" {
 			t.Fatalf("after delete: %v", v)
 		}
 		// A deleted API takes its keys with it.
 		ts.must(t, ts.RootKey, "apis.deleteApi", map[string]any{"apiId": api}, nil)
-		if v := ts.verify(t, ts.RootKey, map[string]any{"key": valid}); v["code"] != "NOT_FOUND" || len(v) != 2 {
+		if v := ts.verify(t, ts.RootKey, map[string]any{"key": valid}); v.Code != "NOT_FOUND" || len(v.Fields) != 2 {
 			t.Fatalf("key of a deleted api: %v", v)
 		}
 	})

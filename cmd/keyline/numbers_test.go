@@ -37,7 +37,7 @@ func (ts *testServer) assertKeyReadable(t *testing.T, api, keyID, key string, wa
 		t.Fatalf("getKey remaining = %d, want %d", got, want)
 	}
 	v := ts.verify(t, ts.RootKey, map[string]any{"key": key, "credits": map[string]any{"cost": 0}})
-	if v["valid"] != true || v["credits"] != float64(want) {
+	if !v.Valid || v.credits() != want {
 		t.Fatalf("verifyKey = %v, want valid with %d credits", v, want)
 	}
 	var list []struct {
@@ -298,7 +298,7 @@ func TestHugeRatelimitValuesOverHTTP(t *testing.T) {
 		"ratelimits": []map[string]any{{"name": "tight", "limit": 2, "duration": int64(math.MaxInt64), "autoApply": true}}})
 	for i, want := range []bool{true, true, false} {
 		v := ts.verify(t, root, map[string]any{"key": key})
-		if v["valid"] != want {
+		if v.Valid != want {
 			t.Fatalf("verification %d: %v, want valid=%v", i, v, want)
 		}
 	}
@@ -308,10 +308,10 @@ func TestHugeRatelimitValuesOverHTTP(t *testing.T) {
 		"ratelimits": []map[string]any{{"name": "ident", "limit": int64(math.MaxInt64), "duration": 60000, "autoApply": true}}})
 	_, other := ts.createKey(t, root, map[string]any{"apiId": api, "externalId": "huge_owner_2"})
 	v := ts.verify(t, root, map[string]any{"key": other, "ratelimits": []map[string]any{{"name": "ident", "cost": int64(math.MaxInt64)}}})
-	if v["valid"] != true {
+	if !v.Valid {
 		t.Fatalf("verification with a MaxInt64 cost against a MaxInt64 limit: %v", v)
 	}
-	if v := ts.verify(t, root, map[string]any{"key": other}); v["valid"] != false || v["code"] != "RATE_LIMITED" {
+	if v := ts.verify(t, root, map[string]any{"key": other}); v.Valid || v.Code != "RATE_LIMITED" {
 		t.Fatalf("verification after the identity's limit was filled: %v", v)
 	}
 }

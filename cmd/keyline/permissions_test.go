@@ -111,7 +111,7 @@ func TestPermissionsAndRolesLifecycle(t *testing.T) {
 		api := ts.createAPI(t, ts.RootKey, "rbac")
 		_, key := ts.createKey(t, ts.RootKey, map[string]any{"apiId": api, "permissions": []string{"docs.read"}, "roles": []string{"editor"}})
 		verify := func(query string) string {
-			return ts.verify(t, ts.RootKey, map[string]any{"key": key, "permissions": query})["code"].(string)
+			return ts.verify(t, ts.RootKey, map[string]any{"key": key, "permissions": query}).Code
 		}
 		if c := verify("docs.read AND docs.write"); c != "VALID" {
 			t.Fatalf("before deletes: %s", c)
@@ -164,13 +164,13 @@ func TestPermissionDeleteReachesOtherNode(t *testing.T) {
 	b := startServer(t, &cfg2)
 	api := a.createAPI(t, a.RootKey, "two nodes")
 	_, key := a.createKey(t, a.RootKey, map[string]any{"apiId": api, "permissions": []string{"x.read"}})
-	if c := b.verify(t, b.RootKey, map[string]any{"key": key, "permissions": "x.read"})["code"]; c != "VALID" {
+	if c := b.verify(t, b.RootKey, map[string]any{"key": key, "permissions": "x.read"}).Code; c != "VALID" {
 		t.Fatalf("node B before: %v", c)
 	}
 	a.must(t, a.RootKey, "permissions.deletePermission", map[string]any{"permission": "x.read"}, nil)
 	deadline := 100
 	for i := 0; ; i++ {
-		c := b.verify(t, b.RootKey, map[string]any{"key": key, "permissions": "x.read"})["code"]
+		c := b.verify(t, b.RootKey, map[string]any{"key": key, "permissions": "x.read"}).Code
 		if c == "INSUFFICIENT_PERMISSIONS" {
 			break
 		}

@@ -258,7 +258,7 @@ func TestRootKeyRevocationReachesEveryNodeWithinASecond(t *testing.T) {
 	// Both nodes authenticate the new key, so both hold it in their cache.
 	for _, ts := range nodes {
 		ts.must(t, minted.RootKey, "apis.getApi", map[string]string{"apiId": api}, nil)
-		if v := ts.verify(t, minted.RootKey, map[string]any{"key": key}); v["code"] != "VALID" {
+		if v := ts.verify(t, minted.RootKey, map[string]any{"key": key}); v.Code != "VALID" {
 			t.Fatalf("verifyKey with the new root key: %v", v)
 		}
 	}
@@ -287,7 +287,7 @@ func TestRootKeyRevocationReachesEveryNodeWithinASecond(t *testing.T) {
 		if !expectUnauthorized(t, status, r) {
 			t.Fatalf("createKey with a revoked key: %d %+v", status, r.Error)
 		}
-		if v := ts.verify(t, root, map[string]any{"key": key}); v["code"] != "VALID" {
+		if v := ts.verify(t, root, map[string]any{"key": key}); v.Code != "VALID" {
 			t.Fatalf("verifyKey with the configured root key: %v", v)
 		}
 	}
