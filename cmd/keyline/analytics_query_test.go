@@ -8,28 +8,11 @@ import (
 	"testing"
 	"time"
 
-	keyline "github.com/keyline/keyline"
 	"github.com/keyline/keyline/configs"
 	"github.com/keyline/keyline/events"
 	"github.com/keyline/keyline/handlers"
 	"github.com/keyline/keyline/infra/testenv"
 )
-
-// mintIn mints a root key in workspace (created on first use) and returns
-// its workspace ID with it.
-func mintIn(t *testing.T, cfg *configs.Config, workspace string, perms ...string) handlers.MintedRootKey {
-	t.Helper()
-	admin, cleanup, err := keyline.InitializeAdmin(context.Background(), cfg, discardLogger())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer cleanup()
-	k, err := admin.MintRootKey(context.Background(), workspace, perms)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return k
-}
 
 // analyticsWorld is a server with ClickHouse and two workspaces whose
 // verifications and rate-limit decisions were written to the raw tables

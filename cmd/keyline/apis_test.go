@@ -3,10 +3,11 @@ package main
 import (
 	"bytes"
 	"context"
-	"gopkg.in/yaml.v3"
 	"net/http"
 	"strings"
 	"testing"
+
+	"gopkg.in/yaml.v3"
 
 	keyline "github.com/keyline/keyline"
 	"github.com/keyline/keyline/events"

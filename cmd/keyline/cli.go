@@ -196,6 +196,9 @@ func group(use, short, long string, subs ...*cobra.Command) *cobra.Command {
 			return usagef("unknown subcommand %q (one of: %s)%s", args[0], strings.Join(names, ", "), suggestions(cmd, args[0]))
 		},
 	}
+	// A flag meant for a subcommand must not hide a misspelt verb:
+	// `workspace pause --workspace x` is an unknown subcommand.
+	c.FParseErrWhitelist.UnknownFlags = true
 	c.AddCommand(subs...)
 	return c
 }

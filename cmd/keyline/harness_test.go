@@ -11,6 +11,7 @@ import (
 	"net"
 	"net/http"
 	"path/filepath"
+	"sort"
 	"strings"
 	"sync"
 	"testing"
@@ -301,4 +302,207 @@ func assertSameRows(t *testing.T, before, after map[string][]string) {
 	if len(after) != len(before) {
 		t.Fatalf("tables before %d, after %d", len(before), len(after))
 	}
+}
+
+func (ts *testServer) createKey(t *testing.T, root string, body map[string]any) (id, key string) {
+	t.Helper()
+	var out struct{ KeyID, Key string }
+	ts.must(t, root, "keys.createKey", body, &out)
+	if !strings.HasPrefix(out.KeyID, "key_") || out.Key == "" {
+		t.Fatalf("createKey returned %+v", out)
+	}
+	return out.KeyID, out.Key
+}
+
+// verification is keys.verifyKey's data as a client reads it.
+type verification struct {
+	Valid       bool
+	Code        string
+	KeyID       string `json:"keyId"`
+	Name        string
+	Enabled     *bool
+	Expires     *int64
+	Credits     *int64
+	Meta        map[string]any
+	Permissions []string
+	Roles       []string
+	Identity    *struct {
+		ID         string `json:"id"`
+		ExternalID string `json:"externalId"`
+	}
+	Ratelimits []struct {
+		ID, Name         string
+		Exceeded         bool
+		Limit, Remaining int64
+		Duration, Reset  int64
+	}
+	// Fields are the members present on the wire, sorted: Unkey omits
+	// what does not apply, and the tests check that too.
+	Fields []string `json:"-"`
+}
+
+// String is the answer as JSON, for failure messages.
+func (v verification) String() string {
+	b, _ := json.Marshal(v)
+	return string(b)
+}
+
+// credits is the remaining balance, -1 when the answer carries none.
+func (v verification) credits() int64 {
+	if v.Credits == nil {
+		return -1
+	}
+	return *v.Credits
+}
+
+// externalID is the identity's external ID, "" without an identity.
+func (v verification) externalID() string {
+	if v.Identity == nil {
+		return ""
+	}
+	return v.Identity.ExternalID
+}
+
+// keyInfo is keys.getKey's data as a client reads it.
+type keyInfo struct {
+	KeyID       string `json:"keyId"`
+	Start       string
+	Name        string
+	Enabled     bool
+	Expires     *int64
+	CreatedAt   int64
+	UpdatedAt   *int64
+	Meta        map[string]any
+	Permissions []string
+	Roles       []string
+	Credits     *struct {
+		Remaining *int64
+		Refill    *struct {
+			Interval  string
+			Amount    int64
+			RefillDay *int
+		}
+	}
+	Identity *struct {
+		ID         string `json:"id"`
+		ExternalID string `json:"externalId"`
+	}
+	Ratelimits []struct {
+		ID, Name        string
+		Limit, Duration int64
+		AutoApply       bool
+	}
+	// Fields are the members present on the wire, sorted.
+	Fields []string `json:"-"`
+}
+
+func (ts *testServer) getKey(t *testing.T, keyID string) keyInfo {
+	t.Helper()
+	status, r := ts.call(t, ts.RootKey, "keys.getKey", map[string]any{"keyId": keyID})
+	if status != 200 {
+		t.Fatalf("getKey %s: %d %+v", keyID, status, r.Error)
+	}
+	var out keyInfo
+	if err := json.Unmarshal(r.Data, &out); err != nil {
+		t.Fatalf("decoding %s: %v", r.Data, err)
+	}
+	out.Fields = keysOf(dataMap(t, r.Data))
+	return out
+}
+
+// verify answers keys.verifyKey's data, typed, with the names of the
+// members present, so tests can assert which fields are there at all.
+func (ts *testServer) verify(t *testing.T, root string, body map[string]any) verification {
+	t.Helper()
+	status, r := ts.call(t, root, "keys.verifyKey", body)
+	if status != 200 {
+		t.Fatalf("verifyKey: status %d, error %+v", status, r.Error)
+	}
+	var out verification
+	if err := json.Unmarshal(r.Data, &out); err != nil {
+		t.Fatalf("decoding %s: %v", r.Data, err)
+	}
+	out.Fields = keysOf(dataMap(t, r.Data))
+	if out.Valid != (out.Code == "VALID") {
+		t.Fatalf("valid/code disagree: %s", r.Data)
+	}
+	return out
+}
+
+func keysOf(m map[string]any) []string {
+	var out []string
+	for k := range m {
+		out = append(out, k)
+	}
+	sort.Strings(out)
+	return out
+}
+
+func dataMap(t *testing.T, raw json.RawMessage) map[string]any {
+	t.Helper()
+	var m map[string]any
+	if err := json.Unmarshal(raw, &m); err != nil {
+		t.Fatalf("decoding %s: %v", raw, err)
+	}
+	return m
+}
+
+func mintRootKey(t *testing.T, cfg *configs.Config, workspace string, perms ...string) string {
+	t.Helper()
+	return mintIn(t, cfg, workspace, perms...).RootKey
+}
+
+func bothDatabases(t *testing.T, run func(t *testing.T, cfg *configs.Config)) {
+	t.Run("sqlite", func(t *testing.T) { run(t, sqliteConfig(t)) })
+	t.Run("postgres", func(t *testing.T) { run(t, postgresConfig(t)) })
+}
+
+func (ts *testServer) createIdentity(t *testing.T, root string, body map[string]any) string {
+	t.Helper()
+	var out struct {
+		IdentityID string `json:"identityId"`
+	}
+	ts.must(t, root, "identities.createIdentity", body, &out)
+	if !strings.HasPrefix(out.IdentityID, "id_") {
+		t.Fatalf("createIdentity returned %q", out.IdentityID)
+	}
+	return out.IdentityID
+}
+
+func (ts *testServer) createPermission(t *testing.T, root, slug string) string {
+	t.Helper()
+	var out struct {
+		PermissionID string `json:"permissionId"`
+	}
+	ts.must(t, root, "permissions.createPermission", map[string]any{"slug": slug, "name": slug + " name"}, &out)
+	return out.PermissionID
+}
+
+func (ts *testServer) createRole(t *testing.T, root, name string, perms ...string) string {
+	t.Helper()
+	var out struct {
+		RoleID string `json:"roleId"`
+	}
+	body := map[string]any{"name": name}
+	if perms != nil {
+		body["permissions"] = perms
+	}
+	ts.must(t, root, "permissions.createRole", body, &out)
+	return out.RoleID
+}
+
+// mintIn mints a root key in workspace (created on first use) and returns
+// its workspace ID with it.
+func mintIn(t *testing.T, cfg *configs.Config, workspace string, perms ...string) handlers.MintedRootKey {
+	t.Helper()
+	admin, cleanup, err := keyline.InitializeAdmin(context.Background(), cfg, discardLogger())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cleanup()
+	k, err := admin.MintRootKey(context.Background(), workspace, perms)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return k
 }

@@ -22,18 +22,6 @@ type identityOut struct {
 	} `json:"ratelimits"`
 }
 
-func (ts *testServer) createIdentity(t *testing.T, root string, body map[string]any) string {
-	t.Helper()
-	var out struct {
-		IdentityID string `json:"identityId"`
-	}
-	ts.must(t, root, "identities.createIdentity", body, &out)
-	if !strings.HasPrefix(out.IdentityID, "id_") {
-		t.Fatalf("createIdentity returned %q", out.IdentityID)
-	}
-	return out.IdentityID
-}
-
 func TestIdentitiesLifecycle(t *testing.T) {
 	bothDatabases(t, func(t *testing.T, cfg *configs.Config) {
 		ts := startServer(t, cfg)

@@ -23,28 +23,6 @@ type roleOut struct {
 	Permissions []permissionOut `json:"permissions"`
 }
 
-func (ts *testServer) createPermission(t *testing.T, root, slug string) string {
-	t.Helper()
-	var out struct {
-		PermissionID string `json:"permissionId"`
-	}
-	ts.must(t, root, "permissions.createPermission", map[string]any{"slug": slug, "name": slug + " name"}, &out)
-	return out.PermissionID
-}
-
-func (ts *testServer) createRole(t *testing.T, root, name string, perms ...string) string {
-	t.Helper()
-	var out struct {
-		RoleID string `json:"roleId"`
-	}
-	body := map[string]any{"name": name}
-	if perms != nil {
-		body["permissions"] = perms
-	}
-	ts.must(t, root, "permissions.createRole", body, &out)
-	return out.RoleID
-}
-
 func slugs(ps []permissionOut) []string {
 	var out []string
 	for _, p := range ps {
