@@ -16,6 +16,7 @@ import (
 	"github.com/keyline/keyline/handlers"
 	"github.com/keyline/keyline/handlers/httpapi"
 	"github.com/keyline/keyline/handlers/httpapi/openapi"
+	"github.com/keyline/keyline/handlers/services/credits"
 	"github.com/keyline/keyline/infra/analytics"
 	"github.com/keyline/keyline/infra/clickhouse"
 	"github.com/keyline/keyline/infra/cluster"
@@ -36,11 +37,17 @@ var storeSet = wire.NewSet(
 	outbox.ForKind,
 	projections.All,
 	projections.NewRunner,
-	wire.Bind(new(sqlstore.Applier), new(*projections.Runner)),
+	// The store applies projections through the live applier, which also
+	// settles the credit spend journal for the folds it appends.
+	projections.NewLiveApplier,
+	wire.Bind(new(sqlstore.Applier), new(*projections.LiveApplier)),
 	sqlstore.NewStore,
 	projections.NewReader,
 	wire.Bind(new(projections.Databases), new(*sqlstore.DB)),
 	wire.Bind(new(handlers.EventLog), new(*sqlstore.Store)),
+	wire.Bind(new(credits.Journal), new(*projections.Reader)),
+	wire.Bind(new(credits.EventLog), new(*sqlstore.Store)),
+	credits.NewFolder,
 	wire.Bind(new(handlers.RootKeyLister), new(*projections.Reader)),
 	handlers.NewBootstrap,
 	clickhouse.OpenConfigured,
@@ -74,7 +81,6 @@ var apiSet = wire.NewSet(
 	wire.Bind(new(handlers.CommitNotifier), new(*sqlstore.Store)),
 	handlers.NewKeyring,
 	handlers.NewKeyCache,
-	handlers.NewCreditLedger,
 	handlers.NewCreateKey,
 	handlers.NewGetKey,
 	handlers.NewWhoami,

@@ -13,6 +13,7 @@ import (
 	"github.com/keyline/keyline/handlers"
 	"github.com/keyline/keyline/handlers/httpapi"
 	"github.com/keyline/keyline/handlers/httpapi/openapi"
+	"github.com/keyline/keyline/handlers/services/credits"
 	"github.com/keyline/keyline/infra/analytics"
 	"github.com/keyline/keyline/infra/clickhouse"
 	"github.com/keyline/keyline/infra/cluster"
@@ -40,12 +41,13 @@ func InitializeServer(ctx context.Context, cfg *configs.Config, logger *slog.Log
 	}
 	v := projections.All()
 	runner := projections.NewRunner(v)
+	liveApplier := projections.NewLiveApplier(runner)
 	sqlstoreOutbox, err := outbox.ForKind(ctx, db, cfg, logger)
 	if err != nil {
 		cleanup()
 		return nil, nil, err
 	}
-	store := sqlstore.NewStore(db, runner, sqlstoreOutbox)
+	store := sqlstore.NewStore(db, liveApplier, sqlstoreOutbox)
 	configsProjections := cfg.Projections
 	tailer := sqlstore.NewTailer(store, configsProjections, logger)
 	reader := projections.NewReader(db)
@@ -53,7 +55,7 @@ func InitializeServer(ctx context.Context, cfg *configs.Config, logger *slog.Log
 	authenticator := handlers.NewAuthenticator(reader)
 	ratelimitCatalog := handlers.NewRatelimitCatalog(reader, store)
 	keyCache := handlers.NewKeyCache(reader, store)
-	creditLedger := handlers.NewCreditLedger(reader, store)
+	folder := credits.NewFolder(reader, store, logger)
 	refiller := handlers.NewRefiller(store, reader)
 	createAPI := handlers.NewCreateAPI(store)
 	getAPI := handlers.NewGetAPI(reader)
@@ -114,7 +116,7 @@ func InitializeServer(ctx context.Context, cfg *configs.Config, logger *slog.Log
 		cleanup()
 		return nil, nil, err
 	}
-	verifyKey := handlers.NewVerifyKey(store, reader, keyCache, creditLedger, limiter, reporter, migrations)
+	verifyKey := handlers.NewVerifyKey(store, reader, keyCache, limiter, reporter, migrations)
 	keyPermissions := handlers.NewKeyPermissions(store, reader)
 	keyRoles := handlers.NewKeyRoles(store, reader)
 	rerollKey := handlers.NewRerollKey(store, reader, keyring)
@@ -231,7 +233,7 @@ func InitializeServer(ctx context.Context, cfg *configs.Config, logger *slog.Log
 		return nil, nil, err
 	}
 	monitor := heartbeat.New(cfg, logger, clusterCluster)
-	runtimeServer := runtime.NewServer(cfg, logger, store, runner, tailer, bootstrap, authenticator, ratelimitCatalog, keyCache, creditLedger, refiller, httpserverServer, forwarder, pipeline, clusterCluster, monitor, server, out)
+	runtimeServer := runtime.NewServer(cfg, logger, store, runner, tailer, bootstrap, authenticator, ratelimitCatalog, keyCache, folder, refiller, httpserverServer, forwarder, pipeline, clusterCluster, monitor, server, out)
 	return runtimeServer, func() {
 		cleanup9()
 		cleanup8()
@@ -254,17 +256,19 @@ func InitializeAdmin(ctx context.Context, cfg *configs.Config, logger *slog.Logg
 	}
 	v := projections.All()
 	runner := projections.NewRunner(v)
+	liveApplier := projections.NewLiveApplier(runner)
 	sqlstoreOutbox, err := outbox.ForKind(ctx, db, cfg, logger)
 	if err != nil {
 		cleanup()
 		return nil, nil, err
 	}
-	store := sqlstore.NewStore(db, runner, sqlstoreOutbox)
+	store := sqlstore.NewStore(db, liveApplier, sqlstoreOutbox)
 	reader := projections.NewReader(db)
 	bootstrap := handlers.NewBootstrap(store, reader)
 	setWorkspaceEnabled := handlers.NewSetWorkspaceEnabled(store)
 	setAPIIPAllowlist := handlers.NewSetAPIIPAllowlist(store)
 	rootKeyAdmin := handlers.NewRootKeyAdmin(store, reader)
+	folder := credits.NewFolder(reader, store, logger)
 	clickhouseDB, cleanup2, err := clickhouse.OpenConfigured(ctx, cfg, logger)
 	if err != nil {
 		cleanup()
@@ -272,7 +276,7 @@ func InitializeAdmin(ctx context.Context, cfg *configs.Config, logger *slog.Logg
 	}
 	configsProjections := cfg.Projections
 	audit := analytics.AuditFor(store, clickhouseDB, configsProjections, logger)
-	admin := runtime.NewAdmin(store, runner, bootstrap, setWorkspaceEnabled, setAPIIPAllowlist, rootKeyAdmin, clickhouseDB, audit)
+	admin := runtime.NewAdmin(store, runner, bootstrap, setWorkspaceEnabled, setAPIIPAllowlist, rootKeyAdmin, folder, clickhouseDB, audit)
 	return admin, func() {
 		cleanup2()
 		cleanup()
@@ -281,8 +285,8 @@ func InitializeAdmin(ctx context.Context, cfg *configs.Config, logger *slog.Logg
 
 // wire.go:
 
-var storeSet = wire.NewSet(wire.FieldsOf(new(*configs.Config), "Database", "Projections"), sqlstore.Open, outbox.ForKind, projections.All, projections.NewRunner, wire.Bind(new(sqlstore.Applier), new(*projections.Runner)), sqlstore.NewStore, projections.NewReader, wire.Bind(new(projections.Databases), new(*sqlstore.DB)), wire.Bind(new(handlers.EventLog), new(*sqlstore.Store)), wire.Bind(new(handlers.RootKeyLister), new(*projections.Reader)), handlers.NewBootstrap, clickhouse.OpenConfigured)
+var storeSet = wire.NewSet(wire.FieldsOf(new(*configs.Config), "Database", "Projections"), sqlstore.Open, outbox.ForKind, projections.All, projections.NewRunner, projections.NewLiveApplier, wire.Bind(new(sqlstore.Applier), new(*projections.LiveApplier)), sqlstore.NewStore, projections.NewReader, wire.Bind(new(projections.Databases), new(*sqlstore.DB)), wire.Bind(new(handlers.EventLog), new(*sqlstore.Store)), wire.Bind(new(credits.Journal), new(*projections.Reader)), wire.Bind(new(credits.EventLog), new(*sqlstore.Store)), credits.NewFolder, wire.Bind(new(handlers.RootKeyLister), new(*projections.Reader)), handlers.NewBootstrap, clickhouse.OpenConfigured)
 
 var apiSet = wire.NewSet(
-	storeSet, sqlstore.NewTailer, handlers.NewAuthenticator, wire.Bind(new(handlers.RootKeyFinder), new(*projections.Reader)), wire.Bind(new(handlers.APIReader), new(*projections.Reader)), handlers.NewCreateAPI, handlers.NewGetAPI, handlers.NewDeleteAPI, handlers.NewListKeys, cluster.New, cluster.NewLimiter, heartbeat.New, wire.Bind(new(handlers.RateLimiter), new(ratelimit.Limiter)), wire.Bind(new(handlers.RatelimitReader), new(*projections.Reader)), handlers.NewRatelimitCatalog, handlers.NewRatelimitLimit, handlers.NewRatelimitMultiLimit, handlers.NewSetRatelimitOverride, handlers.NewGetRatelimitOverride, handlers.NewListRatelimitOverrides, handlers.NewDeleteRatelimitOverride, wire.Bind(new(handlers.KeyReader), new(*projections.Reader)), wire.Bind(new(handlers.CommitNotifier), new(*sqlstore.Store)), handlers.NewKeyring, handlers.NewKeyCache, handlers.NewCreditLedger, handlers.NewCreateKey, handlers.NewGetKey, handlers.NewWhoami, handlers.NewDeleteKey, handlers.NewUpdateKey, handlers.NewUpdateCredits, handlers.NewCounters, handlers.NewReporter, handlers.NewMigrations, handlers.NewVerifyKey, wire.Bind(new(handlers.RefillReader), new(*projections.Reader)), handlers.NewRefiller, handlers.NewKeyPermissions, handlers.NewKeyRoles, handlers.NewRerollKey, handlers.NewMigrateKeys, wire.Bind(new(handlers.IdentityReader), new(*projections.Reader)), handlers.NewCreateIdentity, handlers.NewGetIdentity, handlers.NewListIdentities, handlers.NewUpdateIdentity, handlers.NewDeleteIdentity, wire.Bind(new(handlers.PermissionReader), new(*projections.Reader)), handlers.NewCreatePermission, handlers.NewGetPermission, handlers.NewListPermissions, handlers.NewDeletePermission, handlers.NewCreateRole, handlers.NewGetRole, handlers.NewListRoles, handlers.NewDeleteRole, handlers.NewSetRolePermissions, clickhouse.NewQuerier, wire.Bind(new(handlers.AnalyticsQuerier), new(*clickhouse.Querier)), handlers.NewGetVerifications, handlers.NewGetRatelimits, wire.Struct(new(httpapi.Routes), "*"), openapi.NewValidator, wire.Bind(new(httpapi.BodyValidator), new(*openapi.Validator)), metrics.New, metrics.RequestObserver, wire.Bind(new(httpapi.RequestObserver), new(*metrics.HTTP)), health.New, wire.Bind(new(httpapi.Readiness), new(*health.Readiness)), httpapi.NewOptions, httpapi.NewRouter, httpserver.New, outbox.ForwarderFor, analytics.NewPipeline, wire.FieldsOf(new(*analytics.Pipeline), "Sink"), wire.Bind(new(handlers.AnalyticsSink), new(*analytics.Sink)), runtime.NewServer,
+	storeSet, sqlstore.NewTailer, handlers.NewAuthenticator, wire.Bind(new(handlers.RootKeyFinder), new(*projections.Reader)), wire.Bind(new(handlers.APIReader), new(*projections.Reader)), handlers.NewCreateAPI, handlers.NewGetAPI, handlers.NewDeleteAPI, handlers.NewListKeys, cluster.New, cluster.NewLimiter, heartbeat.New, wire.Bind(new(handlers.RateLimiter), new(ratelimit.Limiter)), wire.Bind(new(handlers.RatelimitReader), new(*projections.Reader)), handlers.NewRatelimitCatalog, handlers.NewRatelimitLimit, handlers.NewRatelimitMultiLimit, handlers.NewSetRatelimitOverride, handlers.NewGetRatelimitOverride, handlers.NewListRatelimitOverrides, handlers.NewDeleteRatelimitOverride, wire.Bind(new(handlers.KeyReader), new(*projections.Reader)), wire.Bind(new(handlers.CommitNotifier), new(*sqlstore.Store)), handlers.NewKeyring, handlers.NewKeyCache, handlers.NewCreateKey, handlers.NewGetKey, handlers.NewWhoami, handlers.NewDeleteKey, handlers.NewUpdateKey, handlers.NewUpdateCredits, handlers.NewCounters, handlers.NewReporter, handlers.NewMigrations, handlers.NewVerifyKey, wire.Bind(new(handlers.RefillReader), new(*projections.Reader)), handlers.NewRefiller, handlers.NewKeyPermissions, handlers.NewKeyRoles, handlers.NewRerollKey, handlers.NewMigrateKeys, wire.Bind(new(handlers.IdentityReader), new(*projections.Reader)), handlers.NewCreateIdentity, handlers.NewGetIdentity, handlers.NewListIdentities, handlers.NewUpdateIdentity, handlers.NewDeleteIdentity, wire.Bind(new(handlers.PermissionReader), new(*projections.Reader)), handlers.NewCreatePermission, handlers.NewGetPermission, handlers.NewListPermissions, handlers.NewDeletePermission, handlers.NewCreateRole, handlers.NewGetRole, handlers.NewListRoles, handlers.NewDeleteRole, handlers.NewSetRolePermissions, clickhouse.NewQuerier, wire.Bind(new(handlers.AnalyticsQuerier), new(*clickhouse.Querier)), handlers.NewGetVerifications, handlers.NewGetRatelimits, wire.Struct(new(httpapi.Routes), "*"), openapi.NewValidator, wire.Bind(new(httpapi.BodyValidator), new(*openapi.Validator)), metrics.New, metrics.RequestObserver, wire.Bind(new(httpapi.RequestObserver), new(*metrics.HTTP)), health.New, wire.Bind(new(httpapi.Readiness), new(*health.Readiness)), httpapi.NewOptions, httpapi.NewRouter, httpserver.New, outbox.ForwarderFor, analytics.NewPipeline, wire.FieldsOf(new(*analytics.Pipeline), "Sink"), wire.Bind(new(handlers.AnalyticsSink), new(*analytics.Sink)), runtime.NewServer,
 )

@@ -3,6 +3,7 @@ package events
 import (
 	"encoding/json"
 	"slices"
+	"strings"
 )
 
 // Refill is a credit refill schedule. It sets remaining to Amount (it does
@@ -115,10 +116,13 @@ type KeyCreditsDecremented struct {
 	Result      int64  `json:"result"`
 }
 
-// KeyCreditsSpent records credits consumed by verifications, batched per
-// node and flushed about once a second. Epoch is the credit epoch the spends
-// happened in; spends of an earlier epoch were overridden by a set-like event
-// and are ignored (see docs/ARCHITECTURE.md, "Credits").
+// KeyCreditsSpent records credits consumed by verifications: the sum of the
+// spend journal rows of one key and epoch that one fold took, appended to
+// that fold's stream (CreditFoldStreamID). Epoch is the credit epoch the
+// spends happened in; spends of an earlier epoch were overridden by a
+// set-like event and are ignored (see docs/ARCHITECTURE.md, "Credits").
+// Logs written before the journal existed hold them in per-node streams
+// ("credits-<node>"); they fold the same way.
 type KeyCreditsSpent struct {
 	KeyID       string `json:"keyId"`
 	WorkspaceID string `json:"workspaceId"`
@@ -276,6 +280,22 @@ func KeyStreamID(keyID string) string { return "key-" + keyID }
 // KeyRefillStreamID names the one-event stream of a key's refill in period.
 // Every node that runs the refill aims at it, so exactly one append wins.
 func KeyRefillStreamID(keyID, period string) string { return "key_refill-" + keyID + "-" + period }
+
+// creditFoldPrefix starts the stream of every credit fold.
+const creditFoldPrefix = "credit_fold-"
+
+// CreditFoldStreamID names the stream of the fold that claimed the spend
+// journal rows marked claim. The fold appends to it at version 0, so a fold
+// is recorded at most once, and the claim in the name tells the append which
+// journal rows it consumes.
+func CreditFoldStreamID(claim string) string { return creditFoldPrefix + claim }
+
+// CreditFoldClaim returns the claim of a fold stream, and false for any
+// other stream.
+func CreditFoldClaim(streamID string) (claim string, ok bool) {
+	claim, ok = strings.CutPrefix(streamID, creditFoldPrefix)
+	return claim, ok && claim != ""
+}
 
 // Key is the folded state of a key stream.
 type Key struct {

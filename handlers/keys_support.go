@@ -21,7 +21,7 @@ type KeyReader interface {
 	KeyAccess(ctx context.Context, keyIDs []string) (map[string]*projections.KeyAccess, error)
 	Credits(ctx context.Context, keyID string) (projections.KeyCreditsRow, bool, error)
 	CreditsOf(ctx context.Context, keyIDs []string) (map[string]projections.KeyCreditsRow, error)
-	SpendCredits(ctx context.Context, keyID string, cost int64) (remaining, epoch int64, spent bool, err error)
+	SpendCredits(ctx context.Context, keyID, workspaceID string, cost int64) (remaining int64, spent bool, err error)
 	Identity(ctx context.Context, id string) (projections.IdentityRow, error)
 	IdentityByExternalID(ctx context.Context, workspaceID, externalID string) (projections.IdentityRow, error)
 	PermissionsByRef(ctx context.Context, workspaceID string, refs []string) ([]projections.PermissionRow, error)

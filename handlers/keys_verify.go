@@ -67,7 +67,6 @@ type VerifyKey struct {
 	Log    EventLog
 	Reader KeyReader
 	Cache  *KeyCache
-	Ledger *CreditLedger
 	// Limiter decides the key's and identity's rate limits: the same limiter
 	// ratelimit.limit uses, so a cluster sharing Redis counts them exactly.
 	Limiter RateLimiter
@@ -81,9 +80,9 @@ type VerifyKey struct {
 }
 
 // NewVerifyKey builds the use case.
-func NewVerifyKey(log EventLog, r KeyReader, cache *KeyCache, ledger *CreditLedger, limiter RateLimiter, report *Reporter,
+func NewVerifyKey(log EventLog, r KeyReader, cache *KeyCache, limiter RateLimiter, report *Reporter,
 	migrations *Migrations) *VerifyKey {
-	return &VerifyKey{Log: log, Reader: r, Cache: cache, Ledger: ledger, Limiter: limiter, Report: report,
+	return &VerifyKey{Log: log, Reader: r, Cache: cache, Limiter: limiter, Report: report,
 		Migrations: migrations, now: time.Now}
 }
 
@@ -169,7 +168,10 @@ func (h *VerifyKey) handle(ctx context.Context, p *Principal, in VerifyKeyInput)
 			if in.Cost != nil {
 				cost = *in.Cost
 			}
-			remaining, ok, err := h.Ledger.Spend(ctx, e.keyID, e.workspaceID, cost)
+			// The spend and its journal row commit together: once this
+			// answers VALID, a crash can lose neither (services/credits
+			// folds the journal into the log).
+			remaining, ok, err := h.Reader.SpendCredits(ctx, e.keyID, e.workspaceID, cost)
 			if err != nil {
 				return VerifyResult{}, Internal("spending credits", err)
 			}

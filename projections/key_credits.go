@@ -18,14 +18,15 @@ import (
 //   - Remaining is the live balance; NULL means unlimited. A verification
 //     spends with a conditional UPDATE on it, so no node can overspend.
 //   - Logged is the balance the log accounts for: Remaining plus the spends
-//     not yet flushed as key.credits_spent events.
+//     still in the journal (credit_spends) of the row's epoch, not yet
+//     folded into key.credits_spent events.
 //   - Epoch counts set-like events (create, set, decrement, refill). Spends
 //     are recorded with the epoch they happened in; a set-like event
 //     overrides every earlier spend, so spends of an older epoch are ignored
 //     when they reach the log later, live and on replay alike.
 //
 // The handlers are written so that live application and replay agree: after
-// every spend is flushed, Remaining == Logged, both equal to the fold of the log.
+// every spend is folded, Remaining == Logged, both equal to the fold of the log.
 type KeyCreditsRow struct {
 	bun.BaseModel `bun:"table:key_credits"`
 	KeyID         string `bun:"key_id,pk"`
@@ -120,26 +121,4 @@ func (r *Reader) CreditsOf(ctx context.Context, keyIDs []string) (map[string]Key
 		out[row.KeyID] = row
 	}
 	return out, nil
-}
-
-// SpendCredits takes cost credits from a limited key if it has at least
-// that many, in one conditional UPDATE on the primary: concurrent verifiers
-// on any number of nodes serialise on the row and can never overspend.
-// It returns the balance after the call, the epoch the spend belongs to and
-// whether it was taken. A failed spend leaves the balance unchanged.
-func (r *Reader) SpendCredits(ctx context.Context, keyID string, cost int64) (remaining, epoch int64, spent bool, err error) {
-	err = r.Primary.QueryRowContext(ctx,
-		"UPDATE key_credits SET remaining = remaining - ? WHERE key_id = ? AND remaining >= ? RETURNING remaining, epoch",
-		cost, keyID, cost).Scan(&remaining, &epoch)
-	if err == nil {
-		return remaining, epoch, true, nil
-	}
-	if !errors.Is(err, sql.ErrNoRows) {
-		return 0, 0, false, fmt.Errorf("spending credits: %w", err)
-	}
-	row, ok, err := r.Credits(ctx, keyID)
-	if err != nil || !ok || row.Remaining == nil {
-		return 0, 0, false, err
-	}
-	return *row.Remaining, row.Epoch, false, nil
 }

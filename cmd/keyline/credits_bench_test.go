@@ -50,7 +50,7 @@ func BenchmarkSpendCredits(b *testing.B) {
 			b.RunParallel(func(pb *testing.PB) {
 				for pb.Next() {
 					id := fmt.Sprintf("key_%d", n.Add(1)%int64(spread))
-					if _, _, ok, err := r.SpendCredits(ctx, id, 1); err != nil || !ok {
+					if _, ok, err := r.SpendCredits(ctx, id, "ws_bench", 1); err != nil || !ok {
 						b.Fatalf("spend: %v %v", ok, err)
 					}
 				}

@@ -17,6 +17,7 @@ import (
 
 	"github.com/keyline/keyline/configs"
 	"github.com/keyline/keyline/handlers"
+	"github.com/keyline/keyline/handlers/services/credits"
 	"github.com/keyline/keyline/infra/sqlstore"
 	"github.com/keyline/keyline/infra/testenv"
 )
@@ -257,7 +258,7 @@ func TestKeysReplayReproducesEveryKey(t *testing.T) {
 				t.Fatal(err)
 			}
 		}
-		if err := ts.Server.Ledger.Flush(ctx); err != nil {
+		if _, err := ts.Server.Credits.FoldAll(ctx, credits.RespectClaims); err != nil {
 			t.Fatal(err)
 		}
 		before := dumpDatabase(t, cfg.Database.Primary)

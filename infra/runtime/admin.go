@@ -3,10 +3,12 @@ package runtime
 import (
 	"context"
 	"errors"
+	"fmt"
 	"slices"
 
 	"github.com/keyline/keyline/events"
 	"github.com/keyline/keyline/handlers"
+	"github.com/keyline/keyline/handlers/services/credits"
 	"github.com/keyline/keyline/infra/analytics"
 	"github.com/keyline/keyline/infra/clickhouse"
 	"github.com/keyline/keyline/infra/sqlstore"
@@ -23,6 +25,7 @@ type Admin struct {
 	Workspace *handlers.SetWorkspaceEnabled
 	IPs       *handlers.SetAPIIPAllowlist
 	RootKeys  *handlers.RootKeyAdmin
+	Credits   *credits.Folder
 	// ClickHouse and Audit are nil unless clickhouse.url is configured.
 	ClickHouse *clickhouse.DB
 	Audit      *analytics.Audit
@@ -30,8 +33,8 @@ type Admin struct {
 
 // NewAdmin is the provider wire calls.
 func NewAdmin(store *sqlstore.Store, runner *projections.Runner, boot *handlers.Bootstrap, ws *handlers.SetWorkspaceEnabled,
-	ips *handlers.SetAPIIPAllowlist, rootKeys *handlers.RootKeyAdmin, ch *clickhouse.DB, audit *analytics.Audit) *Admin {
-	return &Admin{Store: store, Runner: runner, Bootstrap: boot, Workspace: ws, IPs: ips, RootKeys: rootKeys,
+	ips *handlers.SetAPIIPAllowlist, rootKeys *handlers.RootKeyAdmin, folder *credits.Folder, ch *clickhouse.DB, audit *analytics.Audit) *Admin {
+	return &Admin{Store: store, Runner: runner, Bootstrap: boot, Workspace: ws, IPs: ips, RootKeys: rootKeys, Credits: folder,
 		ClickHouse: ch, Audit: audit}
 }
 
@@ -120,6 +123,14 @@ func (a *Admin) Replay(ctx context.Context, names []string, progress projections
 	}
 	if err := a.Runner.Setup(ctx, a.Store); err != nil {
 		return 0, err
+	}
+	if len(names) == 0 || slices.Contains(names, projections.KeyCredits{}.Name()) {
+		// Spends still in the journal are in the live balances but not yet
+		// in the log: fold them first, or the rebuilt balances would hand
+		// them back.
+		if _, err := a.Credits.FoldAll(ctx, credits.TakeOverClaims); err != nil {
+			return 0, fmt.Errorf("folding the credit spend journal before the replay: %w", err)
+		}
 	}
 	n, err := a.Runner.Rebuild(ctx, a.Store, names, progress)
 	if err != nil || !audit {

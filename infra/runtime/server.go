@@ -13,6 +13,7 @@ import (
 	"github.com/keyline/keyline/configs"
 	"github.com/keyline/keyline/events"
 	"github.com/keyline/keyline/handlers"
+	"github.com/keyline/keyline/handlers/services/credits"
 	"github.com/keyline/keyline/infra/analytics"
 	"github.com/keyline/keyline/infra/cluster"
 	"github.com/keyline/keyline/infra/heartbeat"
@@ -36,14 +37,15 @@ type Server struct {
 	// Ratelimits caches namespaces and overrides for the limit hot path.
 	Ratelimits *handlers.RatelimitCatalog
 	Keys       *handlers.KeyCache
-	Ledger     *handlers.CreditLedger
-	Refiller   *handlers.Refiller
-	HTTP       *httpserver.Server
-	Forwarder  *outbox.Forwarder // nil unless Postgres + Redis
-	Analytics  *analytics.Pipeline
-	Cluster    *cluster.Cluster   // nil unless cluster is configured
-	Heartbeat  *heartbeat.Monitor // nil unless heartbeat is configured
-	Metrics    *metrics.Server    // nil unless metrics is configured
+	// Credits folds the credit spend journal into the log.
+	Credits   *credits.Folder
+	Refiller  *handlers.Refiller
+	HTTP      *httpserver.Server
+	Forwarder *outbox.Forwarder // nil unless Postgres + Redis
+	Analytics *analytics.Pipeline
+	Cluster   *cluster.Cluster   // nil unless cluster is configured
+	Heartbeat *heartbeat.Monitor // nil unless heartbeat is configured
+	Metrics   *metrics.Server    // nil unless metrics is configured
 
 	// Out receives the one-time root key banner; stdout in production.
 	Out io.Writer
@@ -53,14 +55,14 @@ type Server struct {
 // Forwarder, Cluster, Heartbeat and Metrics.
 func NewServer(cfg *configs.Config, logger *slog.Logger, store *sqlstore.Store, runner *projections.Runner,
 	tailer *sqlstore.Tailer, boot *handlers.Bootstrap, auth *handlers.Authenticator,
-	ratelimits *handlers.RatelimitCatalog, keys *handlers.KeyCache, ledger *handlers.CreditLedger,
+	ratelimits *handlers.RatelimitCatalog, keys *handlers.KeyCache, folder *credits.Folder,
 	refiller *handlers.Refiller, http *httpserver.Server, fwd *outbox.Forwarder, an *analytics.Pipeline,
 	cl *cluster.Cluster, hb *heartbeat.Monitor, m *metrics.Server, out io.Writer) *Server {
 	if t := telemetry.Tracer(cfg, "github.com/keyline/keyline/infra/sqlstore"); t != nil {
 		store.Trace(t)
 	}
 	return &Server{Config: cfg, Logger: logger, Store: store, Runner: runner, Tailer: tailer, Bootstrap: boot,
-		Auth: auth, Ratelimits: ratelimits, Keys: keys, Ledger: ledger, Refiller: refiller, HTTP: http,
+		Auth: auth, Ratelimits: ratelimits, Keys: keys, Credits: folder, Refiller: refiller, HTTP: http,
 		Forwarder: fwd, Analytics: an, Cluster: cl, Heartbeat: hb, Metrics: m, Out: out}
 }
 
@@ -154,7 +156,7 @@ func (s *Server) Run(ctx context.Context) error {
 		name string
 		run  func(context.Context) error
 	}
-	background := []component{{"event tailer", s.Tailer.Run}, {"credit ledger", s.Ledger.Run}, {"credit refill", s.Refiller.Run}}
+	background := []component{{"event tailer", s.Tailer.Run}, {"credit folder", s.Credits.Run}, {"credit refill", s.Refiller.Run}}
 	if s.Forwarder != nil {
 		background = append(background, component{"outbox forwarder", s.Forwarder.Run})
 	}

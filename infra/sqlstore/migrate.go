@@ -44,6 +44,39 @@ var migrations = []migration{
 			UNIQUE (stream_id, stream_version)
 		)`,
 	},
+	// The credit spend journal: one row per verification that spent
+	// credits, written in the same statement (PostgreSQL) or transaction
+	// (SQLite) as the balance change and deleted by the append that folds it
+	// into key.credits_spent events (docs/ARCHITECTURE.md, "Credits"). It is
+	// durable state like the log, not a read model: replay never empties it.
+	{
+		id: 2,
+		postgres: `CREATE TABLE IF NOT EXISTS credit_spends (
+			id BIGSERIAL PRIMARY KEY,
+			key_id TEXT NOT NULL,
+			workspace_id TEXT NOT NULL,
+			epoch BIGINT NOT NULL,
+			amount BIGINT NOT NULL,
+			claim TEXT,
+			claimed_at BIGINT
+		)`,
+		sqlite: `CREATE TABLE IF NOT EXISTS credit_spends (
+			id INTEGER PRIMARY KEY,
+			key_id TEXT NOT NULL,
+			workspace_id TEXT NOT NULL,
+			epoch INTEGER NOT NULL,
+			amount INTEGER NOT NULL,
+			claim TEXT,
+			claimed_at INTEGER
+		)`,
+	},
+	// Folds find their rows by claim. Unclaimed rows (every fresh spend)
+	// stay out of the index, so the spend's insert does not pay for it.
+	{
+		id:       3,
+		postgres: `CREATE INDEX IF NOT EXISTS credit_spends_claim ON credit_spends (claim) WHERE claim IS NOT NULL`,
+		sqlite:   `CREATE INDEX IF NOT EXISTS credit_spends_claim ON credit_spends (claim) WHERE claim IS NOT NULL`,
+	},
 }
 
 // migrationLockKey serialises schema changes between processes starting at

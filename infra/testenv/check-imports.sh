@@ -27,6 +27,7 @@ events      |
 configs     |
 projections | events
 handlers    | events configs projections
+handlers/services | events configs projections
 handlers/httpapi | events handlers configs handlers/httpapi/openapi handlers/httpapi/flatjson
 handlers/httpapi/openapi | handlers/httpapi/flatjson
 handlers/httpapi/flatjson |
