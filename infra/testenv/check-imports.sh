@@ -28,7 +28,8 @@ configs     |
 projections | events
 handlers    | events configs projections
 handlers/services | events configs projections
-handlers/httpapi | events handlers configs handlers/httpapi/openapi handlers/httpapi/flatjson
+handlers/httpapi | events handlers configs handlers/httpapi/openapi handlers/httpapi/flatjson handlers/httpapi/web
+handlers/httpapi/web |
 handlers/httpapi/openapi | handlers/httpapi/flatjson
 handlers/httpapi/flatjson |
 infra       | events configs infra/...
