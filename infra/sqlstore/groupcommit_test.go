@@ -4,12 +4,16 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/uptrace/bun"
+
+	"github.com/keyline/keyline/configs"
 
 	"github.com/keyline/keyline/events"
 	"github.com/keyline/keyline/infra/sqlstore"
@@ -298,4 +302,29 @@ func TestGroupCommitWithdrawnAppend(t *testing.T) {
 			t.Fatalf("the withdrawn append left %d events (%v)", len(loaded), err)
 		}
 	})
+}
+
+// BenchmarkAppendParallel measures appends from 16 goroutines per core to
+// a SQLite store (no projections): the log's own share of a write.
+func BenchmarkAppendParallel(b *testing.B) {
+	db, cleanup, err := sqlstore.Open(context.Background(), configs.Database{Primary: "sqlite:" + filepath.Join(b.TempDir(), "k.db")})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer cleanup()
+	store := sqlstore.NewStore(db, nil, nil)
+	var n atomic.Int64
+	b.SetParallelism(8)
+	b.ResetTimer()
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			id := fmt.Sprintf("b%d", n.Add(1))
+			if _, err := store.Append(context.Background(), id, 0, events.Metadata{}, created(id)); err != nil {
+				b.Error(err)
+				return
+			}
+		}
+	})
+	st := store.AppendStats()
+	b.ReportMetric(float64(st.Appends)/float64(st.Commits), "appends/commit")
 }
