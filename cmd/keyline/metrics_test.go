@@ -33,6 +33,7 @@ var metricFamilies = []string{
 	"keyline_eventlog_appends_total",
 	"keyline_eventlog_events_appended_total",
 	"keyline_eventlog_append_duration_seconds",
+	"keyline_eventlog_commits_total",
 	"keyline_projection_lag_events",
 	"keyline_cluster_members",
 	"keyline_ratelimit_fallback",

@@ -13,7 +13,9 @@
 //     embedded default) and on (Redis configured,
 //     analytics.* defaults), against a bare handler answering a
 //     verifyKey-shaped body (issues 3 and 6);
-//   - keys.createKey on PostgreSQL;
+//   - keys.createKey on PostgreSQL, next to pgbench's commit rate of
+//     single-row INSERT transactions on the same database (same clients),
+//     and keys.createKey on SQLite;
 //   - analytics ingest end to end: records emitted through a server's sink
 //     until ClickHouse holds them.
 //
@@ -40,7 +42,9 @@ import (
 	"runtime"
 	"runtime/pprof"
 	"runtime/trace"
+	"slices"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/keyline/keyline/configs"
@@ -60,6 +64,21 @@ type options struct {
 	cpuProfile              string
 	trace                   string
 	skipRatelimit, skipHeap bool
+	phases                  string
+	pgbench                 string
+}
+
+// phaseNames are the values -phases accepts.
+var phaseNames = []string{"ratelimit", "verify", "createkey", "createkey-sqlite", "ingest", "heap"}
+
+// wants reports whether phase is among o.phases ("all" or a comma list).
+func (o options) wants(phase string) bool {
+	for _, p := range strings.Split(o.phases, ",") {
+		if p = strings.TrimSpace(p); p == "all" || p == phase {
+			return true
+		}
+	}
+	return false
 }
 
 func main() {
@@ -83,7 +102,18 @@ func main() {
 	flag.StringVar(&o.trace, "trace", "", "write an execution trace (go tool trace) of the half-peak verifyKey phase with analytics on to this file")
 	flag.BoolVar(&o.skipRatelimit, "skip-ratelimit", false, "skip the ratelimit.limit phases")
 	flag.BoolVar(&o.skipHeap, "skip-heap", false, "skip the 1M-identifier heap measurement")
+	flag.StringVar(&o.phases, "phases", "all", "comma-separated phases to run: "+strings.Join(phaseNames, ", ")+
+		" (createkey is PostgreSQL, with pgbench on the same database); all runs every one")
+	flag.StringVar(&o.pgbench, "pgbench", "pgbench", "the pgbench binary for the PostgreSQL commit-rate baseline of the createkey phase (empty skips the baseline)")
 	flag.Parse()
+	for _, p := range strings.Split(o.phases, ",") {
+		if p = strings.TrimSpace(p); p != "all" && !slices.Contains(phaseNames, p) {
+			fmt.Fprintf(os.Stderr, "klbench: unknown phase %q (known: all, %s)\n", p, strings.Join(phaseNames, ", "))
+			os.Exit(2)
+		}
+	}
+	o.skipRatelimit = o.skipRatelimit || !o.wants("ratelimit")
+	o.skipHeap = o.skipHeap || !o.wants("heap")
 	if err := run(o); err != nil {
 		fmt.Fprintln(os.Stderr, "klbench:", err)
 		os.Exit(1)
@@ -123,15 +153,19 @@ func run(o options) error {
 	}
 	defer os.RemoveAll(tmp)
 
-	// Analytics stream off: no Redis, so records go to the embedded
-	// default's local store (the analytics_log table in SQLite).
-	mem, err := startKeyline(ctx, func(c *configs.Config) { c.Database.Primary = "sqlite:" + filepath.Join(tmp, "mem.db") })
-	if err != nil {
-		return err
+	// The rate-limit and verifyKey phases share these two servers. Analytics
+	// stream off: no Redis, so records go to the embedded default's local
+	// store (the analytics_log table in SQLite).
+	needServers := !o.skipRatelimit || o.wants("verify")
+	var mem *server
+	if needServers {
+		if mem, err = startKeyline(ctx, func(c *configs.Config) { c.Database.Primary = "sqlite:" + filepath.Join(tmp, "mem.db") }); err != nil {
+			return err
+		}
+		defer mem.stop()
 	}
-	defer mem.stop()
 	var red *server
-	if o.redisURL != "" {
+	if o.redisURL != "" && needServers {
 		prefix := fmt.Sprintf("klbench:%s:", randomHex(6))
 		counters := prefix + "rl:"
 		defer func() {
@@ -208,70 +242,28 @@ func run(o options) error {
 	}
 
 	// keys.verifyKey of one cached, valid, unlimited key.
-	bareVerify, err := measure(target{Name: "bare net/http, verifyKey-shaped JSON", URL: bareURL + "/verify", Body: `{}`}, 0, "", "")
-	if err != nil {
-		return err
-	}
-	verifyTarget := func(s *server, name string) (target, error) {
-		api, err := s.newAPI("klbench")
-		if err != nil {
-			return target{}, err
-		}
-		key, err := s.validKey(api)
-		if err != nil {
-			return target{}, err
-		}
-		return target{Name: name, URL: s.base + "/v2/keys.verifyKey", Body: `{"key":"` + key + `"}`,
-			Auth: "Bearer " + rootKey, Want: `"valid":true`}, nil
-	}
-	tgOff, err := verifyTarget(mem, "verifyKey, analytics off")
-	if err != nil {
-		return err
-	}
-	off, err := measure(tgOff, bareVerify.peak.RPS, "", "")
-	if err != nil {
-		return err
-	}
-	// The servers share this process: the one measured next should not
-	// share its collector and cores with an idle one that still holds the
-	// memory phases' 100k identifiers.
-	mem.stop()
-	var on row
+	var off, on row
 	var floor result
-	var onPublished, onDropped int64
-	if red != nil {
-		tgOn, err := verifyTarget(red, "verifyKey, analytics on (Redis stream)")
-		if err != nil {
+	var onDropped int64
+	if o.wants("verify") {
+		if off, on, floor, onDropped, err = verifyPhases(o, bareURL, mem, red, measure); err != nil {
 			return err
 		}
-		sink := red.srv.Analytics.Sink
-		pub0, drop0 := sink.Published(), sink.Dropped()
-		if on, err = measure(tgOn, bareVerify.peak.RPS, o.cpuProfile, o.trace); err != nil {
-			return err
-		}
-		// Records of the last moments are still in the sink's buffer:
-		// give it one flush interval and a little more to publish them.
-		time.Sleep(time.Duration(configs.DefaultAnalyticsFlushMs+500) * time.Millisecond)
-		onPublished, onDropped = sink.Published()-pub0, sink.Dropped()-drop0
-		fmt.Printf("  analytics on: %d records reached the stream during the verifyKey phases, %d dropped\n", onPublished, onDropped)
-		// The harness's floor: the bare handler paced at the very rate
-		// keyline's half-peak phase ran at. No server answers a paced
-		// load faster than this on this machine.
-		if floor, err = load(loadSpec{Target: bareVerify.target, Conns: o.conns, Duration: o.d, Rate: on.peak.RPS / 2}); err != nil {
-			return fmt.Errorf("bare handler at keyline's half-peak rate: %w", err)
-		}
-		fmt.Printf("%-44s %10s %8s %8s %8s %11.2f %10.2f %10.2f\n", fmt.Sprintf("  bare net/http paced at %.0f req/s", on.peak.RPS/2),
-			"", "", "", "", ms(floor.P99), ms(floor.SendP99), ms(floor.LateP99))
 	}
 	// The rate-limit servers are done: stop them so that their background
 	// work does not share the cores with the phases below.
+	if mem != nil {
+		mem.stop()
+	}
 	if red != nil {
 		red.stop()
 	}
 
-	// keys.createKey on PostgreSQL.
-	var create row
-	if o.pgURL != "" {
+	// keys.createKey on PostgreSQL, next to pgbench's commit rate on the
+	// same database, and on SQLite (the embedded default).
+	var createPG, createSQLite createKeyResult
+	measureCreate := func(tg target) (row, error) { return measure(tg, 0, "", "") }
+	if o.pgURL != "" && o.wants("createkey") {
 		pgDB, dropPG, err := freshPostgres(o.pgURL)
 		if err != nil {
 			return err
@@ -281,26 +273,31 @@ func run(o options) error {
 				fmt.Fprintln(os.Stderr, "klbench: dropping the PostgreSQL database:", err)
 			}
 		}()
-		pg, err := startKeyline(ctx, func(c *configs.Config) { c.Database.Primary = pgDB })
-		if err != nil {
+		if o.pgbench != "" {
+			tps, err := pgbenchRate(o.pgbench, pgDB, o.conns, o.d)
+			if err != nil {
+				return err
+			}
+			createPG.pgbenchTPS = tps
+			fmt.Printf("%-44s %10.0f %s\n", fmt.Sprintf("pgbench, %d clients, 1-row INSERT/tx", o.conns), tps, "       -")
+		}
+		if createPG.row, err = createKeyPhase(ctx, "createKey, PostgreSQL", func(c *configs.Config) { c.Database.Primary = pgDB }, measureCreate); err != nil {
 			return err
 		}
-		api, err := pg.newAPI("klbench")
-		if err != nil {
-			pg.stop()
-			return err
+		if createPG.pgbenchTPS > 0 {
+			fmt.Printf("  createKey/s on PostgreSQL / pgbench's commit rate on the same database: %.3f\n", createPG.row.peak.RPS/createPG.pgbenchTPS)
 		}
-		create, err = measure(target{Name: "createKey, PostgreSQL", URL: pg.base + "/v2/keys.createKey",
-			Body: `{"apiId":"` + api + `"}`, Auth: "Bearer " + rootKey, Want: `"keyId"`}, 0, "", "")
-		pg.stop()
-		if err != nil {
+	}
+	if o.wants("createkey-sqlite") {
+		if createSQLite.row, err = createKeyPhase(ctx, "createKey, SQLite", func(c *configs.Config) {
+			c.Database.Primary = "sqlite:" + filepath.Join(tmp, "create.db")
+		}, measureCreate); err != nil {
 			return err
 		}
 	}
-
 	// Analytics ingest: sink → Redis stream → projector → ClickHouse.
 	var ing *ingestResult
-	if o.chURL != "" && o.redisURL != "" {
+	if o.chURL != "" && o.redisURL != "" && o.wants("ingest") {
 		chDB, dropCH, err := freshClickHouse(o.chURL)
 		if err != nil {
 			return err
@@ -343,7 +340,7 @@ func run(o options) error {
 			"  %d records emitted in %.1f s (%.0f/s), %d dropped; %d rows in ClickHouse %.2f s after the first emission: %.0f records/s end to end\n",
 			an.BatchSize, an.InsertBatchSize, an.InsertFlushIntervalMs, an.Retention, o.emitters, r.window,
 			r.emitted, r.emitFor.Seconds(), r.emitRate, r.dropped, r.landed, r.total.Seconds(), r.e2eRate)
-	} else if o.chURL != "" {
+	} else if o.chURL != "" && o.wants("ingest") {
 		fmt.Println("\nanalytics ingest skipped: it needs -redis (the stream) as well as -clickhouse")
 	}
 
@@ -364,7 +361,7 @@ func run(o options) error {
 		}
 		fmt.Printf("%-58s %-14s %-22s %s\n", name, wanted, measured, verdict)
 	}
-	haveOn := red != nil
+	haveOn := red != nil && o.wants("verify")
 	check("verifyKey (analytics on) / bare req/s", ">= 0.60", fmt.Sprintf("%.2f", on.ratio), on.ratio >= 0.6, haveOn)
 	check("verifyKey (analytics on) p99 at half peak", "< 2 ms", fmt.Sprintf("%.2f ms", ms(on.half.P99)), on.half.P99 < 2*time.Millisecond, haveOn)
 	if haveOn {
@@ -377,12 +374,84 @@ func run(o options) error {
 	}
 	check("verifyKey analytics on / off req/s", ">= 0.90", fmt.Sprintf("%.2f", onOff), onOff >= 0.9, haveOn)
 	check("analytics ingest, emission to ClickHouse rows", ">= 50000/s", rateOf(ing), ing != nil && ing.e2eRate >= 50_000, ing != nil)
-	fmt.Printf("%-58s %-14s %-22s %s\n", "createKey on PostgreSQL (reported, no target)", "-",
-		map[bool]string{true: fmt.Sprintf("%.0f/s, p99 %.2f ms", create.peak.RPS, ms(create.peak.P99)), false: "-"}[o.pgURL != ""], "")
+	havePG := createPG.row.peak.Requests > 0
+	pgRatio := 0.0
+	if createPG.pgbenchTPS > 0 {
+		pgRatio = createPG.row.peak.RPS / createPG.pgbenchTPS
+	}
+	check("createKey/s on PostgreSQL / pgbench 1-row INSERT tx/s", ">= 0.33",
+		fmt.Sprintf("%.3f (%.0f / %.0f)", pgRatio, createPG.row.peak.RPS, createPG.pgbenchTPS), pgRatio >= 0.33, havePG && createPG.pgbenchTPS > 0)
+	check("createKey on PostgreSQL p99 (16 connections)", "< 50 ms", fmt.Sprintf("%.2f ms", ms(createPG.row.peak.P99)),
+		createPG.row.peak.P99 < 50*time.Millisecond, havePG)
+	haveSQLite := createSQLite.row.peak.Requests > 0
+	check("createKey on SQLite req/s", ">= 3000/s", fmt.Sprintf("%.0f/s", createSQLite.row.peak.RPS), createSQLite.row.peak.RPS >= 3000, haveSQLite)
+	check("createKey on SQLite p99 (16 connections)", "< 50 ms", fmt.Sprintf("%.2f ms", ms(createSQLite.row.peak.P99)),
+		createSQLite.row.peak.P99 < 50*time.Millisecond, haveSQLite)
 	if haveOn && onDropped > 0 {
 		fmt.Printf("note: %d analytics records were dropped during the analytics-on phase; the on/off ratio is then optimistic\n", onDropped)
 	}
 	return nil
+}
+
+// verifyPhases measures keys.verifyKey of one cached, valid, unlimited key
+// with the analytics stream off (mem) and on (red, when Redis is there),
+// against the bare handler, and then the bare handler paced at the
+// analytics-on phase's half-peak rate (the harness's floor).
+func verifyPhases(o options, bareURL string, mem, red *server, measure func(target, float64, string, string) (row, error)) (off, on row, floor result, onDropped int64, err error) {
+	var onPublished int64
+	bareVerify, err := measure(target{Name: "bare net/http, verifyKey-shaped JSON", URL: bareURL + "/verify", Body: `{}`}, 0, "", "")
+	if err != nil {
+		return off, on, floor, onDropped, err
+	}
+	verifyTarget := func(s *server, name string) (target, error) {
+		api, err := s.newAPI("klbench")
+		if err != nil {
+			return target{}, err
+		}
+		key, err := s.validKey(api)
+		if err != nil {
+			return target{}, err
+		}
+		return target{Name: name, URL: s.base + "/v2/keys.verifyKey", Body: `{"key":"` + key + `"}`,
+			Auth: "Bearer " + rootKey, Want: `"valid":true`}, nil
+	}
+	tgOff, err := verifyTarget(mem, "verifyKey, analytics off")
+	if err != nil {
+		return off, on, floor, onDropped, err
+	}
+	off, err = measure(tgOff, bareVerify.peak.RPS, "", "")
+	if err != nil {
+		return off, on, floor, onDropped, err
+	}
+	// The servers share this process: the one measured next should not
+	// share its collector and cores with an idle one that still holds the
+	// memory phases' 100k identifiers.
+	mem.stop()
+	if red != nil {
+		tgOn, err := verifyTarget(red, "verifyKey, analytics on (Redis stream)")
+		if err != nil {
+			return off, on, floor, onDropped, err
+		}
+		sink := red.srv.Analytics.Sink
+		pub0, drop0 := sink.Published(), sink.Dropped()
+		if on, err = measure(tgOn, bareVerify.peak.RPS, o.cpuProfile, o.trace); err != nil {
+			return off, on, floor, onDropped, err
+		}
+		// Records of the last moments are still in the sink's buffer:
+		// give it one flush interval and a little more to publish them.
+		time.Sleep(time.Duration(configs.DefaultAnalyticsFlushMs+500) * time.Millisecond)
+		onPublished, onDropped = sink.Published()-pub0, sink.Dropped()-drop0
+		fmt.Printf("  analytics on: %d records reached the stream during the verifyKey phases, %d dropped\n", onPublished, onDropped)
+		// The harness's floor: the bare handler paced at the very rate
+		// keyline's half-peak phase ran at. No server answers a paced
+		// load faster than this on this machine.
+		if floor, err = load(loadSpec{Target: bareVerify.target, Conns: o.conns, Duration: o.d, Rate: on.peak.RPS / 2}); err != nil {
+			return off, on, floor, onDropped, fmt.Errorf("bare handler at keyline's half-peak rate: %w", err)
+		}
+		fmt.Printf("%-44s %10s %8s %8s %8s %11.2f %10.2f %10.2f\n", fmt.Sprintf("  bare net/http paced at %.0f req/s", on.peak.RPS/2),
+			"", "", "", "", ms(floor.P99), ms(floor.SendP99), ms(floor.LateP99))
+	}
+	return off, on, floor, onDropped, nil
 }
 
 // capture runs start (a CPU profile, an execution trace) into file and

@@ -112,10 +112,15 @@ func observeAppends(reg prometheus.Registerer, store *sqlstore.Store) {
 	})
 	latency := prometheus.NewHistogram(prometheus.HistogramOpts{
 		Name:    "keyline_eventlog_append_duration_seconds",
-		Help:    "Duration of one append (append lock, version check, insert, inline projections, outbox, commit).",
+		Help:    "Duration of one append (the wait for its group, then the group's append lock, version check, insert, inline projections, outbox, commit).",
 		Buckets: durationBuckets,
 	})
-	reg.MustRegister(appends, appended, latency)
+	// Group commit: appends / commits is the mean group size.
+	commits := prometheus.NewCounterFunc(prometheus.CounterOpts{
+		Name: "keyline_eventlog_commits_total",
+		Help: "Transactions of this process that committed appends to the event log (group commit: one holds every append waiting at that moment).",
+	}, func() float64 { return float64(store.AppendStats().Commits) })
+	reg.MustRegister(appends, appended, latency, commits)
 	ok, conflict, failed := appends.WithLabelValues("ok"), appends.WithLabelValues("conflict"), appends.WithLabelValues("error")
 	store.ObserveAppends(func(d time.Duration, n int, err error) {
 		latency.Observe(d.Seconds())

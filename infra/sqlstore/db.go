@@ -79,8 +79,9 @@ func connect(kind configs.DatabaseKind, dsn string) (*bun.DB, error) {
 		if err != nil {
 			return nil, err
 		}
-		// Appends are serialised and a verification holds a connection for
-		// one short UPDATE, so a small pool saturates the primary already;
+		// Appends go through one appender (one connection at a time) and a
+		// verification holds a connection for one short UPDATE, so a small
+		// pool saturates the primary already;
 		// a large one only exhausts max_connections (100 by default) once a
 		// few nodes share a server.
 		sqldb.SetMaxOpenConns(16)
@@ -96,9 +97,15 @@ func connect(kind configs.DatabaseKind, dsn string) (*bun.DB, error) {
 		if err != nil {
 			return nil, err
 		}
-		// WAL lets `keyline bootstrap` and a running server share the file;
-		// immediate transactions take the write lock up front so two writers
-		// wait on busy_timeout instead of failing on a lock upgrade.
+		// WAL lets `keyline bootstrap` and a running server share the file
+		// and readers run beside the writer; immediate transactions take the
+		// write lock up front so two writers wait on busy_timeout instead of
+		// failing on a lock upgrade. synchronous=NORMAL: in WAL mode a commit
+		// is in the WAL file before it returns, so an answered write
+		// survives kill -9 of the process; only a power loss can take the
+		// last commits back (FULL would fsync every commit). Appends reach
+		// the file through the store's one appender, so of these
+		// connections at most one holds the write lock for the log at a time.
 		sqldb.SetMaxOpenConns(8)
 		return bun.NewDB(sqldb, sqlitedialect.New()), nil
 	default:

@@ -46,6 +46,8 @@ type Store struct {
 	committed []func([]events.Recorded)
 	observers []func(d time.Duration, events int, err error)
 
+	appender appender // the group commit (groupcommit.go)
+
 	tracer trace.Tracer // nil unless Trace was called
 }
 
@@ -58,8 +60,9 @@ func NewStore(db *DB, applier Applier, outbox Outbox) *Store {
 func (s *Store) DB() *DB { return s.db }
 
 // OnCommit registers fn to run after every append of this process commits,
-// with the events it appended. fn must not block: it runs on the writer's
-// goroutine, before the writer answers its client.
+// with the events it appended (once per append, in commit order, even when
+// one transaction committed several appends). fn must not block: it runs on
+// the appender's goroutine, before the writer gets its answer.
 func (s *Store) OnCommit(fn func([]events.Recorded)) {
 	s.mu.Lock()
 	s.committed = append(s.committed, fn)
@@ -67,7 +70,8 @@ func (s *Store) OnCommit(fn func([]events.Recorded)) {
 }
 
 // ObserveAppends registers fn to run after every append of this process,
-// committed or not, with its duration (the append lock's wait included),
+// committed or not, with its duration (the wait for its group and the
+// append lock included),
 // the number of events and its error. The metrics count and time appends
 // through it; fn must not block.
 func (s *Store) ObserveAppends(fn func(d time.Duration, events int, err error)) {
@@ -79,6 +83,13 @@ func (s *Store) ObserveAppends(fn func(d time.Duration, events int, err error)) 
 // Append writes evs to the end of streamID if the stream is still at
 // expectedVersion (0 for a new stream), and returns them as recorded.
 // It returns events.ErrVersionConflict when another writer moved the stream.
+//
+// The call joins the store's group commit (groupcommit.go): it waits for
+// the appender, which commits it in one transaction with the other appends
+// waiting at that moment, and answers after that transaction ended. A
+// caller whose ctx ends while it still waits for a group withdraws its
+// append (nothing is written); once its group has started, the group goes
+// on and the append may commit even though the caller got ctx's error.
 func (s *Store) Append(ctx context.Context, streamID string, expectedVersion int64, meta events.Metadata, evs ...events.Event) (recs []events.Recorded, err error) {
 	if len(evs) == 0 {
 		return nil, nil
@@ -101,74 +112,24 @@ func (s *Store) Append(ctx context.Context, streamID string, expectedVersion int
 			span.End()
 		}()
 	}
+	// Encoding happens here, on the caller's goroutine, so that the
+	// appender (one per store) spends its time on the database only.
+	c := &command{ctx: ctx, streamID: streamID, expected: expectedVersion, meta: meta, evs: evs,
+		payloads: make([]string, len(evs)), enqueued: time.Now(), done: make(chan struct{})}
 	metaJSON, err := json.Marshal(meta)
 	if err != nil {
 		return nil, fmt.Errorf("encoding event metadata: %w", err)
 	}
-	started := time.Now()
-	occurred := s.now().UnixMilli()
-	err = s.WithAppendLock(ctx, func(ctx context.Context, tx bun.Tx) error {
-		var current int64
-		if err := tx.QueryRowContext(ctx,
-			"SELECT COALESCE(MAX(stream_version), 0) FROM events WHERE stream_id = ?", streamID,
-		).Scan(&current); err != nil {
-			return fmt.Errorf("reading version of stream %s: %w", streamID, err)
+	c.metaJSON = string(metaJSON)
+	for i, e := range evs {
+		payload, err := json.Marshal(e)
+		if err != nil {
+			return nil, fmt.Errorf("encoding %s: %w", e.EventName(), err)
 		}
-		if current != expectedVersion {
-			return events.ErrVersionConflict
-		}
-		recs = make([]events.Recorded, 0, len(evs))
-		for i, e := range evs {
-			payload, err := json.Marshal(e)
-			if err != nil {
-				return fmt.Errorf("encoding %s: %w", e.EventName(), err)
-			}
-			rec := events.Recorded{
-				StreamID:      streamID,
-				StreamVersion: expectedVersion + int64(i) + 1,
-				Name:          e.EventName(),
-				Version:       e.EventVersion(),
-				Payload:       payload,
-				Meta:          meta,
-				OccurredAt:    time.UnixMilli(occurred),
-			}
-			if err := tx.QueryRowContext(ctx,
-				`INSERT INTO events (stream_id, stream_version, name, version, payload, meta, occurred_at)
-				 VALUES (?, ?, ?, ?, ?, ?, ?) RETURNING position`,
-				rec.StreamID, rec.StreamVersion, rec.Name, rec.Version, string(payload), string(metaJSON), occurred,
-			).Scan(&rec.Position); err != nil {
-				if isUniqueViolation(err) {
-					return events.ErrVersionConflict
-				}
-				return fmt.Errorf("inserting %s: %w", rec.Name, err)
-			}
-			recs = append(recs, rec)
-		}
-		if s.applier != nil {
-			if err := s.applier.Apply(ctx, tx, recs); err != nil {
-				return fmt.Errorf("projecting %s: %w", streamID, err)
-			}
-		}
-		if s.outbox != nil {
-			if err := s.outbox.Publish(ctx, tx, recs); err != nil {
-				return fmt.Errorf("publishing %s to the outbox: %w", streamID, err)
-			}
-		}
-		return nil
-	})
-	s.mu.RLock()
-	hooks, observers := s.committed, s.observers
-	s.mu.RUnlock()
-	for _, fn := range observers {
-		fn(time.Since(started), len(evs), err)
+		c.payloads[i] = string(payload)
 	}
-	if err != nil {
-		return nil, err
-	}
-	for _, fn := range hooks {
-		fn(recs)
-	}
-	return recs, nil
+	c.occurred = s.now().UnixMilli()
+	return s.submit(c)
 }
 
 // WithAppendLock runs fn in a primary transaction that holds the append lock,

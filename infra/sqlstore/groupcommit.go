@@ -1,0 +1,435 @@
+package sqlstore
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/uptrace/bun"
+
+	"github.com/keyline/keyline/configs"
+	"github.com/keyline/keyline/events"
+)
+
+// Group commit. Every Append of a store goes through one appender, which
+// takes everything that waits at that moment (up to maxGroupCommands and
+// maxGroupEvents) and commits it in one transaction: one lock, one version
+// query, one multi-row INSERT, one pass of the inline projections, one
+// outbox publish, one commit (one fsync on PostgreSQL). While that
+// transaction runs the next group queues up, so under load the groups grow
+// by themselves and an idle store commits a lone append at once: nothing
+// ever waits for a group to fill.
+//
+// Positions are drawn by the appender, head+1 onwards, under the append
+// lock: they are gap-free and commit in order, which the tailer and every
+// "position > checkpoint" reader rely on. A command whose stream moved
+// (version conflict), or whose events a projection refuses, fails alone:
+// the version check is done in memory before anything is written (so
+// commands of one group on one stream see each other in order), and a
+// failing projection makes the appender roll the group back and run it
+// again with a SAVEPOINT around each command, leaving the failing one out.
+const (
+	maxGroupCommands = 256
+	maxGroupEvents   = 2048
+	// insertChunk bounds the rows of one INSERT statement.
+	insertChunk = 500
+	// groupTimeout bounds one group's transaction. The group runs on a
+	// context of its own (a caller leaving must not roll back the others),
+	// so this is what ends a transaction stuck on a dead database.
+	groupTimeout = time.Minute
+)
+
+// command is one Append waiting for, or inside, a group.
+type command struct {
+	ctx      context.Context
+	streamID string
+	expected int64
+	meta     events.Metadata
+	metaJSON string
+	evs      []events.Event
+	payloads []string
+	occurred int64
+	enqueued time.Time
+
+	state atomic.Int32 // cmdWaiting, cmdClaimed or cmdWithdrawn
+	recs  []events.Recorded
+	err   error
+	done  chan struct{}
+}
+
+const (
+	cmdWaiting int32 = iota
+	cmdClaimed
+	cmdWithdrawn
+)
+
+// appender is the queue of a store's waiting appends and the counters of
+// what it committed.
+type appender struct {
+	mu      sync.Mutex
+	queue   []*command
+	running bool // a drain goroutine is on the queue
+
+	groups, commands atomic.Int64 // committed transactions, and the appends they held
+}
+
+// AppendStats counts what the group commit of this process did.
+type AppendStats struct {
+	// Commits is the number of transactions that committed appends.
+	Commits int64
+	// Appends is the number of appends they committed: Appends / Commits
+	// is the mean group size.
+	Appends int64
+}
+
+// AppendStats returns the counters of the store's group commit.
+func (s *Store) AppendStats() AppendStats {
+	return AppendStats{Commits: s.appender.groups.Load(), Appends: s.appender.commands.Load()}
+}
+
+// Pending is the number of appends waiting for the next group.
+func (s *Store) Pending() int {
+	s.appender.mu.Lock()
+	defer s.appender.mu.Unlock()
+	return len(s.appender.queue)
+}
+
+// submit queues c and waits for its outcome. The drain goroutine exists
+// only while there is work: the first append after a quiet moment starts
+// it, and it ends when it finds the queue empty, so a store needs no Close.
+func (s *Store) submit(c *command) ([]events.Recorded, error) {
+	a := &s.appender
+	a.mu.Lock()
+	a.queue = append(a.queue, c)
+	if !a.running {
+		a.running = true
+		go s.drain()
+	}
+	a.mu.Unlock()
+	select {
+	case <-c.done:
+		return c.recs, c.err
+	case <-c.ctx.Done():
+		if c.state.CompareAndSwap(cmdWaiting, cmdWithdrawn) {
+			// Not in a group yet: it never will be, nothing was written.
+			s.observe(c, c.ctx.Err())
+			return nil, c.ctx.Err()
+		}
+		// Its group has started and goes on without this caller.
+		return nil, c.ctx.Err()
+	}
+}
+
+// drain commits groups until the queue is empty.
+func (s *Store) drain() {
+	a := &s.appender
+	for {
+		a.mu.Lock()
+		n, evs := 0, 0
+		for n < len(a.queue) && n < maxGroupCommands && (n == 0 || evs+len(a.queue[n].evs) <= maxGroupEvents) {
+			evs += len(a.queue[n].evs)
+			n++
+		}
+		if n == 0 {
+			a.running = false
+			a.mu.Unlock()
+			return
+		}
+		taken := make([]*command, n)
+		copy(taken, a.queue)
+		a.queue = a.queue[n:]
+		if len(a.queue) == 0 {
+			a.queue = nil // let the backing array go
+		}
+		a.mu.Unlock()
+		group := taken[:0]
+		for _, c := range taken {
+			if c.state.CompareAndSwap(cmdWaiting, cmdClaimed) {
+				group = append(group, c)
+			}
+		}
+		if len(group) > 0 {
+			s.commitGroup(group)
+		}
+	}
+}
+
+// errIsolate asks for the group to run again with each command on its own
+// savepoint: something one of them holds failed, and which is not known.
+var errIsolate = errors.New("a command of the group failed")
+
+// errOneFailed rolls back a group whose only accepted command failed; that
+// command carries its own error.
+var errOneFailed = errors.New("the group's one command failed")
+
+// commitGroup commits group in one transaction and answers each command.
+func (s *Store) commitGroup(group []*command) {
+	// The group runs in the first command's context (its trace), without
+	// its cancellation: one caller leaving must not roll back the others.
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(group[0].ctx), groupTimeout)
+	defer cancel()
+	err := s.runGroup(ctx, group, false)
+	if errors.Is(err, errIsolate) {
+		err = s.runGroup(ctx, group, true)
+	}
+	committed := 0
+	switch {
+	case err == nil:
+		for _, c := range group {
+			if c.err == nil {
+				committed++
+			}
+		}
+	case errors.Is(err, errOneFailed):
+		// Nothing committed; every command carries its own error.
+	default:
+		for _, c := range group {
+			if c.err == nil || !errors.Is(c.err, events.ErrVersionConflict) {
+				c.recs, c.err = nil, err
+			}
+		}
+	}
+	if committed > 0 {
+		s.appender.groups.Add(1)
+		s.appender.commands.Add(int64(committed))
+	}
+	s.mu.RLock()
+	hooks := s.committed
+	s.mu.RUnlock()
+	for _, c := range group {
+		s.observe(c, c.err)
+		if c.err == nil {
+			for _, fn := range hooks {
+				fn(c.recs)
+			}
+		} else {
+			c.recs = nil
+		}
+		close(c.done)
+	}
+}
+
+// observe hands one append's outcome to the ObserveAppends functions.
+func (s *Store) observe(c *command, err error) {
+	s.mu.RLock()
+	observers := s.observers
+	s.mu.RUnlock()
+	for _, fn := range observers {
+		fn(time.Since(c.enqueued), len(c.evs), err)
+	}
+}
+
+// runGroup is one transaction over group. Commands that fail alone get
+// their error in c.err; the returned error concerns the whole group (and
+// then nothing committed). With isolate, each accepted command's events
+// are inserted and projected inside a savepoint of their own.
+func (s *Store) runGroup(ctx context.Context, group []*command, isolate bool) error {
+	return s.WithAppendLock(ctx, func(ctx context.Context, tx bun.Tx) error {
+		head, versions, err := s.heads(ctx, tx, group)
+		if err != nil {
+			return err
+		}
+		var recs []events.Recorded
+		var metas []string // recs' metadata, encoded
+		accepted := 0
+		var first *command
+		for _, c := range group {
+			c.recs, c.err = nil, nil
+			if versions[c.streamID] != c.expected {
+				c.err = events.ErrVersionConflict
+				continue
+			}
+			c.recs = c.record(head)
+			if isolate {
+				if err := s.writeIsolated(ctx, tx, c.recs, c.metas()); err != nil {
+					var fatal fatalError
+					if errors.As(err, &fatal) {
+						return fatal.err
+					}
+					c.recs, c.err = nil, err
+					continue
+				}
+			}
+			head += int64(len(c.recs))
+			versions[c.streamID] = c.expected + int64(len(c.recs))
+			recs = append(recs, c.recs...)
+			metas = append(metas, c.metas()...)
+			if accepted++; first == nil {
+				first = c
+			}
+		}
+		if len(recs) == 0 {
+			return nil
+		}
+		if !isolate {
+			if err := s.write(ctx, tx, recs, metas); err != nil {
+				if accepted > 1 {
+					return errIsolate
+				}
+				first.recs, first.err = nil, err
+				return errOneFailed
+			}
+		}
+		if s.outbox != nil {
+			if err := s.outbox.Publish(ctx, tx, recs); err != nil {
+				return fmt.Errorf("publishing to the outbox: %w", err)
+			}
+		}
+		return nil
+	})
+}
+
+// record assigns c's events their positions after head and their stream
+// versions after c.expected.
+func (c *command) record(head int64) []events.Recorded {
+	recs := make([]events.Recorded, len(c.evs))
+	at := time.UnixMilli(c.occurred)
+	for i, e := range c.evs {
+		recs[i] = events.Recorded{
+			Position:      head + int64(i) + 1,
+			StreamID:      c.streamID,
+			StreamVersion: c.expected + int64(i) + 1,
+			Name:          e.EventName(),
+			Version:       e.EventVersion(),
+			Payload:       []byte(c.payloads[i]),
+			Meta:          c.meta,
+			OccurredAt:    at,
+		}
+	}
+	return recs
+}
+
+// metas is the encoded metadata of each of c's events.
+func (c *command) metas() []string {
+	out := make([]string, len(c.evs))
+	for i := range out {
+		out[i] = c.metaJSON
+	}
+	return out
+}
+
+// fatalError is a failure of the transaction itself (a savepoint that
+// cannot be rolled back to), as opposed to one command's.
+type fatalError struct{ err error }
+
+func (f fatalError) Error() string { return f.err.Error() }
+
+// writeIsolated inserts and projects one command's events inside a
+// savepoint; on failure the savepoint is rolled back and the transaction
+// goes on without them.
+func (s *Store) writeIsolated(ctx context.Context, tx bun.Tx, recs []events.Recorded, metas []string) error {
+	if _, err := tx.ExecContext(ctx, "SAVEPOINT append_command"); err != nil {
+		return fatalError{fmt.Errorf("savepoint: %w", err)}
+	}
+	if err := s.write(ctx, tx, recs, metas); err != nil {
+		if _, rerr := tx.ExecContext(ctx, "ROLLBACK TO SAVEPOINT append_command"); rerr != nil {
+			return fatalError{fmt.Errorf("rolling back to savepoint after %v: %w", err, rerr)}
+		}
+		return err
+	}
+	if _, err := tx.ExecContext(ctx, "RELEASE SAVEPOINT append_command"); err != nil {
+		return fatalError{fmt.Errorf("releasing savepoint: %w", err)}
+	}
+	return nil
+}
+
+// write inserts recs (metas: their metadata, encoded) and applies the
+// inline projections to them.
+func (s *Store) write(ctx context.Context, tx bun.Tx, recs []events.Recorded, metas []string) error {
+	if err := s.insert(ctx, tx, recs, metas); err != nil {
+		return err
+	}
+	if s.applier != nil {
+		if err := s.applier.Apply(ctx, tx, recs); err != nil {
+			return fmt.Errorf("projecting %s: %w", recs[0].StreamID, err)
+		}
+	}
+	return nil
+}
+
+// heads reads, in one statement, the log's head position and the current
+// version of every stream group appends to (0 for a new stream).
+func (s *Store) heads(ctx context.Context, tx bun.Tx, group []*command) (int64, map[string]int64, error) {
+	versions := make(map[string]int64, len(group))
+	ids := make([]string, 0, len(group))
+	for _, c := range group {
+		if _, ok := versions[c.streamID]; !ok {
+			versions[c.streamID] = 0
+			ids = append(ids, c.streamID)
+		}
+	}
+	rows, err := tx.QueryContext(ctx,
+		`SELECT 0, '', COALESCE(MAX(position), 0) FROM events
+		 UNION ALL
+		 SELECT 1, stream_id, MAX(stream_version) FROM events WHERE stream_id IN (?) GROUP BY stream_id`, bun.In(ids))
+	if err != nil {
+		return 0, nil, fmt.Errorf("reading stream versions: %w", err)
+	}
+	defer rows.Close()
+	var head int64
+	for rows.Next() {
+		var (
+			kind int
+			id   string
+			v    int64
+		)
+		if err := rows.Scan(&kind, &id, &v); err != nil {
+			return 0, nil, fmt.Errorf("reading stream versions: %w", err)
+		}
+		if kind == 0 {
+			head = v
+		} else {
+			versions[id] = v
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return 0, nil, fmt.Errorf("reading stream versions: %w", err)
+	}
+	return head, versions, nil
+}
+
+// insert writes recs with their positions, insertChunk rows a statement.
+// On PostgreSQL the last statement also moves the position column's
+// sequence to the new head, so that anything still drawing positions from
+// it (an older node during a rolling upgrade, under the same lock) goes on
+// after them instead of colliding.
+func (s *Store) insert(ctx context.Context, tx bun.Tx, recs []events.Recorded, metas []string) error {
+	pg := s.db.Kind == configs.KindPostgres
+	for start := 0; start < len(recs); start += insertChunk {
+		chunk := recs[start:min(start+insertChunk, len(recs))]
+		last := start+insertChunk >= len(recs)
+		var q strings.Builder
+		args := make([]any, 0, 8*len(chunk)+1)
+		if pg && last {
+			q.WriteString("WITH ins AS (")
+		}
+		q.WriteString("INSERT INTO events (position, stream_id, stream_version, name, version, payload, meta, occurred_at) VALUES ")
+		for i, r := range chunk {
+			if i > 0 {
+				q.WriteString(", ")
+			}
+			q.WriteString("(?, ?, ?, ?, ?, ?, ?, ?)")
+			args = append(args, r.Position, r.StreamID, r.StreamVersion, r.Name, r.Version, string(r.Payload), metas[start+i], r.OccurredAt.UnixMilli())
+		}
+		var err error
+		if pg && last {
+			q.WriteString(") SELECT setval(pg_get_serial_sequence('events', 'position'), ?)")
+			args = append(args, chunk[len(chunk)-1].Position)
+			var ignored int64
+			err = tx.QueryRowContext(ctx, q.String(), args...).Scan(&ignored)
+		} else {
+			_, err = tx.ExecContext(ctx, q.String(), args...)
+		}
+		if err != nil {
+			if isUniqueViolation(err) {
+				return events.ErrVersionConflict
+			}
+			return fmt.Errorf("inserting %d events: %w", len(chunk), err)
+		}
+	}
+	return nil
+}

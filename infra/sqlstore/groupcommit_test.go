@@ -1,0 +1,330 @@
+package sqlstore_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"path/filepath"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/uptrace/bun"
+
+	"github.com/keyline/keyline/configs"
+
+	"github.com/keyline/keyline/events"
+	"github.com/keyline/keyline/infra/sqlstore"
+	"github.com/keyline/keyline/infra/testenv"
+)
+
+// gateApplier holds the appender inside the transaction of the append to
+// stream "gate" until release is closed, so that the appends started
+// meanwhile queue up and form the next group together. It refuses every
+// event of stream "refused" with a failing statement (which, on
+// PostgreSQL, aborts the transaction), and counts the calls and events it
+// saw.
+type gateApplier struct {
+	release chan struct{}
+
+	mu     sync.Mutex
+	calls  int
+	events []string // stream IDs, in the order applied
+}
+
+func (g *gateApplier) Apply(ctx context.Context, tx bun.Tx, recs []events.Recorded) error {
+	g.mu.Lock()
+	g.calls++
+	g.mu.Unlock()
+	for _, r := range recs {
+		if r.StreamID == "gate" {
+			<-g.release
+		}
+		if r.StreamID == "refused" {
+			_, err := tx.ExecContext(ctx, "INSERT INTO refusing_projection_table VALUES (1)")
+			return fmt.Errorf("projection refused the event: %w", err)
+		}
+	}
+	g.mu.Lock()
+	for _, r := range recs {
+		g.events = append(g.events, r.StreamID)
+	}
+	g.mu.Unlock()
+	return nil
+}
+
+type outcome struct {
+	recs []events.Recorded
+	err  error
+}
+
+// queueBehindGate appends to "gate" and waits until the appender holds it,
+// then starts each append of appends in order, each only once the one
+// before is queued, so the group's order is the order given. It returns
+// the channels the outcomes arrive on, gate's first.
+func queueBehindGate(t *testing.T, store *sqlstore.Store, gate *gateApplier, appends []func() ([]events.Recorded, error)) []chan outcome {
+	t.Helper()
+	start := func(fn func() ([]events.Recorded, error)) chan outcome {
+		ch := make(chan outcome, 1)
+		go func() {
+			recs, err := fn()
+			ch <- outcome{recs, err}
+		}()
+		return ch
+	}
+	gate.mu.Lock()
+	calls := gate.calls
+	gate.mu.Unlock()
+	outs := []chan outcome{start(func() ([]events.Recorded, error) {
+		return store.Append(context.Background(), "gate", 0, events.Metadata{}, created("gate"))
+	})}
+	// The gate's append has left the queue: it is in its transaction.
+	testenv.Eventually(t, 10*time.Second, func() (bool, string) {
+		gate.mu.Lock()
+		defer gate.mu.Unlock()
+		return gate.calls > calls && store.Pending() == 0, fmt.Sprintf("applier calls %d, pending %d", gate.calls, store.Pending())
+	})
+	for i, fn := range appends {
+		outs = append(outs, start(fn))
+		testenv.Eventually(t, 10*time.Second, func() (bool, string) {
+			return store.Pending() == i+1, fmt.Sprintf("%d appends queued, want %d", store.Pending(), i+1)
+		})
+	}
+	return outs
+}
+
+// One group of appends: a stale expected version and a refused projection
+// each fail alone, the others commit together, two appends to one stream
+// within the group see each other in order, and positions stay gap-free.
+func TestGroupCommitFailsConflictsAlone(t *testing.T) {
+	forEachStore(t, func(t *testing.T, db *sqlstore.DB) {
+		ctx := context.Background()
+		gate := &gateApplier{release: make(chan struct{})}
+		store := sqlstore.NewStore(db, gate, nil)
+		if _, err := store.Append(ctx, "moved", 0, events.Metadata{}, created("moved")); err != nil {
+			t.Fatal(err)
+		}
+		appendTo := func(stream string, expected int64) func() ([]events.Recorded, error) {
+			return func() ([]events.Recorded, error) {
+				return store.Append(ctx, stream, expected, events.Metadata{RequestID: "req_" + stream}, created(stream))
+			}
+		}
+		outs := queueBehindGate(t, store, gate, []func() ([]events.Recorded, error){
+			appendTo("a", 0),
+			appendTo("moved", 0), // stale: "moved" is at version 1
+			appendTo("a", 1),     // sees the first append to "a" of this group
+			appendTo("refused", 0),
+			appendTo("b", 0),
+			appendTo("a", 1), // stale now: the group moved "a" to 2
+		})
+		before := store.AppendStats()
+		close(gate.release)
+		got := make([]outcome, len(outs))
+		for i, ch := range outs {
+			got[i] = <-ch
+		}
+		if got[0].err != nil {
+			t.Fatalf("gate: %v", got[0].err)
+		}
+		for _, i := range []int{2, 6} {
+			if !errors.Is(got[i].err, events.ErrVersionConflict) {
+				t.Fatalf("append %d: err = %v, want ErrVersionConflict", i, got[i].err)
+			}
+		}
+		if got[4].err == nil || !strings.Contains(got[4].err.Error(), "projection refused the event") {
+			t.Fatalf("refused append: err = %v, want the projection's error", got[4].err)
+		}
+		type want struct {
+			stream          string
+			version, offset int64
+		}
+		head := got[0].recs[0].Position
+		for i, w := range map[int]want{1: {"a", 1, 1}, 3: {"a", 2, 2}, 5: {"b", 1, 3}} {
+			if got[i].err != nil || len(got[i].recs) != 1 {
+				t.Fatalf("append %d: %v, %+v", i, got[i].err, got[i].recs)
+			}
+			r := got[i].recs[0]
+			if r.StreamID != w.stream || r.StreamVersion != w.version || r.Position != head+w.offset || r.Meta.RequestID != "req_"+w.stream {
+				t.Fatalf("append %d recorded %+v, want stream %s version %d position %d", i, r, w.stream, w.version, head+w.offset)
+			}
+		}
+		after := store.AppendStats()
+		if after.Commits-before.Commits != 2 || after.Appends-before.Appends != 4 {
+			t.Fatalf("stats went from %+v to %+v, want 2 commits (the gate's, then the group's) of 4 appends", before, after)
+		}
+		// The log holds exactly the committed events, positions without gaps.
+		recs, err := store.ReadAfter(ctx, nil, 0, 100)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var streams []string
+		for i, r := range recs {
+			if r.Position != int64(i)+1 {
+				t.Fatalf("event %d has position %d: %+v", i, r.Position, recs)
+			}
+			streams = append(streams, fmt.Sprintf("%s@%d", r.StreamID, r.StreamVersion))
+		}
+		if got, want := strings.Join(streams, " "), "moved@1 gate@1 a@1 a@2 b@1"; got != want {
+			t.Fatalf("log holds %s, want %s", got, want)
+		}
+		gate.mu.Lock()
+		applied := strings.Join(gate.events, " ")
+		gate.mu.Unlock()
+		if applied != "moved gate a a b" {
+			t.Fatalf("the projections committed %q, want \"moved gate a a b\"", applied)
+		}
+		// The positions drawn go on from the head after a failed group.
+		next, err := store.Append(ctx, "c", 0, events.Metadata{}, created("c"))
+		if err != nil || next[0].Position != int64(len(recs))+1 {
+			t.Fatalf("next append: %+v, %v; want position %d", next, err, len(recs)+1)
+		}
+	})
+}
+
+// Concurrent appends share transactions: with the appender held, 15
+// appends queue up and commit in one transaction, and the commit hooks
+// still run once per append, in position order.
+func TestGroupCommitSharesTransactions(t *testing.T) {
+	forEachStore(t, func(t *testing.T, db *sqlstore.DB) {
+		ctx := context.Background()
+		gate := &gateApplier{release: make(chan struct{})}
+		store := sqlstore.NewStore(db, gate, nil)
+		var mu sync.Mutex
+		var hooked []int64
+		store.OnCommit(func(recs []events.Recorded) {
+			mu.Lock()
+			defer mu.Unlock()
+			if len(recs) != 1 {
+				t.Errorf("hook got %d events, want 1 per append", len(recs))
+			}
+			hooked = append(hooked, recs[0].Position)
+		})
+		var observed, observedOK int
+		store.ObserveAppends(func(_ time.Duration, n int, err error) {
+			mu.Lock()
+			defer mu.Unlock()
+			observed++
+			if err == nil && n == 1 {
+				observedOK++
+			}
+		})
+		var appends []func() ([]events.Recorded, error)
+		for i := range 15 {
+			appends = append(appends, func() ([]events.Recorded, error) {
+				return store.Append(ctx, fmt.Sprintf("s%d", i), 0, events.Metadata{}, created(fmt.Sprint(i)))
+			})
+		}
+		outs := queueBehindGate(t, store, gate, appends)
+		close(gate.release)
+		for i, ch := range outs {
+			if o := <-ch; o.err != nil {
+				t.Fatalf("append %d: %v", i, o.err)
+			}
+		}
+		if st := store.AppendStats(); st.Commits != 2 || st.Appends != 16 {
+			t.Fatalf("stats %+v, want 16 appends in 2 commits", st)
+		}
+		mu.Lock()
+		defer mu.Unlock()
+		if len(hooked) != 16 || observed != 16 || observedOK != 16 {
+			t.Fatalf("hooks ran %d times, observers %d (%d ok); want 16 each", len(hooked), observed, observedOK)
+		}
+		for i, p := range hooked {
+			if p != int64(i)+1 {
+				t.Fatalf("hooks saw positions %v, want 1..16 in order", hooked)
+			}
+		}
+	})
+}
+
+// Unheld, 16 writers appending as fast as they can still share commits.
+func TestGroupCommitUnderLoad(t *testing.T) {
+	forEachStore(t, func(t *testing.T, db *sqlstore.DB) {
+		store := sqlstore.NewStore(db, nil, nil)
+		const writers, each = 16, 40
+		var wg sync.WaitGroup
+		for w := range writers {
+			wg.Go(func() {
+				for i := range each {
+					stream := fmt.Sprintf("w%d", w)
+					if _, err := store.Append(context.Background(), stream, int64(i), events.Metadata{}, created(stream)); err != nil {
+						t.Errorf("writer %d append %d: %v", w, i, err)
+						return
+					}
+				}
+			})
+		}
+		wg.Wait()
+		st := store.AppendStats()
+		if st.Appends != writers*each || st.Commits >= st.Appends {
+			t.Fatalf("stats %+v: want %d appends in fewer commits", st, writers*each)
+		}
+		t.Logf("%d appends in %d commits", st.Appends, st.Commits)
+		n, err := store.Count(context.Background(), nil, 0)
+		if err != nil || n != writers*each {
+			t.Fatalf("log holds %d events (%v), want %d", n, err, writers*each)
+		}
+		if head, _ := store.Head(context.Background(), nil); head != writers*each {
+			t.Fatalf("head %d, want %d: positions have gaps", head, writers*each)
+		}
+	})
+}
+
+// A caller that gives up while its append waits for a group withdraws it:
+// nothing is written, and the group it would have joined commits anyway.
+func TestGroupCommitWithdrawnAppend(t *testing.T) {
+	forEachStore(t, func(t *testing.T, db *sqlstore.DB) {
+		gate := &gateApplier{release: make(chan struct{})}
+		store := sqlstore.NewStore(db, gate, nil)
+		cctx, cancel := context.WithCancel(context.Background())
+		outs := queueBehindGate(t, store, gate, []func() ([]events.Recorded, error){
+			func() ([]events.Recorded, error) {
+				return store.Append(cctx, "gone", 0, events.Metadata{}, created("gone"))
+			},
+			func() ([]events.Recorded, error) {
+				return store.Append(context.Background(), "kept", 0, events.Metadata{}, created("kept"))
+			},
+		})
+		cancel()
+		if o := <-outs[1]; !errors.Is(o.err, context.Canceled) {
+			t.Fatalf("cancelled append: %v, want context.Canceled", o.err)
+		}
+		close(gate.release)
+		if o := <-outs[0]; o.err != nil {
+			t.Fatal(o.err)
+		}
+		if o := <-outs[2]; o.err != nil || o.recs[0].Position != 2 {
+			t.Fatalf("kept append: %+v, %v; want position 2", o.recs, o.err)
+		}
+		if loaded, err := store.Load(context.Background(), "gone"); err != nil || len(loaded) != 0 {
+			t.Fatalf("the withdrawn append left %d events (%v)", len(loaded), err)
+		}
+	})
+}
+
+// BenchmarkAppendParallel measures appends from 16 goroutines per core to
+// a SQLite store (no projections): the log's own share of a write.
+func BenchmarkAppendParallel(b *testing.B) {
+	db, cleanup, err := sqlstore.Open(context.Background(), configs.Database{Primary: "sqlite:" + filepath.Join(b.TempDir(), "k.db")})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer cleanup()
+	store := sqlstore.NewStore(db, nil, nil)
+	var n atomic.Int64
+	b.SetParallelism(8)
+	b.ResetTimer()
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			id := fmt.Sprintf("b%d", n.Add(1))
+			if _, err := store.Append(context.Background(), id, 0, events.Metadata{}, created(id)); err != nil {
+				b.Error(err)
+				return
+			}
+		}
+	})
+	st := store.AppendStats()
+	b.ReportMetric(float64(st.Appends)/float64(st.Commits), "appends/commit")
+}
