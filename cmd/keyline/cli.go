@@ -535,6 +535,9 @@ func consumeCmd(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	if err != nil {
 		return err
 	}
+	// Losses (records trimmed before the group read them) are reported on
+	// stderr: stdout carries only the JSON lines.
+	warn := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
 	if cfg.Redis == nil || cfg.Redis.URL == "" {
 		// No Redis: the events table and the local analytics store are the
 		// streams, read by position with the group's offsets in the database.
@@ -543,7 +546,7 @@ func consumeCmd(ctx context.Context, args []string, stdout, stderr io.Writer) er
 			return err
 		}
 		defer cleanup()
-		c, err := analytics.NewLocalConsumer(ctx, db, cfg.Analytics.Retention, *group)
+		c, err := analytics.NewLocalConsumer(ctx, db, cfg.Analytics.Retention, *group, warn)
 		if err != nil {
 			return err
 		}
@@ -558,9 +561,6 @@ func consumeCmd(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	if name == "" {
 		name = analytics.ConsumerName(cfg)
 	}
-	// Losses (entries trimmed before the group read them) are reported on
-	// stderr: stdout carries only the JSON lines.
-	warn := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
 	return analytics.NewConsumer(client, cfg.Redis, *group, name, warn).Run(ctx, *from == "beginning", stdout)
 }
 
