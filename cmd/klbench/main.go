@@ -60,6 +60,10 @@ type options struct {
 	cpuProfile              string
 	trace                   string
 	skipRatelimit, skipHeap bool
+	// ratioRounds is how many rounds of the ratios phase run (0 skips it);
+	// onlyRatios runs that phase alone.
+	ratioRounds int
+	onlyRatios  bool
 }
 
 func main() {
@@ -83,7 +87,16 @@ func main() {
 	flag.StringVar(&o.trace, "trace", "", "write an execution trace (go tool trace) of the half-peak verifyKey phase with analytics on to this file")
 	flag.BoolVar(&o.skipRatelimit, "skip-ratelimit", false, "skip the ratelimit.limit phases")
 	flag.BoolVar(&o.skipHeap, "skip-heap", false, "skip the 1M-identifier heap measurement")
+	flag.IntVar(&o.ratioRounds, "ratio-rounds", 1, "rounds of the ratios phase (verifyKey and ratelimit.limit over the bare handler, embedded default next to Redis mode, klbench loader and wrk alternating); 0 skips it")
+	flag.BoolVar(&o.onlyRatios, "only-ratios", false, "run only the ratios phase")
 	flag.Parse()
+	if o.onlyRatios {
+		if err := runRatios(context.Background(), o, max(o.ratioRounds, 1)); err != nil {
+			fmt.Fprintln(os.Stderr, "klbench:", err)
+			os.Exit(1)
+		}
+		return
+	}
 	if err := run(o); err != nil {
 		fmt.Fprintln(os.Stderr, "klbench:", err)
 		os.Exit(1)
@@ -350,6 +363,12 @@ func run(o options) error {
 	if !o.skipHeap {
 		fmt.Println()
 		heapOfMillion()
+	}
+
+	if o.ratioRounds > 0 {
+		if err := runRatios(ctx, o, o.ratioRounds); err != nil {
+			return err
+		}
 	}
 
 	// The summary: the issues' targets against this run.
