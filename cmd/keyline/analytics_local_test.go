@@ -192,4 +192,3 @@ func TestLocalProjectorKillNineCountsOnce(t *testing.T) {
 		t.Fatalf("sink dropped %d, published %d", sink.Dropped(), sink.Published())
 	}
 }
-
