@@ -280,12 +280,13 @@ type Analytics struct {
 	// one per rollup view), so this, not BatchSize, bounds the ingest rate;
 	// the projector holds at most two such batches in memory (one being
 	// inserted, one being read), about 400 bytes a record: some 40 MB at
-	// the default. (Optional) Default: 50000.
+	// the default. Refused at another value without clickhouse.url, where
+	// it would do nothing. (Optional) Default: 50000.
 	InsertBatchSize int `json:"insertBatchSize,omitempty"`
 
 	// InsertFlushIntervalMs is the longest a record read from the stream
-	// waits for its insert batch to fill, in milliseconds. (Optional)
-	// Default: 1000.
+	// waits for its insert batch to fill, in milliseconds. Refused at
+	// another value without clickhouse.url. (Optional) Default: 1000.
 	InsertFlushIntervalMs int `json:"insertFlushIntervalMs,omitempty"`
 }
 
@@ -364,7 +365,8 @@ type Cluster struct {
 	// FailMode applies. It must cover an owner that is busy, not dead: too
 	// short and a loaded owner's keys are decided without it. It is also
 	// the latency a hung owner adds to each request until its failure is
-	// detected; 100..30000. (Optional) Default: 2000.
+	// detected; 100..30000. Refused at another value with redis.url, where
+	// nothing is forwarded. (Optional) Default: 2000.
 	ForwardTimeoutMs int `json:"forwardTimeoutMs,omitempty"`
 
 	// FailMode is the decision when the owner does not answer within
@@ -372,6 +374,7 @@ type Cluster struct {
 	// may then admit up to one limit per node), "closed" denies with the
 	// limit's normal denied answer (no over-admission, but an unreachable
 	// owner rejects its keys' traffic). Either way it is counted and logged.
+	// Refused at "closed" with redis.url, where nothing is forwarded.
 	// (Optional) Default: "open".
 	FailMode string `json:"failMode,omitempty"`
 
@@ -458,7 +461,8 @@ type Database struct {
 	// Primary is the writable database. (Required) No default in files.
 	Primary string `json:"primary"`
 
-	// ReadonlyReplica serves reads; must be the same kind as Primary.
+	// ReadonlyReplica serves reads; must be the same kind as Primary, and
+	// PostgreSQL (SQLite has no replication).
 	// (Optional) Default: "", reads go to Primary.
 	ReadonlyReplica string `json:"readonlyReplica,omitempty"`
 }
@@ -481,7 +485,7 @@ type Redis struct {
 	KeyPrefix string `json:"keyPrefix,omitempty"`
 
 	// StreamPrefix is put before the names of keyline's Redis streams
-	// (keyline.events, keyline.analytics), so that several deployments, or
+	// (keyline.events, keyline.analytics, keyline.cluster), so that several deployments, or
 	// test runs, can share one Redis. (Optional) Default: "".
 	StreamPrefix string `json:"streamPrefix,omitempty"`
 }

@@ -187,6 +187,8 @@ func (c *Config) Validate() error {
 		}
 	}
 
+	c.checkCombinations(add)
+
 	seen := map[string]bool{}
 	for i, m := range c.Migrations {
 		if seen[m.ID] {

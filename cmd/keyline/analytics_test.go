@@ -579,11 +579,26 @@ func TestAnalyticsBufferSurvivesRedisOutage(t *testing.T) {
 // rollups alike. The issue asks for 5 minutes at 1000 records/s; the test
 // keeps the rate and shortens the outage to 15 s so it fits in CI, and the
 // stream's retention (1M records) bounds how long an outage may be.
+//
+// It runs on both paths: records carried by the Redis stream, and records
+// kept in the local store (no Redis), read by the local projector.
 func TestAnalyticsSurviveClickHouseOutage(t *testing.T) {
+	for _, mode := range []string{"redis", "local store"} {
+		t.Run(mode, func(t *testing.T) { analyticsSurviveClickHouseOutage(t, mode == "redis") })
+	}
+}
+
+func analyticsSurviveClickHouseOutage(t *testing.T, withRedis bool) {
 	ch := testenv.StartClickHouse(t)
 	cfg := analyticsConfig(t, false)
+	if !withRedis {
+		cfg.Redis = nil
+	}
 	cfg.ClickHouse = &configs.ClickHouse{URL: ch.URL}
 	ts := startServer(t, withNode(t, cfg, "node_outage"))
+	if (ts.Server.Analytics.LocalProjector != nil) == withRedis {
+		t.Fatalf("redis %v: local projector %v", withRedis, ts.Server.Analytics.LocalProjector != nil)
+	}
 	sink := ts.Server.Analytics.Sink
 
 	want := map[keyOutcome]int{}

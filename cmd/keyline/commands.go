@@ -371,6 +371,9 @@ func consume(ctx context.Context, config, group, consumer string, fromBeginning 
 	if err != nil {
 		return err
 	}
+	// Losses (records trimmed before the group read them) are reported on
+	// stderr: stdout carries only the JSON lines.
+	warn := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
 	if cfg.Redis == nil || cfg.Redis.URL == "" {
 		// No Redis: the events table and the local analytics store are the
 		// streams, read by position with the group's offsets in the database.
@@ -379,7 +382,7 @@ func consume(ctx context.Context, config, group, consumer string, fromBeginning 
 			return err
 		}
 		defer cleanup()
-		c, err := analytics.NewLocalConsumer(ctx, db, cfg.Analytics.Retention, group)
+		c, err := analytics.NewLocalConsumer(ctx, db, cfg.Analytics.Retention, group, warn)
 		if err != nil {
 			return err
 		}
@@ -393,9 +396,6 @@ func consume(ctx context.Context, config, group, consumer string, fromBeginning 
 	if consumer == "" {
 		consumer = analytics.ConsumerName(cfg)
 	}
-	// Losses (entries trimmed before the group read them) are reported on
-	// stderr: stdout carries only the JSON lines.
-	warn := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
 	return analytics.NewConsumer(client, cfg.Redis, group, consumer, warn).Run(ctx, fromBeginning, stdout)
 }
 

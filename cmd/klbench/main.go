@@ -66,10 +66,14 @@ type options struct {
 	skipRatelimit, skipHeap bool
 	phases                  string
 	pgbench                 string
+	// ratioRounds is how many rounds of the ratios phase run (0 skips it);
+	// onlyRatios runs that phase alone.
+	ratioRounds int
+	onlyRatios  bool
 }
 
 // phaseNames are the values -phases accepts.
-var phaseNames = []string{"ratelimit", "verify", "createkey", "createkey-sqlite", "ingest", "heap"}
+var phaseNames = []string{"ratelimit", "verify", "createkey", "createkey-sqlite", "ingest", "heap", "ratios"}
 
 // wants reports whether phase is among o.phases ("all" or a comma list).
 func (o options) wants(phase string) bool {
@@ -105,6 +109,8 @@ func main() {
 	flag.StringVar(&o.phases, "phases", "all", "comma-separated phases to run: "+strings.Join(phaseNames, ", ")+
 		" (createkey is PostgreSQL, with pgbench on the same database); all runs every one")
 	flag.StringVar(&o.pgbench, "pgbench", "pgbench", "the pgbench binary for the PostgreSQL commit-rate baseline of the createkey phase (empty skips the baseline)")
+	flag.IntVar(&o.ratioRounds, "ratio-rounds", 1, "rounds of the ratios phase (verifyKey and ratelimit.limit over the bare handler, embedded default next to Redis mode, klbench loader and wrk alternating); 0 skips it")
+	flag.BoolVar(&o.onlyRatios, "only-ratios", false, "run only the ratios phase")
 	flag.Parse()
 	for _, p := range strings.Split(o.phases, ",") {
 		if p = strings.TrimSpace(p); p != "all" && !slices.Contains(phaseNames, p) {
@@ -114,6 +120,13 @@ func main() {
 	}
 	o.skipRatelimit = o.skipRatelimit || !o.wants("ratelimit")
 	o.skipHeap = o.skipHeap || !o.wants("heap")
+	if o.onlyRatios {
+		if err := runRatios(context.Background(), o, max(o.ratioRounds, 1)); err != nil {
+			fmt.Fprintln(os.Stderr, "klbench:", err)
+			os.Exit(1)
+		}
+		return
+	}
 	if err := run(o); err != nil {
 		fmt.Fprintln(os.Stderr, "klbench:", err)
 		os.Exit(1)
@@ -347,6 +360,12 @@ func run(o options) error {
 	if !o.skipHeap {
 		fmt.Println()
 		heapOfMillion()
+	}
+
+	if o.ratioRounds > 0 && o.wants("ratios") {
+		if err := runRatios(ctx, o, o.ratioRounds); err != nil {
+			return err
+		}
 	}
 
 	// The summary: the issues' targets against this run.

@@ -1,11 +1,28 @@
 // Package analytics moves verification and rate-limit records, and the
 // management events of the log, into ClickHouse and to `keyline consume`.
 //
-// The path of a record:
+// The path of a record, with Redis:
 //
 //	handler ─Emit→ Sink (bounded memory, drops counted)
 //	       ─batches→ Redis stream keyline.analytics (MAXLEN = retention)
 //	       ─consumer group "keyline-clickhouse"→ Projector ─batch insert→ ClickHouse
+//
+// and without Redis (the embedded default, or PostgreSQL alone):
+//
+//	handler ─Emit→ Sink ─one transaction per batch→ LocalStore (analytics_log, retention rows)
+//	       ─RecordReader.ReadAfter(position)→ LocalProjector (lease + checkpoint) ─→ ClickHouse
+//	                                        → LocalConsumer (`keyline consume`)
+//
+// RecordReader is the stable interface for anything that reads the local
+// records: ReadAfter(ctx, after, limit) returns records with a position
+// above after, in order; Head returns the oldest and newest retained
+// positions. Positions are dense (1, 2, 3, ... in commit order), so Gap
+// tells a reader how many records retention trimmed before it read them.
+// Each Record carries its JSON (Payload, decoded by Event) and Retry, set
+// when a retried publish may have stored the same record twice: a reader
+// that must count each record once deduplicates those by record ID. A
+// reader keeps its own position (a checkpoint row in the same database, or
+// next to what it writes), as LocalConsumer and LocalProjector do.
 //
 // The projector's insert batches (analytics.insertBatchSize) are its own,
 // much larger than the sink's stream batches (analytics.batchSize), and it

@@ -1,228 +1,266 @@
 package analytics
 
 import (
-	"bufio"
 	"context"
+	"database/sql"
+	"errors"
 	"fmt"
-	"io"
 	"strings"
-	"time"
+	"sync/atomic"
 
 	"github.com/uptrace/bun"
 
 	"github.com/keyline/keyline/configs"
 	"github.com/keyline/keyline/events"
-	"github.com/keyline/keyline/infra/outbox"
 	"github.com/keyline/keyline/infra/sqlstore"
 )
 
+// Record is one analytics record of the local store, at its position.
+// Positions are dense: the store numbers records 1, 2, 3, ... in commit
+// order without gaps, so a reader that finds the next position missing
+// knows exactly how many records retention trimmed before it read them.
+type Record struct {
+	Position int64
+	// Payload is the record's JSON, as on the Redis stream (docs/EVENTS.md).
+	Payload string
+	// Retry is set on records stored by a retried publish whose first
+	// attempt may have been stored too: the same record ID may then be in
+	// the store twice, and a reader that must not count it twice checks.
+	Retry bool
+}
+
+// Event decodes the record.
+func (r Record) Event() (events.AnalyticsEvent, error) {
+	var ev events.AnalyticsEvent
+	err := decodeRecord(r.Payload, &ev)
+	if err == nil && ev.ID == "" {
+		err = errors.New("record without id")
+	}
+	return ev, err
+}
+
+// RecordReader reads the local store by position. It is the stable
+// interface every reader of the local records is built on: the ClickHouse
+// projector, `keyline consume` and local projections of analytics.
+type RecordReader interface {
+	// ReadAfter returns up to limit records with a position greater than
+	// after, in position order. The first record's position minus after
+	// minus one is how many records retention trimmed unread (Gap).
+	ReadAfter(ctx context.Context, after int64, limit int) ([]Record, error)
+	// Head returns the oldest and newest retained positions (0, 0 when the
+	// store is empty).
+	Head(ctx context.Context) (first, last int64, err error)
+}
+
+// Gap is how many records were trimmed between position after and the
+// first of recs, which ReadAfter(after) returned: records the reader never
+// saw. Positions are dense, so anything else is retention's doing.
+func Gap(after int64, recs []Record) int64 {
+	if len(recs) == 0 {
+		return 0
+	}
+	return max(recs[0].Position-after-1, 0)
+}
+
 // LocalStore keeps analytics records in the primary database when there is
-// no Redis stream to carry them: the embedded default. It holds at most
-// `analytics.retention` records; older ones are trimmed as new ones arrive,
-// the same bound MAXLEN gives the Redis stream.
+// no Redis stream to carry them: the embedded default, and PostgreSQL
+// without Redis. It holds at most `analytics.retention` records; older ones
+// are trimmed as new ones arrive, the same bound MAXLEN gives the Redis
+// stream.
+//
+// The table (analytics_log) is only a position, a retry flag and the JSON:
+// no index but the primary key. The record ID used to be a UNIQUE column,
+// and maintaining that index of random strings was most of the cost of
+// storing a record on SQLite; duplicates from a retried publish are
+// flagged instead (Record.Retry), as on the Redis stream.
 type LocalStore struct {
 	db        *sqlstore.DB
 	retention int64
+	// fullInsert caches insertSQL(localInsertRows).
+	fullInsert atomic.Pointer[string]
 }
 
-// localLockKey serialises inserts on PostgreSQL, so that seq commits in
-// order and a reader at "seq > N" never skips a late commit (the same gap
-// rule as the event log). SQLite has one writer anyway.
+var _ RecordReader = (*LocalStore)(nil)
+
+// localLockKey serialises inserts on PostgreSQL: positions are assigned
+// under it (the highest position plus one), so they are dense and commit
+// in order, and a reader at "position > N" never skips a late commit (the
+// same gap rule as the event log). SQLite has one writer anyway.
 const localLockKey = 7340582
 
-// NewLocalStore creates the table if needed.
+// NewLocalStore creates the tables if needed, and rebuilds an analytics_log
+// of the earlier layout (with its unique id column) in the new one.
 func NewLocalStore(ctx context.Context, db *sqlstore.DB, retention int64) (*LocalStore, error) {
-	seq := "seq INTEGER PRIMARY KEY AUTOINCREMENT"
-	if db.Kind == configs.KindPostgres {
-		seq = "seq BIGSERIAL PRIMARY KEY"
-	}
-	stmts := []string{
-		`CREATE TABLE IF NOT EXISTS analytics_log (` + seq + `, id TEXT NOT NULL UNIQUE, payload TEXT NOT NULL)`,
-		`CREATE TABLE IF NOT EXISTS consumer_offsets (group_name TEXT NOT NULL, source TEXT NOT NULL,
-			position BIGINT NOT NULL, PRIMARY KEY (group_name, source))`,
-	}
-	for _, s := range stmts {
-		if _, err := db.Primary.ExecContext(ctx, s); err != nil {
-			return nil, fmt.Errorf("creating the local analytics store: %w", err)
+	l := &LocalStore{db: db, retention: max(retention, 1)}
+	err := db.Primary.RunInTx(ctx, nil, func(ctx context.Context, tx bun.Tx) error {
+		if err := l.lock(ctx, tx); err != nil {
+			return err
 		}
-	}
-	return &LocalStore{db: db, retention: max(retention, 1)}, nil
-}
-
-// localInsertRows is how many records one INSERT carries: two bound
-// values each, far below SQLite's and PostgreSQL's limits on parameters.
-const localInsertRows = 200
-
-// Publish stores a batch and trims the store to its retention. A record
-// stored twice (a retried batch) is kept once, so a retry needs no marker.
-// Records go in multi-row INSERTs: one statement per record was most of the
-// embedded default's cost per verification (SQLite parses and plans every
-// statement).
-func (l *LocalStore) Publish(ctx context.Context, evs []events.AnalyticsEvent, _ bool) error {
-	return l.db.Primary.RunInTx(ctx, nil, func(ctx context.Context, tx bun.Tx) error {
-		if l.db.Kind == configs.KindPostgres {
-			if _, err := tx.ExecContext(ctx, "SELECT pg_advisory_xact_lock(?)", localLockKey); err != nil {
+		old, err := l.hasColumn(ctx, tx, "analytics_log", "id")
+		if err != nil {
+			return err
+		}
+		if old {
+			if _, err := tx.ExecContext(ctx, `ALTER TABLE analytics_log RENAME TO analytics_log_old`); err != nil {
 				return err
 			}
 		}
-		var buf []byte
-		var query strings.Builder
-		args := make([]any, 0, 2*min(len(evs), localInsertRows))
-		for start := 0; start < len(evs); start += localInsertRows {
-			chunk := evs[start:min(start+localInsertRows, len(evs))]
-			query.Reset()
-			query.WriteString(`INSERT INTO analytics_log (id, payload) VALUES `)
-			args = args[:0]
-			for i := range chunk {
-				var err error
-				if buf, err = appendRecord(buf[:0], &chunk[i]); err != nil {
-					return err
-				}
-				if i > 0 {
-					query.WriteByte(',')
-				}
-				query.WriteString("(?, ?)")
-				args = append(args, chunk[i].ID, string(buf))
-			}
-			query.WriteString(` ON CONFLICT (id) DO NOTHING`)
-			if _, err := tx.ExecContext(ctx, query.String(), args...); err != nil {
-				return fmt.Errorf("storing analytics records: %w", err)
+		stmts := []string{
+			`CREATE TABLE IF NOT EXISTS analytics_log (seq BIGINT PRIMARY KEY, retry SMALLINT NOT NULL DEFAULT 0, payload TEXT NOT NULL)`,
+			`CREATE TABLE IF NOT EXISTS consumer_offsets (group_name TEXT NOT NULL, source TEXT NOT NULL,
+			position BIGINT NOT NULL, PRIMARY KEY (group_name, source))`,
+		}
+		if old {
+			// Positions are kept, so consumer offsets stay valid.
+			stmts = append(stmts, `INSERT INTO analytics_log (seq, retry, payload) SELECT seq, 0, payload FROM analytics_log_old`,
+				`DROP TABLE analytics_log_old`)
+		}
+		for _, s := range stmts {
+			if _, err := tx.ExecContext(ctx, s); err != nil {
+				return err
 			}
 		}
-		_, err := tx.ExecContext(ctx, `DELETE FROM analytics_log WHERE seq <= (SELECT MAX(seq) FROM analytics_log) - ?`, l.retention)
-		return err
+		return nil
 	})
-}
-
-// LocalConsumer is `keyline consume` without Redis: it reads the event log
-// and the local analytics store by position, as a named group whose
-// positions are kept in consumer_offsets, so a restarted consumer resumes
-// where it stopped. A position is saved only after its lines were written:
-// at-least-once, with each line's "id" for deduplication.
-type LocalConsumer struct {
-	db    *sqlstore.DB
-	store *sqlstore.Store
-	group string
-	poll  time.Duration
-}
-
-// NewLocalConsumer reads db as group.
-func NewLocalConsumer(ctx context.Context, db *sqlstore.DB, retention int64, group string) (*LocalConsumer, error) {
-	if _, err := NewLocalStore(ctx, db, retention); err != nil {
-		return nil, err
-	}
-	return &LocalConsumer{db: db, store: sqlstore.NewStore(db, nil, nil), group: group, poll: 200 * time.Millisecond}, nil
-}
-
-const (
-	sourceEvents    = "events"
-	sourceAnalytics = "analytics"
-)
-
-// Run prints until ctx ends. A new group starts at the beginning of what is
-// retained, or (fromBeginning false) at the current end.
-func (c *LocalConsumer) Run(ctx context.Context, fromBeginning bool, out io.Writer) error {
-	w := bufio.NewWriter(out)
-	pos, err := c.start(ctx, fromBeginning)
 	if err != nil {
-		return err
+		return nil, fmt.Errorf("creating the local analytics store: %w", err)
 	}
-	for ctx.Err() == nil {
-		n1, err := c.printEvents(ctx, w, pos)
-		if err != nil {
-			return err
-		}
-		n2, err := c.printAnalytics(ctx, w, pos)
-		if err != nil {
-			return err
-		}
-		if n1+n2 > 0 {
-			continue
-		}
-		select {
-		case <-ctx.Done():
-		case <-time.After(c.poll):
-		}
-	}
-	return nil
+	return l, nil
 }
 
-func (c *LocalConsumer) start(ctx context.Context, fromBeginning bool) (map[string]int64, error) {
-	pos := map[string]int64{}
-	for _, src := range []string{sourceEvents, sourceAnalytics} {
-		var p int64
-		err := c.db.Primary.QueryRowContext(ctx, `SELECT position FROM consumer_offsets WHERE group_name = ? AND source = ?`,
-			c.group, src).Scan(&p)
-		if err == nil {
-			pos[src] = p
-			continue
-		}
-		if !fromBeginning {
-			q := "SELECT COALESCE(MAX(position), 0) FROM events"
-			if src == sourceAnalytics {
-				q = "SELECT COALESCE(MAX(seq), 0) FROM analytics_log"
-			}
-			if err := c.db.Primary.QueryRowContext(ctx, q).Scan(&p); err != nil {
-				return nil, err
-			}
-		}
-		pos[src] = p
-		if err := c.save(ctx, src, p); err != nil {
-			return nil, err
-		}
+func (l *LocalStore) lock(ctx context.Context, tx bun.Tx) error {
+	if l.db.Kind != configs.KindPostgres {
+		return nil
 	}
-	return pos, nil
-}
-
-func (c *LocalConsumer) save(ctx context.Context, source string, position int64) error {
-	_, err := c.db.Primary.ExecContext(ctx, `INSERT INTO consumer_offsets (group_name, source, position) VALUES (?, ?, ?)
-		ON CONFLICT (group_name, source) DO UPDATE SET position = EXCLUDED.position`, c.group, source, position)
+	_, err := tx.ExecContext(ctx, "SELECT pg_advisory_xact_lock(?)", localLockKey)
 	return err
 }
 
-func (c *LocalConsumer) printEvents(ctx context.Context, w *bufio.Writer, pos map[string]int64) (int, error) {
-	recs, err := c.store.ReadAfter(ctx, nil, pos[sourceEvents], 500)
-	if err != nil || len(recs) == 0 {
-		return 0, err
+func (l *LocalStore) hasColumn(ctx context.Context, tx bun.Tx, table, column string) (bool, error) {
+	q := `SELECT COUNT(*) FROM pragma_table_info(?) WHERE name = ?`
+	if l.db.Kind == configs.KindPostgres {
+		q = `SELECT COUNT(*) FROM information_schema.columns WHERE table_schema = current_schema() AND table_name = ? AND column_name = ?`
 	}
-	for _, r := range recs {
-		msg, err := outbox.ToMessage(r)
-		if err != nil {
-			return 0, err
-		}
-		_, _ = w.Write(msg.Payload)
-		_ = w.WriteByte('\n')
-	}
-	if err := w.Flush(); err != nil {
-		return 0, err
-	}
-	pos[sourceEvents] = recs[len(recs)-1].Position
-	return len(recs), c.save(ctx, sourceEvents, pos[sourceEvents])
+	var n int
+	err := tx.QueryRowContext(ctx, q, table, column).Scan(&n)
+	return n > 0, err
 }
 
-func (c *LocalConsumer) printAnalytics(ctx context.Context, w *bufio.Writer, pos map[string]int64) (int, error) {
-	rows, err := c.db.Primary.QueryContext(ctx, `SELECT seq, payload FROM analytics_log WHERE seq > ? ORDER BY seq LIMIT 500`,
-		pos[sourceAnalytics])
+// localInsertRows is how many records one INSERT carries: three bound
+// values each, far below SQLite's and PostgreSQL's limits on parameters.
+const localInsertRows = 250
+
+// Publish stores a batch at the next positions and trims the store to its
+// retention, in one transaction. retry marks the records (see Record.Retry).
+// Records go in multi-row INSERTs: one statement per record was most of the
+// embedded default's cost per verification (SQLite parses and plans every
+// statement).
+func (l *LocalStore) Publish(ctx context.Context, evs []events.AnalyticsEvent, retry bool) error {
+	if len(evs) == 0 {
+		return nil
+	}
+	flag := 0
+	if retry {
+		flag = 1
+	}
+	// Encoded before the transaction: SQLite holds its write lock for the
+	// transaction's length, and other writers (the event log) wait on it.
+	var buf []byte
+	ends := make([]int, len(evs))
+	for i := range evs {
+		var err error
+		if buf, err = appendRecord(buf, &evs[i]); err != nil {
+			return err
+		}
+		ends[i] = len(buf)
+	}
+	// One string for the whole batch; each record's value is a slice of it.
+	all := string(buf)
+	return l.db.Primary.RunInTx(ctx, nil, func(ctx context.Context, tx bun.Tx) error {
+		if err := l.lock(ctx, tx); err != nil {
+			return err
+		}
+		var last int64
+		if err := tx.QueryRowContext(ctx, `SELECT COALESCE(MAX(seq), 0) FROM analytics_log`).Scan(&last); err != nil {
+			return err
+		}
+		args := make([]any, 0, 3*min(len(evs), localInsertRows))
+		start := 0
+		for from := 0; from < len(evs); from += localInsertRows {
+			to := min(from+localInsertRows, len(evs))
+			args = args[:0]
+			for i := from; i < to; i++ {
+				args = append(args, last+int64(i)+1, flag, all[start:ends[i]])
+				start = ends[i]
+			}
+			// The driver's own parameters (tx.Tx), not bun's formatter,
+			// which would print every payload into the SQL text for the
+			// database to parse again.
+			if _, err := tx.Tx.ExecContext(ctx, l.insertSQL(to-from), args...); err != nil {
+				return fmt.Errorf("storing analytics records: %w", err)
+			}
+		}
+		if cut := last + int64(len(evs)) - l.retention; cut > 0 {
+			if _, err := tx.ExecContext(ctx, `DELETE FROM analytics_log WHERE seq <= ?`, cut); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+}
+
+// insertSQL is the INSERT of n records with the driver's placeholders;
+// the statement of a full chunk is built once.
+func (l *LocalStore) insertSQL(n int) string {
+	if n == localInsertRows {
+		if q := l.fullInsert.Load(); q != nil {
+			return *q
+		}
+	}
+	var b strings.Builder
+	b.WriteString(`INSERT INTO analytics_log (seq, retry, payload) VALUES `)
+	for i := range n {
+		if i > 0 {
+			b.WriteByte(',')
+		}
+		if l.db.Kind == configs.KindPostgres {
+			fmt.Fprintf(&b, "($%d, $%d, $%d)", 3*i+1, 3*i+2, 3*i+3)
+		} else {
+			b.WriteString("(?, ?, ?)")
+		}
+	}
+	q := b.String()
+	if n == localInsertRows {
+		l.fullInsert.Store(&q)
+	}
+	return q
+}
+
+// ReadAfter implements RecordReader. It reads the primary: a replica may lag
+// and would make records look missing.
+func (l *LocalStore) ReadAfter(ctx context.Context, after int64, limit int) ([]Record, error) {
+	rows, err := l.db.Primary.QueryContext(ctx, `SELECT seq, retry, payload FROM analytics_log WHERE seq > ? ORDER BY seq LIMIT ?`,
+		after, max(limit, 1))
 	if err != nil {
-		return 0, err
+		return nil, err
 	}
 	defer rows.Close()
-	n, last := 0, pos[sourceAnalytics]
+	out := make([]Record, 0, min(max(limit, 1), 1024))
 	for rows.Next() {
-		var payload string
-		if err := rows.Scan(&last, &payload); err != nil {
-			return 0, err
+		var r Record
+		var retry int
+		if err := rows.Scan(&r.Position, &retry, &r.Payload); err != nil {
+			return nil, err
 		}
-		_, _ = w.WriteString(payload)
-		_ = w.WriteByte('\n')
-		n++
+		r.Retry = retry != 0
+		out = append(out, r)
 	}
-	if err := rows.Err(); err != nil || n == 0 {
-		return 0, err
-	}
-	if err := w.Flush(); err != nil {
-		return 0, err
-	}
-	pos[sourceAnalytics] = last
-	return n, c.save(ctx, sourceAnalytics, last)
+	return out, rows.Err()
+}
+
+// Head implements RecordReader.
+func (l *LocalStore) Head(ctx context.Context) (first, last int64, err error) {
+	var f, la sql.NullInt64
+	err = l.db.Primary.QueryRowContext(ctx, `SELECT MIN(seq), MAX(seq) FROM analytics_log`).Scan(&f, &la)
+	return f.Int64, la.Int64, err
 }

@@ -3,6 +3,7 @@ package analytics
 import (
 	"context"
 	"log/slog"
+	"strconv"
 
 	"github.com/keyline/keyline/configs"
 	"github.com/keyline/keyline/infra/clickhouse"
@@ -10,13 +11,17 @@ import (
 	"github.com/keyline/keyline/infra/sqlstore"
 )
 
-// Pipeline is what `keyline run` runs for analytics. Sink is always set;
-// Projector needs Redis and ClickHouse, Audit needs ClickHouse.
+// Pipeline is what `keyline run` runs for analytics. Sink is always set.
+// With Redis, records go to the stream and Projector (with ClickHouse)
+// reads them; without, they go to Records, the local store, and
+// LocalProjector (with ClickHouse) reads them. Audit needs ClickHouse.
 type Pipeline struct {
-	Sink       *Sink
-	Projector  *Projector
-	Audit      *Audit
-	ClickHouse *clickhouse.DB
+	Sink           *Sink
+	Projector      *Projector
+	Records        *LocalStore
+	LocalProjector *LocalProjector
+	Audit          *Audit
+	ClickHouse     *clickhouse.DB
 }
 
 // NewPipeline assembles the analytics components the config asks for.
@@ -48,16 +53,31 @@ func NewPipeline(ctx context.Context, cfg *configs.Config, store *sqlstore.Store
 		}
 	}
 	if pub == nil {
-		// No Redis stream: the embedded default keeps records in the local
-		// store, bounded by the same retention, for `keyline consume`.
+		// No Redis stream: records stay in the local store, bounded by the
+		// same retention, for `keyline consume` and, with ClickHouse, the
+		// local projector.
 		local, err := NewLocalStore(ctx, store.DB(), cfg.Analytics.Retention)
 		if err != nil {
 			cleanup()
 			return nil, nil, err
 		}
-		pub = local
+		pub, p.Records = local, local
+		if ch != nil {
+			p.LocalProjector = NewLocalProjector(local, ch, leaseOwner(cfg), cfg.Analytics, logger)
+		}
 	}
 	p.Sink = NewSink(cfg.Analytics, pub, logger)
 	p.Audit = AuditFor(store, ch, cfg.Projections, logger)
 	return p, cleanup, nil
+}
+
+// leaseOwner names this node in the local projector's lease: the cluster
+// node ID (unique in a cluster), else the host name and HTTP port, which no
+// two live processes on one host share. Stable across restarts, so a node
+// restarted after a crash takes its lease back at once.
+func leaseOwner(cfg *configs.Config) string {
+	if cfg.Cluster != nil && cfg.Cluster.NodeID != "" {
+		return cfg.Cluster.NodeID
+	}
+	return ConsumerName(cfg) + ":" + strconv.Itoa(cfg.HTTPPort)
 }

@@ -51,15 +51,19 @@ func newSink(cfg *configs.Config, c *Cluster, logger *slog.Logger) sink {
 	opts.ReadTimeout = time.Second
 	opts.WriteTimeout = time.Second
 	client := redis.NewClient(opts)
+	// redis.streamPrefix names every stream of the deployment, this one
+	// too: two deployments sharing a Redis must not read each other's
+	// membership records.
+	stream := cfg.Redis.Stream(StreamTopic)
 	// The publisher owns (and closes) its client.
 	pub, err := redisstream.NewPublisher(redisstream.PublisherConfig{Client: client,
-		Maxlens: map[string]int64{StreamTopic: streamMaxLen}}, watermill.NewSlogLogger(logger))
+		Maxlens: map[string]int64{stream: streamMaxLen}}, watermill.NewSlogLogger(logger))
 	if err != nil {
 		_ = client.Close()
 		logger.Error("cluster records will be gossiped: no stream publisher", "error", err)
 		return noSink{}
 	}
-	return &streamSink{pub: pub, queue: make(chan Event, 1024), logger: logger}
+	return &streamSink{pub: pub, stream: stream, queue: make(chan Event, 1024), logger: logger}
 }
 
 type noSink struct{}
@@ -70,6 +74,7 @@ func (noSink) close()              {}
 
 type streamSink struct {
 	pub    message.Publisher
+	stream string // StreamTopic behind redis.streamPrefix
 	queue  chan Event
 	logger *slog.Logger
 	warned atomic.Int64 // unix nanoseconds of the last warning
@@ -118,7 +123,7 @@ func (s *streamSink) send(ev Event) {
 	msg.Metadata.Set("name", ev.Name)
 	msg.Metadata.Set("v", "1")
 	msg.Metadata.Set("nodeId", ev.NodeID)
-	if err := s.pub.Publish(StreamTopic, msg); err != nil {
+	if err := s.pub.Publish(s.stream, msg); err != nil {
 		s.warn("publishing a cluster record failed", err)
 	}
 }

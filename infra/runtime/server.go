@@ -167,6 +167,9 @@ func (s *Server) Run(ctx context.Context) error {
 		if a.Projector != nil {
 			background = append(background, component{"analytics projector", a.Projector.Run})
 		}
+		if a.LocalProjector != nil {
+			background = append(background, component{"analytics projector (local store)", a.LocalProjector.Run})
+		}
 		if a.Audit != nil {
 			background = append(background, component{"audit projector", a.Audit.Run})
 		}
