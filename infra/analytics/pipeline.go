@@ -17,6 +17,9 @@ type Pipeline struct {
 	Projector  *Projector
 	Audit      *Audit
 	ClickHouse *clickhouse.DB
+	// LocalQuery feeds the analytics query API from the local store when
+	// there is neither ClickHouse nor Redis (see LocalQueries).
+	LocalQuery *LocalQuery
 }
 
 // NewPipeline assembles the analytics components the config asks for.
@@ -56,6 +59,12 @@ func NewPipeline(ctx context.Context, cfg *configs.Config, store *sqlstore.Store
 			return nil, nil, err
 		}
 		pub = local
+		if LocalQueries(cfg) {
+			if p.LocalQuery, err = NewLocalQuery(ctx, store.DB(), cfg.Analytics.Retention, logger); err != nil {
+				cleanup()
+				return nil, nil, err
+			}
+		}
 	}
 	p.Sink = NewSink(cfg.Analytics, pub, logger)
 	p.Audit = AuditFor(store, ch, cfg.Projections, logger)
