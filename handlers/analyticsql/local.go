@@ -196,7 +196,11 @@ func (lp *localPrinter) selectStmt(s *selectStmt) (string, []outCol, error) {
 				return "", nil, unsupported("name the expression %s with AS", describe(it.expr))
 			}
 		}
+		// Inside its own definition an alias means the column it shadows:
+		// sum(passed) AS passed sums the column.
+		lv.expanding[it.alias] = true
 		sql, typ, err := lp.val(it.expr, lv)
+		delete(lv.expanding, it.alias)
 		if err != nil {
 			return "", nil, err
 		}
@@ -237,7 +241,10 @@ func (lp *localPrinter) selectStmt(s *selectStmt) (string, []outCol, error) {
 		// aggregated with the value of an arbitrary row; ClickHouse refuses.
 		for _, it := range s.items {
 			if !it.star {
-				if err := lp.checkGrouped(it.expr, lv, groupKeys); err != nil {
+				lv.expanding[it.alias] = true
+				err := lp.checkGrouped(it.expr, lv, groupKeys)
+				delete(lv.expanding, it.alias)
+				if err != nil {
 					return "", nil, err
 				}
 			}

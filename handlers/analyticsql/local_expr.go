@@ -44,6 +44,9 @@ func (lp *localPrinter) cond(e expr, lv *level) (string, error) {
 
 // ex prints e and infers its type.
 func (lp *localPrinter) ex(e expr, lv *level) (string, ltype, error) {
+	if err := checkUnixTimestamps(e); err != nil {
+		return "", 0, err
+	}
 	if folded, t, ok := lp.fold(e); ok {
 		return folded, t, nil
 	}
@@ -442,4 +445,34 @@ func (lp *localPrinter) in(e inExpr, lv *level) (string, ltype, error) {
 		op = " NOT IN ("
 	}
 	return "(" + x + op + strings.Join(items, ", ") + "))", lBool, nil
+}
+
+// checkUnixTimestamps refuses toUnixTimestamp of anything but a DateTime:
+// of a Date (today(), toDate(...), a daily rollup's time) ClickHouse 18.16
+// answers the day number, not seconds, and the local store cannot tell
+// its Dates from its DateTimes.
+func checkUnixTimestamps(e expr) error {
+	var bad error
+	walk(e, func(x expr) {
+		if c, ok := x.(call); ok && c.name == "toUnixTimestamp" && bad == nil {
+			if len(c.args) != 1 || !dateTimeValued(c.args[0]) {
+				bad = unsupported("toUnixTimestamp of anything but a DateTime (now(), toDateTime(...), toStartOfDay(...), toStartOfHour(...), toStartOfMinute(...), with or without ± INTERVAL)")
+			}
+		}
+	})
+	return bad
+}
+
+func dateTimeValued(e expr) bool {
+	switch e := e.(type) {
+	case call:
+		switch e.name {
+		case "now", "toDateTime", "toStartOfDay", "toStartOfHour", "toStartOfMinute":
+			return true
+		}
+	case binary:
+		_, interval := e.r.(intervalExpr)
+		return (e.op == "+" || e.op == "-") && interval && dateTimeValued(e.l)
+	}
+	return false
 }

@@ -147,3 +147,12 @@ func TestLikeToGlob(t *testing.T) {
 		}
 	}
 }
+
+// An alias may shadow the column its own expression reads.
+func TestRewriteLocalAliasShadowsColumn(t *testing.T) {
+	got, err := RewriteLocal("SELECT identifier, sum(passed) AS passed, sum(total) AS total FROM ratelimits_per_minute_v1 GROUP BY identifier ORDER BY passed",
+		RatelimitTables, Scope{WorkspaceID: "ws"}, testLimits, testNow, SQLite, time.Time{})
+	if err != nil || !strings.Contains(got, `COALESCE(SUM("passed"), 0) AS "passed"`) || !strings.HasSuffix(got, `ORDER BY COALESCE(SUM("passed"), 0) ASC LIMIT 100`) {
+		t.Fatalf("%s %v", got, err)
+	}
+}
