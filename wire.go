@@ -113,8 +113,9 @@ var apiSet = wire.NewSet(
 	handlers.NewListRoles,
 	handlers.NewDeleteRole,
 	handlers.NewSetRolePermissions,
-	clickhouse.NewQuerier,
-	wire.Bind(new(handlers.AnalyticsQuerier), new(*clickhouse.Querier)),
+	// ClickHouse when configured, else the local store's query tables.
+	analytics.NewQuerier,
+	wire.Bind(new(handlers.AnalyticsQuerier), new(*analytics.Querier)),
 	handlers.NewGetVerifications,
 	handlers.NewGetRatelimits,
 	wire.Bind(new(handlers.APILister), new(*projections.Reader)),

@@ -12,12 +12,22 @@ import (
 )
 
 // AnalyticsQuerier runs a confined analytics query (implemented by
-// clickhouse.Querier). Configured is false without clickhouse.url. Query
+// analytics.Querier: ClickHouse, or the local store). Configured is false
+// when neither can answer. Query
 // returns at most maxRows rows; its errors may carry a failure kind (see
 // analyticsFailure).
 type AnalyticsQuerier interface {
 	Configured() bool
 	Query(ctx context.Context, sql string, maxRows int) ([]map[string]any, error)
+}
+
+// localAnalytics is implemented by a querier that answers from the local
+// store instead of ClickHouse: LocalDialect is then "sqlite" or
+// "postgres" ("" for ClickHouse), and CompleteSince the oldest instant the
+// store holds completely (zero when it never dropped anything).
+type localAnalytics interface {
+	LocalDialect() string
+	CompleteSince(ctx context.Context) (time.Time, error)
 }
 
 // analyticsFailure is how the querier classifies a failed query without
@@ -59,19 +69,20 @@ func (a analyticsQuery) configured() error {
 }
 
 func (a analyticsQuery) run(ctx context.Context, sql string, scope analyticsql.Scope) ([]map[string]any, error) {
-	confined, err := analyticsql.Rewrite(sql, a.tables, scope, a.limits, a.now())
+	confined, err := a.rewrite(ctx, sql, scope)
 	if err != nil {
 		var qe *analyticsql.Error
 		if !errors.As(err, &qe) {
 			return nil, Internal("rewriting an analytics query", err)
 		}
 		code := map[analyticsql.Kind]Code{
-			analyticsql.KindSyntax:    CodeInvalidAnalyticsQuery,
-			analyticsql.KindLength:    CodeInvalidAnalyticsQuery,
-			analyticsql.KindQueryType: CodeInvalidAnalyticsQueryType,
-			analyticsql.KindTable:     CodeInvalidAnalyticsTable,
-			analyticsql.KindFunction:  CodeInvalidAnalyticsFunction,
-			analyticsql.KindRetention: CodeQueryRangeExceedsRetention,
+			analyticsql.KindSyntax:      CodeInvalidAnalyticsQuery,
+			analyticsql.KindLength:      CodeInvalidAnalyticsQuery,
+			analyticsql.KindQueryType:   CodeInvalidAnalyticsQueryType,
+			analyticsql.KindTable:       CodeInvalidAnalyticsTable,
+			analyticsql.KindFunction:    CodeInvalidAnalyticsFunction,
+			analyticsql.KindRetention:   CodeQueryRangeExceedsRetention,
+			analyticsql.KindUnsupported: CodeInvalidAnalyticsQuery,
 		}[qe.Kind]
 		return nil, &Error{Code: code, Detail: qe.Msg}
 	}
@@ -99,6 +110,24 @@ func (a analyticsQuery) run(ctx context.Context, sql string, scope analyticsql.S
 		return nil, &Error{Code: CodeInvalidAnalyticsQuery, Detail: "The query is not valid: " + f.AnalyticsMessage(), Err: err}
 	}
 	return nil, Internal("running an analytics query", err)
+}
+
+// rewrite prints the confined query for ClickHouse, or, when the querier
+// answers from the local store, for its database.
+func (a analyticsQuery) rewrite(ctx context.Context, sql string, scope analyticsql.Scope) (string, error) {
+	local, ok := a.querier.(localAnalytics)
+	if !ok || local.LocalDialect() == "" {
+		return analyticsql.Rewrite(sql, a.tables, scope, a.limits, a.now())
+	}
+	complete, err := local.CompleteSince(ctx)
+	if err != nil {
+		return "", err
+	}
+	dialect := analyticsql.SQLite
+	if local.LocalDialect() == "postgres" {
+		dialect = analyticsql.Postgres
+	}
+	return analyticsql.RewriteLocal(sql, a.tables, scope, a.limits, a.now(), dialect, complete)
 }
 
 // tupleResources returns the IDs <id> of the legacy permissions

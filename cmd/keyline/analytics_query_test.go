@@ -294,8 +294,13 @@ func TestAnalyticsRollupsMatchRawAfterRepair(t *testing.T) {
 	}
 }
 
+// With Redis and without ClickHouse the records go to the Redis stream,
+// which only the ClickHouse projector reads: nothing can answer. (Without
+// Redis the local store answers: analytics_local_test.go.)
 func TestAnalyticsNotConfigured(t *testing.T) {
 	cfg := sqliteConfig(t)
+	prefix := testenv.RedisPrefix(t)
+	cfg.Redis = &configs.Redis{URL: testenv.RedisURL(t), StreamPrefix: prefix, KeyPrefix: prefix + "rl:"}
 	ts := startServer(t, cfg)
 	key := mintIn(t, cfg, "default", "api.*.read_analytics", "ratelimit.*.read_analytics").RootKey
 	for _, op := range []string{"analytics.getVerifications", "analytics.getRatelimits"} {
@@ -315,15 +320,52 @@ func TestAnalyticsHostileQueries(t *testing.T) {
 	const op = "analytics.getVerifications"
 	// Wait until the data is there, so that "no row of B" means something.
 	w.eventuallyRows(t, w.b.RootKey, op, "SELECT count() AS n FROM key_verifications_per_day_v1", `[{"n":2}]`)
-	B := w.b.WorkspaceID
-	const (
-		queryType = "user/bad_request/invalid_analytics_query_type"
-		table     = "user/bad_request/invalid_analytics_table"
-		function  = "user/bad_request/invalid_analytics_function"
-		invalid   = "user/bad_request/invalid_analytics_query"
-		confined  = "" // answers 200, without B's rows
-	)
-	corpus := []struct{ query, want string }{
+	corpus := hostileCorpus(w.b.WorkspaceID)
+	if len(corpus) < 50 {
+		t.Fatalf("only %d hostile queries", len(corpus))
+	}
+	for _, c := range corpus {
+		status, r := w.ts.call(t, w.a.RootKey, op, map[string]any{"query": c.query})
+		if c.want == confined {
+			if status != 200 {
+				t.Errorf("%q: status %d %+v, want a confined 200", c.query, status, r.Error)
+				continue
+			}
+			var rows []map[string]any
+			if err := json.Unmarshal(r.Data, &rows); err != nil {
+				t.Errorf("%q: data %s", c.query, r.Data)
+			}
+			for _, m := range leakMarkers {
+				if strings.Contains(string(r.Data), m) {
+					t.Errorf("%q leaked workspace B's rows: %s", c.query, r.Data)
+				}
+			}
+			continue
+		}
+		if status != 400 || r.Error == nil || r.Error.Type != "https://unkey.com/docs/errors/"+c.want {
+			t.Errorf("%q: status %d error %+v, want 400 %s", c.query, status, r.Error, c.want)
+		}
+	}
+	// The tables are all still there.
+	w.eventuallyRows(t, w.b.RootKey, op, "SELECT count() AS n FROM key_verifications_v1", `[{"n":12}]`)
+}
+
+// hostileQuery is one entry of the hostile corpus: the error type it must
+// get (a 400), or confined ("") for a 200 without workspace B's rows.
+type hostileQuery struct{ query, want string }
+
+const (
+	queryType = "user/bad_request/invalid_analytics_query_type"
+	table     = "user/bad_request/invalid_analytics_table"
+	function  = "user/bad_request/invalid_analytics_function"
+	invalid   = "user/bad_request/invalid_analytics_query"
+	confined  = "" // answers 200, without B's rows
+)
+
+// hostileCorpus is the hostile corpus against a caller of workspace A, B
+// being the other workspace's ID.
+func hostileCorpus(B string) []hostileQuery {
+	return []hostileQuery{
 		{"SELECT * FROM system.tables", table},
 		{"SELECT * FROM system.numbers LIMIT 1", table},
 		{"select name from SYSTEM.DATABASES", table},
@@ -417,31 +459,4 @@ func TestAnalyticsHostileQueries(t *testing.T) {
 		{"SELECT key_id FROM key_verifications_v1 WHERE key_id LIKE '%' || '' ", confined},
 		{"(SELECT key_id FROM key_verifications_v1) UNION ALL (SELECT name FROM system.tables)", table},
 	}
-	if len(corpus) < 50 {
-		t.Fatalf("only %d hostile queries", len(corpus))
-	}
-	for _, c := range corpus {
-		status, r := w.ts.call(t, w.a.RootKey, op, map[string]any{"query": c.query})
-		if c.want == confined {
-			if status != 200 {
-				t.Errorf("%q: status %d %+v, want a confined 200", c.query, status, r.Error)
-				continue
-			}
-			var rows []map[string]any
-			if err := json.Unmarshal(r.Data, &rows); err != nil {
-				t.Errorf("%q: data %s", c.query, r.Data)
-			}
-			for _, m := range leakMarkers {
-				if strings.Contains(string(r.Data), m) {
-					t.Errorf("%q leaked workspace B's rows: %s", c.query, r.Data)
-				}
-			}
-			continue
-		}
-		if status != 400 || r.Error == nil || r.Error.Type != "https://unkey.com/docs/errors/"+c.want {
-			t.Errorf("%q: status %d error %+v, want 400 %s", c.query, status, r.Error, c.want)
-		}
-	}
-	// The tables are all still there.
-	w.eventuallyRows(t, w.b.RootKey, op, "SELECT count() AS n FROM key_verifications_v1", `[{"n":12}]`)
 }

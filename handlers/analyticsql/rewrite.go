@@ -37,21 +37,34 @@ type Limits struct {
 // (subqueries, UNION ALL, aliases that shadow column names), the only rows
 // it can reach are the ones that subquery yields.
 func Rewrite(query string, tables map[string]*Table, scope Scope, lim Limits, now time.Time) (string, error) {
+	q, rw, err := prepare(query, tables, scope, lim, now, time.Time{})
+	if err != nil {
+		return "", err
+	}
+	rw.query(q)
+	return rw.b.String(), nil
+}
+
+// prepare is what every dialect shares: the length limit, parsing (which
+// refuses every table, function and clause outside the language), the
+// retention check and the row cap. complete, when set, is the oldest
+// instant the queried store still holds completely (see RewriteLocal).
+func prepare(query string, tables map[string]*Table, scope Scope, lim Limits, now, complete time.Time) (*query, *rewriter, error) {
 	if lim.MaxLength > 0 && len(query) > lim.MaxLength {
-		return "", errf(KindLength, "The query is %d characters long; the maximum length is %d.", len(query), lim.MaxLength)
+		return nil, nil, errf(KindLength, "The query is %d characters long; the maximum length is %d.", len(query), lim.MaxLength)
 	}
 	toks, err := lex(query)
 	if err != nil {
-		return "", err
+		return nil, nil, err
 	}
 	p := &parser{toks: toks, tables: tables}
 	q, err := p.parseStatement()
 	if err != nil {
-		return "", err
+		return nil, nil, err
 	}
-	rw := &rewriter{scope: scope, lim: lim, now: now.UTC()}
+	rw := &rewriter{scope: scope, lim: lim, now: now.UTC(), complete: complete.UTC()}
 	if err := rw.checkRetention(q); err != nil {
-		return "", err
+		return nil, nil, err
 	}
 	if lim.MaxRows > 0 {
 		for _, s := range q.selects {
@@ -61,8 +74,7 @@ func Rewrite(query string, tables map[string]*Table, scope Scope, lim Limits, no
 			}
 		}
 	}
-	rw.query(q)
-	return rw.b.String(), nil
+	return q, rw, nil
 }
 
 type rewriter struct {
@@ -70,6 +82,9 @@ type rewriter struct {
 	scope Scope
 	lim   Limits
 	now   time.Time
+	// complete is zero for ClickHouse; for the local store it is the
+	// oldest instant whose records are all still there.
+	complete time.Time
 }
 
 // retentionStart is the oldest instant a query over t may see: the retention
@@ -83,7 +98,43 @@ func (rw *rewriter) retentionStart(t *Table) time.Time {
 	if t.Grain == GrainMonth {
 		since = time.Date(since.Year(), since.Month(), 1, 0, 0, 0, 0, time.UTC)
 	}
+	if rw.complete.After(since) {
+		// The local store dropped records newer than the retention start:
+		// start at the first whole bucket after what it lost, so that no
+		// answer counts a bucket it holds only in part.
+		since = ceilGrain(rw.complete, t.Grain)
+	}
 	return since
+}
+
+// ceilGrain rounds t up to the start of a bucket of grain g.
+func ceilGrain(t time.Time, g Grain) time.Time {
+	var floor time.Time
+	switch g {
+	case GrainMillis:
+		return t
+	case GrainMinute:
+		floor = t.Truncate(time.Minute)
+		if floor.Before(t) {
+			floor = floor.Add(time.Minute)
+		}
+	case GrainHour:
+		floor = t.Truncate(time.Hour)
+		if floor.Before(t) {
+			floor = floor.Add(time.Hour)
+		}
+	case GrainDay:
+		floor = floorDay(t)
+		if floor.Before(t) {
+			floor = floor.AddDate(0, 0, 1)
+		}
+	default:
+		floor = time.Date(t.Year(), t.Month(), 1, 0, 0, 0, 0, time.UTC)
+		if floor.Before(t) {
+			floor = floor.AddDate(0, 1, 0)
+		}
+	}
+	return floor
 }
 
 func (rw *rewriter) w(s string) { rw.b.WriteString(s) }

@@ -22,6 +22,9 @@ type Pipeline struct {
 	LocalProjector *LocalProjector
 	Audit          *Audit
 	ClickHouse     *clickhouse.DB
+	// LocalQuery feeds the analytics query API from the local store when
+	// there is neither ClickHouse nor Redis (see LocalQueries).
+	LocalQuery *LocalQuery
 }
 
 // NewPipeline assembles the analytics components the config asks for.
@@ -64,6 +67,12 @@ func NewPipeline(ctx context.Context, cfg *configs.Config, store *sqlstore.Store
 		pub, p.Records = local, local
 		if ch != nil {
 			p.LocalProjector = NewLocalProjector(local, ch, leaseOwner(cfg), cfg.Analytics, logger)
+		}
+		if LocalQueries(cfg) {
+			if p.LocalQuery, err = NewLocalQuery(ctx, store.DB(), cfg.Analytics.Retention, logger); err != nil {
+				cleanup()
+				return nil, nil, err
+			}
 		}
 	}
 	p.Sink = NewSink(cfg.Analytics, pub, logger)

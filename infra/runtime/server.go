@@ -173,6 +173,9 @@ func (s *Server) Run(ctx context.Context) error {
 		if a.Audit != nil {
 			background = append(background, component{"audit projector", a.Audit.Run})
 		}
+		if a.LocalQuery != nil {
+			background = append(background, component{"local analytics query projector", a.LocalQuery.Run})
+		}
 	}
 	if s.Heartbeat != nil {
 		background = append(background, component{"heartbeat", s.Heartbeat.Run})
