@@ -243,7 +243,9 @@ func newKeyRow(e events.KeyCreated, at int64) *KeyRow {
 }
 
 // NewBulk is the in-memory form of Handle for replay.
-func (Keys) NewBulk() Bulk { return &keysBulk{rows: newRowSet[KeyRow](), perms: newLinks(), roles: newLinks()} }
+func (Keys) NewBulk() Bulk {
+	return &keysBulk{rows: newRowSet[KeyRow](), perms: newLinks(), roles: newLinks()}
+}
 
 type keysBulk struct {
 	rows  *rowSet[KeyRow]

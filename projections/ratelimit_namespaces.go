@@ -80,7 +80,9 @@ func (RatelimitNamespaces) NewBulk() Bulk {
 	return &ratelimitNamespacesBulk{rows: newRowSet[RatelimitNamespaceRow]()}
 }
 
-type ratelimitNamespacesBulk struct{ rows *rowSet[RatelimitNamespaceRow] }
+type ratelimitNamespacesBulk struct {
+	rows *rowSet[RatelimitNamespaceRow]
+}
 
 func (b *ratelimitNamespacesBulk) Fold(rec events.Recorded, e events.Event) {
 	switch e := e.(type) {
@@ -99,4 +101,6 @@ func (b *ratelimitNamespacesBulk) Fold(rec events.Recorded, e events.Event) {
 	}
 }
 
-func (b *ratelimitNamespacesBulk) Write(ctx context.Context, db bun.IDB) error { return b.rows.write(ctx, db) }
+func (b *ratelimitNamespacesBulk) Write(ctx context.Context, db bun.IDB) error {
+	return b.rows.write(ctx, db)
+}

@@ -104,4 +104,6 @@ func (b *ratelimitOverridesBulk) Fold(rec events.Recorded, e events.Event) {
 	}
 }
 
-func (b *ratelimitOverridesBulk) Write(ctx context.Context, db bun.IDB) error { return b.rows.write(ctx, db) }
+func (b *ratelimitOverridesBulk) Write(ctx context.Context, db bun.IDB) error {
+	return b.rows.write(ctx, db)
+}
