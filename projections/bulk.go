@@ -6,6 +6,7 @@ import (
 	"slices"
 
 	"github.com/uptrace/bun"
+	"github.com/uptrace/bun/dialect"
 
 	"github.com/keyline/keyline/events"
 )
@@ -71,7 +72,7 @@ func (s *rowSet[R]) write(ctx context.Context, db bun.IDB) error {
 	for i, id := range ids {
 		rows = append(rows, *s.rows[id])
 		if len(rows) == insertChunk || i == len(ids)-1 {
-			if _, err := db.NewInsert().Model(&rows).Exec(ctx); err != nil {
+			if _, err := db.NewInsert().Model(&rows).Returning("NULL").Exec(ctx); err != nil {
 				return err
 			}
 			rows = rows[:0]
@@ -145,6 +146,20 @@ func writeLinks[R any](ctx context.Context, db bun.IDB, l *links, row func(a, b 
 // moves their checkpoints to the last position. It runs in the caller's
 // transaction.
 func (r *Runner) rebuildBulk(ctx context.Context, tx bun.Tx, log Log, ps []Projection, onBatch func(int64)) error {
+	if tx.Dialect().Name() == dialect.SQLite {
+		// SQLite spills dirty pages to the WAL once its page cache (2 MB by
+		// default) is full, long before this one transaction commits; a
+		// larger cache for the duration of the replay keeps the rebuilt
+		// tables in memory until the commit writes them once.
+		var pages int64
+		if err := tx.QueryRowContext(ctx, "PRAGMA cache_size").Scan(&pages); err != nil {
+			return fmt.Errorf("reading cache_size: %w", err)
+		}
+		if _, err := tx.ExecContext(ctx, "PRAGMA cache_size = -262144"); err != nil {
+			return fmt.Errorf("raising cache_size: %w", err)
+		}
+		defer func() { _, _ = tx.ExecContext(context.WithoutCancel(ctx), fmt.Sprintf("PRAGMA cache_size = %d", pages)) }()
+	}
 	bulks := make([]Bulk, len(ps))
 	for i, p := range ps {
 		bulks[i] = p.(BulkProjection).NewBulk()

@@ -60,6 +60,9 @@ type options struct {
 	cpuProfile              string
 	trace                   string
 	skipRatelimit, skipHeap bool
+	replayEvents            int
+	onlyReplay              bool
+	replayProfile           string
 }
 
 func main() {
@@ -83,8 +86,15 @@ func main() {
 	flag.StringVar(&o.trace, "trace", "", "write an execution trace (go tool trace) of the half-peak verifyKey phase with analytics on to this file")
 	flag.BoolVar(&o.skipRatelimit, "skip-ratelimit", false, "skip the ratelimit.limit phases")
 	flag.BoolVar(&o.skipHeap, "skip-heap", false, "skip the 1M-identifier heap measurement")
+	flag.IntVar(&o.replayEvents, "replay-events", 1_000_000, "events in the generated log the replay phase rebuilds from (0 skips the phase)")
+	flag.StringVar(&o.replayProfile, "replay-cpuprofile", "", "write a CPU profile of each database's replay to this file (DB in the name becomes SQLite or PostgreSQL)")
+	flag.BoolVar(&o.onlyReplay, "only-replay", false, "run the replay phase alone")
 	flag.Parse()
-	if err := run(o); err != nil {
+	runner := run
+	if o.onlyReplay {
+		runner = replayAlone
+	}
+	if err := runner(o); err != nil {
 		fmt.Fprintln(os.Stderr, "klbench:", err)
 		os.Exit(1)
 	}
@@ -381,6 +391,10 @@ func run(o options) error {
 		map[bool]string{true: fmt.Sprintf("%.0f/s, p99 %.2f ms", create.peak.RPS, ms(create.peak.P99)), false: "-"}[o.pgURL != ""], "")
 	if haveOn && onDropped > 0 {
 		fmt.Printf("note: %d analytics records were dropped during the analytics-on phase; the on/off ratio is then optimistic\n", onDropped)
+	}
+	if o.replayEvents > 0 {
+		fmt.Println()
+		return runReplay(ctx, tmp, o.pgURL, o.replayEvents, o.replayProfile)
 	}
 	return nil
 }
