@@ -158,7 +158,9 @@ func (r *Runner) rebuildBulk(ctx context.Context, tx bun.Tx, log Log, ps []Proje
 		if _, err := tx.ExecContext(ctx, "PRAGMA cache_size = -262144"); err != nil {
 			return fmt.Errorf("raising cache_size: %w", err)
 		}
-		defer func() { _, _ = tx.ExecContext(context.WithoutCancel(ctx), fmt.Sprintf("PRAGMA cache_size = %d", pages)) }()
+		defer func() {
+			_, _ = tx.ExecContext(context.WithoutCancel(ctx), fmt.Sprintf("PRAGMA cache_size = %d", pages))
+		}()
 	}
 	bulks := make([]Bulk, len(ps))
 	for i, p := range ps {

@@ -9,9 +9,9 @@ import (
 	"path/filepath"
 	"reflect"
 	"runtime/pprof"
-	"syscall"
 	"slices"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/uptrace/bun"
