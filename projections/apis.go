@@ -107,3 +107,35 @@ func (r *Reader) ListAPIs(ctx context.Context, workspaceID, cursor string, limit
 	err := q.Order("id ASC").Limit(int64(limit + 1)).Scan(ctx)
 	return rows, err
 }
+
+// NewBulk is the in-memory form of Handle for replay.
+func (APIs) NewBulk() Bulk { return &apisBulk{rows: newRowSet[APIRow]()} }
+
+type apisBulk struct{ rows *rowSet[APIRow] }
+
+func (b *apisBulk) Fold(rec events.Recorded, e events.Event) {
+	switch e := e.(type) {
+	case events.APICreated:
+		if row := b.rows.get(e.APIID); row != nil {
+			row.WorkspaceID, row.KeySpaceID, row.Name = e.WorkspaceID, e.KeySpaceID, e.Name
+			return
+		}
+		b.rows.insert(e.APIID, &APIRow{ID: e.APIID, WorkspaceID: e.WorkspaceID, KeySpaceID: e.KeySpaceID, Name: e.Name,
+			CreatedAt: rec.OccurredAt.UnixMilli()})
+	case events.APIDeleteProtectionChanged:
+		if row := b.rows.get(e.APIID); row != nil {
+			row.DeleteProtection = e.Enabled
+		}
+	case events.APIIPAllowlistSet:
+		if row := b.rows.get(e.APIID); row != nil {
+			row.IPAllowlist = strings.Join(e.IPs, ",")
+		}
+	case events.APIDeleted:
+		if row := b.rows.get(e.APIID); row != nil {
+			at := rec.OccurredAt.UnixMilli()
+			row.DeletedAt = &at
+		}
+	}
+}
+
+func (b *apisBulk) Write(ctx context.Context, db bun.IDB) error { return b.rows.write(ctx, db) }

@@ -144,3 +144,51 @@ func containsPattern(search string) (string, bool) {
 	esc := strings.NewReplacer(`\`, `\\`, `%`, `\%`, `_`, `\_`).Replace(strings.ToLower(search))
 	return "%" + esc + "%", true
 }
+
+// NewBulk is the in-memory form of Handle for replay.
+func (Identities) NewBulk() Bulk {
+	return &identitiesBulk{rows: newRowSet[IdentityRow](), byExternal: map[string]map[string]struct{}{}}
+}
+
+type identitiesBulk struct {
+	rows *rowSet[IdentityRow]
+	// byExternal indexes rows by workspace and externalId, which
+	// identity.deleted prunes by.
+	byExternal map[string]map[string]struct{}
+}
+
+func (b *identitiesBulk) Fold(rec events.Recorded, e events.Event) {
+	at := rec.OccurredAt.UnixMilli()
+	switch e := e.(type) {
+	case events.IdentityCreated:
+		if b.rows.get(e.IdentityID) != nil {
+			return
+		}
+		b.rows.insert(e.IdentityID, &IdentityRow{ID: e.IdentityID, WorkspaceID: e.WorkspaceID, ExternalID: e.ExternalID,
+			Meta: canonicalJSON(e.Meta), Ratelimits: ratelimitsJSON(e.Ratelimits), CreatedAt: at})
+		addTo(b.byExternal, e.WorkspaceID+"\x00"+e.ExternalID, e.IdentityID)
+	case events.IdentityUpdated:
+		if row := b.rows.get(e.IdentityID); row != nil {
+			row.UpdatedAt = &at
+			if e.Meta != nil {
+				row.Meta = canonicalJSON(deref(e.Meta.Value))
+			}
+			if e.Ratelimits != nil {
+				row.Ratelimits = ratelimitsJSON(*e.Ratelimits)
+			}
+		}
+	case events.IdentityDeleted:
+		ext := e.WorkspaceID + "\x00" + e.ExternalID
+		for id := range b.byExternal[ext] {
+			if row := b.rows.get(id); id != e.IdentityID && row != nil && row.DeletedAt != nil {
+				b.rows.delete(id)
+				delete(b.byExternal[ext], id)
+			}
+		}
+		if row := b.rows.get(e.IdentityID); row != nil {
+			row.DeletedAt = &at
+		}
+	}
+}
+
+func (b *identitiesBulk) Write(ctx context.Context, db bun.IDB) error { return b.rows.write(ctx, db) }

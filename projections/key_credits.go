@@ -122,3 +122,71 @@ func (r *Reader) CreditsOf(ctx context.Context, keyIDs []string) (map[string]Key
 	}
 	return out, nil
 }
+
+// NewBulk is the in-memory form of Handle for replay. Each case computes
+// what Handle's statement computes; SQL evaluates every SET expression on
+// the row as it was, and so does each case here.
+func (KeyCredits) NewBulk() Bulk { return &keyCreditsBulk{rows: newRowSet[KeyCreditsRow]()} }
+
+type keyCreditsBulk struct{ rows *rowSet[KeyCreditsRow] }
+
+func (b *keyCreditsBulk) Fold(_ events.Recorded, e events.Event) {
+	set := func(keyID string, v *int64) {
+		if row := b.rows.get(keyID); row != nil {
+			row.Remaining, row.Logged, row.Epoch = copyInt(v), copyInt(v), row.Epoch+1
+		}
+	}
+	switch e := e.(type) {
+	case events.KeyCreated:
+		b.rows.insert(e.KeyID, &KeyCreditsRow{KeyID: e.KeyID, Remaining: copyInt(e.Remaining), Logged: copyInt(e.Remaining), Epoch: 1})
+	case events.KeyCreditsSet:
+		set(e.KeyID, e.Remaining)
+	case events.KeyCreditsDecremented:
+		set(e.KeyID, &e.Result)
+	case events.KeyRefilled:
+		set(e.KeyID, &e.Amount)
+	case events.KeyCreditsIncremented:
+		row := b.rows.get(e.KeyID)
+		if row == nil || row.Remaining == nil {
+			return
+		}
+		ceiling := int64(math.MaxInt64) - max(e.By, 0)
+		add := func(v *int64) *int64 {
+			if v == nil { // NULL + by is NULL
+				return nil
+			}
+			n := int64(math.MaxInt64)
+			if *v <= ceiling {
+				n = *v + e.By
+			}
+			return &n
+		}
+		row.Remaining, row.Logged = add(row.Remaining), add(row.Logged)
+	case events.KeyCreditsSpent:
+		row := b.rows.get(e.KeyID)
+		if row == nil || row.Epoch != e.Epoch || row.Logged == nil {
+			return
+		}
+		after := *row.Logged - e.Amount
+		if row.Remaining == nil || *row.Remaining >= after {
+			row.Remaining = &after
+		}
+		row.Logged = copyInt(&after)
+	case events.KeyDeleted:
+		if e.Permanent {
+			b.rows.delete(e.KeyID)
+		}
+	}
+}
+
+func (b *keyCreditsBulk) Write(ctx context.Context, db bun.IDB) error { return b.rows.write(ctx, db) }
+
+// copyInt gives a row its own integer, so that no two rows, nor a row and an
+// event, alias one balance.
+func copyInt(v *int64) *int64 {
+	if v == nil {
+		return nil
+	}
+	n := *v
+	return &n
+}

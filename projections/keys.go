@@ -138,16 +138,7 @@ func (Keys) Handle(ctx context.Context, db bun.IDB, rec events.Recorded, e event
 	}
 	switch e := e.(type) {
 	case events.KeyCreated:
-		row := &KeyRow{ID: e.KeyID, WorkspaceID: e.WorkspaceID, APIID: e.APIID, KeySpaceID: e.KeySpaceID, Hash: e.Hash,
-			Start: e.Start, Name: e.Name, Meta: canonicalJSON(e.Meta), IdentityID: e.IdentityID, Enabled: e.Enabled, Expires: e.Expires,
-			Ratelimits: ratelimitsJSON(e.Ratelimits), PendingMigrationID: e.PendingMigrationID, CreatedAt: at}
-		if e.Refill != nil {
-			row.RefillInterval, row.RefillAmount, row.RefillDay = e.Refill.Interval, e.Refill.Amount, e.Refill.Day
-		}
-		if e.Encrypted != nil {
-			row.KeyringID, row.Ciphertext = e.Encrypted.KeyringID, e.Encrypted.Ciphertext
-		}
-		if _, err := db.NewInsert().Model(row).On("CONFLICT (id) DO NOTHING").Exec(ctx); err != nil {
+		if _, err := db.NewInsert().Model(newKeyRow(e, at)).On("CONFLICT (id) DO NOTHING").Exec(ctx); err != nil {
 			return err
 		}
 		if err := addKeyPermissions(ctx, db, e.KeyID, e.PermissionIDs); err != nil {
@@ -236,6 +227,142 @@ func (Keys) Handle(ctx context.Context, db bun.IDB, rec events.Recorded, e event
 		return err
 	}
 	return nil
+}
+
+func newKeyRow(e events.KeyCreated, at int64) *KeyRow {
+	row := &KeyRow{ID: e.KeyID, WorkspaceID: e.WorkspaceID, APIID: e.APIID, KeySpaceID: e.KeySpaceID, Hash: e.Hash,
+		Start: e.Start, Name: e.Name, Meta: canonicalJSON(e.Meta), IdentityID: e.IdentityID, Enabled: e.Enabled, Expires: e.Expires,
+		Ratelimits: ratelimitsJSON(e.Ratelimits), PendingMigrationID: e.PendingMigrationID, CreatedAt: at}
+	if e.Refill != nil {
+		row.RefillInterval, row.RefillAmount, row.RefillDay = e.Refill.Interval, e.Refill.Amount, e.Refill.Day
+	}
+	if e.Encrypted != nil {
+		row.KeyringID, row.Ciphertext = e.Encrypted.KeyringID, e.Encrypted.Ciphertext
+	}
+	return row
+}
+
+// NewBulk is the in-memory form of Handle for replay.
+func (Keys) NewBulk() Bulk {
+	return &keysBulk{rows: newRowSet[KeyRow](), perms: newLinks(), roles: newLinks()}
+}
+
+type keysBulk struct {
+	rows  *rowSet[KeyRow]
+	perms *links // key → permission
+	roles *links // key → role
+}
+
+func (b *keysBulk) Fold(rec events.Recorded, e events.Event) {
+	at := rec.OccurredAt.UnixMilli()
+	// touch returns the key row to change after setting updated_at, as
+	// every UPDATE of Handle's touch does, or nil for a missing key.
+	touch := func(keyID string) *KeyRow {
+		row := b.rows.get(keyID)
+		if row != nil {
+			row.UpdatedAt = &at
+		}
+		return row
+	}
+	switch e := e.(type) {
+	case events.KeyCreated:
+		b.rows.insert(e.KeyID, newKeyRow(e, at))
+		b.perms.add(e.KeyID, e.PermissionIDs)
+		b.roles.add(e.KeyID, e.RoleIDs)
+	case events.KeyUpdated:
+		row := touch(e.KeyID)
+		if row == nil {
+			return
+		}
+		if e.Name != nil {
+			row.Name = deref(e.Name.Value)
+		}
+		if e.IdentityID != nil {
+			row.IdentityID = deref(e.IdentityID.Value)
+		}
+		if e.Meta != nil {
+			row.Meta = canonicalJSON(deref(e.Meta.Value))
+		}
+		if e.Expires != nil {
+			row.Expires = e.Expires.Value
+		}
+		if e.Refill != nil {
+			r := deref(e.Refill.Value)
+			row.RefillInterval, row.RefillAmount, row.RefillDay = r.Interval, r.Amount, r.Day
+		}
+		if e.Ratelimits != nil {
+			row.Ratelimits = ratelimitsJSON(*e.Ratelimits)
+		}
+	case events.KeyEnabled:
+		if row := touch(e.KeyID); row != nil {
+			row.Enabled = true
+		}
+	case events.KeyDisabled:
+		if row := touch(e.KeyID); row != nil {
+			row.Enabled = false
+		}
+	case events.KeyDeleted:
+		if !e.Permanent {
+			if row := touch(e.KeyID); row != nil {
+				row.DeletedAt = &at
+			}
+			return
+		}
+		b.perms.removeA(e.KeyID)
+		b.roles.removeA(e.KeyID)
+		b.rows.delete(e.KeyID)
+	case events.KeyCreditsSet:
+		if row := touch(e.KeyID); row != nil && e.Remaining == nil {
+			row.RefillInterval, row.RefillAmount, row.RefillDay = "", 0, 0
+		}
+	case events.KeyCreditsIncremented, events.KeyCreditsDecremented:
+		touch(keyIDOf(e))
+	case events.KeyRefilled:
+		if row := b.rows.get(e.KeyID); row != nil {
+			row.LastRefillAt = &at
+		}
+	case events.KeyPermissionsAdded:
+		b.perms.add(e.KeyID, e.PermissionIDs)
+	case events.KeyPermissionsRemoved:
+		b.perms.remove(e.KeyID, e.PermissionIDs)
+	case events.KeyPermissionsSet:
+		b.perms.removeA(e.KeyID)
+		b.perms.add(e.KeyID, e.PermissionIDs)
+	case events.KeyRolesAdded:
+		b.roles.add(e.KeyID, e.RoleIDs)
+	case events.KeyRolesRemoved:
+		b.roles.remove(e.KeyID, e.RoleIDs)
+	case events.KeyRolesSet:
+		b.roles.removeA(e.KeyID)
+		b.roles.add(e.KeyID, e.RoleIDs)
+	case events.KeyRerolled:
+		if row := touch(e.KeyID); row != nil {
+			expires := e.Expires
+			row.Expires = &expires
+		}
+	case events.KeyMigrated:
+		if row := touch(e.KeyID); row != nil {
+			row.Hash, row.Start, row.PendingMigrationID = e.Hash, e.Start, ""
+		}
+	case events.PermissionDeleted:
+		b.perms.removeB(e.PermissionID)
+	case events.RoleDeleted:
+		b.roles.removeB(e.RoleID)
+	}
+}
+
+func (b *keysBulk) Write(ctx context.Context, db bun.IDB) error {
+	if err := b.rows.write(ctx, db); err != nil {
+		return err
+	}
+	if err := writeLinks(ctx, db, b.perms, func(keyID, permID string) KeyPermissionRow {
+		return KeyPermissionRow{ID: keyID + ":" + permID, KeyID: keyID, PermissionID: permID}
+	}); err != nil {
+		return err
+	}
+	return writeLinks(ctx, db, b.roles, func(keyID, roleID string) KeyRoleRow {
+		return KeyRoleRow{ID: keyID + ":" + roleID, KeyID: keyID, RoleID: roleID}
+	})
 }
 
 func keyIDOf(e events.Event) string {

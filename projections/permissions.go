@@ -94,3 +94,20 @@ func (r *Reader) ListPermissions(ctx context.Context, workspaceID, cursor, searc
 	err := q.Order("id ASC").Limit(int64(limit + 1)).Scan(ctx)
 	return rows, err
 }
+
+// NewBulk is the in-memory form of Handle for replay.
+func (Permissions) NewBulk() Bulk { return &permissionsBulk{rows: newRowSet[PermissionRow]()} }
+
+type permissionsBulk struct{ rows *rowSet[PermissionRow] }
+
+func (b *permissionsBulk) Fold(rec events.Recorded, e events.Event) {
+	switch e := e.(type) {
+	case events.PermissionCreated:
+		b.rows.insert(e.PermissionID, &PermissionRow{ID: e.PermissionID, WorkspaceID: e.WorkspaceID, Slug: e.Slug, Name: e.Name,
+			Description: e.Description, CreatedAt: rec.OccurredAt.UnixMilli()})
+	case events.PermissionDeleted:
+		b.rows.delete(e.PermissionID)
+	}
+}
+
+func (b *permissionsBulk) Write(ctx context.Context, db bun.IDB) error { return b.rows.write(ctx, db) }

@@ -84,13 +84,9 @@ func (r *Runner) apply(ctx context.Context, db bun.IDB, ps []Projection, recs []
 	for _, c := range cps {
 		at[c.Name] = c.Position
 	}
-	decoded := make([]events.Event, len(recs))
-	for i, rec := range recs {
-		e, err := rec.Decode()
-		if err != nil {
-			return fmt.Errorf("event %d: %w", rec.Position, err)
-		}
-		decoded[i] = e
+	decoded, err := decodeAll(recs)
+	if err != nil {
+		return err
 	}
 	last := recs[len(recs)-1].Position
 	advanced := make([]string, 0, len(ps))
@@ -167,7 +163,9 @@ type Progress func(done, total int64)
 // Rebuild empties the named projections (all when names is empty) and
 // replays the whole log into them in one transaction under the append lock:
 // readers see either the old read model or the complete new one, never a
-// half-built one, and no write can slip in between.
+// half-built one, and no write can slip in between. Projections with an
+// in-memory fold (BulkProjection, all of keyline's) are folded in memory and
+// written with multi-row INSERTs at the end; others one event at a time.
 func (r *Runner) Rebuild(ctx context.Context, log Log, names []string, progress Progress) (int64, error) {
 	ps, err := r.pick(names)
 	if err != nil {
@@ -193,12 +191,16 @@ func (r *Runner) Rebuild(ctx context.Context, log Log, names []string, progress 
 		if err != nil {
 			return err
 		}
-		return r.catchUp(ctx, tx, log, ps, total, func(n int64) {
+		onBatch := func(n int64) {
 			done = n
 			if progress != nil {
 				progress(n, total)
 			}
-		})
+		}
+		if allBulk(ps) {
+			return r.rebuildBulk(ctx, tx, log, ps, onBatch)
+		}
+		return r.catchUp(ctx, tx, log, ps, total, onBatch)
 	})
 	return done, err
 }

@@ -86,3 +86,33 @@ func (r *Reader) ListRatelimitNamespaces(ctx context.Context, workspaceID, curso
 	err := q.Order("id ASC").Limit(int64(limit + 1)).Scan(ctx)
 	return rows, err
 }
+
+// NewBulk is the in-memory form of Handle for replay.
+func (RatelimitNamespaces) NewBulk() Bulk {
+	return &ratelimitNamespacesBulk{rows: newRowSet[RatelimitNamespaceRow]()}
+}
+
+type ratelimitNamespacesBulk struct {
+	rows *rowSet[RatelimitNamespaceRow]
+}
+
+func (b *ratelimitNamespacesBulk) Fold(rec events.Recorded, e events.Event) {
+	switch e := e.(type) {
+	case events.RatelimitNamespaceCreated:
+		if row := b.rows.get(e.NamespaceID); row != nil {
+			row.WorkspaceID, row.Name = e.WorkspaceID, e.Name
+			return
+		}
+		b.rows.insert(e.NamespaceID, &RatelimitNamespaceRow{ID: e.NamespaceID, WorkspaceID: e.WorkspaceID, Name: e.Name,
+			CreatedAt: rec.OccurredAt.UnixMilli()})
+	case events.RatelimitNamespaceDeleted:
+		if row := b.rows.get(e.NamespaceID); row != nil {
+			at := rec.OccurredAt.UnixMilli()
+			row.DeletedAt = &at
+		}
+	}
+}
+
+func (b *ratelimitNamespacesBulk) Write(ctx context.Context, db bun.IDB) error {
+	return b.rows.write(ctx, db)
+}

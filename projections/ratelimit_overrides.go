@@ -79,3 +79,31 @@ func (r *Reader) ListRatelimitOverrides(ctx context.Context, namespaceID, cursor
 	err := q.Order("id").Limit(int64(limit)).Scan(ctx)
 	return rows, err
 }
+
+// NewBulk is the in-memory form of Handle for replay.
+func (RatelimitOverrides) NewBulk() Bulk {
+	return &ratelimitOverridesBulk{rows: newRowSet[RatelimitOverrideRow]()}
+}
+
+type ratelimitOverridesBulk struct{ rows *rowSet[RatelimitOverrideRow] }
+
+func (b *ratelimitOverridesBulk) Fold(rec events.Recorded, e events.Event) {
+	at := rec.OccurredAt.UnixMilli()
+	switch e := e.(type) {
+	case events.RatelimitOverrideSet:
+		if row := b.rows.get(e.OverrideID); row != nil {
+			row.Limit, row.DurationMs, row.UpdatedAt, row.DeletedAt = e.Limit, e.DurationMs, at, nil
+			return
+		}
+		b.rows.insert(e.OverrideID, &RatelimitOverrideRow{ID: e.OverrideID, WorkspaceID: e.WorkspaceID, NamespaceID: e.NamespaceID,
+			Identifier: e.Identifier, Limit: e.Limit, DurationMs: e.DurationMs, CreatedAt: at, UpdatedAt: at})
+	case events.RatelimitOverrideDeleted:
+		if row := b.rows.get(e.OverrideID); row != nil {
+			row.DeletedAt = &at
+		}
+	}
+}
+
+func (b *ratelimitOverridesBulk) Write(ctx context.Context, db bun.IDB) error {
+	return b.rows.write(ctx, db)
+}

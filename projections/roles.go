@@ -148,3 +148,37 @@ func (r *Reader) PermissionsOfRoles(ctx context.Context, roleIDs []string) (map[
 	}
 	return out, nil
 }
+
+// NewBulk is the in-memory form of Handle for replay.
+func (Roles) NewBulk() Bulk { return &rolesBulk{rows: newRowSet[RoleRow](), perms: newLinks()} }
+
+type rolesBulk struct {
+	rows  *rowSet[RoleRow]
+	perms *links // role → permission
+}
+
+func (b *rolesBulk) Fold(rec events.Recorded, e events.Event) {
+	switch e := e.(type) {
+	case events.RoleCreated:
+		b.rows.insert(e.RoleID, &RoleRow{ID: e.RoleID, WorkspaceID: e.WorkspaceID, Name: e.Name, Description: e.Description,
+			CreatedAt: rec.OccurredAt.UnixMilli()})
+		b.perms.add(e.RoleID, e.PermissionIDs)
+	case events.RolePermissionsSet:
+		b.perms.removeA(e.RoleID)
+		b.perms.add(e.RoleID, e.PermissionIDs)
+	case events.RoleDeleted:
+		b.perms.removeA(e.RoleID)
+		b.rows.delete(e.RoleID)
+	case events.PermissionDeleted:
+		b.perms.removeB(e.PermissionID)
+	}
+}
+
+func (b *rolesBulk) Write(ctx context.Context, db bun.IDB) error {
+	if err := b.rows.write(ctx, db); err != nil {
+		return err
+	}
+	return writeLinks(ctx, db, b.perms, func(roleID, permID string) RolePermissionRow {
+		return RolePermissionRow{ID: roleID + ":" + permID, RoleID: roleID, PermissionID: permID}
+	})
+}

@@ -45,12 +45,7 @@ func (RootKeys) Setup(ctx context.Context, db bun.IDB) error {
 func (RootKeys) Handle(ctx context.Context, db bun.IDB, rec events.Recorded, e events.Event) error {
 	switch c := e.(type) {
 	case events.RootKeyCreated:
-		perms := c.Permissions
-		if perms == nil {
-			perms = []string{}
-		}
-		row := &RootKeyRow{ID: c.RootKeyID, WorkspaceID: c.WorkspaceID, Hash: c.Hash, Start: c.Start,
-			Name: c.Name, Permissions: perms, CreatedAt: rec.OccurredAt.UnixMilli(), Configured: c.IsConfigured()}
+		row := newRootKeyRow(rec, c)
 		_, err := db.NewInsert().Model(row).On("CONFLICT (id) DO UPDATE").
 			Set("workspace_id = EXCLUDED.workspace_id, hash = EXCLUDED.hash, start = EXCLUDED.start, name = EXCLUDED.name, permissions = EXCLUDED.permissions, configured = EXCLUDED.configured").
 			Exec(ctx)
@@ -61,6 +56,15 @@ func (RootKeys) Handle(ctx context.Context, db bun.IDB, rec events.Recorded, e e
 		return err
 	}
 	return nil
+}
+
+func newRootKeyRow(rec events.Recorded, c events.RootKeyCreated) *RootKeyRow {
+	perms := c.Permissions
+	if perms == nil {
+		perms = []string{}
+	}
+	return &RootKeyRow{ID: c.RootKeyID, WorkspaceID: c.WorkspaceID, Hash: c.Hash, Start: c.Start,
+		Name: c.Name, Permissions: perms, CreatedAt: rec.OccurredAt.UnixMilli(), Configured: c.IsConfigured()}
 }
 
 // RootKeyByHash returns the root key whose hash is hash, revoked or not, or
@@ -89,3 +93,27 @@ func notFound(err error) error {
 	}
 	return err
 }
+
+// NewBulk is the in-memory form of Handle for replay.
+func (RootKeys) NewBulk() Bulk { return &rootKeysBulk{rows: newRowSet[RootKeyRow]()} }
+
+type rootKeysBulk struct{ rows *rowSet[RootKeyRow] }
+
+func (b *rootKeysBulk) Fold(rec events.Recorded, e events.Event) {
+	switch c := e.(type) {
+	case events.RootKeyCreated:
+		row := newRootKeyRow(rec, c)
+		if old := b.rows.get(c.RootKeyID); old != nil {
+			// ON CONFLICT DO UPDATE keeps created_at and revoked_at.
+			row.CreatedAt, row.RevokedAt = old.CreatedAt, old.RevokedAt
+		}
+		b.rows.rows[c.RootKeyID] = row
+	case events.RootKeyRevoked:
+		if row := b.rows.get(c.RootKeyID); row != nil {
+			at := rec.OccurredAt.UnixMilli()
+			row.RevokedAt = &at
+		}
+	}
+}
+
+func (b *rootKeysBulk) Write(ctx context.Context, db bun.IDB) error { return b.rows.write(ctx, db) }

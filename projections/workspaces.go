@@ -60,3 +60,30 @@ func (r *Reader) Workspace(ctx context.Context, id string) (WorkspaceRow, error)
 	err := r.Primary.NewSelect().Model(&row).Where("id = ?", id).Scan(ctx)
 	return row, notFound(err)
 }
+
+// NewBulk is the in-memory form of Handle for replay.
+func (Workspaces) NewBulk() Bulk { return &workspacesBulk{rows: newRowSet[WorkspaceRow]()} }
+
+type workspacesBulk struct{ rows *rowSet[WorkspaceRow] }
+
+func (b *workspacesBulk) Fold(rec events.Recorded, e events.Event) {
+	switch e := e.(type) {
+	case events.WorkspaceCreated:
+		if row := b.rows.get(e.WorkspaceID); row != nil {
+			row.Name = e.Name
+			return
+		}
+		b.rows.insert(e.WorkspaceID, &WorkspaceRow{ID: e.WorkspaceID, Name: e.Name, CreatedAt: rec.OccurredAt.UnixMilli()})
+	case events.WorkspaceDisabled:
+		if row := b.rows.get(e.WorkspaceID); row != nil {
+			at := rec.OccurredAt.UnixMilli()
+			row.DisabledAt = &at
+		}
+	case events.WorkspaceEnabled:
+		if row := b.rows.get(e.WorkspaceID); row != nil {
+			row.DisabledAt = nil
+		}
+	}
+}
+
+func (b *workspacesBulk) Write(ctx context.Context, db bun.IDB) error { return b.rows.write(ctx, db) }

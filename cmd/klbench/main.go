@@ -68,12 +68,15 @@ type options struct {
 	pgbench                 string
 	// ratioRounds is how many rounds of the ratios phase run (0 skips it);
 	// onlyRatios runs that phase alone.
-	ratioRounds int
-	onlyRatios  bool
+	ratioRounds   int
+	onlyRatios    bool
+	replayEvents  int
+	onlyReplay    bool
+	replayProfile string
 }
 
 // phaseNames are the values -phases accepts.
-var phaseNames = []string{"ratelimit", "verify", "createkey", "createkey-sqlite", "ingest", "heap", "ratios"}
+var phaseNames = []string{"ratelimit", "verify", "createkey", "createkey-sqlite", "ingest", "heap", "ratios", "replay"}
 
 // wants reports whether phase is among o.phases ("all" or a comma list).
 func (o options) wants(phase string) bool {
@@ -111,6 +114,9 @@ func main() {
 	flag.StringVar(&o.pgbench, "pgbench", "pgbench", "the pgbench binary for the PostgreSQL commit-rate baseline of the createkey phase (empty skips the baseline)")
 	flag.IntVar(&o.ratioRounds, "ratio-rounds", 1, "rounds of the ratios phase (verifyKey and ratelimit.limit over the bare handler, embedded default next to Redis mode, klbench loader and wrk alternating); 0 skips it")
 	flag.BoolVar(&o.onlyRatios, "only-ratios", false, "run only the ratios phase")
+	flag.IntVar(&o.replayEvents, "replay-events", 1_000_000, "events in the generated log the replay phase rebuilds from (0 skips the phase)")
+	flag.StringVar(&o.replayProfile, "replay-cpuprofile", "", "write a CPU profile of each database's replay to this file (DB in the name becomes SQLite or PostgreSQL)")
+	flag.BoolVar(&o.onlyReplay, "only-replay", false, "run the replay phase alone")
 	flag.Parse()
 	for _, p := range strings.Split(o.phases, ",") {
 		if p = strings.TrimSpace(p); p != "all" && !slices.Contains(phaseNames, p) {
@@ -127,7 +133,11 @@ func main() {
 		}
 		return
 	}
-	if err := run(o); err != nil {
+	runner := run
+	if o.onlyReplay {
+		runner = replayAlone
+	}
+	if err := runner(o); err != nil {
 		fmt.Fprintln(os.Stderr, "klbench:", err)
 		os.Exit(1)
 	}
@@ -408,6 +418,10 @@ func run(o options) error {
 		createSQLite.row.peak.P99 < 50*time.Millisecond, haveSQLite)
 	if haveOn && onDropped > 0 {
 		fmt.Printf("note: %d analytics records were dropped during the analytics-on phase; the on/off ratio is then optimistic\n", onDropped)
+	}
+	if o.replayEvents > 0 && o.wants("replay") {
+		fmt.Println()
+		return runReplay(ctx, tmp, o.pgURL, o.replayEvents, o.replayProfile)
 	}
 	return nil
 }

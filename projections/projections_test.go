@@ -1,0 +1,286 @@
+package projections_test
+
+import (
+	"encoding/json"
+	"math"
+	"testing"
+
+	"github.com/uptrace/bun"
+
+	"github.com/keyline/keyline/events"
+	"github.com/keyline/keyline/projections"
+)
+
+func raw(s string) *json.RawMessage { r := json.RawMessage(s); return &r }
+
+func TestWorkspacesProjection(t *testing.T) {
+	h := newHarness(t)
+	h.apply(
+		events.WorkspaceCreated{WorkspaceID: "ws_1", Name: "acme"},   // 1
+		events.WorkspaceCreated{WorkspaceID: "ws_2", Name: "beta"},   // 2
+		events.WorkspaceDisabled{WorkspaceID: "ws_1"},                // 3
+		events.WorkspaceDisabled{WorkspaceID: "ws_2"},                // 4
+		events.WorkspaceEnabled{WorkspaceID: "ws_2"},                 // 5
+		events.WorkspaceCreated{WorkspaceID: "ws_1", Name: "acme-2"}, // 6: renames, keeps the rest
+		events.WorkspaceDisabled{WorkspaceID: "ws_missing"},          // 7: no row, no effect
+	)
+	h.expect(func(t *testing.T, db bun.IDB) {
+		assertRows(t, db, []projections.WorkspaceRow{
+			{ID: "ws_1", Name: "acme-2", CreatedAt: at(1), DisabledAt: ptr(at(3))},
+			{ID: "ws_2", Name: "beta", CreatedAt: at(2)},
+		})
+	})
+}
+
+func TestRootKeysProjection(t *testing.T) {
+	h := newHarness(t)
+	h.apply(
+		events.RootKeyCreated{RootKeyID: "rk_1", WorkspaceID: "ws_1", Hash: "h1", Start: "kl_a", Name: "ops",
+			Permissions: []string{"api.*.create_key", "api.*.read_key"}}, // 1
+		events.RootKeyCreated{RootKeyID: "rk_2", WorkspaceID: "ws_1", Hash: "h2", Start: "kl_b", Configured: true}, // 2
+		events.RootKeyRevoked{RootKeyID: "rk_1", WorkspaceID: "ws_1", Reason: events.RevokedByOperator},            // 3
+		events.RootKeyCreated{RootKeyID: "rk_1", WorkspaceID: "ws_1", Hash: "h1", Start: "kl_a", Name: "ops 2",
+			Permissions: []string{"api.*.read_key"}}, // 4: upsert keeps created_at and revoked_at
+		events.RootKeyRevoked{RootKeyID: "rk_missing", WorkspaceID: "ws_1"}, // 5
+	)
+	h.expect(func(t *testing.T, db bun.IDB) {
+		assertRows(t, db, []projections.RootKeyRow{
+			{ID: "rk_1", WorkspaceID: "ws_1", Hash: "h1", Start: "kl_a", Name: "ops 2", Permissions: []string{"api.*.read_key"},
+				CreatedAt: at(1), RevokedAt: ptr(at(3))},
+			{ID: "rk_2", WorkspaceID: "ws_1", Hash: "h2", Start: "kl_b", Permissions: []string{}, CreatedAt: at(2), Configured: true},
+		})
+	})
+}
+
+func TestAPIsProjection(t *testing.T) {
+	h := newHarness(t)
+	h.apply(
+		events.APICreated{APIID: "api_1", KeySpaceID: "ks_1", WorkspaceID: "ws_1", Name: "one"},              // 1
+		events.APICreated{APIID: "api_2", KeySpaceID: "ks_2", WorkspaceID: "ws_1", Name: "two"},              // 2
+		events.APIDeleteProtectionChanged{APIID: "api_1", WorkspaceID: "ws_1", Enabled: true},                // 3
+		events.APIIPAllowlistSet{APIID: "api_1", WorkspaceID: "ws_1", IPs: []string{"10.0.0.1", "10.0.0.2"}}, // 4
+		events.APIDeleted{APIID: "api_2", WorkspaceID: "ws_1"},                                               // 5
+		events.APICreated{APIID: "api_1", KeySpaceID: "ks_1", WorkspaceID: "ws_1", Name: "one again"},        // 6
+		events.APIDeleted{APIID: "api_missing", WorkspaceID: "ws_1"},                                         // 7
+	)
+	h.expect(func(t *testing.T, db bun.IDB) {
+		assertRows(t, db, []projections.APIRow{
+			{ID: "api_1", WorkspaceID: "ws_1", KeySpaceID: "ks_1", Name: "one again", DeleteProtection: true,
+				IPAllowlist: "10.0.0.1,10.0.0.2", CreatedAt: at(1)},
+			{ID: "api_2", WorkspaceID: "ws_1", KeySpaceID: "ks_2", Name: "two", CreatedAt: at(2), DeletedAt: ptr(at(5))},
+		})
+	})
+}
+
+func TestIdentitiesProjection(t *testing.T) {
+	h := newHarness(t)
+	h.apply(
+		events.IdentityCreated{IdentityID: "id_1", WorkspaceID: "ws_1", ExternalID: "user-1"}, // 1
+		events.IdentityDeleted{IdentityID: "id_1", WorkspaceID: "ws_1", ExternalID: "user-1"}, // 2
+		events.IdentityCreated{IdentityID: "id_2", WorkspaceID: "ws_1", ExternalID: "user-1"}, // 3
+		events.IdentityDeleted{IdentityID: "id_2", WorkspaceID: "ws_1", ExternalID: "user-1"}, // 4: id_1 goes for good
+		events.IdentityCreated{IdentityID: "id_3", WorkspaceID: "ws_1", ExternalID: "user-1",
+			Meta: json.RawMessage(`{"b": 1, "a": "x"}`)}, // 5
+		events.IdentityUpdated{IdentityID: "id_3", WorkspaceID: "ws_1", Meta: &events.Change[json.RawMessage]{Value: raw(`{"c":true}`)},
+			Ratelimits: &[]events.Ratelimit{{ID: "rl_1", Name: "req", Limit: 10, Duration: 1000, AutoApply: true}}}, // 6
+		events.IdentityCreated{IdentityID: "id_4", WorkspaceID: "ws_2", ExternalID: "user-1", Meta: json.RawMessage(`{"b": 1, "a": "x"}`),
+			Ratelimits: []events.Ratelimit{{ID: "rl_2", Name: "tokens", Limit: 5, Duration: 60000}}}, // 7: another workspace
+		events.IdentityCreated{IdentityID: "id_3", WorkspaceID: "ws_1", ExternalID: "other"},                           // 8: duplicate, ignored
+		events.IdentityUpdated{IdentityID: "id_missing", WorkspaceID: "ws_1", Meta: &events.Change[json.RawMessage]{}}, // 9
+	)
+	h.expect(func(t *testing.T, db bun.IDB) {
+		assertRows(t, db, []projections.IdentityRow{
+			{ID: "id_2", WorkspaceID: "ws_1", ExternalID: "user-1", Ratelimits: "[]", CreatedAt: at(3), DeletedAt: ptr(at(4))},
+			{ID: "id_3", WorkspaceID: "ws_1", ExternalID: "user-1", Meta: `{"c":true}`,
+				Ratelimits: `[{"id":"rl_1","name":"req","limit":10,"duration":1000,"autoApply":true}]`, CreatedAt: at(5), UpdatedAt: ptr(at(6))},
+			{ID: "id_4", WorkspaceID: "ws_2", ExternalID: "user-1", Meta: `{"a":"x","b":1}`,
+				Ratelimits: `[{"id":"rl_2","name":"tokens","limit":5,"duration":60000,"autoApply":false}]`, CreatedAt: at(7)},
+		})
+	})
+}
+
+func TestPermissionsProjection(t *testing.T) {
+	h := newHarness(t)
+	h.apply(
+		events.PermissionCreated{PermissionID: "perm_1", WorkspaceID: "ws_1", Slug: "api.read", Name: "Read", Description: "reads"}, // 1
+		events.PermissionCreated{PermissionID: "perm_2", WorkspaceID: "ws_1", Slug: "api.write", Name: "Write"},                     // 2
+		events.PermissionDeleted{PermissionID: "perm_2", WorkspaceID: "ws_1", Slug: "api.write"},                                    // 3
+		events.PermissionCreated{PermissionID: "perm_1", WorkspaceID: "ws_1", Slug: "other", Name: "Other"},                         // 4: ignored
+	)
+	h.expect(func(t *testing.T, db bun.IDB) {
+		assertRows(t, db, []projections.PermissionRow{
+			{ID: "perm_1", WorkspaceID: "ws_1", Slug: "api.read", Name: "Read", Description: "reads", CreatedAt: at(1)},
+		})
+	})
+}
+
+func TestRolesProjection(t *testing.T) {
+	h := newHarness(t)
+	h.apply(
+		events.RoleCreated{RoleID: "role_1", WorkspaceID: "ws_1", Name: "admin", Description: "all", PermissionIDs: []string{"perm_1", "perm_2"}}, // 1
+		events.RoleCreated{RoleID: "role_2", WorkspaceID: "ws_1", Name: "reader", PermissionIDs: []string{"perm_1"}},                              // 2
+		events.RolePermissionsSet{RoleID: "role_2", WorkspaceID: "ws_1", PermissionIDs: []string{"perm_2", "perm_3"}},                             // 3
+		events.PermissionDeleted{PermissionID: "perm_1", WorkspaceID: "ws_1", Slug: "a"},                                                          // 4
+		events.RoleCreated{RoleID: "role_3", WorkspaceID: "ws_1", Name: "temp", PermissionIDs: []string{"perm_2"}},                                // 5
+		events.RoleDeleted{RoleID: "role_3", WorkspaceID: "ws_1", Name: "temp"},                                                                   // 6
+		events.RoleCreated{RoleID: "role_1", WorkspaceID: "ws_1", Name: "dup", PermissionIDs: []string{"perm_4"}},                                 // 7: row kept, link added
+	)
+	h.expect(func(t *testing.T, db bun.IDB) {
+		assertRows(t, db, []projections.RoleRow{
+			{ID: "role_1", WorkspaceID: "ws_1", Name: "admin", Description: "all", CreatedAt: at(1)},
+			{ID: "role_2", WorkspaceID: "ws_1", Name: "reader", CreatedAt: at(2)},
+		})
+		assertRows(t, db, []projections.RolePermissionRow{
+			{ID: "role_1:perm_2", RoleID: "role_1", PermissionID: "perm_2"},
+			{ID: "role_1:perm_4", RoleID: "role_1", PermissionID: "perm_4"},
+			{ID: "role_2:perm_2", RoleID: "role_2", PermissionID: "perm_2"},
+			{ID: "role_2:perm_3", RoleID: "role_2", PermissionID: "perm_3"},
+		})
+	})
+}
+
+func TestKeysProjection(t *testing.T) {
+	h := newHarness(t)
+	created := func(id, hash string) events.KeyCreated {
+		return events.KeyCreated{KeyID: id, WorkspaceID: "ws_1", APIID: "api_1", KeySpaceID: "ks_1", Hash: hash, Start: "sk_" + id, Enabled: true}
+	}
+	k1 := created("key_1", "h1")
+	k1.Name, k1.Meta, k1.IdentityID, k1.Expires = "one", json.RawMessage(`{"z":1,"a":2}`), "id_1", ptr(int64(99))
+	k1.Remaining, k1.Refill = ptr(int64(100)), &events.Refill{Interval: "daily", Amount: 50}
+	k1.PermissionIDs, k1.RoleIDs = []string{"perm_1", "perm_2"}, []string{"role_1"}
+	k1.Ratelimits = []events.Ratelimit{{ID: "rl_1", Name: "req", Limit: 10, Duration: 1000}}
+	k1.Encrypted = &events.Encrypted{KeyringID: "kr_1", Ciphertext: "ct"}
+	k2 := created("key_2", "h2")
+	k2.Enabled, k2.PendingMigrationID = false, "mig_1"
+	k3 := created("key_3", "h3")
+	k3.PermissionIDs, k3.RoleIDs = []string{"perm_1", "perm_2"}, []string{"role_2"}
+	k5 := created("key_5", "h5")
+	k5.PermissionIDs, k5.RoleIDs = []string{"perm_1"}, []string{"role_1"}
+	h.apply(
+		k1, // 1
+		k2, // 2
+		events.KeyUpdated{KeyID: "key_1", WorkspaceID: "ws_1", Name: &events.Change[string]{Value: ptr("uno")},
+			IdentityID: &events.Change[string]{}, Meta: &events.Change[json.RawMessage]{Value: raw(`{"b": true}`)},
+			Expires: &events.Change[int64]{}, Refill: &events.Change[events.Refill]{Value: &events.Refill{Interval: "monthly", Amount: 10, Day: 5}},
+			Ratelimits: &[]events.Ratelimit{}}, // 3
+		events.KeyDisabled{KeyID: "key_1", WorkspaceID: "ws_1"},                                              // 4
+		events.KeyEnabled{KeyID: "key_2", WorkspaceID: "ws_1"},                                               // 5
+		events.KeyPermissionsAdded{KeyID: "key_2", WorkspaceID: "ws_1", PermissionIDs: []string{"perm_1"}},   // 6
+		events.KeyPermissionsRemoved{KeyID: "key_1", WorkspaceID: "ws_1", PermissionIDs: []string{"perm_1"}}, // 7
+		events.KeyRolesAdded{KeyID: "key_2", WorkspaceID: "ws_1", RoleIDs: []string{"role_1", "role_2"}},     // 8
+		events.KeyRolesRemoved{KeyID: "key_2", WorkspaceID: "ws_1", RoleIDs: []string{"role_1"}},             // 9
+		events.KeyCreditsIncremented{KeyID: "key_1", WorkspaceID: "ws_1", By: 5},                             // 10
+		events.KeyRefilled{KeyID: "key_1", WorkspaceID: "ws_1", Amount: 50, Period: "2026-12-01"},            // 11: last_refill_at only
+		events.KeyMigrated{KeyID: "key_2", WorkspaceID: "ws_1", OldHash: "h2", Hash: "h2b", Start: "sk_b"},   // 12
+		k3, // 13
+		events.KeyRerolled{KeyID: "key_3", WorkspaceID: "ws_1", NewKeyID: "key_4", Expires: 12345}, // 14
+		events.KeyDeleted{KeyID: "key_3", WorkspaceID: "ws_1"},                                     // 15: soft
+		k5, // 16
+		events.KeyDeleted{KeyID: "key_5", WorkspaceID: "ws_1", Permanent: true},                                     // 17
+		events.PermissionDeleted{PermissionID: "perm_2", WorkspaceID: "ws_1", Slug: "p2"},                           // 18
+		events.RoleDeleted{RoleID: "role_2", WorkspaceID: "ws_1", Name: "r2"},                                       // 19
+		events.KeyCreditsSet{KeyID: "key_2", WorkspaceID: "ws_1"},                                                   // 20: unlimited drops refill
+		events.KeyPermissionsSet{KeyID: "key_2", WorkspaceID: "ws_1", PermissionIDs: []string{"perm_3", "perm_4"}},  // 21
+		events.KeyRolesSet{KeyID: "key_1", WorkspaceID: "ws_1", RoleIDs: []string{"role_3"}},                        // 22
+		events.KeyUpdated{KeyID: "key_missing", WorkspaceID: "ws_1", Name: &events.Change[string]{Value: ptr("x")}}, // 23
+		events.KeyCreditsDecremented{KeyID: "key_1", WorkspaceID: "ws_1", By: 1, Result: 49},                        // 24
+		events.KeyCreditsSet{KeyID: "key_3", WorkspaceID: "ws_1", Remaining: ptr(int64(7))},                         // 25: keeps refill
+	)
+	h.expect(func(t *testing.T, db bun.IDB) {
+		assertRows(t, db, []projections.KeyRow{
+			{ID: "key_1", WorkspaceID: "ws_1", APIID: "api_1", KeySpaceID: "ks_1", Hash: "h1", Start: "sk_key_1", Name: "uno",
+				Meta: `{"b":true}`, RefillInterval: "monthly", RefillAmount: 10, RefillDay: 5, LastRefillAt: ptr(at(11)),
+				Ratelimits: "[]", KeyringID: "kr_1", Ciphertext: "ct", CreatedAt: at(1), UpdatedAt: ptr(at(24))},
+			{ID: "key_2", WorkspaceID: "ws_1", APIID: "api_1", KeySpaceID: "ks_1", Hash: "h2b", Start: "sk_b", Enabled: true,
+				Ratelimits: "[]", CreatedAt: at(2), UpdatedAt: ptr(at(20))},
+			{ID: "key_3", WorkspaceID: "ws_1", APIID: "api_1", KeySpaceID: "ks_1", Hash: "h3", Start: "sk_key_3", Enabled: true,
+				Expires: ptr(int64(12345)), Ratelimits: "[]", CreatedAt: at(13), UpdatedAt: ptr(at(25)), DeletedAt: ptr(at(15))},
+		})
+		assertRows(t, db, []projections.KeyPermissionRow{
+			{ID: "key_2:perm_3", KeyID: "key_2", PermissionID: "perm_3"},
+			{ID: "key_2:perm_4", KeyID: "key_2", PermissionID: "perm_4"},
+			{ID: "key_3:perm_1", KeyID: "key_3", PermissionID: "perm_1"},
+		})
+		assertRows(t, db, []projections.KeyRoleRow{
+			{ID: "key_1:role_3", KeyID: "key_1", RoleID: "role_3"},
+		})
+		// The credit side of the same events, for the projection beside.
+		assertRows(t, db, []projections.KeyCreditsRow{
+			{KeyID: "key_1", Remaining: ptr(int64(49)), Logged: ptr(int64(49)), Epoch: 3},
+			{KeyID: "key_2", Epoch: 2},
+			{KeyID: "key_3", Remaining: ptr(int64(7)), Logged: ptr(int64(7)), Epoch: 2},
+		})
+	})
+}
+
+func TestKeyCreditsProjection(t *testing.T) {
+	h := newHarness(t)
+	limited := func(id string, n int64) events.KeyCreated {
+		return events.KeyCreated{KeyID: id, WorkspaceID: "ws_1", APIID: "api_1", KeySpaceID: "ks_1", Hash: "h" + id, Start: "s", Remaining: &n}
+	}
+	h.apply(
+		limited("key_1", 10), // 1
+		events.KeyCreditsSpent{KeyID: "key_1", WorkspaceID: "ws_1", Amount: 3, Epoch: 1},                                       // 2
+		events.KeyCreditsSpent{KeyID: "key_1", WorkspaceID: "ws_1", Amount: 2, Epoch: 0},                                       // 3: older epoch, ignored
+		events.KeyCreditsSet{KeyID: "key_1", WorkspaceID: "ws_1", Remaining: ptr(int64(20))},                                   // 4: epoch 2
+		events.KeyCreditsSpent{KeyID: "key_1", WorkspaceID: "ws_1", Amount: 5, Epoch: 1},                                       // 5: overridden by the set
+		events.KeyCreditsSpent{KeyID: "key_1", WorkspaceID: "ws_1", Amount: 6, Epoch: 2},                                       // 6
+		events.KeyCreated{KeyID: "key_2", WorkspaceID: "ws_1", APIID: "api_1", KeySpaceID: "ks_1", Hash: "hkey_2", Start: "s"}, // 7: unlimited
+		events.KeyCreditsIncremented{KeyID: "key_2", WorkspaceID: "ws_1", By: 5},                                               // 8: unlimited stays so
+		events.KeyCreditsSpent{KeyID: "key_2", WorkspaceID: "ws_1", Amount: 1, Epoch: 1},                                       // 9
+		limited("key_3", math.MaxInt64-2),                                         // 10
+		events.KeyCreditsIncremented{KeyID: "key_3", WorkspaceID: "ws_1", By: 10}, // 11: saturates
+		limited("key_4", 1), // 12
+		events.KeyDeleted{KeyID: "key_4", WorkspaceID: "ws_1", Permanent: true},                   // 13
+		events.KeyCreditsDecremented{KeyID: "key_1", WorkspaceID: "ws_1", By: 100, Result: 0},     // 14: epoch 3
+		events.KeyRefilled{KeyID: "key_3", WorkspaceID: "ws_1", Amount: 40, Period: "2026-12-01"}, // 15: epoch 2
+		events.KeyCreditsIncremented{KeyID: "key_3", WorkspaceID: "ws_1", By: 2},                  // 16
+		events.KeyDeleted{KeyID: "key_3", WorkspaceID: "ws_1"},                                    // 17: soft, counter kept
+		limited("key_1", 99), // 18: duplicate, ignored
+	)
+	h.expect(func(t *testing.T, db bun.IDB) {
+		assertRows(t, db, []projections.KeyCreditsRow{
+			{KeyID: "key_1", Remaining: ptr(int64(0)), Logged: ptr(int64(0)), Epoch: 3},
+			{KeyID: "key_2", Epoch: 1},
+			{KeyID: "key_3", Remaining: ptr(int64(42)), Logged: ptr(int64(42)), Epoch: 2},
+		})
+	})
+}
+
+func TestRatelimitNamespacesProjection(t *testing.T) {
+	h := newHarness(t)
+	h.apply(
+		events.RatelimitNamespaceCreated{NamespaceID: "ns_1", WorkspaceID: "ws_1", Name: "api"},   // 1
+		events.RatelimitNamespaceCreated{NamespaceID: "ns_2", WorkspaceID: "ws_1", Name: "email"}, // 2
+		events.RatelimitNamespaceDeleted{NamespaceID: "ns_2", WorkspaceID: "ws_1"},                // 3
+		events.RatelimitNamespaceCreated{NamespaceID: "ns_1", WorkspaceID: "ws_1", Name: "api-2"}, // 4: upsert
+		events.RatelimitNamespaceDeleted{NamespaceID: "ns_missing", WorkspaceID: "ws_1"},          // 5
+	)
+	h.expect(func(t *testing.T, db bun.IDB) {
+		assertRows(t, db, []projections.RatelimitNamespaceRow{
+			{ID: "ns_1", WorkspaceID: "ws_1", Name: "api-2", CreatedAt: at(1)},
+			{ID: "ns_2", WorkspaceID: "ws_1", Name: "email", CreatedAt: at(2), DeletedAt: ptr(at(3))},
+		})
+	})
+}
+
+func TestRatelimitOverridesProjection(t *testing.T) {
+	h := newHarness(t)
+	set := func(id, identifier string, limit, duration int64) events.RatelimitOverrideSet {
+		return events.RatelimitOverrideSet{OverrideID: id, NamespaceID: "ns_1", WorkspaceID: "ws_1", Identifier: identifier, Limit: limit, DurationMs: duration}
+	}
+	h.apply(
+		set("ov_1", "user_*", 10, 1000), // 1
+		set("ov_2", "bob", 5, 60000),    // 2
+		events.RatelimitOverrideDeleted{OverrideID: "ov_1", NamespaceID: "ns_1", WorkspaceID: "ws_1", Identifier: "user_*"}, // 3
+		set("ov_1", "user_*", 20, 2000), // 4: back to life, created_at kept
+		events.RatelimitOverrideDeleted{OverrideID: "ov_2", NamespaceID: "ns_1", WorkspaceID: "ws_1", Identifier: "bob"}, // 5
+	)
+	h.expect(func(t *testing.T, db bun.IDB) {
+		assertRows(t, db, []projections.RatelimitOverrideRow{
+			{ID: "ov_1", WorkspaceID: "ws_1", NamespaceID: "ns_1", Identifier: "user_*", Limit: 20, DurationMs: 2000, CreatedAt: at(1), UpdatedAt: at(4)},
+			{ID: "ov_2", WorkspaceID: "ws_1", NamespaceID: "ns_1", Identifier: "bob", Limit: 5, DurationMs: 60000, CreatedAt: at(2), UpdatedAt: at(2),
+				DeletedAt: ptr(at(5))},
+		})
+	})
+}
