@@ -71,6 +71,7 @@ Usage:
       {"rootKeyId":"key_...","workspaceId":"ws_...","revoked":true}
       An unknown or already revoked ID is an error (exit 1).
 
+` + portalsUsage + `
   keyline replay [--config FILE] [--projection NAME]
       Rebuild read models from the event log (all, or just NAME). Writes wait
       while it runs. Shows progress on a terminal, a summary line otherwise.
@@ -128,6 +129,8 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		err = apisCmd(ctx, args[1:], stdout, stderr)
 	case "rootkeys":
 		err = rootkeysCmd(ctx, args[1:], stdout, stderr)
+	case "portals":
+		err = portalsCmd(ctx, args[1:], stdout, stderr)
 	case "replay":
 		err = replayCmd(ctx, args[1:], stdout, stderr)
 	case "migrate":

@@ -187,7 +187,7 @@ func TestRootKeysCLIShapesAndErrors(t *testing.T) {
 		{[]string{"rootkeys", "list", "--workspace", "acme", "extra"}, "keyline rootkeys: unexpected argument \"extra\""},
 		{[]string{"rootkeys", "rotate"}, "keyline rootkeys: usage: keyline rootkeys list|create|revoke [--config FILE] --workspace NAME [...]\n"},
 		{[]string{"bootstrap", "--workspace", "fresh", "--permissions", "keys.*.verify"},
-			"keyline bootstrap: invalid permission \"keys.*.verify\": unknown resource \"keys\" (known: api, ratelimit, rbac, identity)\n"},
+			"keyline bootstrap: invalid permission \"keys.*.verify\": unknown resource \"keys\" (known: api, ratelimit, rbac, identity, portal)\n"},
 		{[]string{"bootstrap", "--workspace", "fresh", "--permissions", "api.*.create_api,api.create_key"},
 			"keyline bootstrap: invalid permission \"api.create_key\": a permission is <resource>.<id or *>.<action>"},
 		{[]string{"bootstrap", "--workspace", "fresh", "--permissions", "unkey:v1:" + events.WorkspaceIDForName("fresh") + ":keyspaces/**#*"},
