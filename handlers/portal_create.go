@@ -31,7 +31,9 @@ type CreatePortal struct {
 }
 
 // NewCreatePortal builds the use case.
-func NewCreatePortal(log EventLog, r APIReader) *CreatePortal { return &CreatePortal{Log: log, Reader: r} }
+func NewCreatePortal(log EventLog, r APIReader) *CreatePortal {
+	return &CreatePortal{Log: log, Reader: r}
+}
 
 // Handle checks every API is live in the workspace (404 otherwise) and
 // appends portal.created.

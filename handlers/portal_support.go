@@ -64,7 +64,9 @@ type PortalSessions struct {
 }
 
 // NewPortalSessions builds the authenticator.
-func NewPortalSessions(r PortalReader) *PortalSessions { return &PortalSessions{Reader: r, now: time.Now} }
+func NewPortalSessions(r PortalReader) *PortalSessions {
+	return &PortalSessions{Reader: r, now: time.Now}
+}
 
 // Authenticate resolves an access token (the portal_session cookie) to a
 // Principal of the session's workspace whose only permissions are the
