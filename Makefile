@@ -12,9 +12,12 @@ MAKEFLAGS += --no-print-directory
 GO ?= go
 BIN := bin/keyline
 WIRE := github.com/google/wire/cmd/wire@v0.7.0
+# The browser pages' bundles (package handlers/httpapi/web), built from web/
+# by esbuild (`make web`). Committed, so `go build` needs no Node.js.
+WEB_DIST := handlers/httpapi/web/dist
 # Files that `make generate` writes and that are committed: check-generate
 # fails when they differ from a fresh generation.
-GENERATED := wire_gen.go
+GENERATED := wire_gen.go $(WEB_DIST)
 # The served subset of Unkey's OpenAPI document: a committed source, refreshed
 # by hand with `make openapi` (its input is not part of the repository).
 OPENAPI_SPEC := handlers/httpapi/openapi/openapi.yaml
@@ -31,7 +34,7 @@ KEYLINE_TEST_REDIS_URL ?= redis://127.0.0.1:6379/0
 KEYLINE_TEST_CLICKHOUSE_URL ?= clickhouse://127.0.0.1:9000/default
 export KEYLINE_TEST_POSTGRES_URL KEYLINE_TEST_REDIS_URL KEYLINE_TEST_CLICKHOUSE_URL
 
-.PHONY: help build image run test test-short services bench bench-micro generate check-generate openapi lint fmt tidy clean
+.PHONY: help build image run test test-short services bench bench-micro generate check-generate openapi lint fmt tidy clean web screenshots
 
 help: ## list the targets
 	@grep -hE '^[a-zA-Z0-9_-]+:.*## ' $(MAKEFILE_LIST) | \
@@ -91,12 +94,25 @@ bench: build services ## loopback load benchmarks and the issues' targets (cmd/k
 bench-micro: ## Go micro-benchmarks (go test -bench)
 	$(GO) test -run '^$$' -bench . -benchtime 2s ./...
 
-generate: ## regenerate wire_gen.go (wire) and any go:generate outputs
+generate: web ## regenerate wire_gen.go (wire), the web bundles and any go:generate outputs
 	$(GO) run $(WIRE) gen .
 # -skip: wire_gen.go carries wire's own `go run -mod=mod .../wire` directive,
 # which would run wire a second time, unpinned, and add wire's dependencies to
 # go.sum; the pinned run above already did its job.
 	$(GO) generate -skip 'google/wire/cmd/wire' ./...
+
+# npm ci installs exactly web/package-lock.json (esbuild, pinned) from the npm
+# registry; a second run reuses web/node_modules while the lock file is
+# unchanged (the stamp is written only after a successful install).
+web: ## bundle the browser pages (web/src → handlers/httpapi/web/dist) with esbuild from npm
+	@if [[ ! -f web/node_modules/.keyline-lock || "$$(cat web/node_modules/.keyline-lock)" != "$$(sha256sum web/package-lock.json)" ]]; then \
+		echo "npm ci (web/)"; (cd web && npm ci --no-audit --no-fund --loglevel=error) && \
+		sha256sum web/package-lock.json >web/node_modules/.keyline-lock; fi
+	node web/build.mjs
+
+# The README's screenshots: the browser tests write them when told where.
+screenshots: services ## regenerate docs/img/*.png from the browser tests (headless Chromium)
+	KEYLINE_SCREENSHOTS="$(CURDIR)/docs/img" $(GO) test -count=1 -run 'Browser' ./cmd/keyline
 
 openapi: ## refresh the OpenAPI subset from Unkey's document: UNKEY_OPENAPI=path [OPS=op,op,... instead of the recorded list]
 	@if [[ -z "$(UNKEY_OPENAPI)" ]]; then \

@@ -95,3 +95,15 @@ func (a APIRow) IPs() []string {
 	}
 	return strings.Split(a.IPAllowlist, ",")
 }
+
+// ListAPIs returns up to limit+1 live APIs of workspaceID in ID order from
+// cursor on (inclusive: the cursor is the first ID of the next page).
+func (r *Reader) ListAPIs(ctx context.Context, workspaceID, cursor string, limit int) ([]APIRow, error) {
+	var rows []APIRow
+	q := r.Primary.NewSelect().Model(&rows).Where("workspace_id = ? AND deleted_at IS NULL", workspaceID)
+	if cursor != "" {
+		q = q.Where("id >= ?", cursor)
+	}
+	err := q.Order("id ASC").Limit(int64(limit + 1)).Scan(ctx)
+	return rows, err
+}

@@ -74,3 +74,15 @@ func (r *Reader) RatelimitNamespace(ctx context.Context, workspaceID, ref string
 	})
 	return row, notFound(err)
 }
+
+// ListRatelimitNamespaces returns up to limit+1 live namespaces of
+// workspaceID in ID order from cursor on (inclusive).
+func (r *Reader) ListRatelimitNamespaces(ctx context.Context, workspaceID, cursor string, limit int) ([]RatelimitNamespaceRow, error) {
+	var rows []RatelimitNamespaceRow
+	q := r.Primary.NewSelect().Model(&rows).Where("workspace_id = ? AND deleted_at IS NULL", workspaceID)
+	if cursor != "" {
+		q = q.Where("id >= ?", cursor)
+	}
+	err := q.Order("id ASC").Limit(int64(limit + 1)).Scan(ctx)
+	return rows, err
+}

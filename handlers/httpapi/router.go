@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"net/http"
 	"slices"
+	"strings"
 
 	"github.com/uptrace/bunrouter"
 	"go.opentelemetry.io/otel"
@@ -14,6 +15,7 @@ import (
 	"github.com/keyline/keyline/configs"
 	"github.com/keyline/keyline/handlers"
 	"github.com/keyline/keyline/handlers/httpapi/openapi"
+	"github.com/keyline/keyline/handlers/httpapi/web"
 )
 
 // Routes bundles the use cases the HTTP API calls.
@@ -68,6 +70,11 @@ type Routes struct {
 	PortalListKeys         *handlers.PortalListKeys
 	PortalRerollKey        *handlers.PortalRerollKey
 	PortalGetVerifications *handlers.PortalGetVerifications
+
+	// keyline's own operations, for the console (see console.go).
+	RootKeyWhoami           *handlers.RootKeyWhoami
+	ListAPIs                *handlers.ListAPIs
+	ListRatelimitNamespaces *handlers.ListRatelimitNamespaces
 }
 
 // Options are the HTTP settings that are not use cases.
@@ -108,6 +115,10 @@ func NewRouter(routes *Routes, validator BodyValidator, opts Options, logger *sl
 // each other).
 var keylineOnlyRoutes = []string{"GET /openapi.yaml", "GET /readyz"}
 
+// keylineOperations are keyline's own /v2 operations (console.go): not in
+// the OpenAPI document either.
+var keylineOperations = []string{"POST /v2/keyline.whoami", "POST /v2/keyline.listApis", "POST /v2/keyline.listRatelimitNamespaces"}
+
 // newRouter is NewRouter that also lists the routes it registered
 // ("METHOD /path").
 func newRouter(routes *Routes, validator BodyValidator, opts Options, logger *slog.Logger) (http.Handler, []string) {
@@ -131,6 +142,12 @@ func newRouter(routes *Routes, validator BodyValidator, opts Options, logger *sl
 	// /readyz is keyline's own (Unkey has none), so it lives outside /v2
 	// and outside the OpenAPI document.
 	router.GET("/readyz", obs.wrap("readyz", readyz(opts.Readiness)))
+	// The browser pages and their assets (package web) are keyline's own
+	// too; they call /v2 like any other client.
+	for _, r := range web.Routes() {
+		served = append(served, http.MethodGet+" "+r.Path)
+		router.GET(r.Path, obs.wrap("web", bunrouter.HTTPHandler(r.Handler)))
+	}
 	// Each operation gets a group of its own whose outermost middleware
 	// knows the operation's name: its metric children are resolved here,
 	// once, and a request refused by validation still counts under it.
@@ -194,14 +211,18 @@ func newRouter(routes *Routes, validator BodyValidator, opts Options, logger *sl
 	post("portal.listKeys", portalSession(routes, opts.portal, routes.portalListKeys))
 	post("portal.rerollKey", portalSession(routes, opts.portal, routes.portalRerollKey))
 	post("portal.getVerifications", portalSession(routes, opts.portal, routes.portalGetVerifications))
+	post("keyline.whoami", operation(routes, routes.rootKeyWhoami))
+	post("keyline.listApis", operation(routes, routes.listAPIs))
+	post("keyline.listRatelimitNamespaces", operation(routes, routes.listRatelimitNamespaces))
 	return guard{next: router, logger: logger, unknown: obs.unknown}, served
 }
 
 // methodNotAllowed answers like Go's mux does for Unkey: 405 in plain text
-// with an Allow header. Every v2 operation is POST except the GET routes.
+// with an Allow header. Every v2 operation is POST except liveness; every
+// route outside /v2 (the spec, readiness, the pages) is GET.
 func methodNotAllowed(w http.ResponseWriter, req bunrouter.Request) error {
 	allow := http.MethodPost
-	if req.URL.Path == "/v2/liveness" || req.URL.Path == "/openapi.yaml" || req.URL.Path == "/readyz" {
+	if req.URL.Path == "/v2/liveness" || !strings.HasPrefix(req.URL.Path, "/v2/") {
 		allow = http.MethodGet
 	}
 	w.Header().Set("Allow", allow)

@@ -10,6 +10,7 @@ import (
 	"testing"
 
 	"github.com/keyline/keyline/handlers/httpapi/openapi"
+	"github.com/keyline/keyline/handlers/httpapi/web"
 )
 
 // The served routes are exactly the OpenAPI document's operations plus
@@ -34,12 +35,20 @@ func TestServedRoutesMatchTheSpec(t *testing.T) {
 	if len(spec) < 30 {
 		t.Fatalf("found only %d operations in the spec", len(spec))
 	}
-	want := append(slices.Clone(spec), keylineOnlyRoutes...)
+	want := append(slices.Concat(spec, keylineOperations), keylineOnlyRoutes...)
+	for _, r := range web.Routes() {
+		want = append(want, http.MethodGet+" "+r.Path)
+	}
 	slices.Sort(want)
 	got := slices.Clone(served)
 	slices.Sort(got)
 	if !slices.Equal(got, want) {
 		t.Errorf("served routes differ from the spec plus %v:\nserved %v\nwant   %v", keylineOnlyRoutes, got, want)
+	}
+	for _, r := range keylineOperations {
+		if slices.Contains(spec, r) {
+			t.Errorf("%s is keyline's own but appears in openapi.yaml", r)
+		}
 	}
 	for _, r := range keylineOnlyRoutes {
 		if slices.Contains(spec, r) {

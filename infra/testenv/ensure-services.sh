@@ -13,7 +13,9 @@
 #   KEYLINE_TEST_CLICKHOUSE_URL default clickhouse://127.0.0.1:9000/default
 #
 # It also makes sure the `prometheus` binary is installed (the metrics test
-# starts its own throwaway server; nothing is started here).
+# starts its own throwaway server; nothing is started here), and Debian's
+# `chromium` plus the pinned npm package playwright-core for the browser
+# tests (npm ci into the user cache dir; nothing is started either).
 #
 # Output: one "<service>: ok (...)" line per service on stdout; progress and
 # installer noise go to stderr. Exit status is non-zero if a service could not
@@ -583,9 +585,55 @@ ensure_docker() {
 }
 
 ###############################################################################
+# Browser (the browser tests in cmd/keyline): Debian's Chromium and the
+# pinned playwright-core that drives it.
+###############################################################################
+
+CHROMIUM=/usr/bin/chromium
+REPO_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
+
+ensure_chromium() {
+  if [[ -x "$CHROMIUM" ]]; then
+    echo "chromium: ok ($("$CHROMIUM" --version 2>/dev/null || echo "$CHROMIUM"))"
+    return 0
+  fi
+  take_lock
+  apt_install chromium || die "chromium: $CHROMIUM missing (install Debian's chromium, or run as root)"
+  echo "chromium: ok (installed $("$CHROMIUM" --version 2>/dev/null || echo "$CHROMIUM"))"
+}
+
+# ensure_browser_packages runs npm ci of cmd/keyline/testdata/browser into
+# the user cache dir, under a hash of its package.json and lock file: the
+# directory cmd/keyline's browserDir computes and uses (and installs into
+# itself when this script did not run). flock: the test may install at the
+# same moment.
+ensure_browser_packages() {
+  local src="$REPO_DIR/cmd/keyline/testdata/browser" sum dir
+  [[ -f "$src/package-lock.json" ]] || return 0
+  command -v npm >/dev/null 2>&1 || die "browser: npm is required for the browser tests"
+  sum="$(cat "$src/package.json" "$src/package-lock.json" | sha256sum | cut -c1-16)"
+  dir="${XDG_CACHE_HOME:-$HOME/.cache}/keyline/browser-$sum"
+  if [[ -f "$dir/node_modules/.keyline-installed" ]]; then
+    echo "browser: ok (playwright-core in $dir)"
+    return 0
+  fi
+  mkdir -p "$dir"
+  (
+    flock -w 300 8 || exit 1
+    [[ -f "$dir/node_modules/.keyline-installed" ]] && exit 0
+    cp "$src/package.json" "$src/package-lock.json" "$dir/"
+    log "browser: npm ci in $dir"
+    (cd "$dir" && npm ci --no-audit --no-fund --loglevel=error >&2) && touch "$dir/node_modules/.keyline-installed"
+  ) 8>"$dir/.lock" || die "browser: npm ci of playwright-core failed in $dir"
+  echo "browser: ok (installed playwright-core in $dir)"
+}
+
+###############################################################################
 
 ensure_postgres
 ensure_redis
 ensure_clickhouse
 ensure_prometheus
 ensure_docker
+ensure_chromium
+ensure_browser_packages
