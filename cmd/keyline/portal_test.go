@@ -437,3 +437,31 @@ func TestPortalSessionPermissions(t *testing.T) {
 	status, r, _ := f.portalPost(t, "portal.exchangeCode", map[string]string{"code": "pst_unknown"}, nil)
 	expectError(t, status, r, 401, "unkey/authentication/portal_session_not_found")
 }
+
+// TestPortalBrowserFlow: a browser opening createSession's URL sees
+// exactly the end user's keys, its cookie works for portal.listKeys, the
+// code does not work twice, and the key it rolls verifies.
+func TestPortalBrowserFlow(t *testing.T) {
+	f := newPortalFixture(t)
+	s, _ := f.session(t, f.ts.RootKey, "user_a", "keys:read", "keys:reroll")
+	u, _ := url.Parse(s.URL)
+	out := runBrowser(t, "portal.mjs", f.ts.URL, "KEYLINE_PORTAL_URL="+f.ts.URL+u.RequestURI(), "KEYLINE_OTHER_KEY="+f.keyB)
+	var got struct {
+		Keys   []string `json:"keys"`
+		NewKey string   `json:"newKey"`
+	}
+	line := out[strings.LastIndex(strings.TrimSpace(out), "\n")+1:]
+	if err := json.Unmarshal([]byte(strings.TrimSpace(line)), &got); err != nil {
+		t.Fatalf("browser output %q: %v", out, err)
+	}
+	if !slices.Equal(got.Keys, f.keysA) {
+		t.Fatalf("the page showed %v, want exactly user_a's %v", got.Keys, f.keysA)
+	}
+	var verified struct {
+		Valid bool `json:"valid"`
+	}
+	f.ts.must(t, f.ts.RootKey, "keys.verifyKey", map[string]string{"key": got.NewKey}, &verified)
+	if !verified.Valid {
+		t.Fatalf("the key rolled in the browser does not verify")
+	}
+}
