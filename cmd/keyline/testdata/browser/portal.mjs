@@ -35,6 +35,7 @@ await run(async ({ page, context, allow, shot }) => {
   const foreign = await page.evaluate(async (keyId) => {
     const r = await fetch("/v2/portal.rerollKey", { method: "POST", headers: { "Content-Type": "application/json" },
       body: JSON.stringify({ keyId, expiration: 0 }) });
+    await r.text();
     return r.status;
   }, otherKey);
   assert.equal(foreign, 404);

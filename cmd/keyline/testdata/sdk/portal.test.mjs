@@ -29,20 +29,23 @@ test("portal.createSession → exchangeCode → listKeys → rerollKey → getVe
     portal, externalId: "sdk_portal_user", scopes: ["keys:read", "keys:reroll", "analytics:read"],
     returnUrl: "https://app.example.com/settings",
   });
-  assert.match(session.data.id, /^ps_/);
-  const url = new URL(session.data.url);
+  // createSession and exchangeCode answer with their response headers
+  // (Cache-Control: no-store) beside the body, under result.
+  assert.match(session.result.data.id, /^ps_/);
+  assert.equal(session.headers["cache-control"]?.[0], "no-store");
+  const url = new URL(session.result.data.url);
   assert.equal(url.pathname, "/portal");
   const code = url.searchParams.get("code");
   assert.match(code, /^pst_/);
 
   const exchanged = await unkey.portal.exchangeCode({ code });
-  assert.match(exchanged.data.accessToken, /^pat_/);
+  assert.match(exchanged.result.data.accessToken, /^pat_/);
   const day = 24 * 60 * 60 * 1000;
-  assert.ok(Math.abs(exchanged.data.expiresAt - (Date.now() + day)) < 60_000, `expiresAt ${exchanged.data.expiresAt}`);
+  assert.ok(Math.abs(exchanged.result.data.expiresAt - (Date.now() + day)) < 60_000, `expiresAt ${exchanged.result.data.expiresAt}`);
   await rejectsWith(unkey.portal.exchangeCode({ code }), errors.UnauthorizedErrorResponse, 401,
     "unkey/authentication/portal_session_not_found");
 
-  const security = { portalSession: exchanged.data.accessToken };
+  const security = { portalSession: exchanged.result.data.accessToken };
   const page = await unkey.portal.listKeys(security, {});
   assert.deepEqual(page.result.data.map((k) => k.keyId), [mine.data.keyId]);
   assert.equal(page.result.data[0].name, "mine");
