@@ -118,6 +118,13 @@ var apiSet = wire.NewSet(
 	wire.Bind(new(handlers.AnalyticsQuerier), new(*analytics.Querier)),
 	handlers.NewGetVerifications,
 	handlers.NewGetRatelimits,
+	wire.Bind(new(handlers.PortalReader), new(*projections.Reader)),
+	handlers.NewPortalSessions,
+	handlers.NewCreatePortalSession,
+	handlers.NewExchangePortalCode,
+	handlers.NewPortalListKeys,
+	handlers.NewPortalRerollKey,
+	handlers.NewPortalGetVerifications,
 	wire.Bind(new(handlers.APILister), new(*projections.Reader)),
 	wire.Bind(new(handlers.NamespaceLister), new(*projections.Reader)),
 	handlers.NewRootKeyWhoami,
@@ -151,5 +158,13 @@ func InitializeServer(ctx context.Context, cfg *configs.Config, logger *slog.Log
 func InitializeAdmin(ctx context.Context, cfg *configs.Config, logger *slog.Logger) (*runtime.Admin, func(), error) {
 	wire.Build(storeSet, analytics.AuditFor, handlers.NewSetWorkspaceEnabled, handlers.NewSetAPIIPAllowlist,
 		handlers.NewRootKeyAdmin, runtime.NewAdmin)
+	return nil, nil, nil
+}
+
+// InitializePortalAdmin assembles `keyline portals`.
+func InitializePortalAdmin(ctx context.Context, cfg *configs.Config, logger *slog.Logger) (*runtime.PortalAdmin, func(), error) {
+	wire.Build(storeSet, wire.Bind(new(handlers.APIReader), new(*projections.Reader)),
+		wire.Bind(new(handlers.PortalReader), new(*projections.Reader)),
+		handlers.NewCreatePortal, handlers.NewListPortals, handlers.NewDeletePortal, runtime.NewPortalAdmin)
 	return nil, nil, nil
 }

@@ -146,6 +146,12 @@ func InitializeServer(ctx context.Context, cfg *configs.Config, logger *slog.Log
 	}
 	getVerifications := handlers.NewGetVerifications(querier, reader)
 	getRatelimits := handlers.NewGetRatelimits(querier)
+	portalSessions := handlers.NewPortalSessions(reader)
+	createPortalSession := handlers.NewCreatePortalSession(store, reader, cfg)
+	exchangePortalCode := handlers.NewExchangePortalCode(store, portalSessions)
+	portalListKeys := handlers.NewPortalListKeys(reader, keyring)
+	portalRerollKey := handlers.NewPortalRerollKey(reader, rerollKey)
+	portalGetVerifications := handlers.NewPortalGetVerifications(reader, querier)
 	rootKeyWhoami := handlers.NewRootKeyWhoami()
 	listAPIs := handlers.NewListAPIs(reader)
 	listRatelimitNamespaces := handlers.NewListRatelimitNamespaces(reader)
@@ -188,6 +194,12 @@ func InitializeServer(ctx context.Context, cfg *configs.Config, logger *slog.Log
 		SetRolePermissions:      setRolePermissions,
 		GetVerifications:        getVerifications,
 		GetRatelimits:           getRatelimits,
+		PortalSessions:          portalSessions,
+		CreatePortalSession:     createPortalSession,
+		ExchangePortalCode:      exchangePortalCode,
+		PortalListKeys:          portalListKeys,
+		PortalRerollKey:         portalRerollKey,
+		PortalGetVerifications:  portalGetVerifications,
 		RootKeyWhoami:           rootKeyWhoami,
 		ListAPIs:                listAPIs,
 		ListRatelimitNamespaces: listRatelimitNamespaces,
@@ -297,10 +309,36 @@ func InitializeAdmin(ctx context.Context, cfg *configs.Config, logger *slog.Logg
 	}, nil
 }
 
+// InitializePortalAdmin assembles `keyline portals`.
+func InitializePortalAdmin(ctx context.Context, cfg *configs.Config, logger *slog.Logger) (*runtime.PortalAdmin, func(), error) {
+	database := cfg.Database
+	db, cleanup, err := sqlstore.Open(ctx, database)
+	if err != nil {
+		return nil, nil, err
+	}
+	reader := projections.NewReader(db)
+	v := projections.All()
+	runner := projections.NewRunner(v)
+	liveApplier := projections.NewLiveApplier(runner)
+	sqlstoreOutbox, err := outbox.ForKind(ctx, db, cfg, logger)
+	if err != nil {
+		cleanup()
+		return nil, nil, err
+	}
+	store := sqlstore.NewStore(db, liveApplier, sqlstoreOutbox)
+	createPortal := handlers.NewCreatePortal(store, reader)
+	listPortals := handlers.NewListPortals(reader)
+	deletePortal := handlers.NewDeletePortal(store)
+	portalAdmin := runtime.NewPortalAdmin(reader, createPortal, listPortals, deletePortal)
+	return portalAdmin, func() {
+		cleanup()
+	}, nil
+}
+
 // wire.go:
 
 var storeSet = wire.NewSet(wire.FieldsOf(new(*configs.Config), "Database", "Projections"), sqlstore.Open, outbox.ForKind, projections.All, projections.NewRunner, projections.NewLiveApplier, wire.Bind(new(sqlstore.Applier), new(*projections.LiveApplier)), sqlstore.NewStore, projections.NewReader, wire.Bind(new(projections.Databases), new(*sqlstore.DB)), wire.Bind(new(handlers.EventLog), new(*sqlstore.Store)), wire.Bind(new(credits.Journal), new(*projections.Reader)), wire.Bind(new(credits.EventLog), new(*sqlstore.Store)), credits.NewFolder, wire.Bind(new(handlers.RootKeyLister), new(*projections.Reader)), handlers.NewBootstrap, clickhouse.OpenConfigured)
 
 var apiSet = wire.NewSet(
-	storeSet, sqlstore.NewTailer, handlers.NewAuthenticator, wire.Bind(new(handlers.RootKeyFinder), new(*projections.Reader)), wire.Bind(new(handlers.APIReader), new(*projections.Reader)), handlers.NewCreateAPI, handlers.NewGetAPI, handlers.NewDeleteAPI, handlers.NewListKeys, cluster.New, cluster.NewLimiter, heartbeat.New, wire.Bind(new(handlers.RateLimiter), new(ratelimit.Limiter)), wire.Bind(new(handlers.RatelimitReader), new(*projections.Reader)), handlers.NewRatelimitCatalog, handlers.NewRatelimitLimit, handlers.NewRatelimitMultiLimit, handlers.NewSetRatelimitOverride, handlers.NewGetRatelimitOverride, handlers.NewListRatelimitOverrides, handlers.NewDeleteRatelimitOverride, wire.Bind(new(handlers.KeyReader), new(*projections.Reader)), wire.Bind(new(handlers.CommitNotifier), new(*sqlstore.Store)), handlers.NewKeyring, handlers.NewKeyCache, handlers.NewCreateKey, handlers.NewGetKey, handlers.NewWhoami, handlers.NewDeleteKey, handlers.NewUpdateKey, handlers.NewUpdateCredits, handlers.NewCounters, handlers.NewReporter, handlers.NewMigrations, handlers.NewVerifyKey, wire.Bind(new(handlers.RefillReader), new(*projections.Reader)), handlers.NewRefiller, handlers.NewKeyPermissions, handlers.NewKeyRoles, handlers.NewRerollKey, handlers.NewMigrateKeys, wire.Bind(new(handlers.IdentityReader), new(*projections.Reader)), handlers.NewCreateIdentity, handlers.NewGetIdentity, handlers.NewListIdentities, handlers.NewUpdateIdentity, handlers.NewDeleteIdentity, wire.Bind(new(handlers.PermissionReader), new(*projections.Reader)), handlers.NewCreatePermission, handlers.NewGetPermission, handlers.NewListPermissions, handlers.NewDeletePermission, handlers.NewCreateRole, handlers.NewGetRole, handlers.NewListRoles, handlers.NewDeleteRole, handlers.NewSetRolePermissions, analytics.NewQuerier, wire.Bind(new(handlers.AnalyticsQuerier), new(*analytics.Querier)), handlers.NewGetVerifications, handlers.NewGetRatelimits, wire.Bind(new(handlers.APILister), new(*projections.Reader)), wire.Bind(new(handlers.NamespaceLister), new(*projections.Reader)), handlers.NewRootKeyWhoami, handlers.NewListAPIs, handlers.NewListRatelimitNamespaces, wire.Struct(new(httpapi.Routes), "*"), openapi.NewValidator, wire.Bind(new(httpapi.BodyValidator), new(*openapi.Validator)), metrics.New, metrics.RequestObserver, wire.Bind(new(httpapi.RequestObserver), new(*metrics.HTTP)), health.New, wire.Bind(new(httpapi.Readiness), new(*health.Readiness)), httpapi.NewOptions, httpapi.NewRouter, httpserver.New, outbox.ForwarderFor, analytics.NewPipeline, wire.FieldsOf(new(*analytics.Pipeline), "Sink"), wire.Bind(new(handlers.AnalyticsSink), new(*analytics.Sink)), runtime.NewServer,
+	storeSet, sqlstore.NewTailer, handlers.NewAuthenticator, wire.Bind(new(handlers.RootKeyFinder), new(*projections.Reader)), wire.Bind(new(handlers.APIReader), new(*projections.Reader)), handlers.NewCreateAPI, handlers.NewGetAPI, handlers.NewDeleteAPI, handlers.NewListKeys, cluster.New, cluster.NewLimiter, heartbeat.New, wire.Bind(new(handlers.RateLimiter), new(ratelimit.Limiter)), wire.Bind(new(handlers.RatelimitReader), new(*projections.Reader)), handlers.NewRatelimitCatalog, handlers.NewRatelimitLimit, handlers.NewRatelimitMultiLimit, handlers.NewSetRatelimitOverride, handlers.NewGetRatelimitOverride, handlers.NewListRatelimitOverrides, handlers.NewDeleteRatelimitOverride, wire.Bind(new(handlers.KeyReader), new(*projections.Reader)), wire.Bind(new(handlers.CommitNotifier), new(*sqlstore.Store)), handlers.NewKeyring, handlers.NewKeyCache, handlers.NewCreateKey, handlers.NewGetKey, handlers.NewWhoami, handlers.NewDeleteKey, handlers.NewUpdateKey, handlers.NewUpdateCredits, handlers.NewCounters, handlers.NewReporter, handlers.NewMigrations, handlers.NewVerifyKey, wire.Bind(new(handlers.RefillReader), new(*projections.Reader)), handlers.NewRefiller, handlers.NewKeyPermissions, handlers.NewKeyRoles, handlers.NewRerollKey, handlers.NewMigrateKeys, wire.Bind(new(handlers.IdentityReader), new(*projections.Reader)), handlers.NewCreateIdentity, handlers.NewGetIdentity, handlers.NewListIdentities, handlers.NewUpdateIdentity, handlers.NewDeleteIdentity, wire.Bind(new(handlers.PermissionReader), new(*projections.Reader)), handlers.NewCreatePermission, handlers.NewGetPermission, handlers.NewListPermissions, handlers.NewDeletePermission, handlers.NewCreateRole, handlers.NewGetRole, handlers.NewListRoles, handlers.NewDeleteRole, handlers.NewSetRolePermissions, analytics.NewQuerier, wire.Bind(new(handlers.AnalyticsQuerier), new(*analytics.Querier)), handlers.NewGetVerifications, handlers.NewGetRatelimits, wire.Bind(new(handlers.PortalReader), new(*projections.Reader)), handlers.NewPortalSessions, handlers.NewCreatePortalSession, handlers.NewExchangePortalCode, handlers.NewPortalListKeys, handlers.NewPortalRerollKey, handlers.NewPortalGetVerifications, wire.Bind(new(handlers.APILister), new(*projections.Reader)), wire.Bind(new(handlers.NamespaceLister), new(*projections.Reader)), handlers.NewRootKeyWhoami, handlers.NewListAPIs, handlers.NewListRatelimitNamespaces, wire.Struct(new(httpapi.Routes), "*"), openapi.NewValidator, wire.Bind(new(httpapi.BodyValidator), new(*openapi.Validator)), metrics.New, metrics.RequestObserver, wire.Bind(new(httpapi.RequestObserver), new(*metrics.HTTP)), health.New, wire.Bind(new(httpapi.Readiness), new(*health.Readiness)), httpapi.NewOptions, httpapi.NewRouter, httpserver.New, outbox.ForwarderFor, analytics.NewPipeline, wire.FieldsOf(new(*analytics.Pipeline), "Sink"), wire.Bind(new(handlers.AnalyticsSink), new(*analytics.Sink)), runtime.NewServer,
 )

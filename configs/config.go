@@ -113,6 +113,10 @@ type Config struct {
 	// (Optional) Default: nil, single node.
 	Cluster *Cluster `json:"cluster,omitempty"`
 
+	// Portal configures the customer portal page (/portal). (Optional)
+	// Default: zero value with defaults applied to its fields.
+	Portal Portal `json:"portal,omitempty"`
+
 	// Logs tunes log output. (Optional) Default: zero value.
 	Logs Logs `json:"logs,omitempty"`
 
@@ -319,6 +323,17 @@ type Readiness struct {
 	// TimeoutMs bounds each dependency check (database, Redis), in
 	// milliseconds. (Optional) Default: 1000.
 	TimeoutMs int `json:"timeoutMs,omitempty"`
+}
+
+// Portal configures the customer portal.
+type Portal struct {
+	// PublicURL is the absolute http(s) base URL end users reach keyline at,
+	// without a trailing slash: portal.createSession answers
+	// PublicURL + "/portal?code=...". Set it behind a proxy or load
+	// balancer. It is never taken from a request's Host header, which a
+	// client chooses. (Optional) Default: "", meaning http://<httpHost or
+	// localhost>:<httpPort> (https with tls).
+	PublicURL string `json:"publicUrl,omitempty"`
 }
 
 // Cluster configures how this node joins its peers.

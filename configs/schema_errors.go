@@ -52,11 +52,12 @@ func compiledSchema() (*jsonschema.Schema, error) {
 // patternHints replace regular expressions in messages with what they mean.
 // A test checks that every pattern in schema.json has an entry.
 var patternHints = map[string]string{
-	`^(postgres|postgresql)://.+|^sqlite:.+`: "must be a postgres://…, postgresql://… or sqlite:PATH URL",
-	`^https?://.+`:                           "must be an http:// or https:// URL",
-	`^rediss?://.+`:                          "must be a redis:// or rediss:// URL",
-	`^(clickhouse|https?)://.+`:              "must be a clickhouse://host:9000 or http(s)://host:8123 URL",
-	`^[0-9]{1,5}$`:                           "must be a port number written as a string of 1 to 5 digits",
+	`^(postgres|postgresql)://.+|^sqlite:.+`:   "must be a postgres://…, postgresql://… or sqlite:PATH URL",
+	`^https?://.+`:                             "must be an http:// or https:// URL",
+	`^rediss?://.+`:                            "must be a redis:// or rediss:// URL",
+	`^(clickhouse|https?)://.+`:                "must be a clickhouse://host:9000 or http(s)://host:8123 URL",
+	`^[0-9]{1,5}$`:                             "must be a port number written as a string of 1 to 5 digits",
+	`^https?://[^/?#\s]+(/[^?#\s]*[^/?#\s])?$`: "must be an absolute http:// or https:// base URL without query, fragment or trailing slash",
 }
 
 // schemaProblems flattens the library's error tree to its leaves, which are

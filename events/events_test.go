@@ -253,6 +253,11 @@ func TestDecodeRoundTripsEveryEvent(t *testing.T) {
 		RoleCreated{RoleID: "role_1", WorkspaceID: "ws_1", Name: "admin", Description: "d", PermissionIDs: []string{"perm_1"}},
 		RolePermissionsSet{RoleID: "role_1", WorkspaceID: "ws_1", PermissionIDs: []string{"perm_1"}},
 		RoleDeleted{RoleID: "role_1", WorkspaceID: "ws_1", Name: "admin"},
+		PortalCreated{PortalID: "pc_1", WorkspaceID: "ws_1", Name: "p", APIIDs: []string{"api_1"}, KeySpaceIDs: []string{"ks_1"}, ReturnURL: "https://x"},
+		PortalDeleted{PortalID: "pc_1", WorkspaceID: "ws_1"},
+		PortalSessionCreated{SessionID: "ps_1", PortalID: "pc_1", WorkspaceID: "ws_1", ExternalID: "u", Scopes: []string{"keys:read"},
+			Permissions: []string{"api.api_1.read_key"}, Preview: true, ReturnURL: "https://x", RootKeyID: "key_1", CodeHash: "h", CodeExpiresAt: 9},
+		PortalSessionExchanged{SessionID: "ps_1", TokenHash: "t", ExpiresAt: 10},
 	}
 	if len(samples) != len(Known()) {
 		t.Fatalf("samples cover %d events, registry has %d: %v", len(samples), len(Known()), Known())

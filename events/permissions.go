@@ -13,9 +13,10 @@ var actionsByResource = map[string][]string{
 		"remove_permission_from_key", "add_role_to_key", "remove_role_from_key",
 		"add_permission_to_role", "remove_permission_from_role"},
 	"identity": {"create_identity", "read_identity", "update_identity", "delete_identity"},
+	"portal":   {"create_portal_session"},
 }
 
-var resourceOrder = []string{"api", "ratelimit", "rbac", "identity"}
+var resourceOrder = []string{"api", "ratelimit", "rbac", "identity", "portal"}
 
 // AllRootPermissions is the grant of a root key "with every permission": each
 // action on the wildcard resource of every resource type keyline serves.

@@ -24,6 +24,9 @@ type Principal struct {
 	// workspaceDisabled: the workspace was switched off. Only verifyKey
 	// accepts such a principal (see Authenticator.Resolve).
 	workspaceDisabled bool
+	// Portal is set for an end user's portal session (see PortalSessions)
+	// and nil for a root key: the portal use cases accept only the former.
+	Portal *PortalScope
 }
 
 // NewPrincipal builds a principal holding perms. Exposed for tests and for

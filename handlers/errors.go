@@ -58,6 +58,11 @@ const (
 	CodeQueryExecutionTimeout      Code = "err:user:unprocessable_entity:query_execution_timeout"
 	CodeQueryMemoryLimitExceeded   Code = "err:user:unprocessable_entity:query_memory_limit_exceeded"
 	CodeQueryRowsLimitExceeded     Code = "err:user:unprocessable_entity:query_rows_limit_exceeded"
+
+	// The customer portal.
+	CodePortalNotFound        Code = "err:unkey:data:portal_not_found"
+	CodePortalTokenMissing    Code = "err:unkey:authentication:portal_token_missing"
+	CodePortalSessionNotFound Code = "err:unkey:authentication:portal_session_not_found"
 )
 
 // FieldError is one schema-validation problem, as Unkey reports it.

@@ -29,7 +29,7 @@ type Projection interface {
 
 // All returns every projection keyline maintains, in the order they apply.
 func All() []Projection {
-	return []Projection{Workspaces{}, RootKeys{}, APIs{}, Identities{}, Permissions{}, Roles{}, Keys{}, KeyCredits{}, RatelimitNamespaces{}, RatelimitOverrides{}}
+	return []Projection{Workspaces{}, RootKeys{}, APIs{}, Identities{}, Permissions{}, Roles{}, Keys{}, KeyCredits{}, RatelimitNamespaces{}, RatelimitOverrides{}, Portals{}, PortalSessions{}}
 }
 
 // Log is the part of the event store the runner reads from.

@@ -24,6 +24,15 @@ type authzRow struct {
 	errType string
 	// verifyKey answers 200 either way; its failure is {valid:false, code:NOT_FOUND}.
 	verify bool
+	// without, when set, is the answer without perms[i] instead of
+	// status/errType (portal.createSession: its portal grant missing is a
+	// 404, a scope's grant missing a 403).
+	without []authzOutcome
+}
+
+type authzOutcome struct {
+	status  int
+	errType string
 }
 
 // TestEndpointPermissions: one row per core endpoint, the permissions of
@@ -51,6 +60,7 @@ func TestEndpointPermissions(t *testing.T) {
 
 	keyID := func(t *testing.T) map[string]any { id, _ := newKey(t); return map[string]any{"keyId": id} }
 	const insufficient = "unkey/authorization/insufficient_permissions"
+	served := map[string]bool{}
 	rows := []authzRow{
 		{op: "apis.createApi", perms: []string{"api.*.create_api"}, status: 403, errType: insufficient,
 			body: func(*testing.T) map[string]any { return map[string]any{"name": "created"} }},
@@ -171,8 +181,19 @@ func TestEndpointPermissions(t *testing.T) {
 			}},
 		{op: "analytics.getRatelimits", perms: []string{"ratelimit.*.read_analytics"}, status: 403, errType: insufficient,
 			body: func(*testing.T) map[string]any { return map[string]any{"query": "SELECT count() FROM ratelimits_v1"} }},
+
+		{op: "portal.createSession", perms: []string{"portal.*.create_portal_session", "api.*.read_key", "api.*.read_api", "api.*.create_key", "api.*.read_analytics"},
+			without: []authzOutcome{{404, "unkey/data/portal_not_found"}, {403, insufficient}, {403, insufficient}, {403, insufficient}, {403, insufficient}},
+			body: func(t *testing.T) map[string]any {
+				return map[string]any{"portal": portalFor(t, cfg, api), "externalId": "authz_user",
+					"scopes": []string{"keys:read", "keys:reroll", "analytics:read"}}
+			}},
 	}
-	served := map[string]bool{}
+	// The portal session routes take no root key: their permissions are the
+	// session's scopes, in TestPortalSessionPermissions.
+	for _, op := range portalSessionOps {
+		served[op] = true
+	}
 	for _, row := range rows {
 		served[row.op] = true
 		t.Run(row.op, func(t *testing.T) {
@@ -193,8 +214,12 @@ func TestEndpointPermissions(t *testing.T) {
 					}
 					continue
 				}
-				if status != row.status || r.Error == nil || r.Error.Type != "https://unkey.com/docs/errors/"+row.errType {
-					t.Fatalf("without %s: status %d error %+v, want %d %s", row.perms[i], status, r.Error, row.status, row.errType)
+				want := authzOutcome{row.status, row.errType}
+				if row.without != nil {
+					want = row.without[i]
+				}
+				if status != want.status || r.Error == nil || r.Error.Type != "https://unkey.com/docs/errors/"+want.errType {
+					t.Fatalf("without %s: status %d error %+v, want %d %s", row.perms[i], status, r.Error, want.status, want.errType)
 				}
 				// A 403 names the missing grant.
 				if status == 403 && !strings.Contains(r.Error.Detail, row.perms[i]) {

@@ -11,6 +11,7 @@ import (
 
 	keyline "github.com/keyline/keyline"
 	"github.com/keyline/keyline/configs"
+	"github.com/keyline/keyline/infra/testenv"
 )
 
 // sdkDir returns a directory holding Unkey's official TypeScript SDK
@@ -69,7 +70,10 @@ func TestSDKConformance(t *testing.T) {
 	cfg := sqliteConfig(t)
 	// keys.test.mjs imports keys under this migrationId.
 	cfg.Migrations = []configs.Migration{{ID: "sdk_mig", Algorithm: configs.MigrationPrefixedAPIKey}}
+	// portal.test.mjs reads a zero-filled series from portal.getVerifications.
+	cfg.ClickHouse = &configs.ClickHouse{URL: testenv.FreshClickHouseDatabase(t)}
 	ts := startServer(t, cfg)
+	portalAPI := ts.createAPI(t, ts.RootKey, "sdk portal")
 	admin, cleanup, err := keyline.InitializeAdmin(context.Background(), cfg, discardLogger())
 	if err != nil {
 		t.Fatal(err)
@@ -98,6 +102,8 @@ func TestSDKConformance(t *testing.T) {
 		"KEYLINE_URL="+ts.URL,
 		"KEYLINE_ROOT_KEY="+ts.RootKey,
 		"KEYLINE_READONLY_ROOT_KEY="+reader.RootKey,
+		"KEYLINE_PORTAL_ID="+portalFor(t, cfg, portalAPI),
+		"KEYLINE_PORTAL_API_ID="+portalAPI,
 	)
 	out, err := node.CombinedOutput()
 	if err != nil {

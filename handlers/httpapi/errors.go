@@ -60,6 +60,10 @@ var problems = map[handlers.Code]problemKind{
 	handlers.CodeQueryExecutionTimeout:      {http.StatusUnprocessableEntity, "Unprocessable Entity"},
 	handlers.CodeQueryMemoryLimitExceeded:   {http.StatusUnprocessableEntity, "Unprocessable Entity"},
 	handlers.CodeQueryRowsLimitExceeded:     {http.StatusUnprocessableEntity, "Unprocessable Entity"},
+
+	handlers.CodePortalNotFound:        {http.StatusNotFound, "Not Found"},
+	handlers.CodePortalTokenMissing:    {http.StatusBadRequest, "Bad Request"},
+	handlers.CodePortalSessionNotFound: {http.StatusUnauthorized, "Unauthorized"},
 }
 
 // typeURL turns "err:unkey:data:api_not_found" into Unkey's documentation URL.

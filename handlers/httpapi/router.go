@@ -64,6 +64,13 @@ type Routes struct {
 	GetVerifications *handlers.GetVerifications
 	GetRatelimits    *handlers.GetRatelimits
 
+	PortalSessions         *handlers.PortalSessions
+	CreatePortalSession    *handlers.CreatePortalSession
+	ExchangePortalCode     *handlers.ExchangePortalCode
+	PortalListKeys         *handlers.PortalListKeys
+	PortalRerollKey        *handlers.PortalRerollKey
+	PortalGetVerifications *handlers.PortalGetVerifications
+
 	// keyline's own operations, for the console (see console.go).
 	RootKeyWhoami           *handlers.RootKeyWhoami
 	ListAPIs                *handlers.ListAPIs
@@ -83,11 +90,14 @@ type Options struct {
 	// Tracer opens a span per operation; nil (tracing off) adds nothing
 	// to any request.
 	Tracer trace.Tracer
+	// portal: the portal routes' origin and cookie settings.
+	portal portalHTTP
 }
 
 // NewOptions derives the HTTP options from the configuration.
 func NewOptions(cfg *configs.Config, observer RequestObserver, readiness Readiness) Options {
-	opts := Options{MaxBodyBytes: cfg.MaxRequestBodySize, Spec: openapi.Spec(), Observer: observer, Readiness: readiness}
+	opts := Options{MaxBodyBytes: cfg.MaxRequestBodySize, Spec: openapi.Spec(), Observer: observer, Readiness: readiness,
+		portal: newPortalHTTP(cfg)}
 	if cfg.Tracing.Enabled() {
 		opts.Tracer = otel.Tracer(tracerName)
 	}
@@ -196,6 +206,11 @@ func newRouter(routes *Routes, validator BodyValidator, opts Options, logger *sl
 	post("permissions.setRolePermissions", operation(routes, routes.setRolePermissions))
 	post("analytics.getVerifications", operation(routes, routes.getVerifications))
 	post("analytics.getRatelimits", operation(routes, routes.getRatelimits))
+	post("portal.createSession", portalCreateSessionRoute(routes))
+	post("portal.exchangeCode", routes.portalExchangeCode(opts.portal))
+	post("portal.listKeys", portalSession(routes, opts.portal, routes.portalListKeys))
+	post("portal.rerollKey", portalSession(routes, opts.portal, routes.portalRerollKey))
+	post("portal.getVerifications", portalSession(routes, opts.portal, routes.portalGetVerifications))
 	post("keyline.whoami", operation(routes, routes.rootKeyWhoami))
 	post("keyline.listApis", operation(routes, routes.listAPIs))
 	post("keyline.listRatelimitNamespaces", operation(routes, routes.listRatelimitNamespaces))

@@ -185,6 +185,7 @@ func TestOperations(t *testing.T) {
 		"/v2/keys.setPermissions", "/v2/keys.setRoles", "/v2/keys.updateCredits", "/v2/keys.updateKey",
 		"/v2/keys.verifyKey", "/v2/keys.whoami",
 		"/v2/permissions.createPermission", "/v2/permissions.createRole", "/v2/permissions.deletePermission", "/v2/permissions.deleteRole", "/v2/permissions.getPermission", "/v2/permissions.getRole", "/v2/permissions.listPermissions", "/v2/permissions.listRoles", "/v2/permissions.setRolePermissions",
+		"/v2/portal.createSession", "/v2/portal.exchangeCode", "/v2/portal.getVerifications", "/v2/portal.listKeys", "/v2/portal.rerollKey",
 		"/v2/ratelimit.deleteOverride", "/v2/ratelimit.getOverride", "/v2/ratelimit.limit",
 		"/v2/ratelimit.listOverrides", "/v2/ratelimit.multiLimit", "/v2/ratelimit.setOverride"}
 	got := v.Operations()

@@ -11,4 +11,5 @@ type Page struct {
 // Pages are the pages keyline serves, one line each.
 var Pages = []Page{
 	{Path: "/console", Title: "keyline console", Entry: "console"},
+	{Path: "/portal", Title: "API keys", Entry: "portal"},
 }
