@@ -30,29 +30,20 @@ func (h *DeletePermission) Handle(ctx context.Context, p *Principal, ref string)
 		return err
 	}
 	stream := events.PermissionStreamFor(p.WorkspaceID, row.Slug)
-	for attempt := 0; ; attempt++ {
-		var agg events.Permission
-		if err := fold(ctx, h.Log, stream, agg.Apply); err != nil {
-			return Internal("loading permission", err)
-		}
+	meta := metaFor(ctx, p)
+	_, err = update(ctx, h.Log, stream, &meta, "permission", func(agg *events.Permission) ([]events.Event, error) {
 		var decided []events.Event
 		err := events.ErrNotFound
 		if agg.ID == row.ID {
 			decided, err = agg.Delete(p.WorkspaceID)
 		}
 		if errors.Is(err, events.ErrNotFound) {
-			return Fail(CodePermissionNotFound, permissionNotFoundDetail)
+			return nil, Fail(CodePermissionNotFound, permissionNotFoundDetail)
 		}
 		if err != nil {
-			return Internal("deciding permission deletion", err)
+			return nil, Internal("deciding permission deletion", err)
 		}
-		_, err = h.Log.Append(ctx, stream, agg.Version, metaFor(ctx, p), decided...)
-		if errors.Is(err, events.ErrVersionConflict) && attempt < 5 {
-			continue
-		}
-		if err != nil {
-			return Internal("appending permission.deleted", err)
-		}
-		return nil
-	}
+		return decided, nil
+	})
+	return err
 }

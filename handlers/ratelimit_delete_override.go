@@ -31,25 +31,16 @@ func (h *DeleteRatelimitOverride) Handle(ctx context.Context, p *Principal, name
 		return err
 	}
 	id := events.RatelimitOverrideIDFor(ns.ID, identifier)
-	for attempt := 0; ; attempt++ {
-		var o events.RatelimitOverride
-		if err := fold(ctx, h.Log, events.RatelimitOverrideStreamID(id), o.Apply); err != nil {
-			return Internal("loading ratelimit override", err)
-		}
+	meta := metaFor(ctx, p)
+	_, err = update(ctx, h.Log, events.RatelimitOverrideStreamID(id), &meta, "ratelimit override", func(o *events.RatelimitOverride) ([]events.Event, error) {
 		decided, err := o.Delete(p.WorkspaceID)
 		if errors.Is(err, events.ErrNotFound) {
-			return Fail(CodeRatelimitOverrideNotFound, overrideNotFoundDetail)
+			return nil, Fail(CodeRatelimitOverrideNotFound, overrideNotFoundDetail)
 		}
 		if err != nil {
-			return Internal("deciding ratelimit override deletion", err)
+			return nil, Internal("deciding ratelimit override deletion", err)
 		}
-		_, err = h.Log.Append(ctx, events.RatelimitOverrideStreamID(id), o.Version, metaFor(ctx, p), decided...)
-		if errors.Is(err, events.ErrVersionConflict) && attempt < 3 {
-			continue
-		}
-		if err != nil {
-			return Internal("appending ratelimit_override.deleted", err)
-		}
-		return nil
-	}
+		return decided, nil
+	})
+	return err
 }

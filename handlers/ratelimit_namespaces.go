@@ -213,16 +213,19 @@ func (c *RatelimitCatalog) forLimit(ctx context.Context, p *Principal, refs []st
 // read the winner's namespace.
 func (c *RatelimitCatalog) create(ctx context.Context, p *Principal, name string) (*RatelimitNamespace, error) {
 	id := events.RatelimitNamespaceIDFor(p.WorkspaceID, name)
-	var agg events.RatelimitNamespace
-	if err := fold(ctx, c.log, events.RatelimitNamespaceStreamID(id), agg.Apply); err != nil {
-		return nil, Internal("loading ratelimit namespace", err)
-	}
-	decided, err := agg.Create(p.WorkspaceID, name)
-	if err == nil {
-		_, err = c.log.Append(ctx, events.RatelimitNamespaceStreamID(id), 0, metaFor(ctx, p), decided...)
-	}
-	if err != nil && !errors.Is(err, events.ErrAlreadyExists) && !errors.Is(err, events.ErrVersionConflict) {
-		return nil, Internal("appending ratelimit_namespace.created", err)
+	meta := metaFor(ctx, p)
+	_, err := update(ctx, c.log, events.RatelimitNamespaceStreamID(id), &meta, "ratelimit namespace", func(agg *events.RatelimitNamespace) ([]events.Event, error) {
+		decided, err := agg.Create(p.WorkspaceID, name)
+		if errors.Is(err, events.ErrAlreadyExists) {
+			return nil, nil // created by a racing node: use it
+		}
+		if err != nil {
+			return nil, Internal("deciding ratelimit namespace creation", err)
+		}
+		return decided, nil
+	})
+	if err != nil {
+		return nil, err
 	}
 	ns, err := c.Namespace(ctx, p.WorkspaceID, id)
 	if err != nil {

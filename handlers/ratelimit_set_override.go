@@ -2,7 +2,6 @@ package handlers
 
 import (
 	"context"
-	"errors"
 
 	"github.com/keyline/keyline/events"
 )
@@ -41,23 +40,17 @@ func (h *SetRatelimitOverride) Handle(ctx context.Context, p *Principal, cmd Set
 	id := events.RatelimitOverrideIDFor(ns.ID, cmd.Identifier)
 	// Two concurrent upserts of one identifier move the same stream; the
 	// loser decides again on the winner's state.
-	for attempt := 0; ; attempt++ {
-		var o events.RatelimitOverride
-		if err := fold(ctx, h.Log, events.RatelimitOverrideStreamID(id), o.Apply); err != nil {
-			return "", Internal("loading ratelimit override", err)
-		}
+	meta := metaFor(ctx, p)
+	_, err = update(ctx, h.Log, events.RatelimitOverrideStreamID(id), &meta, "ratelimit override", func(o *events.RatelimitOverride) ([]events.Event, error) {
 		decided, err := o.Set(events.RatelimitOverrideSet{NamespaceID: ns.ID, WorkspaceID: p.WorkspaceID,
 			Identifier: cmd.Identifier, Limit: cmd.Limit, DurationMs: cmd.DurationMs})
 		if err != nil {
-			return "", Internal("deciding ratelimit override", err)
+			return nil, Internal("deciding ratelimit override", err)
 		}
-		_, err = h.Log.Append(ctx, events.RatelimitOverrideStreamID(id), o.Version, metaFor(ctx, p), decided...)
-		if errors.Is(err, events.ErrVersionConflict) && attempt < 3 {
-			continue
-		}
-		if err != nil {
-			return "", Internal("appending ratelimit_override.set", err)
-		}
-		return id, nil
+		return decided, nil
+	})
+	if err != nil {
+		return "", err
 	}
+	return id, nil
 }

@@ -30,34 +30,36 @@ func (h *CreateRole) Handle(ctx context.Context, p *Principal, name, description
 			return "", err
 		}
 	}
-	stream := events.RoleStreamFor(p.WorkspaceID, name)
 	conflict := Fail(CodeRoleAlreadyExists, "A role with name '"+name+"' already exists in this workspace.")
-	var agg events.Role
-	if err := fold(ctx, h.Log, stream, agg.Apply); err != nil {
-		return "", Internal("loading role", err)
-	}
-	if agg.Live(p.WorkspaceID) {
-		return "", conflict
-	}
 	var ids []string
-	if len(perms) > 0 {
-		var err error
-		if ids, err = rolePermissionIDs(ctx, h.Reader, h.Log, p, perms); err != nil {
-			return "", err
+	resolved := false
+	meta := metaFor(ctx, p)
+	// A racing creator of the same name moves the stream: the retry finds
+	// its live role, and this request is the 409.
+	agg, err := update(ctx, h.Log, events.RoleStreamFor(p.WorkspaceID, name), &meta, "role", func(agg *events.Role) ([]events.Event, error) {
+		if agg.Live(p.WorkspaceID) {
+			return nil, conflict
 		}
-	}
-	decided, err := agg.Create(p.WorkspaceID, name, description, ids)
-	if errors.Is(err, events.ErrAlreadyExists) {
-		return "", conflict
-	}
+		// The permissions are resolved (and auto-created) only once the
+		// name is known to be free, and only once across retries.
+		if len(perms) > 0 && !resolved {
+			var err error
+			if ids, err = rolePermissionIDs(ctx, h.Reader, h.Log, p, perms); err != nil {
+				return nil, err
+			}
+			resolved = true
+		}
+		decided, err := agg.Create(p.WorkspaceID, name, description, ids)
+		if errors.Is(err, events.ErrAlreadyExists) {
+			return nil, conflict
+		}
+		if err != nil {
+			return nil, Internal("deciding role creation", err)
+		}
+		return decided, nil
+	})
 	if err != nil {
-		return "", Internal("deciding role creation", err)
+		return "", err
 	}
-	// A racing creator of the same name moved the stream: it won, this is 409.
-	if _, err := h.Log.Append(ctx, stream, agg.Version, metaFor(ctx, p), decided...); errors.Is(err, events.ErrVersionConflict) {
-		return "", conflict
-	} else if err != nil {
-		return "", Internal("appending role.created", err)
-	}
-	return decided[0].(events.RoleCreated).RoleID, nil
+	return agg.ID, nil
 }

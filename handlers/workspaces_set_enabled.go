@@ -37,29 +37,21 @@ func (h *SetWorkspaceEnabled) Handle(ctx context.Context, name string, enabled b
 	}
 	id := events.WorkspaceIDForName(name)
 	stream := events.WorkspaceStreamID(id)
-	for attempt := 0; ; attempt++ {
-		var ws events.Workspace
-		if err := fold(ctx, h.Log, stream, ws.Apply); err != nil {
-			return WorkspaceState{}, Internal("loading workspace", err)
-		}
+	var changed bool
+	meta := events.Metadata{WorkspaceID: id, ActorID: "cli"}
+	ws, err := update(ctx, h.Log, stream, &meta, "workspace", func(ws *events.Workspace) ([]events.Event, error) {
 		decided, err := ws.SetEnabled(enabled)
 		if errors.Is(err, events.ErrNotFound) {
-			return WorkspaceState{}, Fail(CodeWorkspaceNotFound, fmt.Sprintf("workspace %q does not exist", name))
+			return nil, Fail(CodeWorkspaceNotFound, fmt.Sprintf("workspace %q does not exist", name))
 		}
 		if err != nil {
-			return WorkspaceState{}, Internal("deciding workspace switch", err)
+			return nil, Internal("deciding workspace switch", err)
 		}
-		state := WorkspaceState{WorkspaceID: ws.ID, Name: ws.Name, Enabled: enabled, Changed: len(decided) > 0}
-		if len(decided) == 0 {
-			return state, nil
-		}
-		_, err = h.Log.Append(ctx, stream, ws.Version, events.Metadata{WorkspaceID: ws.ID, ActorID: "cli"}, decided...)
-		if errors.Is(err, events.ErrVersionConflict) && attempt < 3 {
-			continue
-		}
-		if err != nil {
-			return WorkspaceState{}, Internal("appending workspace switch", err)
-		}
-		return state, nil
+		changed = len(decided) > 0
+		return decided, nil
+	})
+	if err != nil {
+		return WorkspaceState{}, err
 	}
+	return WorkspaceState{WorkspaceID: ws.ID, Name: ws.Name, Enabled: enabled, Changed: changed}, nil
 }
