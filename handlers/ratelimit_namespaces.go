@@ -113,7 +113,7 @@ func newMatcher(rows []projections.RatelimitOverrideRow) *events.OverrideMatcher
 	return events.NewOverrideMatcher(rules)
 }
 
-// Observe drops what an event changes. It is the tailer's subscriber.
+// Observe drops what an event changes (a log follower: sqlstore.Tailer.Follow).
 func (c *RatelimitCatalog) Observe(rec events.Recorded) {
 	if !strings.HasPrefix(rec.Name, "ratelimit_namespace.") && !strings.HasPrefix(rec.Name, "ratelimit_override.") {
 		return
@@ -146,14 +146,6 @@ func (c *RatelimitCatalog) Observe(rec events.Recorded) {
 	delete(c.byID, nsID)
 	c.gen++
 	c.mu.Unlock()
-}
-
-// ObserveCommitted is the store's commit hook: it runs before the writer
-// answers, so this node's own changes are never served stale.
-func (c *RatelimitCatalog) ObserveCommitted(recs []events.Recorded) {
-	for _, r := range recs {
-		c.Observe(r)
-	}
 }
 
 // forLimit resolves the namespaces a limit request names, creating missing
