@@ -7,6 +7,14 @@ import (
 	"github.com/keyline/keyline/events"
 )
 
+// DeleteAPIInput is the input of DeleteAPI.
+type DeleteAPIInput struct {
+	APIID string
+}
+
+// DeleteAPIResult is what DeleteAPI answers.
+type DeleteAPIResult struct{}
+
 // DeleteAPI soft-deletes an API: authorization, then lookup (404), then the
 // delete guard (412), the order Unkey checks them in.
 type DeleteAPI struct{ Log EventLog }
@@ -15,9 +23,10 @@ type DeleteAPI struct{ Log EventLog }
 func NewDeleteAPI(log EventLog) *DeleteAPI { return &DeleteAPI{Log: log} }
 
 // Handle deletes apiID.
-func (h *DeleteAPI) Handle(ctx context.Context, p *Principal, apiID string) error {
+func (h *DeleteAPI) Handle(ctx context.Context, p *Principal, in DeleteAPIInput) (DeleteAPIResult, error) {
+	apiID := in.APIID
 	if err := p.RequireAny("api.*.delete_api", "api."+apiID+".delete_api"); err != nil {
-		return err
+		return DeleteAPIResult{}, err
 	}
 	// A concurrent delete of the same API moves the stream under us; deciding
 	// again on the fresh state turns the loser into the expected 404.
@@ -34,5 +43,5 @@ func (h *DeleteAPI) Handle(ctx context.Context, p *Principal, apiID string) erro
 		}
 		return decided, nil
 	})
-	return err
+	return DeleteAPIResult{}, err
 }

@@ -8,6 +8,12 @@ import (
 	"github.com/keyline/keyline/events"
 )
 
+// SetAPIIPAllowlistInput is the input of SetAPIIPAllowlist.
+type SetAPIIPAllowlistInput struct {
+	APIID string
+	IPs   []string
+}
+
 // SetAPIIPAllowlist replaces the addresses keys.verifyKey accepts requests
 // from for one API's keys: `keyline apis allow-ips`. Unkey sets its
 // ip_whitelist from the dashboard only, so this is an operator's command
@@ -17,17 +23,19 @@ type SetAPIIPAllowlist struct{ Log EventLog }
 // NewSetAPIIPAllowlist builds the use case.
 func NewSetAPIIPAllowlist(log EventLog) *SetAPIIPAllowlist { return &SetAPIIPAllowlist{Log: log} }
 
-// APIIPAllowlist is what the command reports: the list as stored (canonical,
+// SetAPIIPAllowlistResult is what the command reports: the list as stored (canonical,
 // sorted; empty means no restriction) and whether this call changed it.
-type APIIPAllowlist struct {
+type SetAPIIPAllowlistResult struct {
 	APIID       string   `json:"apiId"`
 	WorkspaceID string   `json:"workspaceId"`
 	IPs         []string `json:"ips"`
 	Changed     bool     `json:"changed"`
 }
 
-// Handle sets apiID's allow-list to ips; an empty list lifts it.
-func (h *SetAPIIPAllowlist) Handle(ctx context.Context, apiID string, ips []string) (APIIPAllowlist, error) {
+// Handle (an operator command: p is nil and unused) sets apiID's allow-list to ips; an empty list lifts it.
+func (h *SetAPIIPAllowlist) Handle(ctx context.Context, p *Principal, in SetAPIIPAllowlistInput) (SetAPIIPAllowlistResult, error) {
+	apiID := in.APIID
+	ips := in.IPs
 	var changed bool
 	meta := events.Metadata{ActorID: "cli"}
 	api, err := update(ctx, h.Log, events.APIStreamID(apiID), &meta, "api", func(api *events.API) ([]events.Event, error) {
@@ -47,9 +55,9 @@ func (h *SetAPIIPAllowlist) Handle(ctx context.Context, apiID string, ips []stri
 		return decided, nil
 	})
 	if err != nil {
-		return APIIPAllowlist{}, err
+		return SetAPIIPAllowlistResult{}, err
 	}
-	out := APIIPAllowlist{APIID: api.ID, WorkspaceID: api.WorkspaceID, IPs: api.IPAllowlist, Changed: changed}
+	out := SetAPIIPAllowlistResult{APIID: api.ID, WorkspaceID: api.WorkspaceID, IPs: api.IPAllowlist, Changed: changed}
 	if out.IPs == nil {
 		out.IPs = []string{}
 	}

@@ -7,6 +7,14 @@ import (
 	"github.com/keyline/keyline/events"
 )
 
+// DeletePermissionInput is the input of DeletePermission.
+type DeletePermissionInput struct {
+	Permission string
+}
+
+// DeletePermissionResult is what DeletePermission answers.
+type DeletePermissionResult struct{}
+
 // DeletePermission removes a permission. The projections detach it from
 // every key and role, and the verify cache of every node drops what it
 // cached (permission.* events clear it), so verifications stop granting it.
@@ -21,13 +29,14 @@ func NewDeletePermission(log EventLog, r PermissionReader) *DeletePermission {
 }
 
 // Handle: authz (403) → lookup (404) → append on the slug's stream.
-func (h *DeletePermission) Handle(ctx context.Context, p *Principal, ref string) error {
+func (h *DeletePermission) Handle(ctx context.Context, p *Principal, in DeletePermissionInput) (DeletePermissionResult, error) {
+	ref := in.Permission
 	if err := p.RequireAny("rbac.*.delete_permission"); err != nil {
-		return err
+		return DeletePermissionResult{}, err
 	}
 	row, err := lookupPermission(ctx, h.Reader, p, ref)
 	if err != nil {
-		return err
+		return DeletePermissionResult{}, err
 	}
 	stream := events.PermissionStreamFor(p.WorkspaceID, row.Slug)
 	meta := metaFor(ctx, p)
@@ -45,5 +54,5 @@ func (h *DeletePermission) Handle(ctx context.Context, p *Principal, ref string)
 		}
 		return decided, nil
 	})
-	return err
+	return DeletePermissionResult{}, err
 }

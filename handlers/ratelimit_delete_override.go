@@ -7,6 +7,15 @@ import (
 	"github.com/keyline/keyline/events"
 )
 
+// DeleteRatelimitOverrideInput is the input of DeleteRatelimitOverride.
+type DeleteRatelimitOverrideInput struct {
+	Namespace  string
+	Identifier string
+}
+
+// DeleteRatelimitOverrideResult is what DeleteRatelimitOverride answers.
+type DeleteRatelimitOverrideResult struct{}
+
 // DeleteRatelimitOverride soft-deletes the override whose identifier is
 // exactly the one given: unlike getOverride, no wildcard matching, so a
 // client cannot delete a pattern by naming something it happens to match.
@@ -22,13 +31,15 @@ func NewDeleteRatelimitOverride(r RatelimitReader, log EventLog) *DeleteRatelimi
 
 // Handle deletes the override: namespace 404, then permission 403, then
 // override 404.
-func (h *DeleteRatelimitOverride) Handle(ctx context.Context, p *Principal, namespace, identifier string) error {
+func (h *DeleteRatelimitOverride) Handle(ctx context.Context, p *Principal, in DeleteRatelimitOverrideInput) (DeleteRatelimitOverrideResult, error) {
+	namespace := in.Namespace
+	identifier := in.Identifier
 	ns, err := namespaceForOverrides(ctx, h.Reader, p.WorkspaceID, namespace)
 	if err != nil {
-		return err
+		return DeleteRatelimitOverrideResult{}, err
 	}
 	if err := p.RequireAny("ratelimit.*.delete_override", "ratelimit."+ns.ID+".delete_override"); err != nil {
-		return err
+		return DeleteRatelimitOverrideResult{}, err
 	}
 	id := events.RatelimitOverrideIDFor(ns.ID, identifier)
 	meta := metaFor(ctx, p)
@@ -42,5 +53,5 @@ func (h *DeleteRatelimitOverride) Handle(ctx context.Context, p *Principal, name
 		}
 		return decided, nil
 	})
-	return err
+	return DeleteRatelimitOverrideResult{}, err
 }

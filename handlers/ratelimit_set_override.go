@@ -6,13 +6,16 @@ import (
 	"github.com/keyline/keyline/events"
 )
 
-// SetOverrideCommand is the input of ratelimit.setOverride.
-type SetOverrideCommand struct {
+// SetRatelimitOverrideInput is the input of ratelimit.setOverride.
+type SetRatelimitOverrideInput struct {
 	Namespace  string
 	Identifier string
 	Limit      int64
 	DurationMs int64
 }
+
+// SetRatelimitOverrideResult is what SetRatelimitOverride answers.
+type SetRatelimitOverrideResult struct{ OverrideID string }
 
 // SetRatelimitOverride upserts the override of an identifier pattern: the
 // override's ID derives from namespace and identifier, so setting the same
@@ -29,13 +32,14 @@ func NewSetRatelimitOverride(r RatelimitReader, log EventLog) *SetRatelimitOverr
 
 // Handle returns the override's ID. The namespace lookup comes first (404),
 // then the permission (403), as in Unkey.
-func (h *SetRatelimitOverride) Handle(ctx context.Context, p *Principal, cmd SetOverrideCommand) (string, error) {
+func (h *SetRatelimitOverride) Handle(ctx context.Context, p *Principal, in SetRatelimitOverrideInput) (SetRatelimitOverrideResult, error) {
+	cmd := in
 	ns, err := namespaceForOverrides(ctx, h.Reader, p.WorkspaceID, cmd.Namespace)
 	if err != nil {
-		return "", err
+		return SetRatelimitOverrideResult{}, err
 	}
 	if err := p.RequireAny("ratelimit.*.set_override", "ratelimit."+ns.ID+".set_override"); err != nil {
-		return "", err
+		return SetRatelimitOverrideResult{}, err
 	}
 	id := events.RatelimitOverrideIDFor(ns.ID, cmd.Identifier)
 	// Two concurrent upserts of one identifier move the same stream; the
@@ -50,7 +54,7 @@ func (h *SetRatelimitOverride) Handle(ctx context.Context, p *Principal, cmd Set
 		return decided, nil
 	})
 	if err != nil {
-		return "", err
+		return SetRatelimitOverrideResult{}, err
 	}
-	return id, nil
+	return SetRatelimitOverrideResult{OverrideID: id}, nil
 }

@@ -7,6 +7,16 @@ import (
 	"github.com/keyline/keyline/events"
 )
 
+// CreateRoleInput is the input of CreateRole.
+type CreateRoleInput struct {
+	Name        string
+	Description string
+	Permissions []string
+}
+
+// CreateRoleResult is what CreateRole answers.
+type CreateRoleResult struct{ RoleID string }
+
 // CreateRole defines a role, optionally with permissions.
 type CreateRole struct {
 	Log    EventLog
@@ -21,13 +31,16 @@ func NewCreateRole(log EventLog, r PermissionReader) *CreateRole {
 // Handle: create_role, plus add_permission_to_role with permissions, plus
 // create_permission when a slug is missing (403) → the name's stream decides
 // uniqueness (409). Missing slugs are created only after every check passed.
-func (h *CreateRole) Handle(ctx context.Context, p *Principal, name, description string, perms []string) (string, error) {
+func (h *CreateRole) Handle(ctx context.Context, p *Principal, in CreateRoleInput) (CreateRoleResult, error) {
+	name := in.Name
+	description := in.Description
+	perms := in.Permissions
 	if err := p.RequireAny("rbac.*.create_role"); err != nil {
-		return "", err
+		return CreateRoleResult{}, err
 	}
 	if len(perms) > 0 {
 		if err := p.RequireAny("rbac.*.add_permission_to_role"); err != nil {
-			return "", err
+			return CreateRoleResult{}, err
 		}
 	}
 	conflict := Fail(CodeRoleAlreadyExists, "A role with name '"+name+"' already exists in this workspace.")
@@ -59,7 +72,7 @@ func (h *CreateRole) Handle(ctx context.Context, p *Principal, name, description
 		return decided, nil
 	})
 	if err != nil {
-		return "", err
+		return CreateRoleResult{}, err
 	}
-	return agg.ID, nil
+	return CreateRoleResult{RoleID: agg.ID}, nil
 }

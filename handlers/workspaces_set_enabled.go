@@ -9,6 +9,12 @@ import (
 	"github.com/keyline/keyline/events"
 )
 
+// SetWorkspaceEnabledInput is the input of SetWorkspaceEnabled.
+type SetWorkspaceEnabledInput struct {
+	Name    string
+	Enabled bool
+}
+
 // SetWorkspaceEnabled switches a workspace off or on again: `keyline
 // workspace disable|enable`. Unkey does this from its dashboard and its
 // HTTP API has no endpoint for it, so it is an operator's command with no
@@ -19,21 +25,23 @@ type SetWorkspaceEnabled struct{ Log EventLog }
 // NewSetWorkspaceEnabled builds the use case.
 func NewSetWorkspaceEnabled(log EventLog) *SetWorkspaceEnabled { return &SetWorkspaceEnabled{Log: log} }
 
-// WorkspaceState is what the command reports: the workspace, whether it is
+// SetWorkspaceEnabledResult is what the command reports: the workspace, whether it is
 // enabled now, and whether this call changed that (a repeat does not).
-type WorkspaceState struct {
+type SetWorkspaceEnabledResult struct {
 	WorkspaceID string `json:"workspaceId"`
 	Name        string `json:"name"`
 	Enabled     bool   `json:"enabled"`
 	Changed     bool   `json:"changed"`
 }
 
-// Handle sets the workspace called name to enabled. An unknown name is an
+// Handle (an operator command: p is nil and unused) sets the workspace called name to enabled. An unknown name is an
 // error, never a new workspace.
-func (h *SetWorkspaceEnabled) Handle(ctx context.Context, name string, enabled bool) (WorkspaceState, error) {
+func (h *SetWorkspaceEnabled) Handle(ctx context.Context, p *Principal, in SetWorkspaceEnabledInput) (SetWorkspaceEnabledResult, error) {
+	name := in.Name
+	enabled := in.Enabled
 	name = strings.TrimSpace(name)
 	if name == "" {
-		return WorkspaceState{}, Fail(CodeInvalidInput, "workspace name must not be empty")
+		return SetWorkspaceEnabledResult{}, Fail(CodeInvalidInput, "workspace name must not be empty")
 	}
 	id := events.WorkspaceIDForName(name)
 	stream := events.WorkspaceStreamID(id)
@@ -51,7 +59,7 @@ func (h *SetWorkspaceEnabled) Handle(ctx context.Context, name string, enabled b
 		return decided, nil
 	})
 	if err != nil {
-		return WorkspaceState{}, err
+		return SetWorkspaceEnabledResult{}, err
 	}
-	return WorkspaceState{WorkspaceID: ws.ID, Name: ws.Name, Enabled: enabled, Changed: changed}, nil
+	return SetWorkspaceEnabledResult{WorkspaceID: ws.ID, Name: ws.Name, Enabled: enabled, Changed: changed}, nil
 }

@@ -295,7 +295,7 @@ func (r *Reader) KeyByHash(ctx context.Context, hash string) (KeyRow, error) {
 	return row, notFound(err)
 }
 
-// KeyPage is one page of an API's keys in ID order, with one extra row
+// ListKeysResult is one page of an API's keys in ID order, with one extra row
 // fetched to learn whether there is more.
 func (r *Reader) KeysOfAPI(ctx context.Context, apiID, cursor, identityID string, filterIdentity bool, limit int) ([]KeyRow, error) {
 	var rows []KeyRow
