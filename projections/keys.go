@@ -157,19 +157,19 @@ func (Keys) Handle(ctx context.Context, db bun.IDB, rec events.Recorded, e event
 	case events.KeyUpdated:
 		q := db.NewUpdate().Model((*KeyRow)(nil)).Set("updated_at = ?", at).Where("id = ?", e.KeyID)
 		if e.Name != nil {
-			q = q.Set("name = ?", deref(e.Name.Value))
+			q = q.Set("name = ?", events.ValueOr0(e.Name.Value))
 		}
 		if e.IdentityID != nil {
-			q = q.Set("identity_id = ?", deref(e.IdentityID.Value))
+			q = q.Set("identity_id = ?", events.ValueOr0(e.IdentityID.Value))
 		}
 		if e.Meta != nil {
-			q = q.Set("meta = ?", canonicalJSON(deref(e.Meta.Value)))
+			q = q.Set("meta = ?", canonicalJSON(events.ValueOr0(e.Meta.Value)))
 		}
 		if e.Expires != nil {
 			q = q.Set("expires = ?", e.Expires.Value)
 		}
 		if e.Refill != nil {
-			r := deref(e.Refill.Value)
+			r := events.ValueOr0(e.Refill.Value)
 			q = q.Set("refill_interval = ?, refill_amount = ?, refill_day = ?", r.Interval, r.Amount, r.Day)
 		}
 		if e.Ratelimits != nil {
@@ -246,14 +246,6 @@ func keyIDOf(e events.Event) string {
 		return e.KeyID
 	}
 	return ""
-}
-
-func deref[T any](p *T) T {
-	var zero T
-	if p == nil {
-		return zero
-	}
-	return *p
 }
 
 func addKeyPermissions(ctx context.Context, db bun.IDB, keyID string, ids []string) error {
