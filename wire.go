@@ -78,7 +78,6 @@ var apiSet = wire.NewSet(
 	handlers.NewListRatelimitOverrides,
 	handlers.NewDeleteRatelimitOverride,
 	wire.Bind(new(handlers.KeyReader), new(*projections.Reader)),
-	wire.Bind(new(handlers.CommitNotifier), new(*sqlstore.Store)),
 	handlers.NewKeyring,
 	handlers.NewKeyCache,
 	handlers.NewCreateKey,

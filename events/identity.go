@@ -90,7 +90,7 @@ func (i *Identity) Apply(e Event) {
 			Ratelimits: e.Ratelimits, Generation: i.Generation + 1, Version: i.Version}
 	case IdentityUpdated:
 		if e.Meta != nil {
-			i.Meta = deref0(e.Meta.Value)
+			i.Meta = ValueOr0(e.Meta.Value)
 		}
 		if e.Ratelimits != nil {
 			i.Ratelimits = *e.Ratelimits

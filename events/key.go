@@ -331,13 +331,13 @@ func (k *Key) Apply(e Event) {
 			Ratelimits: e.Ratelimits, Encrypted: e.Encrypted, PendingMigrationID: e.PendingMigrationID, Version: k.Version}
 	case KeyUpdated:
 		if e.Name != nil {
-			k.Name = deref0(e.Name.Value)
+			k.Name = ValueOr0(e.Name.Value)
 		}
 		if e.IdentityID != nil {
-			k.IdentityID = deref0(e.IdentityID.Value)
+			k.IdentityID = ValueOr0(e.IdentityID.Value)
 		}
 		if e.Meta != nil {
-			k.Meta = deref0(e.Meta.Value)
+			k.Meta = ValueOr0(e.Meta.Value)
 		}
 		if e.Expires != nil {
 			k.Expires = e.Expires.Value
@@ -380,7 +380,10 @@ func (k *Key) Apply(e Event) {
 	k.Version++
 }
 
-func deref0[T any](p *T) T {
+// ValueOr0 is *p, or T's zero value for a nil p: how an optional field of
+// an event reads when it was absent. The one such helper; the projections
+// use it too.
+func ValueOr0[T any](p *T) T {
 	var zero T
 	if p == nil {
 		return zero

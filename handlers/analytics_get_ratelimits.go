@@ -6,6 +6,14 @@ import (
 	"github.com/keyline/keyline/handlers/analyticsql"
 )
 
+// GetRatelimitsInput is the input of GetRatelimits.
+type GetRatelimitsInput struct {
+	Query string
+}
+
+// GetRatelimitsResult is what GetRatelimits answers.
+type GetRatelimitsResult = []map[string]any
+
 // GetRatelimits runs a caller's SELECT over the rate-limit tables
 // (analytics.getRatelimits), confined to the caller's workspace and, with
 // per-namespace grants, to those namespaces.
@@ -20,7 +28,8 @@ func NewGetRatelimits(q AnalyticsQuerier) *GetRatelimits {
 
 // Handle checks ratelimit.*.read_analytics or ratelimit.<nsId>.read_analytics,
 // then runs the query.
-func (h *GetRatelimits) Handle(ctx context.Context, p *Principal, sql string) ([]map[string]any, error) {
+func (h *GetRatelimits) Handle(ctx context.Context, p *Principal, in GetRatelimitsInput) (GetRatelimitsResult, error) {
+	sql := in.Query
 	scope := analyticsql.Scope{WorkspaceID: p.WorkspaceID}
 	if !p.Has("ratelimit.*.read_analytics") {
 		namespaces := p.tupleResources("ratelimit", "read_analytics")

@@ -6,6 +6,14 @@ import (
 	"github.com/keyline/keyline/handlers/analyticsql"
 )
 
+// GetVerificationsInput is the input of GetVerifications.
+type GetVerificationsInput struct {
+	Query string
+}
+
+// GetVerificationsResult is what GetVerifications answers.
+type GetVerificationsResult = []map[string]any
+
 // GetVerifications runs a caller's SELECT over the key-verification tables
 // (analytics.getVerifications). The caller sees its own workspace only, and
 // with per-API grants only those APIs' key spaces: the rewriter puts both
@@ -23,7 +31,8 @@ func NewGetVerifications(q AnalyticsQuerier, apis APIReader) *GetVerifications {
 
 // Handle checks the permission (api.*.read_analytics, or
 // api.<apiId>.read_analytics for some APIs), then runs the query.
-func (h *GetVerifications) Handle(ctx context.Context, p *Principal, sql string) ([]map[string]any, error) {
+func (h *GetVerifications) Handle(ctx context.Context, p *Principal, in GetVerificationsInput) (GetVerificationsResult, error) {
+	sql := in.Query
 	scope := analyticsql.Scope{WorkspaceID: p.WorkspaceID}
 	if !p.Has("api.*.read_analytics") {
 		apiIDs := p.tupleResources("api", "read_analytics")

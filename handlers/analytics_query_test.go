@@ -41,7 +41,7 @@ func TestAnalyticsFailureCodes(t *testing.T) {
 		{errors.New("something else"), CodeUnexpected},
 	} {
 		q := &fakeQuerier{configured: true, err: tt.err}
-		_, err := NewGetRatelimits(q).Handle(context.Background(), p, sql)
+		_, err := NewGetRatelimits(q).Handle(context.Background(), p, GetRatelimitsInput{Query: sql})
 		if e := AsError(err); e.Code != tt.code {
 			t.Errorf("%v: code %s, want %s", tt.err, e.Code, tt.code)
 		}
@@ -49,12 +49,12 @@ func TestAnalyticsFailureCodes(t *testing.T) {
 			t.Errorf("ran %s", q.sql)
 		}
 	}
-	_, err := NewGetRatelimits(&fakeQuerier{}).Handle(context.Background(), p, sql)
+	_, err := NewGetRatelimits(&fakeQuerier{}).Handle(context.Background(), p, GetRatelimitsInput{Query: sql})
 	if e := AsError(err); e.Code != CodeAnalyticsNotConfigured {
 		t.Fatalf("unconfigured: %v", err)
 	}
 	// Authorization comes first: no grant is a 403 even without ClickHouse.
-	_, err = NewGetRatelimits(&fakeQuerier{}).Handle(context.Background(), NewPrincipal("ws_1", "k", nil), sql)
+	_, err = NewGetRatelimits(&fakeQuerier{}).Handle(context.Background(), NewPrincipal("ws_1", "k", nil), GetRatelimitsInput{Query: sql})
 	if e := AsError(err); e.Code != CodeInsufficientPerms || !strings.Contains(e.Detail, "ratelimit.*.read_analytics") {
 		t.Fatalf("no grant: %v", err)
 	}

@@ -15,6 +15,14 @@ type APIReader interface {
 
 const apiNotFoundDetail = "The requested API does not exist or has been deleted."
 
+// GetAPIInput is the input of GetAPI.
+type GetAPIInput struct {
+	APIID string
+}
+
+// GetAPIResult is what GetAPI answers.
+type GetAPIResult = projections.APIRow
+
 // GetAPI reads one API. Authorization comes first, as in Unkey, so a caller
 // without read rights learns nothing about which IDs exist.
 type GetAPI struct{ Reader APIReader }
@@ -23,7 +31,8 @@ type GetAPI struct{ Reader APIReader }
 func NewGetAPI(r APIReader) *GetAPI { return &GetAPI{Reader: r} }
 
 // Handle returns the API's ID and name.
-func (h *GetAPI) Handle(ctx context.Context, p *Principal, apiID string) (projections.APIRow, error) {
+func (h *GetAPI) Handle(ctx context.Context, p *Principal, in GetAPIInput) (GetAPIResult, error) {
+	apiID := in.APIID
 	if err := p.RequireAny("api.*.read_api", "api."+apiID+".read_api"); err != nil {
 		return projections.APIRow{}, err
 	}

@@ -7,8 +7,8 @@ import (
 	"github.com/keyline/keyline/events"
 )
 
-// ListKeysQuery is the input of apis.listKeys.
-type ListKeysQuery struct {
+// ListKeysInput is the input of apis.listKeys.
+type ListKeysInput struct {
 	APIID      string
 	Limit      int
 	Cursor     string
@@ -16,8 +16,8 @@ type ListKeysQuery struct {
 	Decrypt    bool
 }
 
-// KeyPage is one page of keys.
-type KeyPage struct {
+// ListKeysResult is one page of keys.
+type ListKeysResult struct {
 	Keys    []KeyData
 	HasMore bool
 	Cursor  string
@@ -37,34 +37,35 @@ func NewListKeys(r KeyReader, ring *Keyring) *ListKeys { return &ListKeys{Reader
 
 // Handle returns one page of q.APIID's keys in ID order. The cursor is the
 // ID of the first key of the next page, as in Unkey.
-func (h *ListKeys) Handle(ctx context.Context, p *Principal, q ListKeysQuery) (KeyPage, error) {
+func (h *ListKeys) Handle(ctx context.Context, p *Principal, in ListKeysInput) (ListKeysResult, error) {
+	q := in
 	api, err := lookupAPI(ctx, h.Reader, p.WorkspaceID, q.APIID)
 	if err != nil {
-		return KeyPage{}, err
+		return ListKeysResult{}, err
 	}
 	ks := "keyspaces/" + api.KeySpaceID
 	tuples := p.RequireAny("api.*.read_key", "api."+q.APIID+".read_key") == nil &&
 		p.RequireAny("api.*.read_api", "api."+q.APIID+".read_api") == nil
 	urns := p.Has(p.URN(ks+"/keys/*", "read_key")) && p.Has(p.URN(ks, "read_keyspace"))
 	if !tuples && !urns {
-		return KeyPage{}, Fail(CodeAPINotFound, apiNotFoundDetail)
+		return ListKeysResult{}, Fail(CodeAPINotFound, apiNotFoundDetail)
 	}
 	if q.Decrypt {
 		if err := p.RequireAny(keyPerms(p, api.ID, api.KeySpaceID, "*", "decrypt_key")...); err != nil {
-			return KeyPage{}, err
+			return ListKeysResult{}, err
 		}
 		if !h.Ring.Ready() {
-			return KeyPage{}, Fail(CodePreconditionFailed, vaultMissingDetail)
+			return ListKeysResult{}, Fail(CodePreconditionFailed, vaultMissingDetail)
 		}
 	}
 	identityID := ""
 	if q.ExternalID != "" {
 		row, err := h.Reader.IdentityByExternalID(ctx, p.WorkspaceID, q.ExternalID)
 		if errors.Is(err, events.ErrNotFound) {
-			return KeyPage{Keys: []KeyData{}}, nil
+			return ListKeysResult{Keys: []KeyData{}}, nil
 		}
 		if err != nil {
-			return KeyPage{}, Internal("reading identity", err)
+			return ListKeysResult{}, Internal("reading identity", err)
 		}
 		identityID = row.ID
 	}
@@ -74,15 +75,15 @@ func (h *ListKeys) Handle(ctx context.Context, p *Principal, q ListKeysQuery) (K
 	}
 	rows, err := h.Reader.KeysOfAPI(ctx, q.APIID, q.Cursor, identityID, q.ExternalID != "", limit)
 	if err != nil {
-		return KeyPage{}, Internal("listing keys", err)
+		return ListKeysResult{}, Internal("listing keys", err)
 	}
-	page := KeyPage{}
+	page := ListKeysResult{}
 	if len(rows) > limit {
 		page.HasMore, page.Cursor = true, rows[limit].ID
 		rows = rows[:limit]
 	}
 	if page.Keys, err = keyData(ctx, h.Reader, h.Ring, rows, q.Decrypt); err != nil {
-		return KeyPage{}, err
+		return ListKeysResult{}, err
 	}
 	return page, nil
 }

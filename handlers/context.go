@@ -37,19 +37,3 @@ func metaFor(ctx context.Context, p *Principal) events.Metadata {
 	}
 	return m
 }
-
-// fold replays a stream's events into an aggregate.
-func fold(ctx context.Context, log EventLog, streamID string, apply func(events.Event)) error {
-	recs, err := log.Load(ctx, streamID)
-	if err != nil {
-		return err
-	}
-	for _, r := range recs {
-		e, err := r.Decode()
-		if err != nil {
-			return err
-		}
-		apply(e)
-	}
-	return nil
-}

@@ -5,6 +5,17 @@
 //
 // The use cases declare the small interfaces they need (EventLog, the read
 // model Reader) and never import infra; wire.go plugs the implementations in.
+//
+// Every use case has one shape: Handle(ctx, p *Principal, in XInput)
+// (XResult, error), the input and result named after the use case. Where a
+// result is an existing model (KeyData, PermissionData, ...), XResult is an
+// alias of it. Operator commands (SetWorkspaceEnabled, SetAPIIPAllowlist),
+// run by the keyline CLI with direct access to the database, have the same
+// shape and are called with a nil principal: whoever can run them can open
+// the database, so there is nothing to authorize, and they never read p.
+// Commands on an existing stream write through update (write.go), the one
+// load → decide → append → retry-on-conflict loop.
+//
 // Errors leave this package as *Error values with a stable Code from the one
 // error vocabulary in errors.go.
 package handlers

@@ -6,6 +6,14 @@ import (
 	"github.com/keyline/keyline/events"
 )
 
+// DeleteIdentityInput is the input of DeleteIdentity.
+type DeleteIdentityInput struct {
+	Identity string
+}
+
+// DeleteIdentityResult is what DeleteIdentity answers.
+type DeleteIdentityResult struct{}
+
 // DeleteIdentity soft-deletes an identity; its externalId is free again.
 type DeleteIdentity struct {
 	Log    EventLog
@@ -18,13 +26,14 @@ func NewDeleteIdentity(log EventLog, r IdentityReader) *DeleteIdentity {
 }
 
 // Handle: authz (403) → lookup (404; a second delete lands here) → append.
-func (h *DeleteIdentity) Handle(ctx context.Context, p *Principal, ref string) error {
+func (h *DeleteIdentity) Handle(ctx context.Context, p *Principal, in DeleteIdentityInput) (DeleteIdentityResult, error) {
+	ref := in.Identity
 	if err := p.RequireAny(identityPerms(p, "", "delete_identity")...); err != nil {
-		return err
+		return DeleteIdentityResult{}, err
 	}
 	row, err := lookupIdentity(ctx, h.Reader, p, ref)
 	if err != nil {
-		return err
+		return DeleteIdentityResult{}, err
 	}
 	_, err = appendToIdentity(ctx, h.Log, p, row.ExternalID, func(i *events.Identity) ([]events.Event, error) {
 		if i.ID != row.ID {
@@ -32,5 +41,5 @@ func (h *DeleteIdentity) Handle(ctx context.Context, p *Principal, ref string) e
 		}
 		return i.Delete(p.WorkspaceID)
 	})
-	return err
+	return DeleteIdentityResult{}, err
 }

@@ -69,29 +69,12 @@ func lookupIdentity(ctx context.Context, r IdentityReader, p *Principal, ref str
 // appends, retrying on a concurrent change. A decision of ErrNotFound (the
 // identity was deleted meanwhile) is the 404.
 func appendToIdentity(ctx context.Context, log EventLog, p *Principal, externalID string, decide func(*events.Identity) ([]events.Event, error)) (*events.Identity, error) {
-	stream := events.IdentityStreamFor(p.WorkspaceID, externalID)
-	for attempt := 0; ; attempt++ {
-		var agg events.Identity
-		if err := fold(ctx, log, stream, agg.Apply); err != nil {
-			return nil, Internal("loading identity", err)
-		}
-		evs, err := decide(&agg)
+	meta := metaFor(ctx, p)
+	return update(ctx, log, events.IdentityStreamFor(p.WorkspaceID, externalID), &meta, "identity", func(agg *events.Identity) ([]events.Event, error) {
+		evs, err := decide(agg)
 		if errors.Is(err, events.ErrNotFound) {
 			return nil, Fail(CodeIdentityNotFound, identityNotFoundDetail)
 		}
-		if err != nil {
-			return nil, err
-		}
-		_, err = log.Append(ctx, stream, agg.Version, metaFor(ctx, p), evs...)
-		if errors.Is(err, events.ErrVersionConflict) && attempt < 5 {
-			continue
-		}
-		if err != nil {
-			return nil, Internal("appending identity events", err)
-		}
-		for _, e := range evs {
-			agg.Apply(e)
-		}
-		return &agg, nil
-	}
+		return evs, err
+	})
 }

@@ -35,6 +35,16 @@ func unknownChange(c AccessChange) error {
 	return Internal("changing key access", fmt.Errorf("unknown change %v", c))
 }
 
+// KeyPermissionsInput is the input of KeyPermissions.
+type KeyPermissionsInput struct {
+	Change      AccessChange
+	KeyID       string
+	Permissions []string
+}
+
+// KeyPermissionsResult is what KeyPermissions answers.
+type KeyPermissionsResult = []PermissionData
+
 // KeyPermissions adds, removes or replaces a key's direct permissions.
 type KeyPermissions struct {
 	Log    EventLog
@@ -49,7 +59,10 @@ func NewKeyPermissions(log EventLog, r KeyReader) *KeyPermissions {
 // Handle applies op and returns the key's direct permissions afterwards.
 // Unknown slugs are created by add and set, but only for a caller that may
 // create permissions; remove answers 404 for them.
-func (h *KeyPermissions) Handle(ctx context.Context, p *Principal, op AccessChange, keyID string, refs []string) ([]PermissionData, error) {
+func (h *KeyPermissions) Handle(ctx context.Context, p *Principal, in KeyPermissionsInput) (KeyPermissionsResult, error) {
+	op := in.Change
+	keyID := in.KeyID
+	refs := in.Permissions
 	var needs []string
 	switch op {
 	case AccessAdd:
@@ -96,6 +109,16 @@ func (h *KeyPermissions) Handle(ctx context.Context, p *Principal, op AccessChan
 	return out, nil
 }
 
+// KeyRolesInput is the input of KeyRoles.
+type KeyRolesInput struct {
+	Change AccessChange
+	KeyID  string
+	Roles  []string
+}
+
+// KeyRolesResult is what KeyRoles answers.
+type KeyRolesResult = []RoleData
+
 // KeyRoles adds, removes or replaces a key's roles.
 type KeyRoles struct {
 	Log    EventLog
@@ -108,7 +131,10 @@ func NewKeyRoles(log EventLog, r KeyReader) *KeyRoles { return &KeyRoles{Log: lo
 // Handle applies op and returns the key's roles afterwards. Roles must
 // exist: an unknown one is a 404. Only adding needs an rbac tuple beyond
 // update_key, as in Unkey.
-func (h *KeyRoles) Handle(ctx context.Context, p *Principal, op AccessChange, keyID string, refs []string) ([]RoleData, error) {
+func (h *KeyRoles) Handle(ctx context.Context, p *Principal, in KeyRolesInput) (KeyRolesResult, error) {
+	op := in.Change
+	keyID := in.KeyID
+	refs := in.Roles
 	var needs []string
 	switch op {
 	case AccessAdd:

@@ -12,12 +12,6 @@ import (
 	"github.com/keyline/keyline/events"
 )
 
-// CommitNotifier runs fn after every append of this process commits, before
-// the writer answers. sqlstore.Store implements it.
-type CommitNotifier interface {
-	OnCommit(fn func([]events.Recorded))
-}
-
 // verifyEntry is everything keys.verifyKey needs about one key hash, so
 // that verifying a known key costs no database round trip (limited keys
 // still pay one conditional UPDATE for their credits).
@@ -61,9 +55,10 @@ const maxNegative = 100_000
 
 // KeyCache caches verification data by key hash, positive and negative.
 //
-// It is invalidated from the log on every node (Observe, subscribed to the
-// Tailer) and, on the writing node, synchronously after each local append
-// (OnCommit), so the next verification on that node already sees a write.
+// It follows the log (Observe, registered with sqlstore.Tailer.Follow):
+// every node sees every event through the tailer, and the writing node also
+// synchronously after each local append, so the next verification on that
+// node already sees a write.
 // Reverse indexes (key ID, API ID, identity ID → hashes) make an
 // invalidation touch only the affected entries. A fill that raced an
 // invalidation is discarded (the generation check), so a stale read can
@@ -81,16 +76,10 @@ type KeyCache struct {
 	byIdentity map[string]map[string]struct{}
 }
 
-// NewKeyCache builds the cache and hooks it to local commits.
-func NewKeyCache(r KeyReader, commits CommitNotifier) *KeyCache {
-	c := &KeyCache{reader: r, now: time.Now, entries: map[string]*verifyEntry{}, byKey: map[string]string{},
+// NewKeyCache builds an empty cache; the server makes it follow the log.
+func NewKeyCache(r KeyReader) *KeyCache {
+	return &KeyCache{reader: r, now: time.Now, entries: map[string]*verifyEntry{}, byKey: map[string]string{},
 		byAPI: map[string]map[string]struct{}{}, byIdentity: map[string]map[string]struct{}{}}
-	commits.OnCommit(func(recs []events.Recorded) {
-		for _, rec := range recs {
-			c.Observe(rec)
-		}
-	})
-	return c
 }
 
 type touched struct {

@@ -31,6 +31,9 @@ type CreatedKey struct {
 	Key   string `json:"key"`
 }
 
+// CreateKeyResult is what CreateKey answers.
+type CreateKeyResult = CreatedKey
+
 // CreateKey issues a key into an API.
 type CreateKey struct {
 	Log    EventLog
@@ -47,7 +50,7 @@ const specifiedAPINotFound = "The specified API was not found."
 
 // Handle looks the API up first and masks a missing create permission as the
 // same 404, as Unkey does, so callers cannot probe for API IDs.
-func (h *CreateKey) Handle(ctx context.Context, p *Principal, in CreateKeyInput) (CreatedKey, error) {
+func (h *CreateKey) Handle(ctx context.Context, p *Principal, in CreateKeyInput) (CreateKeyResult, error) {
 	api, err := h.Reader.API(ctx, p.WorkspaceID, in.APIID)
 	if errors.Is(err, events.ErrNotFound) {
 		return CreatedKey{}, Fail(CodeAPINotFound, specifiedAPINotFound)

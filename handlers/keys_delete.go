@@ -6,6 +6,15 @@ import (
 	"github.com/keyline/keyline/events"
 )
 
+// DeleteKeyInput is the input of DeleteKey.
+type DeleteKeyInput struct {
+	KeyID     string
+	Permanent bool
+}
+
+// DeleteKeyResult is what DeleteKey answers.
+type DeleteKeyResult struct{}
+
 // DeleteKey deletes a key, softly by default.
 type DeleteKey struct{ Log EventLog }
 
@@ -18,15 +27,17 @@ const deleteKeyNotFoundDetail = "We could not find the requested key."
 
 // Handle: lookup (404) → delete_key permission (403) → delete. A second
 // delete is a 404, as in Unkey.
-func (h *DeleteKey) Handle(ctx context.Context, p *Principal, keyID string, permanent bool) error {
+func (h *DeleteKey) Handle(ctx context.Context, p *Principal, in DeleteKeyInput) (DeleteKeyResult, error) {
+	keyID := in.KeyID
+	permanent := in.Permanent
 	if _, err := lookupKeyForUpdate(ctx, h.Log, p, keyID, "delete_key"); err != nil {
 		if e := AsError(err); e.Code == CodeKeyNotFoundData {
-			return Fail(CodeKeyNotFoundData, deleteKeyNotFoundDetail)
+			return DeleteKeyResult{}, Fail(CodeKeyNotFoundData, deleteKeyNotFoundDetail)
 		}
-		return err
+		return DeleteKeyResult{}, err
 	}
 	_, err := appendToKey(ctx, h.Log, p, keyID, func(k *events.Key) ([]events.Event, error) {
 		return k.Delete(p.WorkspaceID, permanent)
 	})
-	return err
+	return DeleteKeyResult{}, err
 }

@@ -8,6 +8,15 @@ import (
 	"github.com/keyline/keyline/projections"
 )
 
+// GetKeyInput is the input of GetKey.
+type GetKeyInput struct {
+	KeyID   string
+	Decrypt bool
+}
+
+// GetKeyResult is what GetKey answers.
+type GetKeyResult = KeyData
+
 // GetKey reads one key by ID.
 type GetKey struct {
 	Reader KeyReader
@@ -19,7 +28,9 @@ func NewGetKey(r KeyReader, ring *Keyring) *GetKey { return &GetKey{Reader: r, R
 
 // Handle looks the key up in the caller's workspace (404), then checks read
 // (and, with decrypt, decrypt) permission on its API (403).
-func (h *GetKey) Handle(ctx context.Context, p *Principal, keyID string, decrypt bool) (KeyData, error) {
+func (h *GetKey) Handle(ctx context.Context, p *Principal, in GetKeyInput) (GetKeyResult, error) {
+	keyID := in.KeyID
+	decrypt := in.Decrypt
 	row, err := h.Reader.Key(ctx, p.WorkspaceID, keyID)
 	if errors.Is(err, events.ErrNotFound) {
 		return KeyData{}, Fail(CodeKeyNotFoundData, keyNotFoundDetail)
@@ -45,6 +56,14 @@ func (h *GetKey) Handle(ctx context.Context, p *Principal, keyID string, decrypt
 	return out[0], nil
 }
 
+// WhoamiInput is the input of Whoami.
+type WhoamiInput struct {
+	Key string
+}
+
+// WhoamiResult is what Whoami answers.
+type WhoamiResult = KeyData
+
 // Whoami reads the key a plaintext belongs to.
 type Whoami struct {
 	Reader KeyReader
@@ -56,7 +75,8 @@ func NewWhoami(r KeyReader, ring *Keyring) *Whoami { return &Whoami{Reader: r, R
 
 // Handle masks a missing read permission as the same 404 an unknown key
 // gives: the caller holds a plaintext and must not learn whether it is real.
-func (h *Whoami) Handle(ctx context.Context, p *Principal, key string) (KeyData, error) {
+func (h *Whoami) Handle(ctx context.Context, p *Principal, in WhoamiInput) (WhoamiResult, error) {
+	key := in.Key
 	row, err := h.Reader.KeyByHash(ctx, events.HashKey(key))
 	if err != nil && !errors.Is(err, events.ErrNotFound) {
 		return KeyData{}, Internal("reading key", err)

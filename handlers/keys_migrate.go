@@ -26,8 +26,8 @@ type MigrateKeyInput struct {
 	Ratelimits []RatelimitInput `json:"ratelimits"`
 }
 
-// MigrationResult is the answer of keys.migrateKeys.
-type MigrationResult struct {
+// MigrateKeysResult is the answer of keys.migrateKeys.
+type MigrateKeysResult struct {
 	Migrated []MigratedKey `json:"migrated"`
 	Failed   []string      `json:"failed"`
 }
@@ -36,6 +36,13 @@ type MigrationResult struct {
 type MigratedKey struct {
 	Hash  string `json:"hash"`
 	KeyID string `json:"keyId"`
+}
+
+// MigrateKeysInput is the input of MigrateKeys.
+type MigrateKeysInput struct {
+	MigrationID string
+	APIID       string
+	Keys        []MigrateKeyInput
 }
 
 // MigrateKeys imports keys by their foreign hash. They verify once their
@@ -53,42 +60,45 @@ func NewMigrateKeys(log EventLog, r KeyReader, migrations *Migrations) *MigrateK
 
 // Handle imports keys; a hash that is already known is reported as failed.
 // Unkey's order: permission (403), API (404), migration (404).
-func (h *MigrateKeys) Handle(ctx context.Context, p *Principal, migrationID, apiID string, keys []MigrateKeyInput) (MigrationResult, error) {
+func (h *MigrateKeys) Handle(ctx context.Context, p *Principal, in MigrateKeysInput) (MigrateKeysResult, error) {
+	migrationID := in.MigrationID
+	apiID := in.APIID
+	keys := in.Keys
 	if err := p.RequireAny("api.*.create_key", "api."+apiID+".create_key"); err != nil {
-		return MigrationResult{}, err
+		return MigrateKeysResult{}, err
 	}
 	api, err := lookupAPI(ctx, h.Reader, p.WorkspaceID, apiID)
 	if err != nil {
-		return MigrationResult{}, err
+		return MigrateKeysResult{}, err
 	}
 	if _, ok := h.Migrations.Algorithm(migrationID); !ok {
-		return MigrationResult{}, Fail(CodeMigrationNotFound, migrationNotFoundDetail)
+		return MigrateKeysResult{}, Fail(CodeMigrationNotFound, migrationNotFoundDetail)
 	}
-	out := MigrationResult{Migrated: []MigratedKey{}, Failed: []string{}}
+	out := MigrateKeysResult{Migrated: []MigratedKey{}, Failed: []string{}}
 	for _, in := range keys {
 		if _, err := h.Reader.KeyByHash(ctx, in.Hash); err == nil {
 			out.Failed = append(out.Failed, in.Hash)
 			continue
 		} else if !errors.Is(err, events.ErrNotFound) {
-			return MigrationResult{}, Internal("checking migrated hash", err)
+			return MigrateKeysResult{}, Internal("checking migrated hash", err)
 		}
 		if in.Credits != nil {
 			if err := validateCredits(&CreditsInput{Remaining: in.Credits.Remaining, Refill: in.Credits.Refill}, false); err != nil {
-				return MigrationResult{}, err
+				return MigrateKeysResult{}, err
 			}
 		}
 		roleIDs, _, err := resolveRoles(ctx, h.Reader, p.WorkspaceID, in.Roles)
 		if err != nil {
-			return MigrationResult{}, err
+			return MigrateKeysResult{}, err
 		}
 		permIDs, err := resolvePermissions(ctx, h.Reader, h.Log, p, in.Permissions, createMissing)
 		if err != nil {
-			return MigrationResult{}, err
+			return MigrateKeysResult{}, err
 		}
 		identityID := ""
 		if in.ExternalID != "" {
 			if identityID, err = ensureIdentity(ctx, h.Reader, h.Log, p, in.ExternalID); err != nil {
-				return MigrationResult{}, err
+				return MigrateKeysResult{}, err
 			}
 		}
 		c := events.KeyCreated{KeyID: NewID("key"), WorkspaceID: p.WorkspaceID, APIID: api.ID, KeySpaceID: api.KeySpaceID,
@@ -101,7 +111,7 @@ func (h *MigrateKeys) Handle(ctx context.Context, p *Principal, migrationID, api
 		var k events.Key
 		decided, err := k.Create(c)
 		if err != nil {
-			return MigrationResult{}, Internal("deciding key creation", err)
+			return MigrateKeysResult{}, Internal("deciding key creation", err)
 		}
 		if _, err := h.Log.Append(ctx, events.KeyStreamID(c.KeyID), 0, metaFor(ctx, p), decided...); err != nil {
 			// A concurrent import of the same hash loses on the unique hash.

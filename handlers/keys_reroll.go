@@ -7,6 +7,15 @@ import (
 	"github.com/keyline/keyline/events"
 )
 
+// RerollKeyInput is the input of RerollKey.
+type RerollKeyInput struct {
+	KeyID      string
+	Expiration int64
+}
+
+// RerollKeyResult is what RerollKey answers.
+type RerollKeyResult = CreatedKey
+
 // RerollKey replaces a key with a new one holding a copy of its settings and
 // retires the old one after a grace period.
 type RerollKey struct {
@@ -24,7 +33,9 @@ func NewRerollKey(log EventLog, r KeyReader, ring *Keyring) *RerollKey {
 // Handle: lookup (404) → create_key, plus encrypt_key for a recoverable key
 // (403) → the new key (no expiry, same prefix) → the old key's expiry, now +
 // expiration rounded up to the next whole minute (0 = at once), as Unkey does.
-func (h *RerollKey) Handle(ctx context.Context, p *Principal, keyID string, expiration int64) (CreatedKey, error) {
+func (h *RerollKey) Handle(ctx context.Context, p *Principal, in RerollKeyInput) (RerollKeyResult, error) {
+	keyID := in.KeyID
+	expiration := in.Expiration
 	old, err := lookupKeyForUpdate(ctx, h.Log, p, keyID)
 	if err != nil {
 		return CreatedKey{}, err

@@ -344,28 +344,21 @@ func (e *existsError) Error() string { return "already exists: " + e.id }
 // createPermission decides and appends permission.created on the slug's
 // stream; a live permission already holding the slug is an *existsError.
 func createPermission(ctx context.Context, log EventLog, p *Principal, slug, name, description string) (string, error) {
-	stream := events.PermissionStreamFor(p.WorkspaceID, slug)
-	for attempt := 0; ; attempt++ {
-		var agg events.Permission
-		if err := fold(ctx, log, stream, agg.Apply); err != nil {
-			return "", Internal("loading permission", err)
-		}
+	meta := metaFor(ctx, p)
+	agg, err := update(ctx, log, events.PermissionStreamFor(p.WorkspaceID, slug), &meta, "permission", func(agg *events.Permission) ([]events.Event, error) {
 		if agg.Live(p.WorkspaceID) {
-			return "", &existsError{agg.ID}
+			return nil, &existsError{agg.ID}
 		}
 		decided, err := agg.Create(p.WorkspaceID, slug, name, description)
 		if err != nil {
-			return "", Internal("deciding permission creation", err)
+			return nil, Internal("deciding permission creation", err)
 		}
-		_, err = log.Append(ctx, stream, agg.Version, metaFor(ctx, p), decided...)
-		if errors.Is(err, events.ErrVersionConflict) && attempt < 5 {
-			continue
-		}
-		if err != nil {
-			return "", Internal("appending permission.created", err)
-		}
-		return decided[0].(events.PermissionCreated).PermissionID, nil
+		return decided, nil
+	})
+	if err != nil {
+		return "", err
 	}
+	return agg.ID, nil
 }
 
 // ensureIdentity returns the identity of externalID, creating it when it
@@ -389,28 +382,21 @@ func ensureIdentity(ctx context.Context, r KeyReader, log EventLog, p *Principal
 // createIdentity decides and appends identity.created on the externalId's
 // stream; a live identity already holding it is an *existsError.
 func createIdentity(ctx context.Context, log EventLog, p *Principal, externalID string, meta json.RawMessage, rls []events.Ratelimit) (string, error) {
-	stream := events.IdentityStreamFor(p.WorkspaceID, externalID)
-	for attempt := 0; ; attempt++ {
-		var agg events.Identity
-		if err := fold(ctx, log, stream, agg.Apply); err != nil {
-			return "", Internal("loading identity", err)
-		}
+	m := metaFor(ctx, p)
+	agg, err := update(ctx, log, events.IdentityStreamFor(p.WorkspaceID, externalID), &m, "identity", func(agg *events.Identity) ([]events.Event, error) {
 		if agg.Live(p.WorkspaceID) {
-			return "", &existsError{agg.ID}
+			return nil, &existsError{agg.ID}
 		}
 		decided, err := agg.Create(p.WorkspaceID, externalID, meta, rls)
 		if err != nil {
-			return "", Internal("deciding identity creation", err)
+			return nil, Internal("deciding identity creation", err)
 		}
-		_, err = log.Append(ctx, stream, agg.Version, metaFor(ctx, p), decided...)
-		if errors.Is(err, events.ErrVersionConflict) && attempt < 5 {
-			continue
-		}
-		if err != nil {
-			return "", Internal("appending identity.created", err)
-		}
-		return decided[0].(events.IdentityCreated).IdentityID, nil
+		return decided, nil
+	})
+	if err != nil {
+		return "", err
 	}
+	return agg.ID, nil
 }
 
 // validateCredits applies Unkey's refill rules.
@@ -447,36 +433,17 @@ func newRatelimits(in []RatelimitInput, existing []events.Ratelimit) []events.Ra
 	return out
 }
 
-// appendKey appends evs to a key stream, retrying once on a conflict with
-// decide run against the fresh state.
+// appendToKey runs decide on keyID's stream through the write loop; a
+// decision of ErrNotFound (deleted meanwhile) is the key's 404.
 func appendToKey(ctx context.Context, log EventLog, p *Principal, keyID string, decide func(k *events.Key) ([]events.Event, error)) (*events.Key, error) {
-	for attempt := 0; ; attempt++ {
-		k, err := loadKeyAggregate(ctx, log, keyID)
-		if err != nil {
-			return nil, err
-		}
+	meta := metaFor(ctx, p)
+	return update(ctx, log, events.KeyStreamID(keyID), &meta, "key", func(k *events.Key) ([]events.Event, error) {
 		evs, err := decide(k)
 		if errors.Is(err, events.ErrNotFound) {
 			return nil, Fail(CodeKeyNotFoundData, keyNotFoundDetail)
 		}
-		if err != nil {
-			return nil, err
-		}
-		if len(evs) == 0 {
-			return k, nil
-		}
-		_, err = log.Append(ctx, events.KeyStreamID(keyID), k.Version, metaFor(ctx, p), evs...)
-		if errors.Is(err, events.ErrVersionConflict) && attempt < 5 {
-			continue
-		}
-		if err != nil {
-			return nil, Internal("appending key events", err)
-		}
-		for _, e := range evs {
-			k.Apply(e)
-		}
-		return k, nil
-	}
+		return evs, err
+	})
 }
 
 // Refill is the credit refill schedule as requests and responses carry it.

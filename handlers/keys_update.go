@@ -34,6 +34,9 @@ type UpdateKeyInput struct {
 	Permissions *[]string
 }
 
+// UpdateKeyResult is what UpdateKey answers.
+type UpdateKeyResult struct{}
+
 // UpdateKey changes a key's settings.
 type UpdateKey struct {
 	Log    EventLog
@@ -52,10 +55,10 @@ func change[T any](f Field[T]) *events.Change[T] {
 
 // Handle: lookup (404) → update_key (403) → validation (400) → roles (404)
 // → permissions (auto-created) → identity (upserted) → one append.
-func (h *UpdateKey) Handle(ctx context.Context, p *Principal, in UpdateKeyInput) error {
+func (h *UpdateKey) Handle(ctx context.Context, p *Principal, in UpdateKeyInput) (UpdateKeyResult, error) {
 	k, err := lookupKeyForUpdate(ctx, h.Log, p, in.KeyID, "update_key")
 	if err != nil {
-		return err
+		return UpdateKeyResult{}, err
 	}
 	u := events.KeyUpdated{Name: change(in.Name), Meta: change(in.Meta), Expires: change(in.Expires)}
 	var credits *events.Change[int64]
@@ -73,10 +76,10 @@ func (h *UpdateKey) Handle(ctx context.Context, p *Principal, in UpdateKeyInput)
 					limited = c.Remaining.Value != nil
 				}
 				if !limited {
-					return Fail(CodeInvalidInput, "`credits.remaining` must be set when `credits.refill` is provided.")
+					return UpdateKeyResult{}, Fail(CodeInvalidInput, "`credits.remaining` must be set when `credits.refill` is provided.")
 				}
 				if err := validateCredits(&CreditsInput{Remaining: new(int64), Refill: c.Refill.Value}, true); err != nil {
-					return err
+					return UpdateKeyResult{}, err
 				}
 			}
 			if c.Refill.Set && !(c.Remaining.Set && c.Remaining.Value == nil) {
@@ -91,19 +94,19 @@ func (h *UpdateKey) Handle(ctx context.Context, p *Principal, in UpdateKeyInput)
 	var roleIDs, permIDs []string
 	if in.Roles != nil {
 		if roleIDs, _, err = resolveRoles(ctx, h.Reader, p.WorkspaceID, *in.Roles); err != nil {
-			return err
+			return UpdateKeyResult{}, err
 		}
 	}
 	if in.Permissions != nil {
 		if permIDs, err = resolvePermissions(ctx, h.Reader, h.Log, p, *in.Permissions, createMissing); err != nil {
-			return err
+			return UpdateKeyResult{}, err
 		}
 	}
 	if in.ExternalID.Set {
 		var id string
 		if in.ExternalID.Value != nil {
 			if id, err = ensureIdentity(ctx, h.Reader, h.Log, p, *in.ExternalID.Value); err != nil {
-				return err
+				return UpdateKeyResult{}, err
 			}
 		}
 		u.IdentityID = &events.Change[string]{}
@@ -144,7 +147,7 @@ func (h *UpdateKey) Handle(ctx context.Context, p *Principal, in UpdateKeyInput)
 		// land after the clear, so the set-like credit event goes first.
 		return reorderCreditsFirst(out), nil
 	})
-	return err
+	return UpdateKeyResult{}, err
 }
 
 func reorderCreditsFirst(evs []events.Event) []events.Event {

@@ -10,6 +10,40 @@ import (
 	"github.com/keyline/keyline/projections"
 )
 
+// CreditOperation is what keys.updateCredits does to the balance. Typed, so
+// that an operation this file does not know is refused instead of falling
+// through to one of the others.
+type CreditOperation int
+
+const (
+	CreditsSet CreditOperation = iota + 1
+	CreditsIncrement
+	CreditsDecrement
+)
+
+// ParseCreditOperation maps the wire's "set", "increment" and "decrement".
+func ParseCreditOperation(s string) (CreditOperation, bool) {
+	switch s {
+	case "set":
+		return CreditsSet, true
+	case "increment":
+		return CreditsIncrement, true
+	case "decrement":
+		return CreditsDecrement, true
+	}
+	return 0, false
+}
+
+// UpdateCreditsInput is the input of UpdateCredits.
+type UpdateCreditsInput struct {
+	KeyID     string
+	Operation CreditOperation
+	Value     *int64
+}
+
+// UpdateCreditsResult is what UpdateCredits answers.
+type UpdateCreditsResult = CreditsData
+
 // UpdateCredits sets, increments or decrements a key's credits.
 type UpdateCredits struct {
 	Log    EventLog
@@ -22,18 +56,24 @@ func NewUpdateCredits(log EventLog, r KeyReader) *UpdateCredits {
 }
 
 // Handle returns the key's credits after the change.
-func (h *UpdateCredits) Handle(ctx context.Context, p *Principal, keyID, operation string, value *int64) (CreditsData, error) {
+func (h *UpdateCredits) Handle(ctx context.Context, p *Principal, in UpdateCreditsInput) (UpdateCreditsResult, error) {
+	keyID := in.KeyID
+	operation := in.Operation
+	value := in.Value
+	if operation < CreditsSet || operation > CreditsDecrement {
+		return CreditsData{}, Internal("updating credits", fmt.Errorf("unknown credit operation %d", operation))
+	}
 	if _, err := lookupKeyForUpdate(ctx, h.Log, p, keyID, "update_key"); err != nil {
 		return CreditsData{}, err
 	}
-	if operation != "set" && value == nil {
+	if operation != CreditsSet && value == nil {
 		return CreditsData{}, Fail(CodeInvalidInput, "When using increment or decrement, a value must be provided.")
 	}
 	k, err := appendToKey(ctx, h.Log, p, keyID, func(k *events.Key) ([]events.Event, error) {
 		switch operation {
-		case "set":
+		case CreditsSet:
 			return k.SetCredits(p.WorkspaceID, value)
-		case "increment":
+		case CreditsIncrement:
 			// Balances are int64 in both stores; a sum past MaxInt64 would
 			// fail on PostgreSQL and turn the column into a REAL on SQLite.
 			// Read inside decide, so a retry after a concurrent change
@@ -46,7 +86,7 @@ func (h *UpdateCredits) Handle(ctx context.Context, p *Principal, keyID, operati
 				return nil, err
 			}
 			return k.Increment(p.WorkspaceID, *value)
-		default:
+		case CreditsDecrement:
 			// The floor at 0 depends on the live balance, which includes
 			// spends not yet in the log; the event records the result.
 			row, _, err := h.Reader.Credits(ctx, keyID)
@@ -59,6 +99,7 @@ func (h *UpdateCredits) Handle(ctx context.Context, p *Principal, keyID, operati
 			}
 			return k.Decrement(p.WorkspaceID, *value, current)
 		}
+		return nil, Internal("updating credits", fmt.Errorf("unknown credit operation %d", operation))
 	})
 	if errors.Is(err, events.ErrUnlimitedCredits) {
 		return CreditsData{}, Fail(CodeInvalidInput, "You cannot increment or decrement a key with unlimited credits.")

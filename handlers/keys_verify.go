@@ -44,9 +44,9 @@ type VerifyKeyInput struct {
 	ClientIP func() string
 }
 
-// VerifyResult is Unkey's V2KeysVerifyKeyResponseData; everything but valid
+// VerifyKeyResult is Unkey's V2KeysVerifyKeyResponseData; everything but valid
 // and code is omitted when empty.
-type VerifyResult struct {
+type VerifyKeyResult struct {
 	Valid       bool                  `json:"valid"`
 	Code        string                `json:"code"`
 	KeyID       string                `json:"keyId,omitempty"`
@@ -86,10 +86,10 @@ func NewVerifyKey(log EventLog, r KeyReader, cache *KeyCache, limiter RateLimite
 		Migrations: migrations, now: time.Now}
 }
 
-var notFound = VerifyResult{Code: CodeNotFound}
+var notFound = VerifyKeyResult{Code: CodeNotFound}
 
 // Handle runs Unkey's checks in Unkey's order; the first failure wins.
-func (h *VerifyKey) Handle(ctx context.Context, p *Principal, in VerifyKeyInput) (VerifyResult, error) {
+func (h *VerifyKey) Handle(ctx context.Context, p *Principal, in VerifyKeyInput) (VerifyKeyResult, error) {
 	res, err := h.handle(ctx, p, in)
 	if err == nil {
 		h.Report.answered(res.Code)
@@ -97,23 +97,23 @@ func (h *VerifyKey) Handle(ctx context.Context, p *Principal, in VerifyKeyInput)
 	return res, err
 }
 
-func (h *VerifyKey) handle(ctx context.Context, p *Principal, in VerifyKeyInput) (VerifyResult, error) {
+func (h *VerifyKey) handle(ctx context.Context, p *Principal, in VerifyKeyInput) (VerifyKeyResult, error) {
 	started := time.Now()
 	var query permquery.Query
 	if in.Permissions != "" {
 		q, err := permquery.Parse(in.Permissions)
 		if err != nil {
-			return VerifyResult{}, Fail(CodePermissionsQuery, err.Error())
+			return VerifyKeyResult{}, Fail(CodePermissionsQuery, err.Error())
 		}
 		query = q
 	}
 	e, err := h.Cache.get(ctx, events.HashKey(in.Key))
 	if err != nil {
-		return VerifyResult{}, Internal("loading key for verification", err)
+		return VerifyKeyResult{}, Internal("loading key for verification", err)
 	}
 	if !e.found && in.MigrationID != "" {
 		if e, err = h.migrate(ctx, p, in.Key, in.MigrationID); err != nil {
-			return VerifyResult{}, err
+			return VerifyKeyResult{}, err
 		}
 	}
 	if !e.found {
@@ -136,7 +136,7 @@ func (h *VerifyKey) handle(ctx context.Context, p *Principal, in VerifyKeyInput)
 		return notFound, nil
 	}
 	enabled := e.enabled
-	res := VerifyResult{KeyID: e.keyID, Name: e.name, Meta: e.meta, Expires: e.expires, Enabled: &enabled,
+	res := VerifyKeyResult{KeyID: e.keyID, Name: e.name, Meta: e.meta, Expires: e.expires, Enabled: &enabled,
 		Permissions: e.permissions, Roles: e.roles, Identity: e.identity}
 	// The allow-list comes before everything that counts or spends, so a
 	// request from elsewhere costs neither credits nor rate-limit tokens.
@@ -153,7 +153,7 @@ func (h *VerifyKey) handle(ctx context.Context, p *Principal, in VerifyKeyInput)
 		}
 		plan, err := planRatelimits(e.keyID, e.ratelimits, identityID, externalID, e.identityRatelimits, in.Ratelimits)
 		if err != nil {
-			return VerifyResult{}, err
+			return VerifyKeyResult{}, err
 		}
 		limits, passed := checkRatelimits(ctx, h.Limiter, h.now(), plan)
 		res.Ratelimits = limits
@@ -173,7 +173,7 @@ func (h *VerifyKey) handle(ctx context.Context, p *Principal, in VerifyKeyInput)
 			// folds the journal into the log).
 			remaining, ok, err := h.Reader.SpendCredits(ctx, e.keyID, e.workspaceID, cost)
 			if err != nil {
-				return VerifyResult{}, Internal("spending credits", err)
+				return VerifyKeyResult{}, Internal("spending credits", err)
 			}
 			if !ok {
 				code = CodeUsageExceeded
@@ -184,7 +184,7 @@ func (h *VerifyKey) handle(ctx context.Context, p *Principal, in VerifyKeyInput)
 		} else {
 			row, ok, err := h.Reader.Credits(ctx, e.keyID)
 			if err != nil {
-				return VerifyResult{}, Internal("reading credits", err)
+				return VerifyKeyResult{}, Internal("reading credits", err)
 			}
 			if ok && row.Remaining != nil {
 				res.Credits = row.Remaining

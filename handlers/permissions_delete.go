@@ -7,6 +7,14 @@ import (
 	"github.com/keyline/keyline/events"
 )
 
+// DeletePermissionInput is the input of DeletePermission.
+type DeletePermissionInput struct {
+	Permission string
+}
+
+// DeletePermissionResult is what DeletePermission answers.
+type DeletePermissionResult struct{}
+
 // DeletePermission removes a permission. The projections detach it from
 // every key and role, and the verify cache of every node drops what it
 // cached (permission.* events clear it), so verifications stop granting it.
@@ -21,38 +29,30 @@ func NewDeletePermission(log EventLog, r PermissionReader) *DeletePermission {
 }
 
 // Handle: authz (403) → lookup (404) → append on the slug's stream.
-func (h *DeletePermission) Handle(ctx context.Context, p *Principal, ref string) error {
+func (h *DeletePermission) Handle(ctx context.Context, p *Principal, in DeletePermissionInput) (DeletePermissionResult, error) {
+	ref := in.Permission
 	if err := p.RequireAny("rbac.*.delete_permission"); err != nil {
-		return err
+		return DeletePermissionResult{}, err
 	}
 	row, err := lookupPermission(ctx, h.Reader, p, ref)
 	if err != nil {
-		return err
+		return DeletePermissionResult{}, err
 	}
 	stream := events.PermissionStreamFor(p.WorkspaceID, row.Slug)
-	for attempt := 0; ; attempt++ {
-		var agg events.Permission
-		if err := fold(ctx, h.Log, stream, agg.Apply); err != nil {
-			return Internal("loading permission", err)
-		}
+	meta := metaFor(ctx, p)
+	_, err = update(ctx, h.Log, stream, &meta, "permission", func(agg *events.Permission) ([]events.Event, error) {
 		var decided []events.Event
 		err := events.ErrNotFound
 		if agg.ID == row.ID {
 			decided, err = agg.Delete(p.WorkspaceID)
 		}
 		if errors.Is(err, events.ErrNotFound) {
-			return Fail(CodePermissionNotFound, permissionNotFoundDetail)
+			return nil, Fail(CodePermissionNotFound, permissionNotFoundDetail)
 		}
 		if err != nil {
-			return Internal("deciding permission deletion", err)
+			return nil, Internal("deciding permission deletion", err)
 		}
-		_, err = h.Log.Append(ctx, stream, agg.Version, metaFor(ctx, p), decided...)
-		if errors.Is(err, events.ErrVersionConflict) && attempt < 5 {
-			continue
-		}
-		if err != nil {
-			return Internal("appending permission.deleted", err)
-		}
-		return nil
-	}
+		return decided, nil
+	})
+	return DeletePermissionResult{}, err
 }

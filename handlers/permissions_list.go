@@ -2,11 +2,18 @@ package handlers
 
 import "context"
 
-// PermissionPage is one page of permissions.
-type PermissionPage struct {
+// ListPermissionsResult is one page of permissions.
+type ListPermissionsResult struct {
 	Permissions []PermissionData
 	HasMore     bool
 	Cursor      string
+}
+
+// ListPermissionsInput is the input of ListPermissions.
+type ListPermissionsInput struct {
+	Cursor string
+	Search string
+	Limit  int
 }
 
 // ListPermissions pages through the workspace's permissions in ID order.
@@ -16,16 +23,19 @@ type ListPermissions struct{ Reader PermissionReader }
 func NewListPermissions(r PermissionReader) *ListPermissions { return &ListPermissions{Reader: r} }
 
 // Handle returns the page from cursor on, filtered by search.
-func (h *ListPermissions) Handle(ctx context.Context, p *Principal, cursor, search string, limit int) (PermissionPage, error) {
+func (h *ListPermissions) Handle(ctx context.Context, p *Principal, in ListPermissionsInput) (ListPermissionsResult, error) {
+	cursor := in.Cursor
+	search := in.Search
+	limit := in.Limit
 	if err := p.RequireAny("rbac.*.read_permission"); err != nil {
-		return PermissionPage{}, err
+		return ListPermissionsResult{}, err
 	}
 	limit = listLimit(limit)
 	rows, err := h.Reader.ListPermissions(ctx, p.WorkspaceID, cursor, search, limit)
 	if err != nil {
-		return PermissionPage{}, Internal("listing permissions", err)
+		return ListPermissionsResult{}, Internal("listing permissions", err)
 	}
-	page := PermissionPage{Permissions: make([]PermissionData, 0, min(len(rows), limit))}
+	page := ListPermissionsResult{Permissions: make([]PermissionData, 0, min(len(rows), limit))}
 	if len(rows) > limit {
 		page.HasMore, page.Cursor = true, rows[limit].ID
 		rows = rows[:limit]

@@ -102,32 +102,22 @@ func rolePermissionIDs(ctx context.Context, r PermissionReader, log EventLog, p 
 // appendToRole loads a role name's stream, decides and appends, retrying on
 // a concurrent change; ErrNotFound (deleted meanwhile) is the role's 404.
 func appendToRole(ctx context.Context, log EventLog, p *Principal, row projections.RoleRow, decide func(*events.Role) ([]events.Event, error)) error {
-	stream := events.RoleStreamFor(p.WorkspaceID, row.Name)
-	for attempt := 0; ; attempt++ {
-		var agg events.Role
-		if err := fold(ctx, log, stream, agg.Apply); err != nil {
-			return Internal("loading role", err)
-		}
+	meta := metaFor(ctx, p)
+	_, err := update(ctx, log, events.RoleStreamFor(p.WorkspaceID, row.Name), &meta, "role", func(agg *events.Role) ([]events.Event, error) {
 		var evs []events.Event
 		err := events.ErrNotFound
 		if agg.ID == row.ID {
-			evs, err = decide(&agg)
+			evs, err = decide(agg)
 		}
 		if errors.Is(err, events.ErrNotFound) {
-			return Fail(CodeRoleNotFound, roleNotFoundDetail)
+			return nil, Fail(CodeRoleNotFound, roleNotFoundDetail)
 		}
 		if err != nil {
-			return Internal("deciding role change", err)
+			return nil, Internal("deciding role change", err)
 		}
-		_, err = log.Append(ctx, stream, agg.Version, metaFor(ctx, p), evs...)
-		if errors.Is(err, events.ErrVersionConflict) && attempt < 5 {
-			continue
-		}
-		if err != nil {
-			return Internal("appending role events", err)
-		}
-		return nil
-	}
+		return evs, nil
+	})
+	return err
 }
 
 // listLimit applies the default page size of the list endpoints.

@@ -25,15 +25,18 @@ func NewPortalListKeys(r PortalReader, ring *Keyring) *PortalListKeys {
 	return &PortalListKeys{Reader: r, Ring: ring}
 }
 
+// PortalListKeysResult is one page of the end user's own keys.
+type PortalListKeysResult = ListKeysResult
+
 // Handle needs the keys:read scope (403). An end user without an identity
 // yet owns nothing: an empty page.
-func (h *PortalListKeys) Handle(ctx context.Context, p *Principal, in PortalListKeysInput) (KeyPage, error) {
+func (h *PortalListKeys) Handle(ctx context.Context, p *Principal, in PortalListKeysInput) (PortalListKeysResult, error) {
 	if _, err := portalOnly(p, events.PortalScopeKeysRead); err != nil {
-		return KeyPage{}, err
+		return PortalListKeysResult{}, err
 	}
 	identityID, apiIDs, ok, err := portalOwner(ctx, h.Reader, p)
 	if err != nil || !ok {
-		return KeyPage{Keys: []KeyData{}}, err
+		return PortalListKeysResult{Keys: []KeyData{}}, err
 	}
 	limit := in.Limit
 	if limit <= 0 {
@@ -41,15 +44,15 @@ func (h *PortalListKeys) Handle(ctx context.Context, p *Principal, in PortalList
 	}
 	rows, err := h.Reader.KeysOfOwner(ctx, apiIDs, identityID, in.Cursor, limit)
 	if err != nil {
-		return KeyPage{}, Internal("listing portal keys", err)
+		return PortalListKeysResult{}, Internal("listing portal keys", err)
 	}
-	page := KeyPage{}
+	page := PortalListKeysResult{}
 	if len(rows) > limit {
 		page.HasMore, page.Cursor = true, rows[limit].ID
 		rows = rows[:limit]
 	}
 	if page.Keys, err = keyData(ctx, h.Reader, h.Ring, rows, false); err != nil {
-		return KeyPage{}, err
+		return PortalListKeysResult{}, err
 	}
 	return page, nil
 }

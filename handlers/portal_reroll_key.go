@@ -25,18 +25,21 @@ func NewPortalRerollKey(r PortalReader, reroll *RerollKey) *PortalRerollKey {
 	return &PortalRerollKey{Reader: r, Reroll: reroll}
 }
 
+// PortalRerollKeyResult is the new key, shown once.
+type PortalRerollKeyResult = CreatedKey
+
 // Handle needs the keys:reroll scope (403); any key but the end user's own
 // within the portal's APIs is a 404. The reroll itself is keys.rerollKey's,
 // run with the session's principal, whose tuples (create_key, and
 // encrypt_key when its minter held it) were checked against the minting
 // root key when the session was created. The new key keeps the identity,
 // so it stays the end user's.
-func (h *PortalRerollKey) Handle(ctx context.Context, p *Principal, in PortalRerollKeyInput) (CreatedKey, error) {
+func (h *PortalRerollKey) Handle(ctx context.Context, p *Principal, in PortalRerollKeyInput) (PortalRerollKeyResult, error) {
 	if _, err := portalOnly(p, events.PortalScopeKeysReroll); err != nil {
 		return CreatedKey{}, err
 	}
 	if _, err := ownedKey(ctx, h.Reader, p, in.KeyID); err != nil {
 		return CreatedKey{}, err
 	}
-	return h.Reroll.Handle(ctx, p, in.KeyID, in.Expiration)
+	return h.Reroll.Handle(ctx, p, RerollKeyInput{KeyID: in.KeyID, Expiration: in.Expiration})
 }

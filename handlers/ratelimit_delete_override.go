@@ -7,6 +7,15 @@ import (
 	"github.com/keyline/keyline/events"
 )
 
+// DeleteRatelimitOverrideInput is the input of DeleteRatelimitOverride.
+type DeleteRatelimitOverrideInput struct {
+	Namespace  string
+	Identifier string
+}
+
+// DeleteRatelimitOverrideResult is what DeleteRatelimitOverride answers.
+type DeleteRatelimitOverrideResult struct{}
+
 // DeleteRatelimitOverride soft-deletes the override whose identifier is
 // exactly the one given: unlike getOverride, no wildcard matching, so a
 // client cannot delete a pattern by naming something it happens to match.
@@ -22,34 +31,27 @@ func NewDeleteRatelimitOverride(r RatelimitReader, log EventLog) *DeleteRatelimi
 
 // Handle deletes the override: namespace 404, then permission 403, then
 // override 404.
-func (h *DeleteRatelimitOverride) Handle(ctx context.Context, p *Principal, namespace, identifier string) error {
+func (h *DeleteRatelimitOverride) Handle(ctx context.Context, p *Principal, in DeleteRatelimitOverrideInput) (DeleteRatelimitOverrideResult, error) {
+	namespace := in.Namespace
+	identifier := in.Identifier
 	ns, err := namespaceForOverrides(ctx, h.Reader, p.WorkspaceID, namespace)
 	if err != nil {
-		return err
+		return DeleteRatelimitOverrideResult{}, err
 	}
 	if err := p.RequireAny("ratelimit.*.delete_override", "ratelimit."+ns.ID+".delete_override"); err != nil {
-		return err
+		return DeleteRatelimitOverrideResult{}, err
 	}
 	id := events.RatelimitOverrideIDFor(ns.ID, identifier)
-	for attempt := 0; ; attempt++ {
-		var o events.RatelimitOverride
-		if err := fold(ctx, h.Log, events.RatelimitOverrideStreamID(id), o.Apply); err != nil {
-			return Internal("loading ratelimit override", err)
-		}
+	meta := metaFor(ctx, p)
+	_, err = update(ctx, h.Log, events.RatelimitOverrideStreamID(id), &meta, "ratelimit override", func(o *events.RatelimitOverride) ([]events.Event, error) {
 		decided, err := o.Delete(p.WorkspaceID)
 		if errors.Is(err, events.ErrNotFound) {
-			return Fail(CodeRatelimitOverrideNotFound, overrideNotFoundDetail)
+			return nil, Fail(CodeRatelimitOverrideNotFound, overrideNotFoundDetail)
 		}
 		if err != nil {
-			return Internal("deciding ratelimit override deletion", err)
+			return nil, Internal("deciding ratelimit override deletion", err)
 		}
-		_, err = h.Log.Append(ctx, events.RatelimitOverrideStreamID(id), o.Version, metaFor(ctx, p), decided...)
-		if errors.Is(err, events.ErrVersionConflict) && attempt < 3 {
-			continue
-		}
-		if err != nil {
-			return Internal("appending ratelimit_override.deleted", err)
-		}
-		return nil
-	}
+		return decided, nil
+	})
+	return DeleteRatelimitOverrideResult{}, err
 }

@@ -6,6 +6,15 @@ import (
 	"github.com/keyline/keyline/events"
 )
 
+// GetRatelimitOverrideInput is the input of GetRatelimitOverride.
+type GetRatelimitOverrideInput struct {
+	Namespace  string
+	Identifier string
+}
+
+// GetRatelimitOverrideResult is what GetRatelimitOverride answers.
+type GetRatelimitOverrideResult = events.OverrideRule
+
 // GetRatelimitOverride reads the override that applies to an identifier,
 // with the same matching ratelimit.limit uses: asking for "user_42" may
 // answer the "user_*" override.
@@ -19,7 +28,9 @@ func NewGetRatelimitOverride(r RatelimitReader) *GetRatelimitOverride {
 // Handle returns the matching override. Order as in Unkey: namespace 404,
 // override 404, and a missing permission answers that same override 404, so
 // a caller without read rights cannot probe which overrides exist.
-func (h *GetRatelimitOverride) Handle(ctx context.Context, p *Principal, namespace, identifier string) (events.OverrideRule, error) {
+func (h *GetRatelimitOverride) Handle(ctx context.Context, p *Principal, in GetRatelimitOverrideInput) (GetRatelimitOverrideResult, error) {
+	namespace := in.Namespace
+	identifier := in.Identifier
 	ns, err := namespaceForOverrides(ctx, h.Reader, p.WorkspaceID, namespace)
 	if err != nil {
 		return events.OverrideRule{}, err

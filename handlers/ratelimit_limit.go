@@ -7,8 +7,8 @@ import (
 	"github.com/keyline/keyline/events"
 )
 
-// RatelimitRequest is one limit check as a client sends it.
-type RatelimitRequest struct {
+// RatelimitLimitInput is one limit check as a client sends it.
+type RatelimitLimitInput struct {
 	// Namespace is the namespace's name or ID, as sent.
 	Namespace  string
 	Identifier string
@@ -17,8 +17,8 @@ type RatelimitRequest struct {
 	Cost       int64
 }
 
-// RatelimitResult is the outcome of one check.
-type RatelimitResult struct {
+// RatelimitLimitResult is the outcome of one check.
+type RatelimitLimitResult struct {
 	Namespace  string
 	Identifier string
 	Passed     bool
@@ -47,10 +47,11 @@ func NewRatelimitLimit(catalog *RatelimitCatalog, limiter RateLimiter, report *R
 
 // Handle decides one check. A denial is a result, not an error: the HTTP
 // answer is 200 either way.
-func (h *RatelimitLimit) Handle(ctx context.Context, p *Principal, req RatelimitRequest) (RatelimitResult, error) {
-	out, _, err := decideLimits(ctx, h.Catalog, h.Limiter, h.Report, h.Now(), p, []RatelimitRequest{req})
+func (h *RatelimitLimit) Handle(ctx context.Context, p *Principal, in RatelimitLimitInput) (RatelimitLimitResult, error) {
+	req := in
+	out, _, err := decideLimits(ctx, h.Catalog, h.Limiter, h.Report, h.Now(), p, []RatelimitLimitInput{req})
 	if err != nil {
-		return RatelimitResult{}, err
+		return RatelimitLimitResult{}, err
 	}
 	return out[0], nil
 }
@@ -59,7 +60,7 @@ func (h *RatelimitLimit) Handle(ctx context.Context, p *Principal, req Ratelimit
 // auto-creation and permissions), apply overrides, decide all checks as one
 // all-or-nothing batch.
 func decideLimits(ctx context.Context, catalog *RatelimitCatalog, limiter RateLimiter, report *Reporter, now time.Time,
-	p *Principal, reqs []RatelimitRequest) ([]RatelimitResult, bool, error) {
+	p *Principal, reqs []RatelimitLimitInput) ([]RatelimitLimitResult, bool, error) {
 	started := time.Now()
 	refs := make([]string, len(reqs))
 	for i, r := range reqs {
@@ -70,7 +71,7 @@ func decideLimits(ctx context.Context, catalog *RatelimitCatalog, limiter RateLi
 		return nil, false, err
 	}
 	checks := make([]RateLimitCheck, len(reqs))
-	results := make([]RatelimitResult, len(reqs))
+	results := make([]RatelimitLimitResult, len(reqs))
 	for i, r := range reqs {
 		ns := namespaces[r.Namespace]
 		limit, duration := r.Limit, r.DurationMs

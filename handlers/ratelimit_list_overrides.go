@@ -11,12 +11,19 @@ import (
 // says 10.
 const DefaultOverridePageSize = 50
 
-// OverridePage is one page of overrides.
-type OverridePage struct {
+// ListRatelimitOverridesResult is one page of overrides.
+type ListRatelimitOverridesResult struct {
 	Overrides []events.OverrideRule
 	HasMore   bool
 	// Cursor is the ID of the first override of the next page.
 	Cursor string
+}
+
+// ListRatelimitOverridesInput is the input of ListRatelimitOverrides.
+type ListRatelimitOverridesInput struct {
+	Namespace string
+	Cursor    string
+	Limit     int
 }
 
 // ListRatelimitOverrides pages through a namespace's live overrides in ID
@@ -29,22 +36,25 @@ func NewListRatelimitOverrides(r RatelimitReader) *ListRatelimitOverrides {
 }
 
 // Handle returns the page starting at cursor: namespace 404, then 403.
-func (h *ListRatelimitOverrides) Handle(ctx context.Context, p *Principal, namespace, cursor string, limit int) (OverridePage, error) {
+func (h *ListRatelimitOverrides) Handle(ctx context.Context, p *Principal, in ListRatelimitOverridesInput) (ListRatelimitOverridesResult, error) {
+	namespace := in.Namespace
+	cursor := in.Cursor
+	limit := in.Limit
 	ns, err := namespaceForOverrides(ctx, h.Reader, p.WorkspaceID, namespace)
 	if err != nil {
-		return OverridePage{}, err
+		return ListRatelimitOverridesResult{}, err
 	}
 	if err := p.RequireAny("ratelimit.*.read_override", "ratelimit."+ns.ID+".read_override"); err != nil {
-		return OverridePage{}, err
+		return ListRatelimitOverridesResult{}, err
 	}
 	if limit <= 0 {
 		limit = DefaultOverridePageSize
 	}
 	rows, err := h.Reader.ListRatelimitOverrides(ctx, ns.ID, cursor, limit+1)
 	if err != nil {
-		return OverridePage{}, Internal("listing ratelimit overrides", err)
+		return ListRatelimitOverridesResult{}, Internal("listing ratelimit overrides", err)
 	}
-	page := OverridePage{Overrides: make([]events.OverrideRule, 0, min(len(rows), limit))}
+	page := ListRatelimitOverridesResult{Overrides: make([]events.OverrideRule, 0, min(len(rows), limit))}
 	if len(rows) > limit {
 		page.HasMore, page.Cursor = true, rows[limit].ID
 		rows = rows[:limit]

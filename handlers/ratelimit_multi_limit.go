@@ -21,7 +21,21 @@ func NewRatelimitMultiLimit(catalog *RatelimitCatalog, limiter RateLimiter, repo
 	return &RatelimitMultiLimit{Catalog: catalog, Limiter: limiter, Report: report, Now: time.Now}
 }
 
-// Handle returns the results in request order and whether all passed.
-func (h *RatelimitMultiLimit) Handle(ctx context.Context, p *Principal, reqs []RatelimitRequest) ([]RatelimitResult, bool, error) {
-	return decideLimits(ctx, h.Catalog, h.Limiter, h.Report, h.Now(), p, reqs)
+// RatelimitMultiLimitInput is the input of RatelimitMultiLimit: the limits
+// to decide together, all or nothing.
+type RatelimitMultiLimitInput struct {
+	Limits []RatelimitLimitInput
+}
+
+// RatelimitMultiLimitResult is what RatelimitMultiLimit answers: every
+// limit's result in request order, and whether all passed.
+type RatelimitMultiLimitResult struct {
+	Limits []RatelimitLimitResult
+	Passed bool
+}
+
+// Handle decides the limits in one batch.
+func (h *RatelimitMultiLimit) Handle(ctx context.Context, p *Principal, in RatelimitMultiLimitInput) (RatelimitMultiLimitResult, error) {
+	results, passed, err := decideLimits(ctx, h.Catalog, h.Limiter, h.Report, h.Now(), p, in.Limits)
+	return RatelimitMultiLimitResult{Limits: results, Passed: passed}, err
 }

@@ -113,7 +113,7 @@ func newMatcher(rows []projections.RatelimitOverrideRow) *events.OverrideMatcher
 	return events.NewOverrideMatcher(rules)
 }
 
-// Observe drops what an event changes. It is the tailer's subscriber.
+// Observe drops what an event changes (a log follower: sqlstore.Tailer.Follow).
 func (c *RatelimitCatalog) Observe(rec events.Recorded) {
 	if !strings.HasPrefix(rec.Name, "ratelimit_namespace.") && !strings.HasPrefix(rec.Name, "ratelimit_override.") {
 		return
@@ -146,14 +146,6 @@ func (c *RatelimitCatalog) Observe(rec events.Recorded) {
 	delete(c.byID, nsID)
 	c.gen++
 	c.mu.Unlock()
-}
-
-// ObserveCommitted is the store's commit hook: it runs before the writer
-// answers, so this node's own changes are never served stale.
-func (c *RatelimitCatalog) ObserveCommitted(recs []events.Recorded) {
-	for _, r := range recs {
-		c.Observe(r)
-	}
 }
 
 // forLimit resolves the namespaces a limit request names, creating missing
@@ -213,16 +205,19 @@ func (c *RatelimitCatalog) forLimit(ctx context.Context, p *Principal, refs []st
 // read the winner's namespace.
 func (c *RatelimitCatalog) create(ctx context.Context, p *Principal, name string) (*RatelimitNamespace, error) {
 	id := events.RatelimitNamespaceIDFor(p.WorkspaceID, name)
-	var agg events.RatelimitNamespace
-	if err := fold(ctx, c.log, events.RatelimitNamespaceStreamID(id), agg.Apply); err != nil {
-		return nil, Internal("loading ratelimit namespace", err)
-	}
-	decided, err := agg.Create(p.WorkspaceID, name)
-	if err == nil {
-		_, err = c.log.Append(ctx, events.RatelimitNamespaceStreamID(id), 0, metaFor(ctx, p), decided...)
-	}
-	if err != nil && !errors.Is(err, events.ErrAlreadyExists) && !errors.Is(err, events.ErrVersionConflict) {
-		return nil, Internal("appending ratelimit_namespace.created", err)
+	meta := metaFor(ctx, p)
+	_, err := update(ctx, c.log, events.RatelimitNamespaceStreamID(id), &meta, "ratelimit namespace", func(agg *events.RatelimitNamespace) ([]events.Event, error) {
+		decided, err := agg.Create(p.WorkspaceID, name)
+		if errors.Is(err, events.ErrAlreadyExists) {
+			return nil, nil // created by a racing node: use it
+		}
+		if err != nil {
+			return nil, Internal("deciding ratelimit namespace creation", err)
+		}
+		return decided, nil
+	})
+	if err != nil {
+		return nil, err
 	}
 	ns, err := c.Namespace(ctx, p.WorkspaceID, id)
 	if err != nil {

@@ -2,18 +2,20 @@ package handlers
 
 import (
 	"context"
-	"errors"
 
 	"github.com/keyline/keyline/events"
 )
 
-// SetOverrideCommand is the input of ratelimit.setOverride.
-type SetOverrideCommand struct {
+// SetRatelimitOverrideInput is the input of ratelimit.setOverride.
+type SetRatelimitOverrideInput struct {
 	Namespace  string
 	Identifier string
 	Limit      int64
 	DurationMs int64
 }
+
+// SetRatelimitOverrideResult is what SetRatelimitOverride answers.
+type SetRatelimitOverrideResult struct{ OverrideID string }
 
 // SetRatelimitOverride upserts the override of an identifier pattern: the
 // override's ID derives from namespace and identifier, so setting the same
@@ -30,34 +32,29 @@ func NewSetRatelimitOverride(r RatelimitReader, log EventLog) *SetRatelimitOverr
 
 // Handle returns the override's ID. The namespace lookup comes first (404),
 // then the permission (403), as in Unkey.
-func (h *SetRatelimitOverride) Handle(ctx context.Context, p *Principal, cmd SetOverrideCommand) (string, error) {
+func (h *SetRatelimitOverride) Handle(ctx context.Context, p *Principal, in SetRatelimitOverrideInput) (SetRatelimitOverrideResult, error) {
+	cmd := in
 	ns, err := namespaceForOverrides(ctx, h.Reader, p.WorkspaceID, cmd.Namespace)
 	if err != nil {
-		return "", err
+		return SetRatelimitOverrideResult{}, err
 	}
 	if err := p.RequireAny("ratelimit.*.set_override", "ratelimit."+ns.ID+".set_override"); err != nil {
-		return "", err
+		return SetRatelimitOverrideResult{}, err
 	}
 	id := events.RatelimitOverrideIDFor(ns.ID, cmd.Identifier)
 	// Two concurrent upserts of one identifier move the same stream; the
 	// loser decides again on the winner's state.
-	for attempt := 0; ; attempt++ {
-		var o events.RatelimitOverride
-		if err := fold(ctx, h.Log, events.RatelimitOverrideStreamID(id), o.Apply); err != nil {
-			return "", Internal("loading ratelimit override", err)
-		}
+	meta := metaFor(ctx, p)
+	_, err = update(ctx, h.Log, events.RatelimitOverrideStreamID(id), &meta, "ratelimit override", func(o *events.RatelimitOverride) ([]events.Event, error) {
 		decided, err := o.Set(events.RatelimitOverrideSet{NamespaceID: ns.ID, WorkspaceID: p.WorkspaceID,
 			Identifier: cmd.Identifier, Limit: cmd.Limit, DurationMs: cmd.DurationMs})
 		if err != nil {
-			return "", Internal("deciding ratelimit override", err)
+			return nil, Internal("deciding ratelimit override", err)
 		}
-		_, err = h.Log.Append(ctx, events.RatelimitOverrideStreamID(id), o.Version, metaFor(ctx, p), decided...)
-		if errors.Is(err, events.ErrVersionConflict) && attempt < 3 {
-			continue
-		}
-		if err != nil {
-			return "", Internal("appending ratelimit_override.set", err)
-		}
-		return id, nil
+		return decided, nil
+	})
+	if err != nil {
+		return SetRatelimitOverrideResult{}, err
 	}
+	return SetRatelimitOverrideResult{OverrideID: id}, nil
 }

@@ -7,6 +7,16 @@ import (
 	"github.com/keyline/keyline/events"
 )
 
+// CreateRoleInput is the input of CreateRole.
+type CreateRoleInput struct {
+	Name        string
+	Description string
+	Permissions []string
+}
+
+// CreateRoleResult is what CreateRole answers.
+type CreateRoleResult struct{ RoleID string }
+
 // CreateRole defines a role, optionally with permissions.
 type CreateRole struct {
 	Log    EventLog
@@ -21,43 +31,48 @@ func NewCreateRole(log EventLog, r PermissionReader) *CreateRole {
 // Handle: create_role, plus add_permission_to_role with permissions, plus
 // create_permission when a slug is missing (403) → the name's stream decides
 // uniqueness (409). Missing slugs are created only after every check passed.
-func (h *CreateRole) Handle(ctx context.Context, p *Principal, name, description string, perms []string) (string, error) {
+func (h *CreateRole) Handle(ctx context.Context, p *Principal, in CreateRoleInput) (CreateRoleResult, error) {
+	name := in.Name
+	description := in.Description
+	perms := in.Permissions
 	if err := p.RequireAny("rbac.*.create_role"); err != nil {
-		return "", err
+		return CreateRoleResult{}, err
 	}
 	if len(perms) > 0 {
 		if err := p.RequireAny("rbac.*.add_permission_to_role"); err != nil {
-			return "", err
+			return CreateRoleResult{}, err
 		}
 	}
-	stream := events.RoleStreamFor(p.WorkspaceID, name)
 	conflict := Fail(CodeRoleAlreadyExists, "A role with name '"+name+"' already exists in this workspace.")
-	var agg events.Role
-	if err := fold(ctx, h.Log, stream, agg.Apply); err != nil {
-		return "", Internal("loading role", err)
-	}
-	if agg.Live(p.WorkspaceID) {
-		return "", conflict
-	}
 	var ids []string
-	if len(perms) > 0 {
-		var err error
-		if ids, err = rolePermissionIDs(ctx, h.Reader, h.Log, p, perms); err != nil {
-			return "", err
+	resolved := false
+	meta := metaFor(ctx, p)
+	// A racing creator of the same name moves the stream: the retry finds
+	// its live role, and this request is the 409.
+	agg, err := update(ctx, h.Log, events.RoleStreamFor(p.WorkspaceID, name), &meta, "role", func(agg *events.Role) ([]events.Event, error) {
+		if agg.Live(p.WorkspaceID) {
+			return nil, conflict
 		}
-	}
-	decided, err := agg.Create(p.WorkspaceID, name, description, ids)
-	if errors.Is(err, events.ErrAlreadyExists) {
-		return "", conflict
-	}
+		// The permissions are resolved (and auto-created) only once the
+		// name is known to be free, and only once across retries.
+		if len(perms) > 0 && !resolved {
+			var err error
+			if ids, err = rolePermissionIDs(ctx, h.Reader, h.Log, p, perms); err != nil {
+				return nil, err
+			}
+			resolved = true
+		}
+		decided, err := agg.Create(p.WorkspaceID, name, description, ids)
+		if errors.Is(err, events.ErrAlreadyExists) {
+			return nil, conflict
+		}
+		if err != nil {
+			return nil, Internal("deciding role creation", err)
+		}
+		return decided, nil
+	})
 	if err != nil {
-		return "", Internal("deciding role creation", err)
+		return CreateRoleResult{}, err
 	}
-	// A racing creator of the same name moved the stream: it won, this is 409.
-	if _, err := h.Log.Append(ctx, stream, agg.Version, metaFor(ctx, p), decided...); errors.Is(err, events.ErrVersionConflict) {
-		return "", conflict
-	} else if err != nil {
-		return "", Internal("appending role.created", err)
-	}
-	return decided[0].(events.RoleCreated).RoleID, nil
+	return CreateRoleResult{RoleID: agg.ID}, nil
 }

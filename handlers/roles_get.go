@@ -6,6 +6,14 @@ import (
 	"github.com/keyline/keyline/projections"
 )
 
+// GetRoleInput is the input of GetRole.
+type GetRoleInput struct {
+	Role string
+}
+
+// GetRoleResult is what GetRole answers.
+type GetRoleResult = RoleData
+
 // GetRole reads one role, with its permissions, by ID or name.
 type GetRole struct{ Reader PermissionReader }
 
@@ -13,7 +21,8 @@ type GetRole struct{ Reader PermissionReader }
 func NewGetRole(r PermissionReader) *GetRole { return &GetRole{Reader: r} }
 
 // Handle: authz (403) → lookup (404).
-func (h *GetRole) Handle(ctx context.Context, p *Principal, ref string) (RoleData, error) {
+func (h *GetRole) Handle(ctx context.Context, p *Principal, in GetRoleInput) (GetRoleResult, error) {
+	ref := in.Role
 	if err := p.RequireAny("rbac.*.read_role"); err != nil {
 		return RoleData{}, err
 	}

@@ -7,6 +7,15 @@ import (
 	"github.com/keyline/keyline/projections"
 )
 
+// SetRolePermissionsInput is the input of SetRolePermissions.
+type SetRolePermissionsInput struct {
+	RoleID      string
+	Permissions []string
+}
+
+// SetRolePermissionsResult is what SetRolePermissions answers.
+type SetRolePermissionsResult = []PermissionData
+
 // SetRolePermissions replaces a role's permissions.
 type SetRolePermissions struct {
 	Log    EventLog
@@ -21,7 +30,9 @@ func NewSetRolePermissions(log EventLog, r PermissionReader) *SetRolePermissions
 // Handle: add and remove tuples (403) → role lookup (404) → create_permission
 // for missing slugs (403) → one append, none when the set is unchanged (a
 // repeat is a no-op) → the role's resulting permissions.
-func (h *SetRolePermissions) Handle(ctx context.Context, p *Principal, roleID string, refs []string) ([]PermissionData, error) {
+func (h *SetRolePermissions) Handle(ctx context.Context, p *Principal, in SetRolePermissionsInput) (SetRolePermissionsResult, error) {
+	roleID := in.RoleID
+	refs := in.Permissions
 	for _, perm := range []string{"rbac.*.add_permission_to_role", "rbac.*.remove_permission_from_role"} {
 		if err := p.RequireAny(perm); err != nil {
 			return nil, err

@@ -116,28 +116,14 @@ func (h *RootKeyAdmin) Revoke(ctx context.Context, workspace, id string) (Revoke
 // events.ErrNotFound when workspaceID holds no such key and
 // events.ErrRevoked when it was revoked already (perhaps concurrently).
 func revokeRootKey(ctx context.Context, log EventLog, workspaceID, id, actor, reason string) error {
-	stream := events.RootKeyStreamID(id)
-	for attempt := 0; ; attempt++ {
-		var k events.RootKey
-		if err := fold(ctx, log, stream, k.Apply); err != nil {
-			return Internal("loading root key", err)
-		}
+	meta := events.Metadata{WorkspaceID: workspaceID, ActorID: actor}
+	_, err := update(ctx, log, events.RootKeyStreamID(id), &meta, "root key", func(k *events.RootKey) ([]events.Event, error) {
 		if k.Exists() && k.WorkspaceID != workspaceID {
-			return events.ErrNotFound
+			return nil, events.ErrNotFound
 		}
-		decided, err := k.Revoke(reason)
-		if err != nil {
-			return err
-		}
-		_, err = log.Append(ctx, stream, k.Version, events.Metadata{WorkspaceID: workspaceID, ActorID: actor}, decided...)
-		if errors.Is(err, events.ErrVersionConflict) && attempt < 3 {
-			continue
-		}
-		if err != nil {
-			return Internal("appending root_key.revoked", err)
-		}
-		return nil
-	}
+		return k.Revoke(reason)
+	})
+	return err
 }
 
 // existingWorkspace resolves a workspace name to the ID of a workspace that

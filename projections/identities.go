@@ -60,7 +60,7 @@ func (Identities) Handle(ctx context.Context, db bun.IDB, rec events.Recorded, e
 	case events.IdentityUpdated:
 		q := db.NewUpdate().Model((*IdentityRow)(nil)).Set("updated_at = ?", at).Where("id = ?", e.IdentityID)
 		if e.Meta != nil {
-			q = q.Set("meta = ?", canonicalJSON(deref(e.Meta.Value)))
+			q = q.Set("meta = ?", canonicalJSON(events.ValueOr0(e.Meta.Value)))
 		}
 		if e.Ratelimits != nil {
 			q = q.Set("ratelimits = ?", ratelimitsJSON(*e.Ratelimits))
@@ -171,7 +171,7 @@ func (b *identitiesBulk) Fold(rec events.Recorded, e events.Event) {
 		if row := b.rows.get(e.IdentityID); row != nil {
 			row.UpdatedAt = &at
 			if e.Meta != nil {
-				row.Meta = canonicalJSON(deref(e.Meta.Value))
+				row.Meta = canonicalJSON(events.ValueOr0(e.Meta.Value))
 			}
 			if e.Ratelimits != nil {
 				row.Ratelimits = ratelimitsJSON(*e.Ratelimits)

@@ -148,19 +148,19 @@ func (Keys) Handle(ctx context.Context, db bun.IDB, rec events.Recorded, e event
 	case events.KeyUpdated:
 		q := db.NewUpdate().Model((*KeyRow)(nil)).Set("updated_at = ?", at).Where("id = ?", e.KeyID)
 		if e.Name != nil {
-			q = q.Set("name = ?", deref(e.Name.Value))
+			q = q.Set("name = ?", events.ValueOr0(e.Name.Value))
 		}
 		if e.IdentityID != nil {
-			q = q.Set("identity_id = ?", deref(e.IdentityID.Value))
+			q = q.Set("identity_id = ?", events.ValueOr0(e.IdentityID.Value))
 		}
 		if e.Meta != nil {
-			q = q.Set("meta = ?", canonicalJSON(deref(e.Meta.Value)))
+			q = q.Set("meta = ?", canonicalJSON(events.ValueOr0(e.Meta.Value)))
 		}
 		if e.Expires != nil {
 			q = q.Set("expires = ?", e.Expires.Value)
 		}
 		if e.Refill != nil {
-			r := deref(e.Refill.Value)
+			r := events.ValueOr0(e.Refill.Value)
 			q = q.Set("refill_interval = ?, refill_amount = ?, refill_day = ?", r.Interval, r.Amount, r.Day)
 		}
 		if e.Ratelimits != nil {
@@ -275,19 +275,19 @@ func (b *keysBulk) Fold(rec events.Recorded, e events.Event) {
 			return
 		}
 		if e.Name != nil {
-			row.Name = deref(e.Name.Value)
+			row.Name = events.ValueOr0(e.Name.Value)
 		}
 		if e.IdentityID != nil {
-			row.IdentityID = deref(e.IdentityID.Value)
+			row.IdentityID = events.ValueOr0(e.IdentityID.Value)
 		}
 		if e.Meta != nil {
-			row.Meta = canonicalJSON(deref(e.Meta.Value))
+			row.Meta = canonicalJSON(events.ValueOr0(e.Meta.Value))
 		}
 		if e.Expires != nil {
 			row.Expires = e.Expires.Value
 		}
 		if e.Refill != nil {
-			r := deref(e.Refill.Value)
+			r := events.ValueOr0(e.Refill.Value)
 			row.RefillInterval, row.RefillAmount, row.RefillDay = r.Interval, r.Amount, r.Day
 		}
 		if e.Ratelimits != nil {
@@ -375,14 +375,6 @@ func keyIDOf(e events.Event) string {
 	return ""
 }
 
-func deref[T any](p *T) T {
-	var zero T
-	if p == nil {
-		return zero
-	}
-	return *p
-}
-
 func addKeyPermissions(ctx context.Context, db bun.IDB, keyID string, ids []string) error {
 	for _, id := range ids {
 		row := &KeyPermissionRow{ID: keyID + ":" + id, KeyID: keyID, PermissionID: id}
@@ -422,7 +414,7 @@ func (r *Reader) KeyByHash(ctx context.Context, hash string) (KeyRow, error) {
 	return row, notFound(err)
 }
 
-// KeyPage is one page of an API's keys in ID order, with one extra row
+// ListKeysResult is one page of an API's keys in ID order, with one extra row
 // fetched to learn whether there is more.
 func (r *Reader) KeysOfAPI(ctx context.Context, apiID, cursor, identityID string, filterIdentity bool, limit int) ([]KeyRow, error) {
 	var rows []KeyRow

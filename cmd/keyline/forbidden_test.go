@@ -96,7 +96,7 @@ func TestWorkspaceDisabledVerifiesForbidden(t *testing.T) {
 		// see whether a FORBIDDEN one would have.
 		free := map[string]any{"key": key, "credits": map[string]any{"cost": 0}}
 
-		var state handlers.WorkspaceState
+		var state handlers.SetWorkspaceEnabledResult
 		cli(t, cfg, &state, "workspace", "disable", "--workspace", "default")
 		if state.Enabled || !state.Changed || state.Name != "default" || !strings.HasPrefix(state.WorkspaceID, "ws_") {
 			t.Fatalf("disable printed %+v", state)
@@ -164,7 +164,7 @@ func TestWorkspaceDisabledVerifiesForbidden(t *testing.T) {
 		// Written through this server's own store: no waiting at all.
 		sw := handlers.NewSetWorkspaceEnabled(ts.Server.Store)
 		for _, enabled := range []bool{false, true, false} {
-			if _, err := sw.Handle(context.Background(), "default", enabled); err != nil {
+			if _, err := sw.Handle(context.Background(), nil, handlers.SetWorkspaceEnabledInput{Name: "default", Enabled: enabled}); err != nil {
 				t.Fatal(err)
 			}
 			want, status := "VALID", 200
@@ -196,7 +196,7 @@ func TestVerifyIPAllowlist(t *testing.T) {
 		"ratelimits": []map[string]any{{"name": "req", "limit": 1, "duration": 60000, "autoApply": true}}})
 	outsider := mintRootKey(t, cfg, "outsider")
 
-	var set handlers.APIIPAllowlist
+	var set handlers.SetAPIIPAllowlistResult
 	cli(t, cfg, &set, "apis", "allow-ips", "--api", api, "--ips", " 2001:DB8:0::1,1.2.3.4,::ffff:1.2.3.4")
 	if !set.Changed || set.APIID != api || strings.Join(set.IPs, ",") != "1.2.3.4,2001:db8::1" {
 		t.Fatalf("allow-ips printed %+v", set)

@@ -14,9 +14,9 @@ type analyticsRequest struct {
 }
 
 func (rt *Routes) getVerifications(ctx context.Context, p *handlers.Principal, in analyticsRequest) (any, error) {
-	return rt.GetVerifications.Handle(ctx, p, in.Query)
+	return rt.GetVerifications.Handle(ctx, p, handlers.GetVerificationsInput{Query: in.Query})
 }
 
 func (rt *Routes) getRatelimits(ctx context.Context, p *handlers.Principal, in analyticsRequest) (any, error) {
-	return rt.GetRatelimits.Handle(ctx, p, in.Query)
+	return rt.GetRatelimits.Handle(ctx, p, handlers.GetRatelimitsInput{Query: in.Query})
 }

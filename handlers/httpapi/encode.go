@@ -15,8 +15,8 @@ type jsonAppender interface {
 	appendJSON(dst []byte) ([]byte, error)
 }
 
-// verifyKeyResponse is handlers.VerifyResult with its own encoder.
-type verifyKeyResponse handlers.VerifyResult
+// verifyKeyResponse is handlers.VerifyKeyResult with its own encoder.
+type verifyKeyResponse handlers.VerifyKeyResult
 
 func (r *verifyKeyResponse) appendJSON(dst []byte) ([]byte, error) {
 	var err error

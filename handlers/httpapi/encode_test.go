@@ -9,7 +9,7 @@ import (
 
 func TestAppendersWriteWhatEncodingJSONWrites(t *testing.T) {
 	n, yes := int64(-42), true
-	results := []handlers.VerifyResult{
+	results := []handlers.VerifyKeyResult{
 		{Code: "NOT_FOUND"},
 		{Valid: true, Code: "VALID", KeyID: "key_1", Enabled: &yes},
 		{Valid: false, Code: "USAGE_EXCEEDED", KeyID: "key_2", Name: `<b>"Tom" & Jerry\é` + "\n\u2028",

@@ -12,8 +12,8 @@ func (rt *Routes) createIdentity(ctx context.Context, p *handlers.Principal, in 
 	Meta       json.RawMessage           `json:"meta"`
 	Ratelimits []handlers.RatelimitInput `json:"ratelimits"`
 }) (any, error) {
-	id, err := rt.CreateIdentity.Handle(ctx, p, in.ExternalID, in.Meta, in.Ratelimits)
-	return map[string]string{"identityId": id}, err
+	res, err := rt.CreateIdentity.Handle(ctx, p, handlers.CreateIdentityInput{ExternalID: in.ExternalID, Meta: in.Meta, Ratelimits: in.Ratelimits})
+	return map[string]string{"identityId": res.IdentityID}, err
 }
 
 type identityBody struct {
@@ -21,7 +21,7 @@ type identityBody struct {
 }
 
 func (rt *Routes) getIdentity(ctx context.Context, p *handlers.Principal, in identityBody) (any, error) {
-	return rt.GetIdentity.Handle(ctx, p, in.Identity)
+	return rt.GetIdentity.Handle(ctx, p, handlers.GetIdentityInput{Identity: in.Identity})
 }
 
 type listBody struct {
@@ -31,7 +31,7 @@ type listBody struct {
 }
 
 func (rt *Routes) listIdentities(ctx context.Context, p *handlers.Principal, in listBody) (any, error) {
-	res, err := rt.ListIdentities.Handle(ctx, p, in.Cursor, in.Search, in.Limit)
+	res, err := rt.ListIdentities.Handle(ctx, p, handlers.ListIdentitiesInput{Cursor: in.Cursor, Search: in.Search, Limit: in.Limit})
 	return page{Data: res.Identities, HasMore: res.HasMore, Cursor: res.Cursor}, err
 }
 
@@ -40,11 +40,12 @@ func (rt *Routes) updateIdentity(ctx context.Context, p *handlers.Principal, in 
 	Meta       json.RawMessage            `json:"meta"`
 	Ratelimits *[]handlers.RatelimitInput `json:"ratelimits"`
 }) (any, error) {
-	return rt.UpdateIdentity.Handle(ctx, p, in.Identity, in.Meta, in.Ratelimits)
+	return rt.UpdateIdentity.Handle(ctx, p, handlers.UpdateIdentityInput{Identity: in.Identity, Meta: in.Meta, Ratelimits: in.Ratelimits})
 }
 
 // deleteIdentity answers with meta only: Unkey's response body for it has
 // no data member at all.
 func (rt *Routes) deleteIdentity(ctx context.Context, p *handlers.Principal, in identityBody) (any, error) {
-	return metaOnly{}, rt.DeleteIdentity.Handle(ctx, p, in.Identity)
+	_, err := rt.DeleteIdentity.Handle(ctx, p, handlers.DeleteIdentityInput{Identity: in.Identity})
+	return metaOnly{}, err
 }

@@ -52,17 +52,18 @@ type keyIDBody struct {
 }
 
 func (rt *Routes) getKey(ctx context.Context, p *handlers.Principal, in keyIDBody) (any, error) {
-	return rt.GetKey.Handle(ctx, p, in.KeyID, in.Decrypt)
+	return rt.GetKey.Handle(ctx, p, handlers.GetKeyInput{KeyID: in.KeyID, Decrypt: in.Decrypt})
 }
 
 func (rt *Routes) whoami(ctx context.Context, p *handlers.Principal, in struct {
 	Key string `json:"key"`
 }) (any, error) {
-	return rt.Whoami.Handle(ctx, p, in.Key)
+	return rt.Whoami.Handle(ctx, p, handlers.WhoamiInput{Key: in.Key})
 }
 
 func (rt *Routes) deleteKey(ctx context.Context, p *handlers.Principal, in keyIDBody) (any, error) {
-	return empty{}, rt.DeleteKey.Handle(ctx, p, in.KeyID, in.Permanent)
+	_, err := rt.DeleteKey.Handle(ctx, p, handlers.DeleteKeyInput{KeyID: in.KeyID, Permanent: in.Permanent})
+	return empty{}, err
 }
 
 // field reads one three-state member of an object: absent, null or a value.
@@ -137,7 +138,8 @@ func (b *updateKeyBody) UnmarshalJSON(raw []byte) error {
 }
 
 func (rt *Routes) updateKey(ctx context.Context, p *handlers.Principal, in updateKeyBody) (any, error) {
-	return empty{}, rt.UpdateKey.Handle(ctx, p, in.UpdateKeyInput)
+	_, err := rt.UpdateKey.Handle(ctx, p, in.UpdateKeyInput)
+	return empty{}, err
 }
 
 func (rt *Routes) updateCredits(ctx context.Context, p *handlers.Principal, in struct {
@@ -145,7 +147,12 @@ func (rt *Routes) updateCredits(ctx context.Context, p *handlers.Principal, in s
 	Operation string `json:"operation"`
 	Value     *int64 `json:"value"`
 }) (any, error) {
-	return rt.UpdateCredits.Handle(ctx, p, in.KeyID, in.Operation, in.Value)
+	op, ok := handlers.ParseCreditOperation(in.Operation)
+	if !ok {
+		// The schema allows only the three; this guards a schema change.
+		return nil, handlers.Fail(handlers.CodeInvalidInput, "operation must be one of set, increment, decrement")
+	}
+	return rt.UpdateCredits.Handle(ctx, p, handlers.UpdateCreditsInput{KeyID: in.KeyID, Operation: op, Value: in.Value})
 }
 
 type verifyKeyBody struct {
@@ -231,7 +238,7 @@ type keyPermissionsBody struct {
 
 func (rt *Routes) keyPermissions(op handlers.AccessChange) func(context.Context, *handlers.Principal, keyPermissionsBody) (any, error) {
 	return func(ctx context.Context, p *handlers.Principal, in keyPermissionsBody) (any, error) {
-		return rt.KeyPermissions.Handle(ctx, p, op, in.KeyID, in.Permissions)
+		return rt.KeyPermissions.Handle(ctx, p, handlers.KeyPermissionsInput{Change: op, KeyID: in.KeyID, Permissions: in.Permissions})
 	}
 }
 
@@ -242,7 +249,7 @@ type keyRolesBody struct {
 
 func (rt *Routes) keyRoles(op handlers.AccessChange) func(context.Context, *handlers.Principal, keyRolesBody) (any, error) {
 	return func(ctx context.Context, p *handlers.Principal, in keyRolesBody) (any, error) {
-		return rt.KeyRoles.Handle(ctx, p, op, in.KeyID, in.Roles)
+		return rt.KeyRoles.Handle(ctx, p, handlers.KeyRolesInput{Change: op, KeyID: in.KeyID, Roles: in.Roles})
 	}
 }
 
@@ -250,7 +257,7 @@ func (rt *Routes) rerollKey(ctx context.Context, p *handlers.Principal, in struc
 	KeyID      string `json:"keyId"`
 	Expiration int64  `json:"expiration"`
 }) (any, error) {
-	return rt.RerollKey.Handle(ctx, p, in.KeyID, in.Expiration)
+	return rt.RerollKey.Handle(ctx, p, handlers.RerollKeyInput{KeyID: in.KeyID, Expiration: in.Expiration})
 }
 
 func (rt *Routes) migrateKeys(ctx context.Context, p *handlers.Principal, in struct {
@@ -258,5 +265,5 @@ func (rt *Routes) migrateKeys(ctx context.Context, p *handlers.Principal, in str
 	APIID       string                     `json:"apiId"`
 	Keys        []handlers.MigrateKeyInput `json:"keys"`
 }) (any, error) {
-	return rt.MigrateKeys.Handle(ctx, p, in.MigrationID, in.APIID, in.Keys)
+	return rt.MigrateKeys.Handle(ctx, p, handlers.MigrateKeysInput{MigrationID: in.MigrationID, APIID: in.APIID, Keys: in.Keys})
 }

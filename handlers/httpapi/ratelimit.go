@@ -51,12 +51,12 @@ func (r *limitRequest) decodeFlat(body []byte) bool {
 	})
 }
 
-func (r limitRequest) toUseCase() handlers.RatelimitRequest {
+func (r limitRequest) toUseCase() handlers.RatelimitLimitInput {
 	cost := int64(1)
 	if r.Cost != nil {
 		cost = *r.Cost
 	}
-	return handlers.RatelimitRequest{Namespace: r.Namespace, Identifier: r.Identifier, Limit: r.Limit,
+	return handlers.RatelimitLimitInput{Namespace: r.Namespace, Identifier: r.Identifier, Limit: r.Limit,
 		DurationMs: r.Duration, Cost: cost}
 }
 
@@ -96,23 +96,23 @@ func (rt *Routes) ratelimitLimit(ctx context.Context, p *handlers.Principal, in 
 }
 
 func (rt *Routes) ratelimitMultiLimit(ctx context.Context, p *handlers.Principal, in []limitRequest) (any, error) {
-	reqs := make([]handlers.RatelimitRequest, len(in))
+	reqs := make([]handlers.RatelimitLimitInput, len(in))
 	for i, r := range in {
 		reqs[i] = r.toUseCase()
 	}
-	results, passed, err := rt.RatelimitMultiLimit.Handle(ctx, p, reqs)
+	res, err := rt.RatelimitMultiLimit.Handle(ctx, p, handlers.RatelimitMultiLimitInput{Limits: reqs})
 	if err != nil {
 		return nil, err
 	}
-	limits := make([]multiLimitCheck, len(results))
-	for i, r := range results {
+	limits := make([]multiLimitCheck, len(res.Limits))
+	for i, r := range res.Limits {
 		limits[i] = multiLimitCheck{Namespace: r.Namespace, Identifier: r.Identifier, Limit: r.Limit,
 			Remaining: r.Remaining, Reset: r.Reset, Passed: r.Passed, OverrideID: r.OverrideID}
 	}
 	return struct {
 		Passed bool              `json:"passed"`
 		Limits []multiLimitCheck `json:"limits"`
-	}{passed, limits}, nil
+	}{res.Passed, limits}, nil
 }
 
 type setOverrideBody struct {
@@ -123,9 +123,9 @@ type setOverrideBody struct {
 }
 
 func (rt *Routes) ratelimitSetOverride(ctx context.Context, p *handlers.Principal, in setOverrideBody) (any, error) {
-	id, err := rt.SetRatelimitOverride.Handle(ctx, p, handlers.SetOverrideCommand{
+	res, err := rt.SetRatelimitOverride.Handle(ctx, p, handlers.SetRatelimitOverrideInput{
 		Namespace: in.Namespace, Identifier: in.Identifier, Limit: in.Limit, DurationMs: in.Duration})
-	return map[string]string{"overrideId": id}, err
+	return map[string]string{"overrideId": res.OverrideID}, err
 }
 
 // overrideRef is the body of getOverride and deleteOverride.
@@ -135,7 +135,7 @@ type overrideRef struct {
 }
 
 func (rt *Routes) ratelimitGetOverride(ctx context.Context, p *handlers.Principal, in overrideRef) (any, error) {
-	rule, err := rt.GetRatelimitOverride.Handle(ctx, p, in.Namespace, in.Identifier)
+	rule, err := rt.GetRatelimitOverride.Handle(ctx, p, handlers.GetRatelimitOverrideInput{Namespace: in.Namespace, Identifier: in.Identifier})
 	return toOverride(rule), err
 }
 
@@ -146,7 +146,7 @@ type listOverridesBody struct {
 }
 
 func (rt *Routes) ratelimitListOverrides(ctx context.Context, p *handlers.Principal, in listOverridesBody) (any, error) {
-	res, err := rt.ListRatelimitOverrides.Handle(ctx, p, in.Namespace, in.Cursor, in.Limit)
+	res, err := rt.ListRatelimitOverrides.Handle(ctx, p, handlers.ListRatelimitOverridesInput{Namespace: in.Namespace, Cursor: in.Cursor, Limit: in.Limit})
 	if err != nil {
 		return nil, err
 	}
@@ -158,5 +158,6 @@ func (rt *Routes) ratelimitListOverrides(ctx context.Context, p *handlers.Princi
 }
 
 func (rt *Routes) ratelimitDeleteOverride(ctx context.Context, p *handlers.Principal, in overrideRef) (any, error) {
-	return empty{}, rt.DeleteRatelimitOverride.Handle(ctx, p, in.Namespace, in.Identifier)
+	_, err := rt.DeleteRatelimitOverride.Handle(ctx, p, handlers.DeleteRatelimitOverrideInput{Namespace: in.Namespace, Identifier: in.Identifier})
+	return empty{}, err
 }

@@ -66,19 +66,19 @@ func (a *Admin) MintRootKey(ctx context.Context, workspace string, perms []strin
 // SetWorkspaceEnabled disables or enables the workspace called name. The
 // read models are brought up to date first, because the append applies the
 // projections inline and they must exist at the code's version.
-func (a *Admin) SetWorkspaceEnabled(ctx context.Context, name string, enabled bool) (handlers.WorkspaceState, error) {
+func (a *Admin) SetWorkspaceEnabled(ctx context.Context, name string, enabled bool) (handlers.SetWorkspaceEnabledResult, error) {
 	if err := a.Runner.Setup(ctx, a.Store); err != nil {
-		return handlers.WorkspaceState{}, err
+		return handlers.SetWorkspaceEnabledResult{}, err
 	}
-	return a.Workspace.Handle(ctx, name, enabled)
+	return a.Workspace.Handle(ctx, nil, handlers.SetWorkspaceEnabledInput{Name: name, Enabled: enabled})
 }
 
 // SetAPIIPAllowlist replaces apiID's IP allow-list (empty: no restriction).
-func (a *Admin) SetAPIIPAllowlist(ctx context.Context, apiID string, ips []string) (handlers.APIIPAllowlist, error) {
+func (a *Admin) SetAPIIPAllowlist(ctx context.Context, apiID string, ips []string) (handlers.SetAPIIPAllowlistResult, error) {
 	if err := a.Runner.Setup(ctx, a.Store); err != nil {
-		return handlers.APIIPAllowlist{}, err
+		return handlers.SetAPIIPAllowlistResult{}, err
 	}
-	return a.IPs.Handle(ctx, apiID, ips)
+	return a.IPs.Handle(ctx, nil, handlers.SetAPIIPAllowlistInput{APIID: apiID, IPs: ips})
 }
 
 // ListRootKeys lists the root keys of the workspace called workspace.

@@ -66,6 +66,12 @@ func NewServer(cfg *configs.Config, logger *slog.Logger, store *sqlstore.Store, 
 		Forwarder: fwd, Analytics: an, Cluster: cl, Heartbeat: hb, Metrics: m, Out: out}
 }
 
+// caches lists the node-local state that follows the log. Every field of
+// Server that is a sqlstore.Follower must be here (TestEveryCacheFollowsTheLog).
+func (s *Server) caches() []sqlstore.Follower {
+	return []sqlstore.Follower{s.Auth, s.Ratelimits, s.Keys}
+}
+
 // Shutdown timings. Leaving is a gossip broadcast that normally takes
 // milliseconds; the drains bound how long in-flight requests may take.
 const (
@@ -122,17 +128,7 @@ func (s *Server) Run(ctx context.Context) error {
 	if err := s.Prepare(ctx); err != nil {
 		return err
 	}
-	// Other processes' changes arrive through the tailer; this process's own
-	// are dropped synchronously at commit, before the writer answers.
-	s.Tailer.Subscribe(s.Auth.Observe)
-	s.Store.OnCommit(func(recs []events.Recorded) {
-		for _, r := range recs {
-			s.Auth.Observe(r)
-		}
-	})
-	s.Tailer.Subscribe(s.Ratelimits.Observe)
-	s.Store.OnCommit(s.Ratelimits.ObserveCommitted)
-	s.Tailer.Subscribe(s.Keys.Observe)
+	s.Tailer.Follow(s.caches()...)
 	if s.Cluster != nil {
 		// Other members learn of a commit by gossip at once instead of at
 		// their next poll; each then reads the log itself, so the hint

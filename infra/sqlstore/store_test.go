@@ -3,11 +3,13 @@ package sqlstore_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"path/filepath"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/uptrace/bun"
 
@@ -144,5 +146,70 @@ func TestFailedAppendLeavesNothingBehind(t *testing.T) {
 				t.Fatalf("%d outbox rows after one append, want 1", rows)
 			}
 		}
+	})
+}
+
+// recorder is a Follower that remembers what it saw.
+type recorder struct {
+	mu   sync.Mutex
+	seen map[string]int
+}
+
+func (r *recorder) Observe(rec events.Recorded) {
+	r.mu.Lock()
+	r.seen[rec.StreamID]++
+	r.mu.Unlock()
+}
+
+func (r *recorder) count(stream string) int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.seen[stream]
+}
+
+// A follower hears of a local append before Append returns (the commit
+// path, tailer not running) and of another process's append through the
+// tailer (a second Store on the same database stands for that process).
+func TestFollowersSeeLocalCommitsAndOtherProcesses(t *testing.T) {
+	forEachStore(t, func(t *testing.T, db *sqlstore.DB) {
+		ctx := context.Background()
+		local := sqlstore.NewStore(db, nil, nil)
+		other := sqlstore.NewStore(db, nil, nil)
+		tailer := sqlstore.NewTailer(local, configs.Projections{PollIntervalMs: 10}, slog.New(slog.NewTextHandler(io.Discard, nil)))
+		if err := tailer.Start(ctx); err != nil {
+			t.Fatal(err)
+		}
+		a, b := &recorder{seen: map[string]int{}}, &recorder{seen: map[string]int{}}
+		tailer.Follow(a, b)
+
+		if _, err := local.Append(ctx, "api-local", 0, events.Metadata{}, created("local")); err != nil {
+			t.Fatal(err)
+		}
+		// The tailer is not running yet: only the commit path can have
+		// delivered this, and it must have done so synchronously.
+		if a.count("api-local") != 1 || b.count("api-local") != 1 {
+			t.Fatalf("after a local append: followers saw %d and %d events, want 1 each", a.count("api-local"), b.count("api-local"))
+		}
+
+		if _, err := other.Append(ctx, "api-other", 0, events.Metadata{}, created("other")); err != nil {
+			t.Fatal(err)
+		}
+		if a.count("api-other") != 0 {
+			t.Fatal("another process's append reached a follower without the tailer")
+		}
+		runCtx, cancel := context.WithCancel(ctx)
+		done := make(chan error, 1)
+		go func() { done <- tailer.Run(runCtx) }()
+		defer func() { cancel(); <-done }()
+		testenv.Eventually(t, 5*time.Second, func() (bool, string) {
+			return a.count("api-other") == 1 && b.count("api-other") == 1,
+				fmt.Sprintf("followers saw the other process's append %d and %d times, want 1 each", a.count("api-other"), b.count("api-other"))
+		})
+		// The tailer also replays the local append: followers are idempotent
+		// and see it a second time.
+		testenv.Eventually(t, 5*time.Second, func() (bool, string) {
+			return a.count("api-local") == 2 && b.count("api-local") == 2,
+				fmt.Sprintf("followers saw the local append %d and %d times, want 2 each (commit and tailer)", a.count("api-local"), b.count("api-local"))
+		})
 	})
 }

@@ -41,8 +41,33 @@ func NewTailer(store *Store, cfg configs.Projections, logger *slog.Logger) *Tail
 	return t
 }
 
+// Follower is node-local state derived from the log, a cache: Observe drops
+// (or updates) what an event outdates. It must be quick, safe for concurrent
+// calls and idempotent, since it sees this process's own events twice.
+type Follower interface {
+	Observe(events.Recorded)
+}
+
+// Follow is how every node-local cache follows the log: fs see each event
+// this process appends synchronously at commit, before the writer answers
+// (so a node never serves its own stale state), and every event of the log,
+// other processes' included, through the tailer. Registering both paths in
+// one call is the point: a cache hooked to only one of them would miss
+// either other nodes' writes or, until the next poll, its own.
+func (t *Tailer) Follow(fs ...Follower) {
+	for _, f := range fs {
+		t.Subscribe(f.Observe)
+		t.store.OnCommit(func(recs []events.Recorded) {
+			for _, r := range recs {
+				f.Observe(r)
+			}
+		})
+	}
+}
+
 // Subscribe registers fn for every event the tailer sees from now on. fn runs
-// on the tailer's goroutine, in position order; it must be quick.
+// on the tailer's goroutine, in position order; it must be quick. Caches use
+// Follow, which adds this process's commits.
 func (t *Tailer) Subscribe(fn func(events.Recorded)) {
 	t.mu.Lock()
 	t.handlers = append(t.handlers, fn)
