@@ -35,11 +35,17 @@ type ListAPIs struct{ Reader APILister }
 // NewListAPIs builds the use case.
 func NewListAPIs(r APILister) *ListAPIs { return &ListAPIs{Reader: r} }
 
+// ListAPIsInput is a page request: cursor and limit.
+type ListAPIsInput = ListInput
+
+// ListAPIsResult is one page of APIs.
+type ListAPIsResult = APIPage
+
 // Handle returns the page from in.Cursor on (inclusive, so Cursor = an
 // API's ID with Limit 1 reads that one API). A page may hold fewer than
 // in.Limit APIs when some are not readable; HasMore still says whether
 // more rows follow.
-func (h *ListAPIs) Handle(ctx context.Context, p *Principal, in ListInput) (APIPage, error) {
+func (h *ListAPIs) Handle(ctx context.Context, p *Principal, in ListAPIsInput) (ListAPIsResult, error) {
 	limit, err := in.pageLimit()
 	if err != nil {
 		return APIPage{}, err

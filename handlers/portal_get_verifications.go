@@ -55,11 +55,14 @@ func NewPortalGetVerifications(r PortalReader, q AnalyticsQuerier) *PortalGetVer
 	return &PortalGetVerifications{Reader: r, Querier: q}
 }
 
+// PortalGetVerificationsResult is the zero-filled series, oldest first.
+type PortalGetVerificationsResult = []VerificationPoint
+
 // Handle needs the analytics:read scope (403); a keyId the end user does
 // not own is a 404. Without clickhouse.url it is the same 412 as
 // analytics.getVerifications: keyline answers no series it cannot count.
 // Every bucket of the window is present, zero-filled, oldest first.
-func (h *PortalGetVerifications) Handle(ctx context.Context, p *Principal, in PortalGetVerificationsInput) ([]VerificationPoint, error) {
+func (h *PortalGetVerifications) Handle(ctx context.Context, p *Principal, in PortalGetVerificationsInput) (PortalGetVerificationsResult, error) {
 	scope, err := portalOnly(p, events.PortalScopeAnalyticsRead)
 	if err != nil {
 		return nil, err

@@ -25,8 +25,11 @@ type ListPortals struct{ Reader PortalReader }
 // NewListPortals builds the use case.
 func NewListPortals(r PortalReader) *ListPortals { return &ListPortals{Reader: r} }
 
+// ListPortalsResult is every portal of the workspace, deleted ones included.
+type ListPortalsResult = []PortalData
+
 // Handle returns the portals oldest first.
-func (h *ListPortals) Handle(ctx context.Context, p *Principal, _ ListPortalsInput) ([]PortalData, error) {
+func (h *ListPortals) Handle(ctx context.Context, p *Principal, _ ListPortalsInput) (ListPortalsResult, error) {
 	rows, err := h.Reader.Portals(ctx, p.WorkspaceID)
 	if err != nil {
 		return nil, Internal("listing portals", err)

@@ -35,9 +35,15 @@ func NewListRatelimitNamespaces(r NamespaceLister) *ListRatelimitNamespaces {
 	return &ListRatelimitNamespaces{Reader: r}
 }
 
+// ListRatelimitNamespacesInput is a page request: cursor and limit.
+type ListRatelimitNamespacesInput = ListInput
+
+// ListRatelimitNamespacesResult is one page of namespaces.
+type ListRatelimitNamespacesResult = NamespacePage
+
 // Handle returns the page from in.Cursor on, leaving out namespaces the
 // root key holds no read_override for.
-func (h *ListRatelimitNamespaces) Handle(ctx context.Context, p *Principal, in ListInput) (NamespacePage, error) {
+func (h *ListRatelimitNamespaces) Handle(ctx context.Context, p *Principal, in ListRatelimitNamespacesInput) (ListRatelimitNamespacesResult, error) {
 	limit, err := in.pageLimit()
 	if err != nil {
 		return NamespacePage{}, err

@@ -21,8 +21,14 @@ type RootKeyWhoami struct{}
 // NewRootKeyWhoami builds the use case.
 func NewRootKeyWhoami() *RootKeyWhoami { return &RootKeyWhoami{} }
 
+// RootKeyWhoamiInput is empty: the caller is the subject.
+type RootKeyWhoamiInput struct{}
+
+// RootKeyWhoamiResult describes the calling root key.
+type RootKeyWhoamiResult = RootKeySelf
+
 // Handle answers for the authenticated root key.
-func (h *RootKeyWhoami) Handle(_ context.Context, p *Principal, _ struct{}) (RootKeySelf, error) {
+func (h *RootKeyWhoami) Handle(_ context.Context, p *Principal, _ RootKeyWhoamiInput) (RootKeyWhoamiResult, error) {
 	perms := make([]string, 0, len(p.permissions))
 	for perm := range p.permissions {
 		perms = append(perms, perm)
