@@ -76,7 +76,10 @@ func (h *PortalGetVerifications) Handle(ctx context.Context, p *Principal, in Po
 			return nil, err
 		}
 	}
-	if h.Querier == nil || !h.Querier.Configured() {
+	// The series is ClickHouse SQL over its rollups; the local store's
+	// query subset is for analytics.getVerifications, so without ClickHouse
+	// the portal has no chart rather than a wrong one.
+	if local, ok := h.Querier.(localAnalytics); h.Querier == nil || !h.Querier.Configured() || (ok && local.LocalDialect() != "") {
 		return nil, Fail(CodeAnalyticsNotConfigured, "Analytics is not configured on this server: set clickhouse.url.")
 	}
 	stepMs := step.Milliseconds()

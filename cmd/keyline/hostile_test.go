@@ -90,9 +90,18 @@ var hostileOps = []hostileOp{
 	{"ratelimit.getOverride", `{"namespace":"hostile_ns","identifier":"u"}`, 200},
 	{"ratelimit.listOverrides", `{"namespace":"hostile_ns","limit":10}`, 200},
 	{"ratelimit.deleteOverride", `{"namespace":"hostile_ns","identifier":"del"}`, 200},
-	// Without ClickHouse analytics answers 412 analytics_not_configured.
-	{"analytics.getVerifications", `{"query":"SELECT COUNT(*) FROM key_verifications_v1"}`, 412},
-	{"analytics.getRatelimits", `{"query":"SELECT COUNT(*) FROM ratelimits_v1"}`, 412},
+	// Without ClickHouse (and without Redis) analytics answers from the
+	// local store.
+	{"analytics.getVerifications", `{"query":"SELECT COUNT(*) FROM key_verifications_v1"}`, 200},
+	{"analytics.getRatelimits", `{"query":"SELECT COUNT(*) FROM ratelimits_v1"}`, 200},
+	// No portal exists: 404. The session routes take only the
+	// portal_session cookie, so a root key gets 400 portal_token_missing
+	// and an unknown code 401.
+	{"portal.createSession", `{"portal":"pc_hostile_missing","externalId":"hostile_ext","scopes":["keys:read","analytics:read"],"preview":false,"returnUrl":"https://example.com/back"}`, 404},
+	{"portal.exchangeCode", `{"code":"pst_hostile_unknown"}`, 401},
+	{"portal.listKeys", `{"limit":10,"cursor":"key_0"}`, 400},
+	{"portal.rerollKey", `{"keyId":"KEY_ID","expiration":0}`, 400},
+	{"portal.getVerifications", `{"startTime":1764000000000,"endTime":1764003600000,"keyId":"KEY_ID"}`, 400},
 }
 
 // hostileFixtures creates what the valid bodies refer to and returns the
