@@ -59,6 +59,9 @@ type LocalProjector struct {
 // above one insert's duration, since the owner renews between inserts.
 const localLeaseFor = 30 * time.Second
 
+// checkpointTimeout bounds saving a checkpoint after a stop was asked for.
+const checkpointTimeout = 5 * time.Second
+
 // NewLocalProjector builds the projector of store into ch, as node owner.
 func NewLocalProjector(store *LocalStore, ch AnalyticsWriter, owner string, cfg configs.Analytics, logger *slog.Logger) *LocalProjector {
 	return &LocalProjector{store: store, db: store.db, ch: ch, name: ProjectorGroup, owner: owner,
@@ -126,8 +129,17 @@ func (p *LocalProjector) update(ctx context.Context, set string, arg int64) erro
 
 // Run projects until ctx ends or an error occurs; the supervisor restarts
 // it, and the restart begins at the checkpoint, suspect up to the inflight
-// mark.
+// mark. A stop is not an error: whatever failed because ctx ended is not
+// reported.
 func (p *LocalProjector) Run(ctx context.Context) error {
+	err := p.run(ctx)
+	if ctx.Err() != nil {
+		return nil
+	}
+	return err
+}
+
+func (p *LocalProjector) run(ctx context.Context) error {
 	if err := p.ensureRow(ctx); err != nil {
 		return err
 	}
@@ -191,7 +203,13 @@ func (p *LocalProjector) Run(ctx context.Context) error {
 		if err := p.write(ctx, evs, suspect); err != nil {
 			return err
 		}
-		if err := p.update(ctx, "position", end); err != nil {
+		// ClickHouse has the batch: its checkpoint is saved even when a
+		// stop arrived meanwhile, or the restart would count these records
+		// as lost once retention trims them.
+		saveCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), checkpointTimeout)
+		err = p.update(saveCtx, "position", end)
+		cancel()
+		if err != nil {
 			return err
 		}
 		pos, lastRenew = end, p.now()
