@@ -25,7 +25,7 @@ type CreatePortalResult struct {
 // CreatePortal opens a portal. Unkey's API has no endpoint for it: the
 // operator runs `keyline portals create` (no permission checked), the
 // console calls keyline.createPortal with a root key holding
-// portal.*.create_portal.
+// portal.*.create_portal and read_api on every API the portal shows.
 type CreatePortal struct {
 	Log    EventLog
 	Reader APIReader
@@ -60,6 +60,11 @@ func (h *CreatePortal) Handle(ctx context.Context, p *Principal, in CreatePortal
 		api, err := lookupAPI(ctx, h.Reader, p.WorkspaceID, id)
 		if err != nil {
 			return CreatePortalResult{}, err
+		}
+		// A root key shows only APIs it may read; any other is as missing
+		// as apis.getApi would make it.
+		if !portalOperator(p) && p.RequireAny(keySpacePerms(p, api.ID, api.KeySpaceID, "read_api")...) != nil {
+			return CreatePortalResult{}, Fail(CodeAPINotFound, apiNotFoundDetail)
 		}
 		apiIDs, keySpaceIDs = append(apiIDs, api.ID), append(keySpaceIDs, api.KeySpaceID)
 	}

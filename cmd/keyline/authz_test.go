@@ -193,7 +193,8 @@ func TestEndpointPermissions(t *testing.T) {
 		// the loop below does not ask for them; their rows are here all the same.
 		{op: "keyline.listPortals", perms: []string{"portal.*.read_portal"}, status: 403, errType: insufficient,
 			body: func(*testing.T) map[string]any { return map[string]any{} }},
-		{op: "keyline.createPortal", perms: []string{"portal.*.create_portal"}, status: 403, errType: insufficient,
+		{op: "keyline.createPortal", perms: []string{"portal.*.create_portal", "api.*.read_api"},
+			without: []authzOutcome{{403, insufficient}, {404, "unkey/data/api_not_found"}},
 			body: func(*testing.T) map[string]any {
 				return map[string]any{"name": uniq("portal"), "apiIds": []string{api}}
 			}},
