@@ -72,7 +72,7 @@ export async function portalsView(main: HTMLElement): Promise<void> {
 
 function createPortalCard(apis: Map<string, string>, reload: () => Promise<void>): HTMLElement {
   const { client } = session()!;
-  const name = h("input", { placeholder: "name, e.g. Acme developer portal", "aria-label": "Portal name", required: true, maxlength: 255 });
+  const name = h("input", { placeholder: "portal name", "aria-label": "Portal name", required: true, maxlength: 255 });
   const returnUrl = h("input", { type: "url", placeholder: "return URL (optional)", "aria-label": "Return URL", maxlength: 500 });
   const boxes = [...apis].map(([id, apiName]) => ({ id, box: h("input", { type: "checkbox", value: id, "aria-label": `Show ${apiName}` }), apiName }));
   const st = status();

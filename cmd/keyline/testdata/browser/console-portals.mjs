@@ -14,7 +14,7 @@ assert.ok(rootKey && portalName && apiName, "KEYLINE_ROOT_KEY, KEYLINE_PORTAL_NA
 
 const result = {};
 const texts = async (loc) => (await loc.allInnerTexts()).map((s) => s.trim());
-await run(async ({ page, allow }) => {
+await run(async ({ page, allow, shot }) => {
   page.on("dialog", (d) => d.accept());
   await page.goto("/console");
   await page.getByLabel("Root key").fill(rootKey);
@@ -38,6 +38,7 @@ await run(async ({ page, allow }) => {
   await created.waitFor();
   result.createdId = await created.getAttribute("data-portal-id");
   result.createdReturnUrl = (await created.locator("td").nth(3).innerText()).trim();
+  await shot("console-portals");
 
   // Delete the CLI's portal: its row goes.
   await listed.getByRole("button", { name: "Delete" }).click();
