@@ -112,7 +112,7 @@ web: ## bundle the browser pages (web/src → handlers/httpapi/web/dist) with es
 
 # The README's screenshots: the browser tests write them when told where.
 screenshots: services ## regenerate docs/img/*.png from the browser tests (headless Chromium)
-	KEYLINE_SCREENSHOTS="$(CURDIR)/docs/img" $(GO) test -count=1 -run 'Browser' ./cmd/keyline
+	KEYLINE_SCREENSHOTS="$(CURDIR)/docs/img" $(GO) test -count=1 -run 'Browser|TestConsole(Portals|AuditLog)Operation' ./cmd/keyline
 
 openapi: ## refresh the OpenAPI subset from Unkey's document: UNKEY_OPENAPI=path [OPS=op,op,... instead of the recorded list]
 	@if [[ -z "$(UNKEY_OPENAPI)" ]]; then \

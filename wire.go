@@ -129,6 +129,14 @@ var apiSet = wire.NewSet(
 	handlers.NewRootKeyWhoami,
 	handlers.NewListAPIs,
 	handlers.NewListRatelimitNamespaces,
+	handlers.NewListPortals,
+	handlers.NewCreatePortal,
+	handlers.NewDeletePortal,
+	// The audit log is ClickHouse's audit_log_v1; without clickhouse.url
+	// the reader reports it is not configured.
+	clickhouse.NewAuditReader,
+	wire.Bind(new(handlers.AuditLogReader), new(*clickhouse.AuditReader)),
+	handlers.NewListAuditLogs,
 	wire.Struct(new(httpapi.Routes), "*"),
 	openapi.NewValidator,
 	wire.Bind(new(httpapi.BodyValidator), new(*openapi.Validator)),

@@ -13,10 +13,13 @@ var actionsByResource = map[string][]string{
 		"remove_permission_from_key", "add_role_to_key", "remove_role_from_key",
 		"add_permission_to_role", "remove_permission_from_role"},
 	"identity": {"create_identity", "read_identity", "update_identity", "delete_identity"},
-	"portal":   {"create_portal_session"},
+	"portal":   {"create_portal_session", "read_portal", "create_portal", "delete_portal"},
+	// keyline's own: the audit log reaches across every resource of the
+	// workspace, so it is granted on the workspace.
+	"workspace": {"read_audit_log"},
 }
 
-var resourceOrder = []string{"api", "ratelimit", "rbac", "identity", "portal"}
+var resourceOrder = []string{"api", "ratelimit", "rbac", "identity", "portal", "workspace"}
 
 // AllRootPermissions is the grant of a root key "with every permission": each
 // action on the wildcard resource of every resource type keyline serves.

@@ -12,9 +12,9 @@ import (
 // CreatePortalInput is a new portal: its display name, the APIs it shows
 // and an optional default return link.
 type CreatePortalInput struct {
-	Name      string
-	APIIDs    []string
-	ReturnURL string
+	Name      string   `json:"name"`
+	APIIDs    []string `json:"apiIds"`
+	ReturnURL string   `json:"returnUrl"`
 }
 
 // CreatePortalResult names the new portal.
@@ -22,9 +22,10 @@ type CreatePortalResult struct {
 	PortalID string `json:"portalId"`
 }
 
-// CreatePortal opens a portal. It is an operator's command (`keyline
-// portals create`): Unkey's API has no endpoint for it, so the principal
-// only names the workspace and no permission is checked.
+// CreatePortal opens a portal. Unkey's API has no endpoint for it: the
+// operator runs `keyline portals create` (no permission checked), the
+// console calls keyline.createPortal with a root key holding
+// portal.*.create_portal and read_api on every API the portal shows.
 type CreatePortal struct {
 	Log    EventLog
 	Reader APIReader
@@ -38,6 +39,9 @@ func NewCreatePortal(log EventLog, r APIReader) *CreatePortal {
 // Handle checks every API is live in the workspace (404 otherwise) and
 // appends portal.created.
 func (h *CreatePortal) Handle(ctx context.Context, p *Principal, in CreatePortalInput) (CreatePortalResult, error) {
+	if err := requirePortalAdmin(p, "portal.*.create_portal"); err != nil {
+		return CreatePortalResult{}, err
+	}
 	name := strings.TrimSpace(in.Name)
 	if name == "" || strings.ContainsRune(name, 0) || len(name) > 255 {
 		return CreatePortalResult{}, Fail(CodeInvalidInput, "A portal needs a name of 1 to 255 characters.")
@@ -56,6 +60,11 @@ func (h *CreatePortal) Handle(ctx context.Context, p *Principal, in CreatePortal
 		api, err := lookupAPI(ctx, h.Reader, p.WorkspaceID, id)
 		if err != nil {
 			return CreatePortalResult{}, err
+		}
+		// A root key shows only APIs it may read; any other is as missing
+		// as apis.getApi would make it.
+		if !portalOperator(p) && p.RequireAny(keySpacePerms(p, api.ID, api.KeySpaceID, "read_api")...) != nil {
+			return CreatePortalResult{}, Fail(CodeAPINotFound, apiNotFoundDetail)
 		}
 		apiIDs, keySpaceIDs = append(apiIDs, api.ID), append(keySpaceIDs, api.KeySpaceID)
 	}

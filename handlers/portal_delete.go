@@ -8,7 +8,9 @@ import (
 )
 
 // DeletePortalInput names the portal to delete.
-type DeletePortalInput struct{ PortalID string }
+type DeletePortalInput struct {
+	PortalID string `json:"portalId"`
+}
 
 // DeletePortalResult confirms the deletion.
 type DeletePortalResult struct {
@@ -16,8 +18,9 @@ type DeletePortalResult struct {
 	Deleted  bool   `json:"deleted"`
 }
 
-// DeletePortal deletes a portal, which ends all its sessions. An operator's
-// command, like CreatePortal.
+// DeletePortal deletes a portal, which ends all its sessions: the
+// operator's command, or the console's with portal.*.delete_portal or
+// portal.<id>.delete_portal, like CreatePortal.
 type DeletePortal struct{ Log EventLog }
 
 // NewDeletePortal builds the use case.
@@ -26,6 +29,14 @@ func NewDeletePortal(log EventLog) *DeletePortal { return &DeletePortal{Log: log
 // Handle appends portal.deleted; a missing, deleted or foreign portal is
 // 404 portal_not_found.
 func (h *DeletePortal) Handle(ctx context.Context, p *Principal, in DeletePortalInput) (DeletePortalResult, error) {
+	if err := requirePortalAdmin(p, "portal.*.delete_portal", "portal."+in.PortalID+".delete_portal"); err != nil {
+		return DeletePortalResult{}, err
+	}
+	// The console's body is not schema-validated: what cannot be a portal
+	// ID is a portal that does not exist.
+	if in.PortalID == "" || !consoleCursor.MatchString(in.PortalID) {
+		return DeletePortalResult{}, Fail(CodePortalNotFound, portalNotFoundDetail)
+	}
 	stream := events.PortalStreamID(in.PortalID)
 	var portal events.Portal
 	if err := fold(ctx, h.Log, stream, portal.Apply); err != nil {

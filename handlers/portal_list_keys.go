@@ -31,18 +31,15 @@ type PortalListKeysResult = ListKeysResult
 // Handle needs the keys:read scope (403). An end user without an identity
 // yet owns nothing: an empty page.
 func (h *PortalListKeys) Handle(ctx context.Context, p *Principal, in PortalListKeysInput) (PortalListKeysResult, error) {
-	if _, err := portalOnly(p, events.PortalScopeKeysRead); err != nil {
-		return PortalListKeysResult{}, err
-	}
-	identityID, apiIDs, ok, err := portalOwner(ctx, h.Reader, p)
-	if err != nil || !ok {
+	owner, err := sessionOwner(ctx, h.Reader, p, events.PortalScopeKeysRead)
+	if err != nil || !owner.Owns {
 		return PortalListKeysResult{Keys: []KeyData{}}, err
 	}
 	limit := in.Limit
 	if limit <= 0 {
 		limit = 100
 	}
-	rows, err := h.Reader.KeysOfOwner(ctx, apiIDs, identityID, in.Cursor, limit)
+	rows, err := h.Reader.KeysOfOwner(ctx, owner.APIIDs, owner.IdentityID, in.Cursor, limit)
 	if err != nil {
 		return PortalListKeysResult{}, Internal("listing portal keys", err)
 	}

@@ -35,10 +35,11 @@ type PortalRerollKeyResult = CreatedKey
 // root key when the session was created. The new key keeps the identity,
 // so it stays the end user's.
 func (h *PortalRerollKey) Handle(ctx context.Context, p *Principal, in PortalRerollKeyInput) (PortalRerollKeyResult, error) {
-	if _, err := portalOnly(p, events.PortalScopeKeysReroll); err != nil {
+	owner, err := sessionOwner(ctx, h.Reader, p, events.PortalScopeKeysReroll)
+	if err != nil {
 		return CreatedKey{}, err
 	}
-	if _, err := ownedKey(ctx, h.Reader, p, in.KeyID); err != nil {
+	if _, err := owner.key(ctx, h.Reader, p, in.KeyID); err != nil {
 		return CreatedKey{}, err
 	}
 	return h.Reroll.Handle(ctx, p, RerollKeyInput{KeyID: in.KeyID, Expiration: in.Expiration})

@@ -138,39 +138,64 @@ func portalOnly(p *Principal, scope string) (*PortalScope, error) {
 	return p.Portal, nil
 }
 
-// portalOwner is the end user's identity and the portal's live APIs. ok is
-// false when the end user has no identity yet: they own nothing.
-func portalOwner(ctx context.Context, r PortalReader, p *Principal) (identityID string, apiIDs []string, ok bool, err error) {
+// portalOwnership is what a session's end user owns: their identity and
+// the portal's live APIs. Owns is false when the end user has no identity
+// yet, or no API of the portal is left: they own nothing.
+type portalOwnership struct {
+	IdentityID string
+	APIIDs     []string
+	Owns       bool
+}
+
+// sessionOwner is the preamble of the end user's key use cases: the
+// session must hold scope (403), then what the end user owns.
+func sessionOwner(ctx context.Context, r PortalReader, p *Principal, scope string) (portalOwnership, error) {
+	if _, err := portalOnly(p, scope); err != nil {
+		return portalOwnership{}, err
+	}
+	return portalOwner(ctx, r, p)
+}
+
+// portalOwner is sessionOwner without the scope check.
+func portalOwner(ctx context.Context, r PortalReader, p *Principal) (portalOwnership, error) {
 	row, err := r.IdentityByExternalID(ctx, p.WorkspaceID, p.Portal.ExternalID)
 	if errors.Is(err, events.ErrNotFound) {
-		return "", nil, false, nil
+		return portalOwnership{}, nil
 	}
 	if err != nil {
-		return "", nil, false, Internal("reading identity", err)
+		return portalOwnership{}, Internal("reading identity", err)
 	}
+	owner := portalOwnership{IdentityID: row.ID}
 	for _, id := range p.Portal.APIIDs {
 		_, err := r.API(ctx, p.WorkspaceID, id)
 		if errors.Is(err, events.ErrNotFound) {
 			continue
 		}
 		if err != nil {
-			return "", nil, false, Internal("reading api", err)
+			return portalOwnership{}, Internal("reading api", err)
 		}
-		apiIDs = append(apiIDs, id)
+		owner.APIIDs = append(owner.APIIDs, id)
 	}
-	return row.ID, apiIDs, len(apiIDs) > 0, nil
+	owner.Owns = len(owner.APIIDs) > 0
+	return owner, nil
 }
 
 // ownedKey returns keyID when the session's end user owns it within the
 // portal's live APIs. Anything else, another identity's key included, is
 // the same 404 a missing key gives.
 func ownedKey(ctx context.Context, r PortalReader, p *Principal, keyID string) (projections.KeyRow, error) {
-	identityID, apiIDs, ok, err := portalOwner(ctx, r, p)
+	owner, err := portalOwner(ctx, r, p)
 	if err != nil {
 		return projections.KeyRow{}, err
 	}
+	return owner.key(ctx, r, p, keyID)
+}
+
+// key is ownedKey once the ownership is known.
+func (o portalOwnership) key(ctx context.Context, r PortalReader, p *Principal, keyID string) (projections.KeyRow, error) {
+	identityID, apiIDs := o.IdentityID, o.APIIDs
 	notFound := Fail(CodeKeyNotFoundData, keyNotFoundDetail)
-	if !ok {
+	if !o.Owns {
 		return projections.KeyRow{}, notFound
 	}
 	row, err := r.Key(ctx, p.WorkspaceID, keyID)
@@ -184,4 +209,19 @@ func ownedKey(ctx context.Context, r PortalReader, p *Principal, keyID string) (
 		return projections.KeyRow{}, notFound
 	}
 	return row, nil
+}
+
+// portalOperator: the principal `keyline portals` acts with names a
+// workspace and no root key. The operator at the command line owns the
+// store, so the portal admin use cases check no permission for it; a root
+// key (the console) needs the grants of the portal.* tuples.
+func portalOperator(p *Principal) bool { return p.RootKeyID == "" && p.Portal == nil }
+
+// requirePortalAdmin is RequireAny for a root key and nothing for the
+// operator.
+func requirePortalAdmin(p *Principal, perms ...string) error {
+	if portalOperator(p) {
+		return nil
+	}
+	return p.RequireAny(perms...)
 }

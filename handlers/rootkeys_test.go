@@ -23,7 +23,7 @@ func TestCheckRootPermissions(t *testing.T) {
 		{"unkey:v1:ws_1:**#*", ""},
 		{"api.*.frobnicate", `api has no action "frobnicate" (known: create_api,`},
 		{"api.*.limit", `api has no action "limit"`},
-		{"apis.*.create_api", `unknown resource "apis" (known: api, ratelimit, rbac, identity, portal)`},
+		{"apis.*.create_api", `unknown resource "apis" (known: api, ratelimit, rbac, identity, portal, workspace)`},
 		{"api.create_api", "a permission is <resource>.<id or *>.<action>"},
 		{"api..create_api", "a permission is <resource>.<id or *>.<action>"},
 		{"api.a.b.create_api", "a permission is <resource>.<id or *>.<action>"},

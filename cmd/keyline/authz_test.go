@@ -188,6 +188,20 @@ func TestEndpointPermissions(t *testing.T) {
 				return map[string]any{"portal": portalFor(t, cfg, api), "externalId": "authz_user",
 					"scopes": []string{"keys:read", "keys:reroll", "analytics:read"}}
 			}},
+
+		// keyline's own console operations: not in the OpenAPI document, so
+		// the loop below does not ask for them; their rows are here all the same.
+		{op: "keyline.listPortals", perms: []string{"portal.*.read_portal"}, status: 403, errType: insufficient,
+			body: func(*testing.T) map[string]any { return map[string]any{} }},
+		{op: "keyline.createPortal", perms: []string{"portal.*.create_portal", "api.*.read_api"},
+			without: []authzOutcome{{403, insufficient}, {404, "unkey/data/api_not_found"}},
+			body: func(*testing.T) map[string]any {
+				return map[string]any{"name": uniq("portal"), "apiIds": []string{api}}
+			}},
+		{op: "keyline.deletePortal", perms: []string{"portal.*.delete_portal"}, status: 403, errType: insufficient,
+			body: func(t *testing.T) map[string]any { return map[string]any{"portalId": portalFor(t, cfg, api)} }},
+		{op: "keyline.listAuditLogs", perms: []string{"workspace.*.read_audit_log"}, status: 403, errType: insufficient,
+			body: func(*testing.T) map[string]any { return map[string]any{"limit": 5} }},
 	}
 	// The portal session routes take no root key: their permissions are the
 	// session's scopes, in TestPortalSessionPermissions.

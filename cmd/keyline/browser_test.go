@@ -7,10 +7,12 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"encoding/json"
 	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -238,4 +240,134 @@ func TestBrowserRunLeftoversAreSwept(t *testing.T) {
 	if _, err := os.Stat(fresh); err != nil {
 		t.Errorf("a fresh run directory was swept: %v", err)
 	}
+}
+
+// browserResult runs script and decodes the JSON of its "RESULT " line
+// into out; the script must also print done.
+func browserResult(t *testing.T, script, serverURL, done string, out any, env ...string) {
+	t.Helper()
+	if dir := os.Getenv("KEYLINE_SCREENSHOTS"); dir != "" {
+		env = append(env, "KEYLINE_SCREENSHOTS="+dir)
+	}
+	text := runBrowser(t, script, serverURL, env...)
+	if !strings.Contains(text, done) {
+		t.Fatalf("%s did not finish:\n%s", script, text)
+	}
+	for _, line := range strings.Split(text, "\n") {
+		if js, ok := strings.CutPrefix(line, "RESULT "); ok {
+			if err := json.Unmarshal([]byte(js), out); err != nil {
+				t.Fatalf("decoding %s: %v", js, err)
+			}
+			return
+		}
+	}
+	t.Fatalf("%s printed no result:\n%s", script, text)
+}
+
+// The console's Portals section (testdata/browser/console-portals.mjs):
+// the portal `keyline portals create` made is listed with its API by name,
+// one is created through the form and the first deleted through the page,
+// and `keyline portals list` sees both changes. The server has no
+// ClickHouse, so the Audit log section says it needs one.
+func TestConsolePortalsOperation(t *testing.T) {
+	t.Parallel()
+	f := newPortalFixture(t)
+	var res struct {
+		Listed           []string `json:"listed"`
+		APIsShown        string   `json:"apisShown"`
+		ListedID         string   `json:"listedId"`
+		CreatedID        string   `json:"createdId"`
+		CreatedReturnURL string   `json:"createdReturnUrl"`
+		AfterDelete      []string `json:"afterDelete"`
+		AuditUnavailable string   `json:"auditUnavailable"`
+	}
+	browserResult(t, "console-portals.mjs", f.ts.URL, "console portals: ok", &res,
+		"KEYLINE_ROOT_KEY="+f.ts.RootKey, "KEYLINE_PORTAL_NAME=Acme keys", "KEYLINE_API_NAME=payments")
+	if !slices.Equal(res.Listed, []string{"Acme keys"}) || res.APIsShown != "payments" || res.ListedID != f.portalID {
+		t.Errorf("listed %v showing %q as %s, want [Acme keys] showing payments as %s", res.Listed, res.APIsShown, res.ListedID, f.portalID)
+	}
+	if !strings.HasPrefix(res.CreatedID, "pc_") || res.CreatedReturnURL != "https://example.com/account" {
+		t.Errorf("created %s with return URL %q", res.CreatedID, res.CreatedReturnURL)
+	}
+	if !slices.Equal(res.AfterDelete, []string{"Browser portal"}) {
+		t.Errorf("after the delete the page lists %v, want [Browser portal]", res.AfterDelete)
+	}
+	if !strings.Contains(res.AuditUnavailable, "clickhouse.url") {
+		t.Errorf("audit section without ClickHouse says %q", res.AuditUnavailable)
+	}
+
+	// The page's changes are the store's: the operator sees them too.
+	out, errs, exit := runProc(t, "portals", "list", "--config", f.config, "--workspace", "default")
+	if exit != 0 {
+		t.Fatalf("portals list: exit %d %s", exit, errs)
+	}
+	got := map[string]listedPortal{}
+	for _, line := range strings.Split(strings.TrimSpace(out), "\n") {
+		var p listedPortal
+		if err := json.Unmarshal([]byte(line), &p); err != nil {
+			t.Fatalf("portals list line %q: %v", line, err)
+		}
+		got[p.PortalID] = p
+	}
+	if p := got[f.portalID]; !p.Deleted {
+		t.Errorf("the CLI's portal after the page deleted it: %+v", p)
+	}
+	if p := got[res.CreatedID]; p.Deleted || p.Name != "Browser portal" || !slices.Equal(p.APIIDs, []string{f.apiID}) {
+		t.Errorf("the page's portal: %+v", p)
+	}
+}
+
+// The console's Audit log section with ClickHouse
+// (testdata/browser/console-audit.mjs): a key created through the API
+// appears, by the root key that created it, once the audit projector has
+// written it (the page refreshes until then, within a deadline). The
+// listing pages newest first with the position as cursor.
+func TestConsoleAuditLogOperation(t *testing.T) {
+	t.Parallel()
+	cfg := analyticsConfig(t, true)
+	ts := startServer(t, cfg)
+	root := ts.RootKey
+	api := ts.createAPI(t, root, "payments")
+	var key createdKey
+	ts.must(t, root, "keys.createKey", map[string]any{"apiId": api, "name": "audited"}, &key)
+	var self rootKeySelf
+	ts.must(t, root, "keyline.whoami", map[string]any{}, &self)
+
+	var res struct {
+		Actor     string   `json:"actor"`
+		Event     string   `json:"event"`
+		Resources string   `json:"resources"`
+		Events    []string `json:"events"`
+		Positions []int64  `json:"positions"`
+	}
+	browserResult(t, "console-audit.mjs", ts.URL, "console audit: ok", &res, "KEYLINE_ROOT_KEY="+root, "KEYLINE_KEY_ID="+key.KeyID)
+	if res.Actor != self.RootKeyID || res.Event != "key.created" {
+		t.Errorf("the key's entry: actor %q event %q, want %s key.created", res.Actor, res.Event, self.RootKeyID)
+	}
+	for _, want := range []string{"key " + key.KeyID, "api " + api} {
+		if !strings.Contains(res.Resources, want) {
+			t.Errorf("resources %q do not name %s", res.Resources, want)
+		}
+	}
+	if !slices.IsSortedFunc(res.Positions, func(a, b int64) int { return int(b - a) }) || !slices.Contains(res.Events, "api.created") {
+		t.Errorf("page not newest first or without the API: %v %v", res.Positions, res.Events)
+	}
+
+	// Page by page, one entry each: the cursor continues below the last.
+	type entry struct {
+		Position int64 `json:"position"`
+	}
+	status, first := ts.call(t, root, "keyline.listAuditLogs", map[string]any{"limit": 1})
+	var one []entry
+	if status != 200 || json.Unmarshal(first.Data, &one) != nil || len(one) != 1 || first.Pagination == nil || !first.Pagination.HasMore {
+		t.Fatalf("first page: %d %s %+v", status, first.Data, first.Pagination)
+	}
+	status, second := ts.call(t, root, "keyline.listAuditLogs", map[string]any{"limit": 1, "cursor": first.Pagination.Cursor})
+	var two []entry
+	if status != 200 || json.Unmarshal(second.Data, &two) != nil || len(two) != 1 || two[0].Position >= one[0].Position ||
+		strconv.FormatInt(two[0].Position, 10) != first.Pagination.Cursor {
+		t.Fatalf("second page after %d: %d %s", one[0].Position, status, second.Data)
+	}
+	status, r := ts.call(t, root, "keyline.listAuditLogs", map[string]any{"cursor": "not-a-position"})
+	expectError(t, status, r, 400, "unkey/application/invalid_input")
 }

@@ -3,9 +3,7 @@
 package main
 
 import (
-	"encoding/json"
 	"fmt"
-	"os"
 	"slices"
 	"strings"
 	"testing"
@@ -85,22 +83,9 @@ func TestBrowserConsole(t *testing.T) {
 		return status == 200 && string(r.Data) == `[{"n":4}]`, fmt.Sprintf("%d %s", status, r.Data)
 	})
 
-	env := []string{"KEYLINE_ROOT_KEY=" + root, "KEYLINE_API_NAME=payments", "KEYLINE_EXPECT_VERIFICATIONS=4", "KEYLINE_SEARCH=alice"}
-	if dir := os.Getenv("KEYLINE_SCREENSHOTS"); dir != "" {
-		env = append(env, "KEYLINE_SCREENSHOTS="+dir)
-	}
-	out := runBrowser(t, "console.mjs", ts.URL, env...)
 	var res consoleResult
-	for _, line := range strings.Split(out, "\n") {
-		if js, ok := strings.CutPrefix(line, "RESULT "); ok {
-			if err := json.Unmarshal([]byte(js), &res); err != nil {
-				t.Fatalf("decoding %s: %v", js, err)
-			}
-		}
-	}
-	if !strings.Contains(out, "console flow: ok") {
-		t.Fatalf("console.mjs did not finish:\n%s", out)
-	}
+	browserResult(t, "console.mjs", ts.URL, "console flow: ok", &res,
+		"KEYLINE_ROOT_KEY="+root, "KEYLINE_API_NAME=payments", "KEYLINE_EXPECT_VERIFICATIONS=4", "KEYLINE_SEARCH=alice")
 	check := func(what string, got, want any) {
 		t.Helper()
 		if fmt.Sprint(got) != fmt.Sprint(want) {

@@ -183,7 +183,7 @@ func TestRootKeysCLIShapesAndErrors(t *testing.T) {
 		{[]string{"rootkeys", "create", "--workspace", "acme", "--permissions", "unkey:v1:ws_other:**#*"},
 			"keyline rootkeys VERB: invalid permission \"unkey:v1:ws_other:**#*\": it names workspace ws_other, but the root key belongs to " + boot.WorkspaceID + "\n"},
 		{[]string{"bootstrap", "--workspace", "fresh", "--permissions", "keys.*.verify"},
-			"keyline bootstrap: invalid permission \"keys.*.verify\": unknown resource \"keys\" (known: api, ratelimit, rbac, identity, portal)\n"},
+			"keyline bootstrap: invalid permission \"keys.*.verify\": unknown resource \"keys\" (known: api, ratelimit, rbac, identity, portal, workspace)\n"},
 		{[]string{"bootstrap", "--workspace", "fresh", "--permissions", "api.*.create_api,api.create_key"},
 			"keyline bootstrap: invalid permission \"api.create_key\": a permission is <resource>.<id or *>.<action>"},
 		{[]string{"bootstrap", "--workspace", "fresh", "--permissions", "unkey:v1:" + events.WorkspaceIDForName("fresh") + ":keyspaces/**#*"},

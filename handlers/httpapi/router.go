@@ -75,6 +75,10 @@ type Routes struct {
 	RootKeyWhoami           *handlers.RootKeyWhoami
 	ListAPIs                *handlers.ListAPIs
 	ListRatelimitNamespaces *handlers.ListRatelimitNamespaces
+	ListPortals             *handlers.ListPortals
+	CreatePortal            *handlers.CreatePortal
+	DeletePortal            *handlers.DeletePortal
+	ListAuditLogs           *handlers.ListAuditLogs
 }
 
 // Options are the HTTP settings that are not use cases.
@@ -117,7 +121,8 @@ var keylineOnlyRoutes = []string{"GET /openapi.yaml", "GET /readyz"}
 
 // keylineOperations are keyline's own /v2 operations (console.go): not in
 // the OpenAPI document either.
-var keylineOperations = []string{"POST /v2/keyline.whoami", "POST /v2/keyline.listApis", "POST /v2/keyline.listRatelimitNamespaces"}
+var keylineOperations = []string{"POST /v2/keyline.whoami", "POST /v2/keyline.listApis", "POST /v2/keyline.listRatelimitNamespaces",
+	"POST /v2/keyline.listPortals", "POST /v2/keyline.createPortal", "POST /v2/keyline.deletePortal", "POST /v2/keyline.listAuditLogs"}
 
 // newRouter is NewRouter that also lists the routes it registered
 // ("METHOD /path").
@@ -214,6 +219,10 @@ func newRouter(routes *Routes, validator BodyValidator, opts Options, logger *sl
 	post("keyline.whoami", operation(routes, routes.rootKeyWhoami))
 	post("keyline.listApis", operation(routes, routes.listAPIs))
 	post("keyline.listRatelimitNamespaces", operation(routes, routes.listRatelimitNamespaces))
+	post("keyline.listPortals", operation(routes, routes.listPortals))
+	post("keyline.createPortal", operation(routes, routes.createPortal))
+	post("keyline.deletePortal", operation(routes, routes.deletePortal))
+	post("keyline.listAuditLogs", operation(routes, routes.listAuditLogs))
 	return guard{next: router, logger: logger, unknown: obs.unknown}, served
 }
 

@@ -3,7 +3,7 @@
 import { h, replace } from "../lib/dom";
 import { when } from "../lib/format";
 import { can, session } from "./session";
-import { attempt, errorBox, status } from "./ui";
+import { attempt, paged, status } from "./ui";
 
 export interface APISummary {
   id: string;
@@ -15,30 +15,16 @@ export interface APISummary {
 export async function apisView(main: HTMLElement): Promise<void> {
   const { client } = session()!;
   const list = h("div", {});
-  const cursors: string[] = [""]; // cursors[i] opens page i
-  let pageNo = 0;
-
-  const load = async () => {
-    try {
-      const res = await client.call<APISummary[]>("keyline.listApis", { cursor: cursors[pageNo] || undefined, limit: 25 });
-      if (res.pagination?.hasMore && res.pagination.cursor) cursors[pageNo + 1] = res.pagination.cursor;
-      const rows = res.data.map((a) =>
-        h("tr", {},
-          h("td", {}, h("a", { href: `#/apis/${encodeURIComponent(a.id)}` }, a.name)),
-          h("td", { class: "mono" }, a.id),
-          h("td", {}, when(a.createdAt))));
-      replace(list,
-        rows.length
-          ? h("table", { id: "apis" }, h("thead", {}, h("tr", {}, h("th", {}, "Name"), h("th", {}, "ID"), h("th", {}, "Created"))), h("tbody", {}, rows))
-          : h("p", { class: "muted" }, "No APIs this root key may read."),
-        h("div", { class: "pager" },
-          h("button", { disabled: pageNo === 0, onclick: () => { pageNo--; void load(); } }, "← Previous"),
-          h("span", { class: "muted" }, `page ${pageNo + 1}`),
-          h("button", { disabled: !cursors[pageNo + 1], onclick: () => { pageNo++; void load(); } }, "Next →")));
-    } catch (e) {
-      replace(list, errorBox(e));
-    }
-  };
+  const load = paged(list,
+    (cursor) => client.call<APISummary[]>("keyline.listApis", { cursor, limit: 25 }),
+    (apis) => apis.length
+      ? h("table", { id: "apis" }, h("thead", {}, h("tr", {}, h("th", {}, "Name"), h("th", {}, "ID"), h("th", {}, "Created"))),
+        h("tbody", {}, apis.map((a) =>
+          h("tr", {},
+            h("td", {}, h("a", { href: `#/apis/${encodeURIComponent(a.id)}` }, a.name)),
+            h("td", { class: "mono" }, a.id),
+            h("td", {}, when(a.createdAt))))))
+      : h("p", { class: "muted" }, "No APIs this root key may read."));
 
   let create: HTMLElement | null = null;
   if (can("api", "create_api")) {

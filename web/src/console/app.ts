@@ -1,6 +1,6 @@
 // app.ts: the console's shell: the sign-in form, the navigation and a
-// hash router (#/apis, #/apis/<id>, #/identities, #/ratelimits), so every
-// view has a URL and the server needs only /console.
+// hash router (#/apis, #/apis/<id>, #/identities, #/ratelimits, #/portals,
+// #/audit), so every view has a URL and the server needs only /console.
 import { h, replace } from "../lib/dom";
 import { canAny, session, signIn, signOut } from "./session";
 import { errorBox } from "./ui";
@@ -8,6 +8,8 @@ import { apisView } from "./apis";
 import { apiView } from "./api";
 import { identitiesView } from "./identities";
 import { ratelimitsView } from "./ratelimits";
+import { portalsView } from "./portals";
+import { auditView } from "./audit";
 
 let root: HTMLElement;
 
@@ -61,7 +63,9 @@ function shell(active: string, content: HTMLElement): HTMLElement {
       h("nav", {},
         link("#/apis", "APIs"),
         link("#/identities", "Identities", canAny("identity", "read_identity")),
-        link("#/ratelimits", "Rate limits", canAny("ratelimit", "read_override"))),
+        link("#/ratelimits", "Rate limits", canAny("ratelimit", "read_override")),
+        link("#/portals", "Portals", canAny("portal", "read_portal")),
+        link("#/audit", "Audit log", canAny("workspace", "read_audit_log"))),
       h("span", { class: "spacer" }),
       h("span", { class: "muted mono", title: "workspace" }, s.workspaceId),
       h("button", { onclick: () => { signOut(); location.hash = "#/"; void render(); } }, "Sign out")),
@@ -76,11 +80,14 @@ async function render(): Promise<void> {
   }
   const [, section, id] = (location.hash || "#/apis").split("/");
   const main = h("main", {});
-  const active = section === "identities" ? "#/identities" : section === "ratelimits" ? "#/ratelimits" : "#/apis";
+  const sections = ["identities", "ratelimits", "portals", "audit"];
+  const active = sections.includes(section) ? `#/${section}` : "#/apis";
   replace(root, shell(active, main));
   const ref = id ? decodeURIComponent(id) : "";
   if (section === "identities") await identitiesView(main);
   else if (section === "ratelimits") await ratelimitsView(main, ref);
+  else if (section === "portals") await portalsView(main);
+  else if (section === "audit") await auditView(main);
   else if (ref) await apiView(main, ref);
   else await apisView(main);
 }
