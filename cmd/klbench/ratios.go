@@ -3,11 +3,13 @@ package main
 import (
 	"context"
 	"errors"
+	"flag"
 	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"runtime/pprof"
 	"strconv"
 	"strings"
 	"time"
@@ -22,6 +24,29 @@ import (
 // `wrk -t1 -c<conns> -d<d>`). Runs alternate bare and keyline on the same
 // loader so that both see the same machine; each ratio is keyline's rate
 // over the mean of the bare runs just before and after it.
+
+// ratiosProfile names the CPU profiles of the embedded default's first
+// round under wrk: PREFIX-verifyKey.pprof and PREFIX-ratelimit.limit.pprof.
+// Registered here rather than with the other flags so that the phase keeps
+// its options in its own file.
+var ratiosProfile = flag.String("ratios-cpuprofile", "", "write CPU profiles of the embedded default's first wrk round of the ratios phase to PREFIX-<operation>.pprof")
+
+// profiled runs run under a CPU profile written to file ("" runs it bare).
+func profiled(file string, run func() (float64, error)) (float64, error) {
+	if file == "" {
+		return run()
+	}
+	f, err := os.Create(file)
+	if err != nil {
+		return 0, err
+	}
+	defer f.Close()
+	if err := pprof.StartCPUProfile(f); err != nil {
+		return 0, err
+	}
+	defer pprof.StopCPUProfile()
+	return run()
+}
 
 // wrkRate matches wrk's "Requests/sec:" line.
 var wrkRate = regexp.MustCompile(`Requests/sec:\s+([0-9.]+)`)
@@ -182,12 +207,16 @@ func runRatios(ctx context.Context, o options, rounds int) error {
 				if err != nil {
 					return err
 				}
-				for _, s := range sets {
+				for i, s := range sets {
 					tg := s.verify
 					if op == "ratelimit.limit" {
 						tg = s.limit
 					}
-					rps, err := l.run(tg)
+					prof := ""
+					if *ratiosProfile != "" && round == 0 && i == 0 && l.name == "wrk" {
+						prof = *ratiosProfile + "-" + op + ".pprof"
+					}
+					rps, err := profiled(prof, func() (float64, error) { return l.run(tg) })
 					if err != nil {
 						return err
 					}
