@@ -69,23 +69,6 @@ func localAnalytics(insertBatch int) configs.Analytics {
 	return configs.Analytics{InsertBatchSize: insertBatch, InsertFlushIntervalMs: 20}
 }
 
-// superviseLocal runs the projector as infra/runtime does, restarted after
-// every error until ctx ends; it returns the errors it restarted after.
-func superviseLocal(ctx context.Context, p *LocalProjector) <-chan []error {
-	done := make(chan []error, 1)
-	go func() {
-		var errs []error
-		for ctx.Err() == nil {
-			if err := p.Run(ctx); err != nil {
-				errs = append(errs, err)
-				time.Sleep(10 * time.Millisecond)
-			}
-		}
-		done <- errs
-	}()
-	return done
-}
-
 // expectStoredOnce waits until w holds every one of ids exactly once, and
 // nothing else.
 func expectStoredOnce(t *testing.T, w *fakeWriter, ids []string) {
@@ -204,7 +187,7 @@ func TestLocalProjectorExactlyOnceThroughFailures(t *testing.T) {
 			}
 			ctx, cancel := context.WithCancel(context.Background())
 			p := NewLocalProjector(s, w, "node_a", localAnalytics(500), discard())
-			done := superviseLocal(ctx, p)
+			done := supervise(ctx, p.Run)
 			expectStoredOnce(t, w, ids)
 			cancel()
 			if errs := <-done; len(errs) != 2 {
@@ -222,7 +205,7 @@ func TestLocalProjectorExactlyOnceThroughFailures(t *testing.T) {
 			w.mu.Unlock()
 			more := storeRecords(t, s, 700, false)
 			ctx, cancel = context.WithCancel(context.Background())
-			done = superviseLocal(ctx, NewLocalProjector(s, w, "node_a", localAnalytics(500), discard()))
+			done = supervise(ctx, NewLocalProjector(s, w, "node_a", localAnalytics(500), discard()).Run)
 			expectStoredOnce(t, w, append(ids, more...))
 			cancel()
 			<-done
@@ -264,7 +247,7 @@ func TestLocalProjectorWritesRetriedRecordsAsSuspect(t *testing.T) {
 	}
 	w := newFakeWriter()
 	ctx, cancel := context.WithCancel(context.Background())
-	done := superviseLocal(ctx, NewLocalProjector(s, w, "node_a", localAnalytics(10_000), discard()))
+	done := supervise(ctx, NewLocalProjector(s, w, "node_a", localAnalytics(10_000), discard()).Run)
 	expectStoredOnce(t, w, ids)
 	testenv.Eventually(t, 10*time.Second, func() (bool, string) {
 		_, calls := w.snapshot()
@@ -292,7 +275,7 @@ func TestLocalProjectorCountsTrimmedRecords(t *testing.T) {
 			w := newFakeWriter()
 			var log syncBuffer
 			ctx, cancel := context.WithCancel(context.Background())
-			done := superviseLocal(ctx, NewLocalProjector(s, w, "node_a", localAnalytics(1000), discard()))
+			done := supervise(ctx, NewLocalProjector(s, w, "node_a", localAnalytics(1000), discard()).Run)
 			expectStoredOnce(t, w, first)
 			cancel()
 			<-done
@@ -302,7 +285,7 @@ func TestLocalProjectorCountsTrimmedRecords(t *testing.T) {
 			later := storeRecords(t, s, 300, false)
 			p := NewLocalProjector(s, w, "node_a", localAnalytics(1000), slog.New(slog.NewTextHandler(&log, nil)))
 			ctx, cancel = context.WithCancel(context.Background())
-			done = superviseLocal(ctx, p)
+			done = supervise(ctx, p.Run)
 			expectStoredOnce(t, w, append(first, later[200:]...))
 			cancel()
 			<-done
@@ -332,7 +315,7 @@ func TestLocalProjectorsOnOnePostgresProjectOnce(t *testing.T) {
 	ctxA, cancelA := context.WithCancel(context.Background())
 	ctxB, cancelB := context.WithCancel(context.Background())
 	defer cancelB()
-	doneA, doneB := superviseLocal(ctxA, pa), superviseLocal(ctxB, pb)
+	doneA, doneB := supervise(ctxA, pa.Run), supervise(ctxB, pb.Run)
 
 	var ids []string
 	var mu sync.Mutex
