@@ -166,6 +166,38 @@ func TestLocalStoreUpgradesTheEarlierLayout(t *testing.T) {
 	}
 }
 
+// On SQLite a store of the BIGINT-keyed layout (a second B-tree beside the
+// rowid) is rebuilt with the rowid as its key, keeping positions and retry
+// flags.
+func TestLocalStoreRekeysTheBigintLayoutOnSQLite(t *testing.T) {
+	url := "sqlite:" + filepath.Join(t.TempDir(), "bigint.db")
+	db, cleanup, err := sqlstore.Open(context.Background(), configs.Database{Primary: url})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cleanup()
+	ctx := context.Background()
+	for _, q := range []string{
+		`CREATE TABLE analytics_log (seq BIGINT PRIMARY KEY, retry SMALLINT NOT NULL DEFAULT 0, payload TEXT NOT NULL)`,
+		`INSERT INTO analytics_log (seq, retry, payload) VALUES (7, 0, '{"id":"aev_7"}'), (8, 1, '{"id":"aev_8"}')`,
+	} {
+		if _, err := db.Primary.ExecContext(ctx, q); err != nil {
+			t.Fatal(err)
+		}
+	}
+	s := openLocalAt(t, url, 100)
+	storeRecords(t, s, 2, false)
+	recs, err := s.ReadAfter(ctx, 0, 10)
+	if err != nil || len(recs) != 4 || recs[0].Position != 7 || recs[0].Retry || !recs[1].Retry || recs[1].Payload != `{"id":"aev_8"}` ||
+		recs[3].Position != 10 {
+		t.Fatalf("after the rebuild: %+v (%v)", recs, err)
+	}
+	var typed string
+	if err := db.Primary.QueryRowContext(ctx, `SELECT type FROM pragma_table_info('analytics_log') WHERE name = 'seq'`).Scan(&typed); err != nil || typed != "INTEGER" {
+		t.Fatalf("seq is %q (%v), want INTEGER", typed, err)
+	}
+}
+
 // Every record reaches the writer exactly once in effect, through an
 // insert whose answer was lost (stored, then failed), an insert that
 // failed outright and a restart: whatever may have been written before is

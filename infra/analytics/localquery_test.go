@@ -125,6 +125,100 @@ func TestLocalQueryCountsEachRecordOnce(t *testing.T) {
 	}
 }
 
+// The store counts what it publishes in the same transaction once the
+// checkpoint has caught up, and leaves to the projector what it could not
+// count (records stored before, or while a step held the checkpoint): two
+// stores (two nodes) publishing while two projectors step count every
+// record once between them, and a batch published after the catch-up is
+// counted by the publish alone.
+func TestLocalStoreCountsWhatItPublishes(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct{ name, primary string }{
+		{"sqlite", "sqlite:" + filepath.Join(t.TempDir(), "k.db")},
+		{"postgres", testenv.FreshPostgresDatabase(t)},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			ctx := context.Background()
+			db := openLocalDB(t, tc.primary)
+			logger := slog.New(slog.NewTextHandler(io.Discard, nil))
+			before, err := NewLocalStore(ctx, db, 1_000_000)
+			if err != nil {
+				t.Fatal(err)
+			}
+			// Stored before anything counted them: the projectors' work.
+			if err := before.Publish(ctx, localRecords(1000, time.Now()), false); err != nil {
+				t.Fatal(err)
+			}
+			stores, projectors := make([]*LocalStore, 2), make([]*LocalQuery, 2)
+			for i := range stores {
+				if stores[i], err = NewLocalStore(ctx, db, 1_000_000); err != nil {
+					t.Fatal(err)
+				}
+				if projectors[i], err = NewLocalQuery(ctx, db, 1_000_000, logger); err != nil {
+					t.Fatal(err)
+				}
+				projectors[i].batch = 300
+				stores[i].CountInto(projectors[i])
+			}
+			var published sync.WaitGroup
+			for _, s := range stores {
+				published.Add(1)
+				go func() {
+					defer published.Done()
+					for range 10 {
+						if err := s.Publish(ctx, localRecords(200, time.Now()), false); err != nil {
+							t.Error(err)
+						}
+					}
+				}()
+			}
+			done := make(chan struct{})
+			go func() { published.Wait(); close(done) }()
+			var stepped sync.WaitGroup
+			for _, p := range projectors {
+				stepped.Add(1)
+				go func() {
+					defer stepped.Done()
+					for {
+						k, err := p.Step(ctx)
+						if err != nil {
+							t.Error(err)
+							return
+						}
+						select {
+						case <-done:
+							if k == 0 {
+								return
+							}
+						default:
+						}
+					}
+				}()
+			}
+			stepped.Wait()
+			// 1000 + 4000 records, a quarter of them rate-limit decisions.
+			if ver, rl, _ := localTotals(t, db); ver != 3750 || rl != 1250 {
+				t.Fatalf("counted %d verifications and %d decisions, want 3750 and 1250", ver, rl)
+			}
+			folded := projectors[0].Projected() + projectors[1].Projected()
+			if err := stores[0].Publish(ctx, localRecords(200, time.Now()), false); err != nil {
+				t.Fatal(err)
+			}
+			if got := projectors[0].Projected() + projectors[1].Projected(); got != folded+200 {
+				t.Fatalf("the publish after the catch-up counted %d records, want 200", got-folded)
+			}
+			for _, p := range projectors {
+				if k, err := p.Step(ctx); k != 0 || err != nil {
+					t.Fatalf("a step after a counted publish read %d (%v)", k, err)
+				}
+			}
+			if ver, rl, _ := localTotals(t, db); ver != 3900 || rl != 1300 {
+				t.Fatalf("counted %d verifications and %d decisions, want 3900 and 1300", ver, rl)
+			}
+		})
+	}
+}
+
 // Past its bound the table drops its oldest rows and says from when it is
 // complete; records the local store trimmed before the projector read them
 // are counted as lost and move that instant too.
