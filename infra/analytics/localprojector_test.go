@@ -22,11 +22,16 @@ var localDatabases = []string{"sqlite", "postgres"}
 
 func openLocal(t *testing.T, kind string, retention int64) *LocalStore {
 	t.Helper()
-	url := "sqlite:" + filepath.Join(t.TempDir(), "local.db")
+	return openLocalAt(t, localURL(t, kind), retention)
+}
+
+// localURL is a fresh database of kind.
+func localURL(t *testing.T, kind string) string {
+	t.Helper()
 	if kind == "postgres" {
-		url = testenv.FreshPostgresDatabase(t)
+		return testenv.FreshPostgresDatabase(t)
 	}
-	return openLocalAt(t, url, retention)
+	return "sqlite:" + filepath.Join(t.TempDir(), "local.db")
 }
 
 func openLocalAt(t *testing.T, url string, retention int64) *LocalStore {
@@ -132,6 +137,16 @@ func TestLocalStorePositionsAreDenseAndBounded(t *testing.T) {
 	}
 }
 
+// execAll runs stmts on db's primary, in order.
+func execAll(t *testing.T, db *sqlstore.DB, stmts ...string) {
+	t.Helper()
+	for _, q := range stmts {
+		if _, err := db.Primary.ExecContext(context.Background(), q); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
 // A store of the earlier layout (a unique id column) is rebuilt in the new
 // one with its positions, so consumer offsets stay valid.
 func TestLocalStoreUpgradesTheEarlierLayout(t *testing.T) {
@@ -142,20 +157,10 @@ func TestLocalStoreUpgradesTheEarlierLayout(t *testing.T) {
 			if kind == "postgres" {
 				url, seq = testenv.FreshPostgresDatabase(t), "seq BIGSERIAL PRIMARY KEY"
 			}
-			db, cleanup, err := sqlstore.Open(context.Background(), configs.Database{Primary: url})
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer cleanup()
+			execAll(t, openLocalDB(t, url),
+				`CREATE TABLE analytics_log (`+seq+`, id TEXT NOT NULL UNIQUE, payload TEXT NOT NULL)`,
+				`INSERT INTO analytics_log (id, payload) VALUES ('aev_1', '{"id":"aev_1"}'), ('aev_2', '{"id":"aev_2"}')`)
 			ctx := context.Background()
-			for _, q := range []string{
-				`CREATE TABLE analytics_log (` + seq + `, id TEXT NOT NULL UNIQUE, payload TEXT NOT NULL)`,
-				`INSERT INTO analytics_log (id, payload) VALUES ('aev_1', '{"id":"aev_1"}'), ('aev_2', '{"id":"aev_2"}')`,
-			} {
-				if _, err := db.Primary.ExecContext(ctx, q); err != nil {
-					t.Fatal(err)
-				}
-			}
 			s := openLocalAt(t, url, 100)
 			storeRecords(t, s, 3, false)
 			recs, err := s.ReadAfter(ctx, 0, 10)
@@ -171,20 +176,11 @@ func TestLocalStoreUpgradesTheEarlierLayout(t *testing.T) {
 // flags.
 func TestLocalStoreRekeysTheBigintLayoutOnSQLite(t *testing.T) {
 	url := "sqlite:" + filepath.Join(t.TempDir(), "bigint.db")
-	db, cleanup, err := sqlstore.Open(context.Background(), configs.Database{Primary: url})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer cleanup()
-	ctx := context.Background()
-	for _, q := range []string{
+	db := openLocalDB(t, url)
+	execAll(t, db,
 		`CREATE TABLE analytics_log (seq BIGINT PRIMARY KEY, retry SMALLINT NOT NULL DEFAULT 0, payload TEXT NOT NULL)`,
-		`INSERT INTO analytics_log (seq, retry, payload) VALUES (7, 0, '{"id":"aev_7"}'), (8, 1, '{"id":"aev_8"}')`,
-	} {
-		if _, err := db.Primary.ExecContext(ctx, q); err != nil {
-			t.Fatal(err)
-		}
-	}
+		`INSERT INTO analytics_log (seq, retry, payload) VALUES (7, 0, '{"id":"aev_7"}'), (8, 1, '{"id":"aev_8"}')`)
+	ctx := context.Background()
 	s := openLocalAt(t, url, 100)
 	storeRecords(t, s, 2, false)
 	recs, err := s.ReadAfter(ctx, 0, 10)

@@ -55,6 +55,40 @@ func localTotals(t *testing.T, db *sqlstore.DB) (ver, rl, rows int64) {
 	return ver, rl, rows
 }
 
+// stepAll steps every projector at once, each until done is closed and a
+// step then finds nothing to read.
+func stepAll(t *testing.T, projectors []*LocalQuery, done <-chan struct{}) {
+	t.Helper()
+	var wg sync.WaitGroup
+	for _, p := range projectors {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				k, err := p.Step(context.Background())
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				select {
+				case <-done:
+					if k == 0 {
+						return
+					}
+				default:
+				}
+			}
+		}()
+	}
+	wg.Wait()
+}
+
+func closed() <-chan struct{} {
+	c := make(chan struct{})
+	close(c)
+	return c
+}
+
 // Every record is counted once: records of one millisecond and key share a
 // row, a repeated step adds nothing, and on PostgreSQL two projectors
 // running at once (two nodes) split the work without counting twice.
@@ -86,24 +120,7 @@ func TestLocalQueryCountsEachRecordOnce(t *testing.T) {
 					t.Fatal(err)
 				}
 			}
-			var wg sync.WaitGroup
-			for _, p := range projectors {
-				wg.Add(1)
-				go func() {
-					defer wg.Done()
-					for {
-						k, err := p.Step(ctx)
-						if err != nil {
-							t.Error(err)
-							return
-						}
-						if k == 0 {
-							return
-						}
-					}
-				}()
-			}
-			wg.Wait()
+			stepAll(t, projectors, closed())
 			ver, rl, rows := localTotals(t, db)
 			if ver != 3000 || rl != 1000 {
 				t.Fatalf("counted %d verifications and %d decisions, want 3000 and 1000", ver, rl)
@@ -133,13 +150,10 @@ func TestLocalQueryCountsEachRecordOnce(t *testing.T) {
 // counted by the publish alone.
 func TestLocalStoreCountsWhatItPublishes(t *testing.T) {
 	t.Parallel()
-	for _, tc := range []struct{ name, primary string }{
-		{"sqlite", "sqlite:" + filepath.Join(t.TempDir(), "k.db")},
-		{"postgres", testenv.FreshPostgresDatabase(t)},
-	} {
-		t.Run(tc.name, func(t *testing.T) {
+	for _, kind := range localDatabases {
+		t.Run(kind, func(t *testing.T) {
 			ctx := context.Background()
-			db := openLocalDB(t, tc.primary)
+			db := openLocalDB(t, localURL(t, kind))
 			logger := slog.New(slog.NewTextHandler(io.Discard, nil))
 			before, err := NewLocalStore(ctx, db, 1_000_000)
 			if err != nil {
@@ -174,28 +188,7 @@ func TestLocalStoreCountsWhatItPublishes(t *testing.T) {
 			}
 			done := make(chan struct{})
 			go func() { published.Wait(); close(done) }()
-			var stepped sync.WaitGroup
-			for _, p := range projectors {
-				stepped.Add(1)
-				go func() {
-					defer stepped.Done()
-					for {
-						k, err := p.Step(ctx)
-						if err != nil {
-							t.Error(err)
-							return
-						}
-						select {
-						case <-done:
-							if k == 0 {
-								return
-							}
-						default:
-						}
-					}
-				}()
-			}
-			stepped.Wait()
+			stepAll(t, projectors, done)
 			// 1000 + 4000 records, a quarter of them rate-limit decisions.
 			if ver, rl, _ := localTotals(t, db); ver != 3750 || rl != 1250 {
 				t.Fatalf("counted %d verifications and %d decisions, want 3750 and 1250", ver, rl)
