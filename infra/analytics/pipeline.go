@@ -80,8 +80,9 @@ func NewPipeline(ctx context.Context, cfg *configs.Config, store *sqlstore.Store
 	if p.Records != nil {
 		// The local store pays per transaction (a commit, the position
 		// lookup, the query tables), not per round trip: larger batches
-		// cost it less per record.
-		sinkCfg.BatchSize = max(sinkCfg.BatchSize, localBatchFloor)
+		// cost it less per record. At most half the buffer, so that a full
+		// batch is signalled well before Emit has to drop.
+		sinkCfg.BatchSize = max(sinkCfg.BatchSize, min(localBatchFloor, sinkCfg.BufferSize/2))
 	}
 	p.Sink = NewSink(sinkCfg, pub, logger)
 	p.Audit = AuditFor(store, ch, cfg.Projections, logger)
