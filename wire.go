@@ -17,6 +17,7 @@ import (
 	"github.com/keyline/keyline/handlers/httpapi"
 	"github.com/keyline/keyline/handlers/httpapi/openapi"
 	"github.com/keyline/keyline/handlers/services/credits"
+	"github.com/keyline/keyline/handlers/services/reporting"
 	"github.com/keyline/keyline/infra/analytics"
 	"github.com/keyline/keyline/infra/clickhouse"
 	"github.com/keyline/keyline/infra/cluster"
@@ -87,7 +88,8 @@ var apiSet = wire.NewSet(
 	handlers.NewUpdateKey,
 	handlers.NewUpdateCredits,
 	handlers.NewCounters,
-	handlers.NewReporter,
+	reporting.New,
+	wire.Bind(new(reporting.Counts), new(*handlers.Counters)),
 	handlers.NewMigrations,
 	handlers.NewVerifyKey,
 	wire.Bind(new(handlers.RefillReader), new(*projections.Reader)),
@@ -151,7 +153,7 @@ var apiSet = wire.NewSet(
 	outbox.ForwarderFor,
 	analytics.NewPipeline,
 	wire.FieldsOf(new(*analytics.Pipeline), "Sink"),
-	wire.Bind(new(handlers.AnalyticsSink), new(*analytics.Sink)),
+	wire.Bind(new(reporting.Sink), new(*analytics.Sink)),
 	runtime.NewServer,
 )
 

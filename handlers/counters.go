@@ -20,9 +20,9 @@ type Counters struct {
 // NewCounters builds the process's counters.
 func NewCounters() *Counters { return &Counters{} }
 
-// verified counts one answered verification. A nil Counters counts nothing
+// Verified counts one answered verification. A nil Counters counts nothing
 // (use cases built by hand in tests).
-func (c *Counters) verified(code string) {
+func (c *Counters) Verified(code string) {
 	if c == nil {
 		return
 	}
@@ -50,8 +50,8 @@ func (c *Counters) verified(code string) {
 	c.verifications[i].Add(1)
 }
 
-// ratelimitDecided counts one check of ratelimit.limit or multiLimit.
-func (c *Counters) ratelimitDecided(passed bool) {
+// RatelimitDecided counts one check of ratelimit.limit or multiLimit.
+func (c *Counters) RatelimitDecided(passed bool) {
 	if c == nil {
 		return
 	}

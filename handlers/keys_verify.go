@@ -14,6 +14,8 @@ import (
 	"github.com/keyline/keyline/configs"
 	"github.com/keyline/keyline/events"
 	"github.com/keyline/keyline/handlers/permquery"
+
+	"github.com/keyline/keyline/handlers/services/reporting"
 )
 
 // Verification codes, as Unkey names them.
@@ -72,7 +74,7 @@ type VerifyKey struct {
 	Limiter RateLimiter
 	// Report receives one analytics record per verification that reaches
 	// the checks.
-	Report *Reporter
+	Report *reporting.Reporter
 	// Migrations are the migrationIds a key not found by its hash may be
 	// looked up under.
 	Migrations *Migrations
@@ -80,7 +82,7 @@ type VerifyKey struct {
 }
 
 // NewVerifyKey builds the use case.
-func NewVerifyKey(log EventLog, r KeyReader, cache *KeyCache, limiter RateLimiter, report *Reporter,
+func NewVerifyKey(log EventLog, r KeyReader, cache *KeyCache, limiter RateLimiter, report *reporting.Reporter,
 	migrations *Migrations) *VerifyKey {
 	return &VerifyKey{Log: log, Reader: r, Cache: cache, Limiter: limiter, Report: report,
 		Migrations: migrations, now: time.Now}
@@ -92,7 +94,7 @@ var notFound = VerifyKeyResult{Code: CodeNotFound}
 func (h *VerifyKey) Handle(ctx context.Context, p *Principal, in VerifyKeyInput) (VerifyKeyResult, error) {
 	res, err := h.handle(ctx, p, in)
 	if err == nil {
-		h.Report.answered(res.Code)
+		h.Report.Answered(res.Code)
 	}
 	return res, err
 }
@@ -196,7 +198,7 @@ func (h *VerifyKey) handle(ctx context.Context, p *Principal, in VerifyKeyInput)
 	if e.identity != nil {
 		v.IdentityID, v.ExternalID = e.identity.ID, e.identity.ExternalID
 	}
-	h.Report.Verified(ctx, started, e.workspaceID, v)
+	h.Report.Verified(RequestID(ctx), started, e.workspaceID, v)
 	return res, nil
 }
 

@@ -5,6 +5,8 @@ import (
 	"time"
 
 	"github.com/keyline/keyline/events"
+
+	"github.com/keyline/keyline/handlers/services/reporting"
 )
 
 // RatelimitLimitInput is one limit check as a client sends it.
@@ -35,13 +37,13 @@ type RatelimitLimitResult struct {
 type RatelimitLimit struct {
 	Catalog *RatelimitCatalog
 	Limiter RateLimiter
-	Report  *Reporter
+	Report  *reporting.Reporter
 	// Now is the decision clock; tests replace it.
 	Now func() time.Time
 }
 
 // NewRatelimitLimit builds the use case.
-func NewRatelimitLimit(catalog *RatelimitCatalog, limiter RateLimiter, report *Reporter) *RatelimitLimit {
+func NewRatelimitLimit(catalog *RatelimitCatalog, limiter RateLimiter, report *reporting.Reporter) *RatelimitLimit {
 	return &RatelimitLimit{Catalog: catalog, Limiter: limiter, Report: report, Now: time.Now}
 }
 
@@ -59,7 +61,7 @@ func (h *RatelimitLimit) Handle(ctx context.Context, p *Principal, in RatelimitL
 // decideLimits is shared by limit and multiLimit: resolve namespaces (with
 // auto-creation and permissions), apply overrides, decide all checks as one
 // all-or-nothing batch.
-func decideLimits(ctx context.Context, catalog *RatelimitCatalog, limiter RateLimiter, report *Reporter, now time.Time,
+func decideLimits(ctx context.Context, catalog *RatelimitCatalog, limiter RateLimiter, report *reporting.Reporter, now time.Time,
 	p *Principal, reqs []RatelimitLimitInput) ([]RatelimitLimitResult, bool, error) {
 	started := time.Now()
 	refs := make([]string, len(reqs))
@@ -95,7 +97,7 @@ func decideLimits(ctx context.Context, catalog *RatelimitCatalog, limiter RateLi
 		all = all && d.Passed
 	}
 	for i, r := range reqs {
-		report.RatelimitDecided(ctx, started, p.WorkspaceID, events.RatelimitDecided{
+		report.RatelimitDecided(RequestID(ctx), started, p.WorkspaceID, events.RatelimitDecided{
 			NamespaceID: namespaces[r.Namespace].ID, Identifier: r.Identifier, Passed: all && decisions[i].Passed,
 			Limit: decisions[i].Limit, Remaining: decisions[i].Remaining, Cost: r.Cost})
 	}

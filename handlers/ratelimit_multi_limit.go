@@ -3,6 +3,8 @@ package handlers
 import (
 	"context"
 	"time"
+
+	"github.com/keyline/keyline/handlers/services/reporting"
 )
 
 // RatelimitMultiLimit decides ratelimit.multiLimit: up to 100 checks, all or
@@ -11,13 +13,13 @@ import (
 type RatelimitMultiLimit struct {
 	Catalog *RatelimitCatalog
 	Limiter RateLimiter
-	Report  *Reporter
+	Report  *reporting.Reporter
 	// Now is the decision clock; tests replace it.
 	Now func() time.Time
 }
 
 // NewRatelimitMultiLimit builds the use case.
-func NewRatelimitMultiLimit(catalog *RatelimitCatalog, limiter RateLimiter, report *Reporter) *RatelimitMultiLimit {
+func NewRatelimitMultiLimit(catalog *RatelimitCatalog, limiter RateLimiter, report *reporting.Reporter) *RatelimitMultiLimit {
 	return &RatelimitMultiLimit{Catalog: catalog, Limiter: limiter, Report: report, Now: time.Now}
 }
 

@@ -7,7 +7,6 @@ import (
 	"path/filepath"
 	"sync"
 	"sync/atomic"
-	"syscall"
 	"testing"
 	"time"
 
@@ -151,44 +150,9 @@ func TestLocalProjectorKillNineCountsOnce(t *testing.T) {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	sink := analytics.NewSink(configs.Analytics{BufferSize: 100_000, BatchSize: 500, FlushIntervalMs: 20}, store, discardLogger())
-	sinkDone := make(chan error, 1)
-	go func() { sinkDone <- sink.Run(ctx) }()
-
-	want := map[keyOutcome]int{}
-	var mu sync.Mutex
-	emitted := make(chan struct{})
-	go func() {
-		defer close(emitted)
-		for i := range 20 {
-			emitVerifications(sink, 1000, fmt.Sprintf("b%d", i), &mu, want)
-			time.Sleep(20 * time.Millisecond)
-		}
-	}()
+	sink, sinkDone := runSink(ctx, store)
 	ch := openClickHouse(t, chURL)
-	testenv.Eventually(t, 60*time.Second, func() (bool, string) {
-		n := total(countsIn(t, ch, uniqueQuery))
-		return n > 0, fmt.Sprintf("%d records in clickhouse", n)
-	})
-	if err := p.cmd.Process.Signal(syscall.SIGKILL); err != nil {
-		t.Fatal(err)
-	}
-	<-p.done
-	before := total(countsIn(t, ch, uniqueQuery))
-	t.Logf("killed the projector with %d of 20000 records in ClickHouse", before)
-	<-emitted
-	if before >= 20000 {
-		t.Fatalf("the projector had finished before the kill (%d records); nothing was tested", before)
-	}
+	want, before := killMidStream(t, p, sink, ch)
 	startFromConfig(t, config, port)
-	testenv.Eventually(t, 90*time.Second, func() (bool, string) {
-		got := countsIn(t, ch, uniqueQuery)
-		return sameCounts(got, want), fmt.Sprintf("clickhouse has %d of %d records (%d before the kill)", total(got), total(want), before)
-	})
-	expectAllCounts(t, ch, want)
-	cancel()
-	<-sinkDone
-	if sink.Dropped() != 0 || sink.Published() != 20000 {
-		t.Fatalf("sink dropped %d, published %d", sink.Dropped(), sink.Published())
-	}
+	expectCountedOnceAfterKill(t, ch, want, before, cancel, sinkDone, sink)
 }

@@ -17,6 +17,7 @@ import (
 	"github.com/keyline/keyline/configs"
 	"github.com/keyline/keyline/events"
 	"github.com/keyline/keyline/handlers"
+	"github.com/keyline/keyline/handlers/services/reporting"
 	"github.com/keyline/keyline/infra/analytics"
 	"github.com/keyline/keyline/infra/clickhouse"
 	"github.com/keyline/keyline/infra/redisstream"
@@ -69,7 +70,7 @@ var outcomes = []string{"VALID", "RATE_LIMITED", "USAGE_EXCEEDED", "NOT_FOUND"}
 
 // emitVerifications sends n records through sink, spread over 7 keys and 4
 // outcomes, and adds what it sent to want.
-func emitVerifications(sink handlers.AnalyticsSink, n int, tag string, mu *sync.Mutex, want map[keyOutcome]int) {
+func emitVerifications(sink reporting.Sink, n int, tag string, mu *sync.Mutex, want map[keyOutcome]int) {
 	now := time.Now().UnixMilli()
 	local := map[keyOutcome]int{}
 	for i := range n {
@@ -151,7 +152,7 @@ func total(m map[keyOutcome]int) int {
 }
 
 // Two servers on one cluster (PostgreSQL, Redis, ClickHouse) each take
-// verification records through their handlers.AnalyticsSink: ClickHouse
+// verification records through their reporting.Sink: ClickHouse
 // ends up with exactly what was emitted, per key and outcome, in the raw
 // table and in the rollups. Their audit projectors together write every
 // management event once, and `replay --projection audit` rebuilds it.
@@ -259,10 +260,33 @@ func TestAnalyticsProjectorKillNineCountsOnce(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer pub.Close()
-	sink := analytics.NewSink(configs.Analytics{BufferSize: 100_000, BatchSize: 500, FlushIntervalMs: 20}, pub, discardLogger())
-	sinkDone := make(chan error, 1)
-	go func() { sinkDone <- sink.Run(ctx) }()
+	sink, sinkDone := runSink(ctx, pub)
+	db := openClickHouse(t, cfg.ClickHouse.URL)
+	want, before := killMidStream(t, p, sink, db)
+	startFromConfig(t, config, port)
+	if out, errs, code := runProc(t, "migrate", "--config", config); code != 0 ||
+		!strings.Contains(out, fmt.Sprintf("clickhouse schema version %d (0 steps applied now", clickhouse.LatestVersion())) {
+		t.Fatalf("migrate: exit %d\n%s%s", code, out, errs)
+	}
 
+	expectCountedOnceAfterKill(t, db, want, before, cancel, sinkDone, sink)
+}
+
+// runSink runs a real sink on pub, the producer of the kill -9 tests, until
+// ctx ends; its Run's result arrives on the channel.
+func runSink(ctx context.Context, pub analytics.Publisher) (*analytics.Sink, <-chan error) {
+	sink := analytics.NewSink(configs.Analytics{BufferSize: 100_000, BatchSize: 500, FlushIntervalMs: 20}, pub, discardLogger())
+	done := make(chan error, 1)
+	go func() { done <- sink.Run(ctx) }()
+	return sink, done
+}
+
+// killMidStream emits 20 000 verification records into sink in a steady
+// stream and kills the projector p (SIGKILL) once ClickHouse holds some of
+// them. It returns, once all are emitted, what was emitted and how many
+// records ClickHouse held at the kill.
+func killMidStream(t *testing.T, p *proc, sink *analytics.Sink, ch *clickhouse.DB) (map[keyOutcome]int, int) {
+	t.Helper()
 	want := map[keyOutcome]int{}
 	var mu sync.Mutex
 	emitted := make(chan struct{})
@@ -273,35 +297,35 @@ func TestAnalyticsProjectorKillNineCountsOnce(t *testing.T) {
 			time.Sleep(20 * time.Millisecond) // a steady stream, so the kill lands mid-way
 		}
 	}()
-
-	db := openClickHouse(t, cfg.ClickHouse.URL)
 	testenv.Eventually(t, 60*time.Second, func() (bool, string) {
-		n := total(countsIn(t, db, uniqueQuery))
+		n := total(countsIn(t, ch, uniqueQuery))
 		return n > 0, fmt.Sprintf("%d records in clickhouse", n)
 	})
 	if err := p.cmd.Process.Signal(syscall.SIGKILL); err != nil {
 		t.Fatal(err)
 	}
 	<-p.done
-	before := total(countsIn(t, db, uniqueQuery))
+	before := total(countsIn(t, ch, uniqueQuery))
 	t.Logf("killed the projector with %d of 20000 records in ClickHouse", before)
 	<-emitted
 	if before >= 20000 {
 		t.Fatalf("the projector had finished before the kill (%d records); nothing was tested", before)
 	}
-	startFromConfig(t, config, port)
-	if out, errs, code := runProc(t, "migrate", "--config", config); code != 0 ||
-		!strings.Contains(out, fmt.Sprintf("clickhouse schema version %d (0 steps applied now", clickhouse.LatestVersion())) {
-		t.Fatalf("migrate: exit %d\n%s%s", code, out, errs)
-	}
+	return want, before
+}
 
+// expectCountedOnceAfterKill waits, after killMidStream and a restart,
+// until ClickHouse holds exactly want in the raw table and the rollups;
+// then it stops the sink and checks that it dropped nothing.
+func expectCountedOnceAfterKill(t *testing.T, ch *clickhouse.DB, want map[keyOutcome]int, before int, stop func(), done <-chan error, sink *analytics.Sink) {
+	t.Helper()
 	testenv.Eventually(t, 90*time.Second, func() (bool, string) {
-		got := countsIn(t, db, uniqueQuery)
+		got := countsIn(t, ch, uniqueQuery)
 		return sameCounts(got, want), fmt.Sprintf("clickhouse has %d of %d records (%d before the kill)", total(got), total(want), before)
 	})
-	expectAllCounts(t, db, want)
-	cancel()
-	<-sinkDone
+	expectAllCounts(t, ch, want)
+	stop()
+	<-done
 	if sink.Dropped() != 0 || sink.Published() != 20000 {
 		t.Fatalf("sink dropped %d, published %d", sink.Dropped(), sink.Published())
 	}

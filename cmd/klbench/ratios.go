@@ -3,11 +3,13 @@ package main
 import (
 	"context"
 	"errors"
+	"flag"
 	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"runtime/pprof"
 	"strconv"
 	"strings"
 	"time"
@@ -22,6 +24,29 @@ import (
 // `wrk -t1 -c<conns> -d<d>`). Runs alternate bare and keyline on the same
 // loader so that both see the same machine; each ratio is keyline's rate
 // over the mean of the bare runs just before and after it.
+
+// ratiosProfile names the CPU profiles of the embedded default's first
+// round under wrk: PREFIX-verifyKey.pprof and PREFIX-ratelimit.limit.pprof.
+// Registered here rather than with the other flags so that the phase keeps
+// its options in its own file.
+var ratiosProfile = flag.String("ratios-cpuprofile", "", "write CPU profiles of the embedded default's first wrk round of the ratios phase to PREFIX-<operation>.pprof")
+
+// profiled runs run under a CPU profile written to file ("" runs it bare).
+func profiled(file string, run func() (float64, error)) (float64, error) {
+	if file == "" {
+		return run()
+	}
+	f, err := os.Create(file)
+	if err != nil {
+		return 0, err
+	}
+	defer f.Close()
+	if err := pprof.StartCPUProfile(f); err != nil {
+		return 0, err
+	}
+	defer pprof.StopCPUProfile()
+	return run()
+}
 
 // wrkRate matches wrk's "Requests/sec:" line.
 var wrkRate = regexp.MustCompile(`Requests/sec:\s+([0-9.]+)`)
@@ -167,10 +192,23 @@ func runRatios(ctx context.Context, o options, rounds int) error {
 	emb := sets[0].srv.srv.Analytics.Sink
 	emitted0, dropped0 := emb.Emitted(), emb.Dropped()
 
-	fmt.Printf("\nratios to the bare handler (%d connections, %s per run, %d round(s), runs alternate bare and keyline):\n", o.conns, o.d, rounds)
-	fmt.Printf("%-9s %-30s %-16s %10s %10s %7s\n", "loader", "mode", "operation", "req/s", "bare req/s", "ratio")
+	// measured runs one load and reports, beside the rate, the CPU time
+	// this process (the servers: the loaders are other processes) spent
+	// per request meanwhile, which depends far less than the rate on what
+	// else the machine runs.
+	measured := func(run func() (float64, error)) (float64, float64, error) {
+		cpu := cpuTime()
+		rps, err := run()
+		if err != nil || rps == 0 {
+			return rps, 0, err
+		}
+		return rps, float64((cpuTime() - cpu).Microseconds()) / (rps * o.d.Seconds()), nil
+	}
+	fmt.Printf("\nratios to the bare handler (%d connections, %s per run, %d round(s), runs alternate bare and keyline;\n"+
+		"cpu: CPU µs per request of the servers' process during the run):\n", o.conns, o.d, rounds)
+	fmt.Printf("%-9s %-30s %-16s %10s %10s %7s %9s %9s\n", "loader", "mode", "operation", "req/s", "bare req/s", "ratio", "cpu", "bare cpu")
 	type key struct{ loader, mode, op string }
-	sum := map[key]float64{}
+	sum, cpuSum := map[key]float64{}, map[key]float64{}
 	for round := range rounds {
 		for _, l := range loaders {
 			for _, op := range []string{"verifyKey", "ratelimit.limit"} {
@@ -178,28 +216,33 @@ func runRatios(ctx context.Context, o options, rounds int) error {
 				if op == "ratelimit.limit" {
 					bare = bareLimit
 				}
-				before, err := l.run(bare)
+				before, beforeCPU, err := measured(func() (float64, error) { return l.run(bare) })
 				if err != nil {
 					return err
 				}
-				for _, s := range sets {
+				for i, s := range sets {
 					tg := s.verify
 					if op == "ratelimit.limit" {
 						tg = s.limit
 					}
-					rps, err := l.run(tg)
+					prof := ""
+					if *ratiosProfile != "" && round == 0 && i == 0 && l.name == "wrk" {
+						prof = *ratiosProfile + "-" + op + ".pprof"
+					}
+					rps, cpu, err := measured(func() (float64, error) { return profiled(prof, func() (float64, error) { return l.run(tg) }) })
 					if err != nil {
 						return err
 					}
-					after, err := l.run(bare)
+					after, afterCPU, err := measured(func() (float64, error) { return l.run(bare) })
 					if err != nil {
 						return err
 					}
-					ref := (before + after) / 2
-					before = after
+					ref, refCPU := (before+after)/2, (beforeCPU+afterCPU)/2
+					before, beforeCPU = after, afterCPU
 					ratio := rps / ref
 					sum[key{l.name, s.mode, op}] += ratio
-					fmt.Printf("%-9s %-30s %-16s %10.0f %10.0f %7.2f   (round %d)\n", l.name, s.mode, op, rps, ref, ratio, round+1)
+					cpuSum[key{l.name, s.mode, op}] += cpu
+					fmt.Printf("%-9s %-30s %-16s %10.0f %10.0f %7.2f %9.1f %9.1f   (round %d)\n", l.name, s.mode, op, rps, ref, ratio, cpu, refCPU, round+1)
 				}
 			}
 		}
@@ -214,8 +257,9 @@ func runRatios(ctx context.Context, o options, rounds int) error {
 	fmt.Printf("\nratios, mean of %d round(s):\n", rounds)
 	for _, l := range loaders {
 		for _, s := range sets {
-			fmt.Printf("  %-9s %-30s verifyKey %.2f   ratelimit.limit %.2f\n", l.name, s.mode,
-				sum[key{l.name, s.mode, "verifyKey"}]/float64(rounds), sum[key{l.name, s.mode, "ratelimit.limit"}]/float64(rounds))
+			v, r := key{l.name, s.mode, "verifyKey"}, key{l.name, s.mode, "ratelimit.limit"}
+			fmt.Printf("  %-9s %-30s verifyKey %.2f (cpu %.1f µs/req)   ratelimit.limit %.2f (cpu %.1f µs/req)\n", l.name, s.mode,
+				sum[v]/float64(rounds), cpuSum[v]/float64(rounds), sum[r]/float64(rounds), cpuSum[r]/float64(rounds))
 		}
 	}
 	fmt.Printf("  embedded default: %d analytics records emitted during the runs, %d dropped, %d stored\n", emitted, dropped, emb.Published())

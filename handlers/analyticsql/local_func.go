@@ -337,6 +337,26 @@ func (lp *localPrinter) aggregate(c call, lv *level) (string, ltype, error) {
 		return w
 	}
 	name := c.name
+	// filteredArg is the argument of f(x) or fIf(x, cond): x, or x where
+	// cond holds and NULL elsewhere, which the aggregates skip.
+	filteredArg := func() (string, ltype, error) {
+		n := 1
+		if strings.HasSuffix(name, "If") {
+			n = 2
+		}
+		if err := want(n); err != nil {
+			return "", 0, err
+		}
+		x, t, err := arg(0)
+		if err != nil || n == 1 {
+			return x, t, err
+		}
+		cs, err := condArg(1)
+		if err != nil {
+			return "", 0, err
+		}
+		return "CASE WHEN " + cs + " THEN " + x + " END", t, nil
+	}
 	if c.distinct {
 		switch name {
 		case "count", "uniq", "uniqExact":
@@ -437,23 +457,9 @@ func (lp *localPrinter) aggregate(c call, lv *level) (string, ltype, error) {
 		}
 		return "(CAST(SUM(" + num + ") AS " + float + ") / SUM(" + den + "))", lFloat, nil
 	case "min", "max", "minIf", "maxIf":
-		n := 1
-		if strings.HasSuffix(name, "If") {
-			n = 2
-		}
-		if err := want(n); err != nil {
-			return "", 0, err
-		}
-		x, t, err := arg(0)
+		x, t, err := filteredArg()
 		if err != nil {
 			return "", 0, err
-		}
-		if n == 2 {
-			cs, err := condArg(1)
-			if err != nil {
-				return "", 0, err
-			}
-			x = "CASE WHEN " + cs + " THEN " + x + " END"
 		}
 		// ClickHouse answers an empty set with the type's default value.
 		zero := map[ltype]string{lInt: "0", lFloat: "0", lStr: "''", lTime: "'1970-01-01T00:00:00Z'"}[t]
@@ -463,23 +469,9 @@ func (lp *localPrinter) aggregate(c call, lv *level) (string, ltype, error) {
 		fn := strings.ToUpper(strings.TrimSuffix(name, "If"))
 		return "COALESCE(" + fn + "(" + x + lp.collate(t) + "), " + zero + ")", t, nil
 	case "uniqExact", "uniq", "uniqIf", "uniqExactIf":
-		n := 1
-		if strings.HasSuffix(name, "If") {
-			n = 2
-		}
-		if err := want(n); err != nil {
-			return "", 0, err
-		}
-		x, _, err := arg(0)
+		x, _, err := filteredArg()
 		if err != nil {
 			return "", 0, err
-		}
-		if n == 2 {
-			cs, err := condArg(1)
-			if err != nil {
-				return "", 0, err
-			}
-			x = "CASE WHEN " + cs + " THEN " + x + " END"
 		}
 		// uniq is ClickHouse's estimate, exact for the few thousand values
 		// a local store holds; COUNT(DISTINCT) is exact.

@@ -22,11 +22,16 @@ var localDatabases = []string{"sqlite", "postgres"}
 
 func openLocal(t *testing.T, kind string, retention int64) *LocalStore {
 	t.Helper()
-	url := "sqlite:" + filepath.Join(t.TempDir(), "local.db")
+	return openLocalAt(t, localURL(t, kind), retention)
+}
+
+// localURL is a fresh database of kind.
+func localURL(t *testing.T, kind string) string {
+	t.Helper()
 	if kind == "postgres" {
-		url = testenv.FreshPostgresDatabase(t)
+		return testenv.FreshPostgresDatabase(t)
 	}
-	return openLocalAt(t, url, retention)
+	return "sqlite:" + filepath.Join(t.TempDir(), "local.db")
 }
 
 func openLocalAt(t *testing.T, url string, retention int64) *LocalStore {
@@ -67,23 +72,6 @@ func storeRecords(t *testing.T, s *LocalStore, n int, retry bool) []string {
 
 func localAnalytics(insertBatch int) configs.Analytics {
 	return configs.Analytics{InsertBatchSize: insertBatch, InsertFlushIntervalMs: 20}
-}
-
-// superviseLocal runs the projector as infra/runtime does, restarted after
-// every error until ctx ends; it returns the errors it restarted after.
-func superviseLocal(ctx context.Context, p *LocalProjector) <-chan []error {
-	done := make(chan []error, 1)
-	go func() {
-		var errs []error
-		for ctx.Err() == nil {
-			if err := p.Run(ctx); err != nil {
-				errs = append(errs, err)
-				time.Sleep(10 * time.Millisecond)
-			}
-		}
-		done <- errs
-	}()
-	return done
 }
 
 // expectStoredOnce waits until w holds every one of ids exactly once, and
@@ -149,6 +137,16 @@ func TestLocalStorePositionsAreDenseAndBounded(t *testing.T) {
 	}
 }
 
+// execAll runs stmts on db's primary, in order.
+func execAll(t *testing.T, db *sqlstore.DB, stmts ...string) {
+	t.Helper()
+	for _, q := range stmts {
+		if _, err := db.Primary.ExecContext(context.Background(), q); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
 // A store of the earlier layout (a unique id column) is rebuilt in the new
 // one with its positions, so consumer offsets stay valid.
 func TestLocalStoreUpgradesTheEarlierLayout(t *testing.T) {
@@ -159,20 +157,10 @@ func TestLocalStoreUpgradesTheEarlierLayout(t *testing.T) {
 			if kind == "postgres" {
 				url, seq = testenv.FreshPostgresDatabase(t), "seq BIGSERIAL PRIMARY KEY"
 			}
-			db, cleanup, err := sqlstore.Open(context.Background(), configs.Database{Primary: url})
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer cleanup()
+			execAll(t, openLocalDB(t, url),
+				`CREATE TABLE analytics_log (`+seq+`, id TEXT NOT NULL UNIQUE, payload TEXT NOT NULL)`,
+				`INSERT INTO analytics_log (id, payload) VALUES ('aev_1', '{"id":"aev_1"}'), ('aev_2', '{"id":"aev_2"}')`)
 			ctx := context.Background()
-			for _, q := range []string{
-				`CREATE TABLE analytics_log (` + seq + `, id TEXT NOT NULL UNIQUE, payload TEXT NOT NULL)`,
-				`INSERT INTO analytics_log (id, payload) VALUES ('aev_1', '{"id":"aev_1"}'), ('aev_2', '{"id":"aev_2"}')`,
-			} {
-				if _, err := db.Primary.ExecContext(ctx, q); err != nil {
-					t.Fatal(err)
-				}
-			}
 			s := openLocalAt(t, url, 100)
 			storeRecords(t, s, 3, false)
 			recs, err := s.ReadAfter(ctx, 0, 10)
@@ -180,6 +168,29 @@ func TestLocalStoreUpgradesTheEarlierLayout(t *testing.T) {
 				t.Fatalf("after the upgrade: %+v (%v)", recs, err)
 			}
 		})
+	}
+}
+
+// On SQLite a store of the BIGINT-keyed layout (a second B-tree beside the
+// rowid) is rebuilt with the rowid as its key, keeping positions and retry
+// flags.
+func TestLocalStoreRekeysTheBigintLayoutOnSQLite(t *testing.T) {
+	url := "sqlite:" + filepath.Join(t.TempDir(), "bigint.db")
+	db := openLocalDB(t, url)
+	execAll(t, db,
+		`CREATE TABLE analytics_log (seq BIGINT PRIMARY KEY, retry SMALLINT NOT NULL DEFAULT 0, payload TEXT NOT NULL)`,
+		`INSERT INTO analytics_log (seq, retry, payload) VALUES (7, 0, '{"id":"aev_7"}'), (8, 1, '{"id":"aev_8"}')`)
+	ctx := context.Background()
+	s := openLocalAt(t, url, 100)
+	storeRecords(t, s, 2, false)
+	recs, err := s.ReadAfter(ctx, 0, 10)
+	if err != nil || len(recs) != 4 || recs[0].Position != 7 || recs[0].Retry || !recs[1].Retry || recs[1].Payload != `{"id":"aev_8"}` ||
+		recs[3].Position != 10 {
+		t.Fatalf("after the rebuild: %+v (%v)", recs, err)
+	}
+	var typed string
+	if err := db.Primary.QueryRowContext(ctx, `SELECT type FROM pragma_table_info('analytics_log') WHERE name = 'seq'`).Scan(&typed); err != nil || typed != "INTEGER" {
+		t.Fatalf("seq is %q (%v), want INTEGER", typed, err)
 	}
 }
 
@@ -204,7 +215,7 @@ func TestLocalProjectorExactlyOnceThroughFailures(t *testing.T) {
 			}
 			ctx, cancel := context.WithCancel(context.Background())
 			p := NewLocalProjector(s, w, "node_a", localAnalytics(500), discard())
-			done := superviseLocal(ctx, p)
+			done := supervise(ctx, p.Run)
 			expectStoredOnce(t, w, ids)
 			cancel()
 			if errs := <-done; len(errs) != 2 {
@@ -222,7 +233,7 @@ func TestLocalProjectorExactlyOnceThroughFailures(t *testing.T) {
 			w.mu.Unlock()
 			more := storeRecords(t, s, 700, false)
 			ctx, cancel = context.WithCancel(context.Background())
-			done = superviseLocal(ctx, NewLocalProjector(s, w, "node_a", localAnalytics(500), discard()))
+			done = supervise(ctx, NewLocalProjector(s, w, "node_a", localAnalytics(500), discard()).Run)
 			expectStoredOnce(t, w, append(ids, more...))
 			cancel()
 			<-done
@@ -264,7 +275,7 @@ func TestLocalProjectorWritesRetriedRecordsAsSuspect(t *testing.T) {
 	}
 	w := newFakeWriter()
 	ctx, cancel := context.WithCancel(context.Background())
-	done := superviseLocal(ctx, NewLocalProjector(s, w, "node_a", localAnalytics(10_000), discard()))
+	done := supervise(ctx, NewLocalProjector(s, w, "node_a", localAnalytics(10_000), discard()).Run)
 	expectStoredOnce(t, w, ids)
 	testenv.Eventually(t, 10*time.Second, func() (bool, string) {
 		_, calls := w.snapshot()
@@ -292,7 +303,7 @@ func TestLocalProjectorCountsTrimmedRecords(t *testing.T) {
 			w := newFakeWriter()
 			var log syncBuffer
 			ctx, cancel := context.WithCancel(context.Background())
-			done := superviseLocal(ctx, NewLocalProjector(s, w, "node_a", localAnalytics(1000), discard()))
+			done := supervise(ctx, NewLocalProjector(s, w, "node_a", localAnalytics(1000), discard()).Run)
 			expectStoredOnce(t, w, first)
 			cancel()
 			<-done
@@ -302,7 +313,7 @@ func TestLocalProjectorCountsTrimmedRecords(t *testing.T) {
 			later := storeRecords(t, s, 300, false)
 			p := NewLocalProjector(s, w, "node_a", localAnalytics(1000), slog.New(slog.NewTextHandler(&log, nil)))
 			ctx, cancel = context.WithCancel(context.Background())
-			done = superviseLocal(ctx, p)
+			done = supervise(ctx, p.Run)
 			expectStoredOnce(t, w, append(first, later[200:]...))
 			cancel()
 			<-done
@@ -332,7 +343,7 @@ func TestLocalProjectorsOnOnePostgresProjectOnce(t *testing.T) {
 	ctxA, cancelA := context.WithCancel(context.Background())
 	ctxB, cancelB := context.WithCancel(context.Background())
 	defer cancelB()
-	doneA, doneB := superviseLocal(ctxA, pa), superviseLocal(ctxB, pb)
+	doneA, doneB := supervise(ctxA, pa.Run), supervise(ctxB, pb.Run)
 
 	var ids []string
 	var mu sync.Mutex

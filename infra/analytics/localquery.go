@@ -9,7 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"strings"
+	"strconv"
 	"sync/atomic"
 	"time"
 
@@ -97,6 +97,7 @@ type LocalQuery struct {
 	poll      time.Duration
 	maxRows   int64
 	logger    *slog.Logger
+	stmts     *stmtCache
 	lastTrim  time.Time
 	projected atomic.Int64
 	lost      atomic.Int64
@@ -117,7 +118,7 @@ func NewLocalQuery(ctx context.Context, db *sqlstore.DB, maxRows int64, logger *
 		return nil, err
 	}
 	return &LocalQuery{db: db, source: analyticsLogRecords{db: db}, batch: 5000, poll: 250 * time.Millisecond,
-		maxRows: max(maxRows, 1), logger: logger}, nil
+		maxRows: max(maxRows, 1), logger: logger, stmts: newStmtCache(db.Primary.DB, db.Kind)}, nil
 }
 
 func createLocalQueryTables(ctx context.Context, db *sqlstore.DB) error {
@@ -192,90 +193,114 @@ type localSums struct {
 	latency float64
 }
 
-var errCheckpointMoved = errors.New("another node projected these records")
+// localCounts are a batch's records summed by query-table row.
+type localCounts struct {
+	ver map[verificationRow]localSums
+	rl  map[ratelimitRow]localSums
+}
 
-// Step projects the next batch and reports how many records it read.
+func newLocalCounts() *localCounts {
+	return &localCounts{ver: map[verificationRow]localSums{}, rl: map[ratelimitRow]localSums{}}
+}
+
+// countRecords sums evs by row.
+func countRecords(evs []events.AnalyticsEvent) *localCounts {
+	c := newLocalCounts()
+	for i := range evs {
+		c.add(&evs[i])
+	}
+	return c
+}
+
+func (c *localCounts) add(ev *events.AnalyticsEvent) {
+	switch {
+	case ev.Verification != nil:
+		v := ev.Verification
+		tags := "[]"
+		if v.Tags != nil {
+			b, _ := json.Marshal(v.Tags)
+			tags = string(b)
+		}
+		k := verificationRow{ev.Time, ev.WorkspaceID, v.KeySpaceID, v.KeyID, v.IdentityID, v.ExternalID, ev.Region,
+			v.Outcome, tags, v.SpentCredits}
+		s := c.ver[k]
+		c.ver[k] = localSums{s.records + 1, s.latency + v.LatencyMs}
+	case ev.Ratelimit != nil:
+		d := ev.Ratelimit
+		var passed int64
+		if d.Passed {
+			passed = 1
+		}
+		k := ratelimitRow{ev.Time, ev.WorkspaceID, d.NamespaceID, d.Identifier, ev.Region, passed}
+		s := c.rl[k]
+		c.rl[k] = localSums{s.records + 1, s.latency + d.LatencyMs}
+	}
+}
+
+// Step projects the next batch and reports how many records it read. It
+// only has work when LocalStore.Publish did not count the records itself
+// (see fold): records stored before the tables existed, or while another
+// node's step held the checkpoint.
 func (l *LocalQuery) Step(ctx context.Context) (int, error) {
-	pos, complete, found, err := l.state(ctx, l.db.Primary)
+	pos, _, _, err := l.state(ctx, l.db.Primary)
 	if err != nil {
 		return 0, err
 	}
+	// Read before the transaction, which holds SQLite's one write lock:
+	// nothing to do, the common case, takes no lock at all.
 	recs, err := l.source.ReadAfter(ctx, pos, l.batch)
 	if err != nil || len(recs) == 0 {
 		return 0, err
 	}
-	ver := map[verificationRow]localSums{}
-	rl := map[ratelimitRow]localSums{}
-	var firstTime int64
-	for i, r := range recs {
-		var ev events.AnalyticsEvent
-		if err := decodeRecord(r.Payload, &ev); err != nil {
-			l.logger.Warn("skipping an undecodable local analytics record", "position", r.Position, "error", err)
-			continue
-		}
-		if i == 0 {
-			firstTime = ev.Time
-		}
-		switch {
-		case ev.Verification != nil:
-			v := ev.Verification
-			tags, _ := json.Marshal(v.Tags)
-			if v.Tags == nil {
-				tags = []byte("[]")
-			}
-			k := verificationRow{ev.Time, ev.WorkspaceID, v.KeySpaceID, v.KeyID, v.IdentityID, v.ExternalID, ev.Region,
-				v.Outcome, string(tags), v.SpentCredits}
-			s := ver[k]
-			ver[k] = localSums{s.records + 1, s.latency + v.LatencyMs}
-		case ev.Ratelimit != nil:
-			d := ev.Ratelimit
-			var passed int64
-			if d.Passed {
-				passed = 1
-			}
-			k := ratelimitRow{ev.Time, ev.WorkspaceID, d.NamespaceID, d.Identifier, ev.Region, passed}
-			s := rl[k]
-			rl[k] = localSums{s.records + 1, s.latency + d.LatencyMs}
-		}
-	}
-	// A gap before the first record is a loss when the store no longer
-	// holds the positions in between (it trims past its bound); a new
-	// checkpoint starting anywhere but at the beginning did not see what
-	// came before.
-	var lost int64
-	if recs[0].Position > pos+1 {
-		oldest, err := l.source.Oldest(ctx)
-		if err != nil {
-			return 0, err
-		}
-		if oldest > pos+1 && (found || oldest > 1) {
-			lost = oldest - pos - 1
-		}
-	}
-	if lost > 0 || (!found && recs[0].Position > 1) {
-		complete = max(complete, firstTime)
-	}
-	last := recs[len(recs)-1].Position
+	var lost, complete int64
 	err = l.inTx(ctx, func(ctx context.Context, tx bun.Tx) error {
-		cur, _, _, err := l.state(ctx, tx)
+		cur, compl, found, err := l.state(ctx, tx)
 		if err != nil {
 			return err
 		}
 		if cur != pos {
-			return errCheckpointMoved
+			// Another step, or a publish, moved the checkpoint since the
+			// read: read again under the lock, which keeps it still.
+			if recs, err = l.source.ReadAfter(ctx, cur, l.batch); err != nil || len(recs) == 0 {
+				return err
+			}
 		}
-		if err := upsertVerifications(ctx, tx, ver); err != nil {
+		c := newLocalCounts()
+		var firstTime int64
+		for i, r := range recs {
+			var ev events.AnalyticsEvent
+			if err := decodeRecord(r.Payload, &ev); err != nil {
+				l.logger.Warn("skipping an undecodable local analytics record", "position", r.Position, "error", err)
+				continue
+			}
+			if i == 0 {
+				firstTime = ev.Time
+			}
+			c.add(&ev)
+		}
+		// A gap before the first record is a loss when the store no
+		// longer holds the positions in between (it trims past its
+		// bound); a new checkpoint starting anywhere but at the beginning
+		// did not see what came before.
+		if recs[0].Position > cur+1 {
+			oldest, err := l.source.Oldest(ctx)
+			if err != nil {
+				return err
+			}
+			if oldest > cur+1 && (found || oldest > 1) {
+				lost = oldest - cur - 1
+			}
+		}
+		if lost > 0 || (!found && recs[0].Position > 1) {
+			compl = max(compl, firstTime)
+		}
+		complete = compl
+		if err := l.addCounts(ctx, tx, c); err != nil {
 			return err
 		}
-		if err := upsertRatelimits(ctx, tx, rl); err != nil {
-			return err
-		}
-		return l.saveState(ctx, tx, last, complete)
+		return l.saveState(ctx, tx, recs[len(recs)-1].Position, complete)
 	})
-	if errors.Is(err, errCheckpointMoved) {
-		return len(recs), nil
-	}
-	if err != nil {
+	if err != nil || len(recs) == 0 {
 		return 0, err
 	}
 	if lost > 0 {
@@ -287,15 +312,41 @@ func (l *LocalQuery) Step(ctx context.Context) (int, error) {
 	return len(recs), nil
 }
 
+// fold counts c, the records LocalStore.Publish stores in tx at the n
+// positions after after, when the checkpoint is at after: the tables then
+// move with the store in one transaction, exactly once. Otherwise (the
+// checkpoint lags) it leaves them to Step and reports false.
+func (l *LocalQuery) fold(ctx context.Context, tx bun.Tx, after, n int64, c *localCounts) (bool, error) {
+	if err := l.lock(ctx, tx); err != nil {
+		return false, err
+	}
+	pos, complete, _, err := l.state(ctx, tx)
+	if err != nil || pos != after {
+		return false, err
+	}
+	if err := l.addCounts(ctx, tx, c); err != nil {
+		return false, err
+	}
+	return true, l.saveState(ctx, tx, after+n, complete)
+}
+
 func (l *LocalQuery) inTx(ctx context.Context, fn func(context.Context, bun.Tx) error) error {
 	return l.db.Primary.RunInTx(ctx, nil, func(ctx context.Context, tx bun.Tx) error {
-		if l.db.Kind == configs.KindPostgres {
-			if _, err := tx.ExecContext(ctx, "SELECT pg_advisory_xact_lock(?)", localQueryLockKey); err != nil {
-				return err
-			}
+		if err := l.lock(ctx, tx); err != nil {
+			return err
 		}
 		return fn(ctx, tx)
 	})
+}
+
+// lock serialises steps, folds and trims on PostgreSQL; SQLite has one
+// writer anyway.
+func (l *LocalQuery) lock(ctx context.Context, tx bun.Tx) error {
+	if l.db.Kind != configs.KindPostgres {
+		return nil
+	}
+	_, err := tx.ExecContext(ctx, "SELECT pg_advisory_xact_lock(?)", localQueryLockKey)
+	return err
 }
 
 func (l *LocalQuery) state(ctx context.Context, db bun.IDB) (pos, complete int64, found bool, err error) {
@@ -307,9 +358,8 @@ func (l *LocalQuery) state(ctx context.Context, db bun.IDB) (pos, complete int64
 }
 
 func (l *LocalQuery) saveState(ctx context.Context, tx bun.Tx, pos, complete int64) error {
-	_, err := tx.ExecContext(ctx, `INSERT INTO `+localQueryState+` (name, position, complete_since) VALUES ('query', ?, ?)
+	return l.stmts.exec(ctx, tx.Tx, `INSERT INTO `+localQueryState+` (name, position, complete_since) VALUES ('query', ?, ?)
 		ON CONFLICT (name) DO UPDATE SET position = EXCLUDED.position, complete_since = EXCLUDED.complete_since`, pos, complete)
-	return err
 }
 
 // CompleteSince is the oldest instant whose records the query tables hold
@@ -327,9 +377,6 @@ func localCompleteSince(ctx context.Context, db *sqlstore.DB) (time.Time, error)
 	return time.UnixMilli(ms).UTC(), nil
 }
 
-// localUpsertRows is how many rows one statement carries (13 values each).
-const localUpsertRows = 100
-
 func digest(parts ...string) string {
 	h := sha256.New()
 	for _, p := range parts {
@@ -339,73 +386,39 @@ func digest(parts ...string) string {
 	return hex.EncodeToString(h.Sum(nil)[:16])
 }
 
-func upsertVerifications(ctx context.Context, tx bun.Tx, rows map[verificationRow]localSums) error {
-	var q strings.Builder
-	args := make([]any, 0, 13*localUpsertRows)
-	n := 0
-	flush := func() error {
-		if n == 0 {
-			return nil
-		}
-		q.WriteString(` ON CONFLICT (time, dims) DO UPDATE SET records = ` + localVerificationsTable + `.records + EXCLUDED.records,
-			latency_sum = ` + localVerificationsTable + `.latency_sum + EXCLUDED.latency_sum`)
-		_, err := tx.ExecContext(ctx, q.String(), args...)
-		q.Reset()
-		args, n = args[:0], 0
-		return err
-	}
-	for k, s := range rows {
-		if n == 0 {
-			q.WriteString(`INSERT INTO ` + localVerificationsTable + ` (time, dims, workspace_id, key_space_id, key_id, identity_id,
-				external_id, region, outcome, tags, spent_credits, records, latency_sum) VALUES `)
-		} else {
-			q.WriteByte(',')
-		}
-		q.WriteString("(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)")
-		dims := digest(k.workspace, k.keySpace, k.key, k.identity, k.external, k.region, k.outcome, k.tags, fmt.Sprint(k.spent))
-		args = append(args, k.time, dims, k.workspace, k.keySpace, k.key, k.identity, k.external, k.region, k.outcome, k.tags,
-			k.spent, s.records, s.latency)
-		if n++; n == localUpsertRows {
-			if err := flush(); err != nil {
-				return err
-			}
-		}
-	}
-	return flush()
+// addsTo is the ON CONFLICT clause that adds a row's sums to the row
+// already there.
+func addsTo(table string) string {
+	return ` ON CONFLICT (time, dims) DO UPDATE SET records = ` + table + `.records + EXCLUDED.records,
+		latency_sum = ` + table + `.latency_sum + EXCLUDED.latency_sum`
 }
 
-func upsertRatelimits(ctx context.Context, tx bun.Tx, rows map[ratelimitRow]localSums) error {
-	var q strings.Builder
-	args := make([]any, 0, 9*localUpsertRows)
-	n := 0
-	flush := func() error {
-		if n == 0 {
-			return nil
-		}
-		q.WriteString(` ON CONFLICT (time, dims) DO UPDATE SET records = ` + localRatelimitsTable + `.records + EXCLUDED.records,
-			latency_sum = ` + localRatelimitsTable + `.latency_sum + EXCLUDED.latency_sum`)
-		_, err := tx.ExecContext(ctx, q.String(), args...)
-		q.Reset()
-		args, n = args[:0], 0
+var (
+	localVerificationRows = multiRow{prefix: `INSERT INTO ` + localVerificationsTable + ` (time, dims, workspace_id, key_space_id,
+		key_id, identity_id, external_id, region, outcome, tags, spent_credits, records, latency_sum) VALUES `,
+		suffix: addsTo(localVerificationsTable), width: 13}
+	localRatelimitRows = multiRow{prefix: `INSERT INTO ` + localRatelimitsTable + ` (time, dims, workspace_id, namespace_id,
+		identifier, region, passed, records, latency_sum) VALUES `,
+		suffix: addsTo(localRatelimitsTable), width: 9}
+)
+
+// addCounts adds c to the tables.
+func (l *LocalQuery) addCounts(ctx context.Context, tx bun.Tx, c *localCounts) error {
+	args := make([]any, 0, 13*max(len(c.ver), len(c.rl)))
+	for k, s := range c.ver {
+		dims := digest(k.workspace, k.keySpace, k.key, k.identity, k.external, k.region, k.outcome, k.tags, strconv.FormatInt(k.spent, 10))
+		args = append(args, k.time, dims, k.workspace, k.keySpace, k.key, k.identity, k.external, k.region, k.outcome, k.tags,
+			k.spent, s.records, s.latency)
+	}
+	if err := l.stmts.execRows(ctx, tx.Tx, &localVerificationRows, args); err != nil {
 		return err
 	}
-	for k, s := range rows {
-		if n == 0 {
-			q.WriteString(`INSERT INTO ` + localRatelimitsTable + ` (time, dims, workspace_id, namespace_id, identifier, region,
-				passed, records, latency_sum) VALUES `)
-		} else {
-			q.WriteByte(',')
-		}
-		q.WriteString("(?, ?, ?, ?, ?, ?, ?, ?, ?)")
-		dims := digest(k.workspace, k.namespace, k.identifier, k.region, fmt.Sprint(k.passed))
+	args = args[:0]
+	for k, s := range c.rl {
+		dims := digest(k.workspace, k.namespace, k.identifier, k.region, strconv.FormatInt(k.passed, 10))
 		args = append(args, k.time, dims, k.workspace, k.namespace, k.identifier, k.region, k.passed, s.records, s.latency)
-		if n++; n == localUpsertRows {
-			if err := flush(); err != nil {
-				return err
-			}
-		}
 	}
-	return flush()
+	return l.stmts.execRows(ctx, tx.Tx, &localRatelimitRows, args)
 }
 
 // localTrimEvery is how often the tables are checked against their bounds:

@@ -55,6 +55,40 @@ func localTotals(t *testing.T, db *sqlstore.DB) (ver, rl, rows int64) {
 	return ver, rl, rows
 }
 
+// stepAll steps every projector at once, each until done is closed and a
+// step then finds nothing to read.
+func stepAll(t *testing.T, projectors []*LocalQuery, done <-chan struct{}) {
+	t.Helper()
+	var wg sync.WaitGroup
+	for _, p := range projectors {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				k, err := p.Step(context.Background())
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				select {
+				case <-done:
+					if k == 0 {
+						return
+					}
+				default:
+				}
+			}
+		}()
+	}
+	wg.Wait()
+}
+
+func closed() <-chan struct{} {
+	c := make(chan struct{})
+	close(c)
+	return c
+}
+
 // Every record is counted once: records of one millisecond and key share a
 // row, a repeated step adds nothing, and on PostgreSQL two projectors
 // running at once (two nodes) split the work without counting twice.
@@ -86,24 +120,7 @@ func TestLocalQueryCountsEachRecordOnce(t *testing.T) {
 					t.Fatal(err)
 				}
 			}
-			var wg sync.WaitGroup
-			for _, p := range projectors {
-				wg.Add(1)
-				go func() {
-					defer wg.Done()
-					for {
-						k, err := p.Step(ctx)
-						if err != nil {
-							t.Error(err)
-							return
-						}
-						if k == 0 {
-							return
-						}
-					}
-				}()
-			}
-			wg.Wait()
+			stepAll(t, projectors, closed())
 			ver, rl, rows := localTotals(t, db)
 			if ver != 3000 || rl != 1000 {
 				t.Fatalf("counted %d verifications and %d decisions, want 3000 and 1000", ver, rl)
@@ -120,6 +137,76 @@ func TestLocalQueryCountsEachRecordOnce(t *testing.T) {
 			}
 			if ver, rl, _ := localTotals(t, db); ver != 3000 || rl != 1000 {
 				t.Fatalf("after a repeat: %d %d", ver, rl)
+			}
+		})
+	}
+}
+
+// The store counts what it publishes in the same transaction once the
+// checkpoint has caught up, and leaves to the projector what it could not
+// count (records stored before, or while a step held the checkpoint): two
+// stores (two nodes) publishing while two projectors step count every
+// record once between them, and a batch published after the catch-up is
+// counted by the publish alone.
+func TestLocalStoreCountsWhatItPublishes(t *testing.T) {
+	t.Parallel()
+	for _, kind := range localDatabases {
+		t.Run(kind, func(t *testing.T) {
+			ctx := context.Background()
+			db := openLocalDB(t, localURL(t, kind))
+			logger := slog.New(slog.NewTextHandler(io.Discard, nil))
+			before, err := NewLocalStore(ctx, db, 1_000_000)
+			if err != nil {
+				t.Fatal(err)
+			}
+			// Stored before anything counted them: the projectors' work.
+			if err := before.Publish(ctx, localRecords(1000, time.Now()), false); err != nil {
+				t.Fatal(err)
+			}
+			stores, projectors := make([]*LocalStore, 2), make([]*LocalQuery, 2)
+			for i := range stores {
+				if stores[i], err = NewLocalStore(ctx, db, 1_000_000); err != nil {
+					t.Fatal(err)
+				}
+				if projectors[i], err = NewLocalQuery(ctx, db, 1_000_000, logger); err != nil {
+					t.Fatal(err)
+				}
+				projectors[i].batch = 300
+				stores[i].CountInto(projectors[i])
+			}
+			var published sync.WaitGroup
+			for _, s := range stores {
+				published.Add(1)
+				go func() {
+					defer published.Done()
+					for range 10 {
+						if err := s.Publish(ctx, localRecords(200, time.Now()), false); err != nil {
+							t.Error(err)
+						}
+					}
+				}()
+			}
+			done := make(chan struct{})
+			go func() { published.Wait(); close(done) }()
+			stepAll(t, projectors, done)
+			// 1000 + 4000 records, a quarter of them rate-limit decisions.
+			if ver, rl, _ := localTotals(t, db); ver != 3750 || rl != 1250 {
+				t.Fatalf("counted %d verifications and %d decisions, want 3750 and 1250", ver, rl)
+			}
+			folded := projectors[0].Projected() + projectors[1].Projected()
+			if err := stores[0].Publish(ctx, localRecords(200, time.Now()), false); err != nil {
+				t.Fatal(err)
+			}
+			if got := projectors[0].Projected() + projectors[1].Projected(); got != folded+200 {
+				t.Fatalf("the publish after the catch-up counted %d records, want 200", got-folded)
+			}
+			for _, p := range projectors {
+				if k, err := p.Step(ctx); k != 0 || err != nil {
+					t.Fatalf("a step after a counted publish read %d (%v)", k, err)
+				}
+			}
+			if ver, rl, _ := localTotals(t, db); ver != 3900 || rl != 1300 {
+				t.Fatalf("counted %d verifications and %d decisions, want 3900 and 1300", ver, rl)
 			}
 		})
 	}

@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"strings"
-	"sync/atomic"
 
 	"github.com/uptrace/bun"
 
@@ -76,8 +75,10 @@ func Gap(after int64, recs []Record) int64 {
 type LocalStore struct {
 	db        *sqlstore.DB
 	retention int64
-	// fullInsert caches insertSQL(localInsertRows).
-	fullInsert atomic.Pointer[string]
+	stmts     *stmtCache
+	// counts, when set, are the query tables that Publish keeps up to date
+	// in its own transaction (see LocalQuery.fold).
+	counts *LocalQuery
 }
 
 var _ RecordReader = (*LocalStore)(nil)
@@ -89,30 +90,45 @@ var _ RecordReader = (*LocalStore)(nil)
 const localLockKey = 7340582
 
 // NewLocalStore creates the tables if needed, and rebuilds an analytics_log
-// of the earlier layout (with its unique id column) in the new one.
+// of an earlier layout in the current one.
 func NewLocalStore(ctx context.Context, db *sqlstore.DB, retention int64) (*LocalStore, error) {
-	l := &LocalStore{db: db, retention: max(retention, 1)}
+	l := &LocalStore{db: db, retention: max(retention, 1), stmts: newStmtCache(db.Primary.DB, db.Kind)}
+	// On SQLite only INTEGER PRIMARY KEY names the rowid: a BIGINT key is a
+	// second B-tree beside the table, which every record paid for twice.
+	seqType := "BIGINT"
+	if db.Kind == configs.KindSQLite {
+		seqType = "INTEGER"
+	}
 	err := db.Primary.RunInTx(ctx, nil, func(ctx context.Context, tx bun.Tx) error {
 		if err := l.lock(ctx, tx); err != nil {
 			return err
 		}
-		old, err := l.hasColumn(ctx, tx, "analytics_log", "id")
+		withID, err := l.hasColumn(ctx, tx, "analytics_log", "id")
 		if err != nil {
 			return err
 		}
+		typed, err := l.seqType(ctx, tx)
+		if err != nil {
+			return err
+		}
+		old := withID || (typed != "" && !strings.EqualFold(typed, seqType))
 		if old {
 			if _, err := tx.ExecContext(ctx, `ALTER TABLE analytics_log RENAME TO analytics_log_old`); err != nil {
 				return err
 			}
 		}
 		stmts := []string{
-			`CREATE TABLE IF NOT EXISTS analytics_log (seq BIGINT PRIMARY KEY, retry SMALLINT NOT NULL DEFAULT 0, payload TEXT NOT NULL)`,
+			`CREATE TABLE IF NOT EXISTS analytics_log (seq ` + seqType + ` PRIMARY KEY, retry SMALLINT NOT NULL DEFAULT 0, payload TEXT NOT NULL)`,
 			`CREATE TABLE IF NOT EXISTS consumer_offsets (group_name TEXT NOT NULL, source TEXT NOT NULL,
 			position BIGINT NOT NULL, PRIMARY KEY (group_name, source))`,
 		}
-		if old {
-			// Positions are kept, so consumer offsets stay valid.
+		// Positions are kept, so consumer offsets stay valid.
+		switch {
+		case withID:
 			stmts = append(stmts, `INSERT INTO analytics_log (seq, retry, payload) SELECT seq, 0, payload FROM analytics_log_old`,
+				`DROP TABLE analytics_log_old`)
+		case old:
+			stmts = append(stmts, `INSERT INTO analytics_log (seq, retry, payload) SELECT seq, retry, payload FROM analytics_log_old`,
 				`DROP TABLE analytics_log_old`)
 		}
 		for _, s := range stmts {
@@ -127,6 +143,13 @@ func NewLocalStore(ctx context.Context, db *sqlstore.DB, retention int64) (*Loca
 	}
 	return l, nil
 }
+
+// CountInto makes Publish add its records to q's tables in the same
+// transaction: the records are at hand, encoded and decoded nowhere, and the
+// query tables cost no second transaction on the one SQLite writer. q's own
+// Run then only catches up on what Publish could not count (records stored
+// before, or while q's checkpoint lagged).
+func (l *LocalStore) CountInto(q *LocalQuery) { l.counts = q }
 
 func (l *LocalStore) lock(ctx context.Context, tx bun.Tx) error {
 	if l.db.Kind != configs.KindPostgres {
@@ -146,15 +169,35 @@ func (l *LocalStore) hasColumn(ctx context.Context, tx bun.Tx, table, column str
 	return n > 0, err
 }
 
-// localInsertRows is how many records one INSERT carries: three bound
-// values each, far below SQLite's and PostgreSQL's limits on parameters.
-const localInsertRows = 250
+// seqType is the declared type of analytics_log.seq on SQLite ("" when
+// there is no such table, and always on PostgreSQL, whose layout never
+// changed type).
+func (l *LocalStore) seqType(ctx context.Context, tx bun.Tx) (string, error) {
+	if l.db.Kind != configs.KindSQLite {
+		return "", nil
+	}
+	var typed string
+	err := tx.QueryRowContext(ctx, `SELECT type FROM pragma_table_info('analytics_log') WHERE name = 'seq'`).Scan(&typed)
+	if errors.Is(err, sql.ErrNoRows) {
+		return "", nil
+	}
+	return typed, err
+}
+
+// localLogRows is analytics_log's insert. On SQLite it is OR FAIL: a
+// statement that may write several rows and abort on a constraint keeps a
+// journal of every page it touches, to undo itself alone, and that journal
+// was a tenth of storing a record. A failing insert fails the whole
+// transaction here anyway.
+var (
+	localLogRows       = multiRow{prefix: `INSERT INTO analytics_log (seq, retry, payload) VALUES `, width: 3}
+	localLogRowsSQLite = multiRow{prefix: `INSERT OR FAIL INTO analytics_log (seq, retry, payload) VALUES `, width: 3}
+)
 
 // Publish stores a batch at the next positions and trims the store to its
-// retention, in one transaction. retry marks the records (see Record.Retry).
-// Records go in multi-row INSERTs: one statement per record was most of the
-// embedded default's cost per verification (SQLite parses and plans every
-// statement).
+// retention, in one transaction, which also counts the batch in the query
+// tables when CountInto set them. retry marks the records (see
+// Record.Retry).
 func (l *LocalStore) Publish(ctx context.Context, evs []events.AnalyticsEvent, retry bool) error {
 	if len(evs) == 0 {
 		return nil
@@ -163,9 +206,10 @@ func (l *LocalStore) Publish(ctx context.Context, evs []events.AnalyticsEvent, r
 	if retry {
 		flag = 1
 	}
-	// Encoded before the transaction: SQLite holds its write lock for the
-	// transaction's length, and other writers (the event log) wait on it.
-	var buf []byte
+	// Encoded and counted before the transaction: SQLite holds its write
+	// lock for the transaction's length, and other writers (the event log)
+	// wait on it.
+	buf := make([]byte, 0, 400*len(evs))
 	ends := make([]int, len(evs))
 	for i := range evs {
 		var err error
@@ -174,66 +218,55 @@ func (l *LocalStore) Publish(ctx context.Context, evs []events.AnalyticsEvent, r
 		}
 		ends[i] = len(buf)
 	}
+	var counts *localCounts
+	if l.counts != nil {
+		counts = countRecords(evs)
+	}
 	// One string for the whole batch; each record's value is a slice of it.
 	all := string(buf)
-	return l.db.Primary.RunInTx(ctx, nil, func(ctx context.Context, tx bun.Tx) error {
+	args := make([]any, 0, 3*len(evs))
+	folded := false
+	err := l.db.Primary.RunInTx(ctx, nil, func(ctx context.Context, tx bun.Tx) error {
 		if err := l.lock(ctx, tx); err != nil {
 			return err
 		}
-		var last int64
-		if err := tx.QueryRowContext(ctx, `SELECT COALESCE(MAX(seq), 0) FROM analytics_log`).Scan(&last); err != nil {
+		row, err := l.stmts.queryRow(ctx, tx.Tx, `SELECT COALESCE(MAX(seq), 0) FROM analytics_log`)
+		if err != nil {
 			return err
 		}
-		args := make([]any, 0, 3*min(len(evs), localInsertRows))
-		start := 0
-		for from := 0; from < len(evs); from += localInsertRows {
-			to := min(from+localInsertRows, len(evs))
-			args = args[:0]
-			for i := from; i < to; i++ {
-				args = append(args, last+int64(i)+1, flag, all[start:ends[i]])
-				start = ends[i]
-			}
-			// The driver's own parameters (tx.Tx), not bun's formatter,
-			// which would print every payload into the SQL text for the
-			// database to parse again.
-			if _, err := tx.Tx.ExecContext(ctx, l.insertSQL(to-from), args...); err != nil {
-				return fmt.Errorf("storing analytics records: %w", err)
-			}
+		var last int64
+		if err := row.Scan(&last); err != nil {
+			return err
+		}
+		args, start := args[:0], 0
+		for i := range evs {
+			args = append(args, last+int64(i)+1, flag, all[start:ends[i]])
+			start = ends[i]
+		}
+		// The driver's own parameters (tx.Tx), not bun's formatter,
+		// which would print every payload into the SQL text for the
+		// database to parse again.
+		rows := &localLogRows
+		if l.db.Kind == configs.KindSQLite {
+			rows = &localLogRowsSQLite
+		}
+		if err := l.stmts.execRows(ctx, tx.Tx, rows, args); err != nil {
+			return fmt.Errorf("storing analytics records: %w", err)
 		}
 		if cut := last + int64(len(evs)) - l.retention; cut > 0 {
-			if _, err := tx.ExecContext(ctx, `DELETE FROM analytics_log WHERE seq <= ?`, cut); err != nil {
+			if err := l.stmts.exec(ctx, tx.Tx, `DELETE FROM analytics_log WHERE seq <= ?`, cut); err != nil {
 				return err
 			}
 		}
-		return nil
+		if counts != nil {
+			folded, err = l.counts.fold(ctx, tx, last, int64(len(evs)), counts)
+		}
+		return err
 	})
-}
-
-// insertSQL is the INSERT of n records with the driver's placeholders;
-// the statement of a full chunk is built once.
-func (l *LocalStore) insertSQL(n int) string {
-	if n == localInsertRows {
-		if q := l.fullInsert.Load(); q != nil {
-			return *q
-		}
+	if err == nil && folded {
+		l.counts.projected.Add(int64(len(evs)))
 	}
-	var b strings.Builder
-	b.WriteString(`INSERT INTO analytics_log (seq, retry, payload) VALUES `)
-	for i := range n {
-		if i > 0 {
-			b.WriteByte(',')
-		}
-		if l.db.Kind == configs.KindPostgres {
-			fmt.Fprintf(&b, "($%d, $%d, $%d)", 3*i+1, 3*i+2, 3*i+3)
-		} else {
-			b.WriteString("(?, ?, ?)")
-		}
-	}
-	q := b.String()
-	if n == localInsertRows {
-		l.fullInsert.Store(&q)
-	}
-	return q
+	return err
 }
 
 // ReadAfter implements RecordReader. It reads the primary: a replica may lag

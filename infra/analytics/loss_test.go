@@ -99,7 +99,7 @@ func TestProjectorCountsEntriesTrimmedBeforeTheyWereRead(t *testing.T) {
 	first := small.publish(t, 2*batch)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	done := supervise(ctx, p)
+	done := supervise(ctx, p.Run)
 	<-hold
 	env.waitPending(t, 2*batch, "")
 	second := small.publish(t, 2000)
@@ -301,7 +301,7 @@ func TestRetriedPublishIsMarkedAndWrittenAsSuspect(t *testing.T) {
 			w := newFakeWriter()
 			p := NewProjector(env.client, env.stream, w, "c1",
 				configs.Analytics{InsertBatchSize: tc.batch, InsertFlushIntervalMs: 50}, discard())
-			done := supervise(ctx, p)
+			done := supervise(ctx, p.Run)
 			testenv.Eventually(t, 10*time.Second, func() (bool, string) {
 				// The writes come before the group's acknowledgement.
 				_, calls := w.snapshot()

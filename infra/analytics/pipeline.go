@@ -73,12 +73,24 @@ func NewPipeline(ctx context.Context, cfg *configs.Config, store *sqlstore.Store
 				cleanup()
 				return nil, nil, err
 			}
+			local.CountInto(p.LocalQuery)
 		}
 	}
-	p.Sink = NewSink(cfg.Analytics, pub, logger)
+	sinkCfg := cfg.Analytics
+	if p.Records != nil {
+		// The local store pays per transaction (a commit, the position
+		// lookup, the query tables), not per round trip: larger batches
+		// cost it less per record. At most half the buffer, so that a full
+		// batch is signalled well before Emit has to drop.
+		sinkCfg.BatchSize = max(sinkCfg.BatchSize, min(localBatchFloor, sinkCfg.BufferSize/2))
+	}
+	p.Sink = NewSink(sinkCfg, pub, logger)
 	p.Audit = AuditFor(store, ch, cfg.Projections, logger)
 	return p, cleanup, nil
 }
+
+// localBatchFloor is the smallest batch the sink hands the local store.
+const localBatchFloor = 1000
 
 // leaseOwner names this node in the local projector's lease: the cluster
 // node ID (unique in a cluster), else the host name and HTTP port, which no

@@ -142,14 +142,14 @@ func (e projectorEnv) waitPending(t *testing.T, want int64, why string) {
 	})
 }
 
-// supervise runs the projector as infra/runtime does: restarted after every
-// error, until ctx ends. It returns the errors it restarted after.
-func supervise(ctx context.Context, p *Projector) <-chan []error {
+// supervise runs a projector's run as infra/runtime does: restarted after
+// every error, until ctx ends. It returns the errors it restarted after.
+func supervise(ctx context.Context, run func(context.Context) error) <-chan []error {
 	done := make(chan []error, 1)
 	go func() {
 		var errs []error
 		for ctx.Err() == nil {
-			if err := p.Run(ctx); err != nil {
+			if err := run(ctx); err != nil {
 				errs = append(errs, err)
 				time.Sleep(10 * time.Millisecond)
 			}
@@ -187,7 +187,7 @@ func TestProjectorAcksOnlyAfterInsertAndKeepsEveryRecord(t *testing.T) {
 	ids := env.publish(t, 10*batch)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	done := supervise(ctx, p)
+	done := supervise(ctx, p.Run)
 
 	<-hold
 	// The first insert is held: the reader has read the next batch and
@@ -246,7 +246,7 @@ func TestProjectorRetriesAFailedInsertAndFlushesAQuietStream(t *testing.T) {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	done := supervise(ctx, p)
+	done := supervise(ctx, p.Run)
 	ids := env.publish(t, 10)
 	testenv.Eventually(t, 10*time.Second, func() (bool, string) {
 		stored, _ := w.snapshot()

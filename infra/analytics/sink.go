@@ -26,7 +26,7 @@ type Publisher interface {
 	Publish(ctx context.Context, evs []events.AnalyticsEvent, retry bool) error
 }
 
-// Sink is the node-local end of the pipeline: handlers.AnalyticsSink.
+// Sink is the node-local end of the pipeline: reporting.Sink.
 type Sink struct {
 	queue chan events.AnalyticsEvent
 	// full tells Run that a whole batch is queued. Run never waits on

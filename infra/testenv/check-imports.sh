@@ -26,7 +26,7 @@ cmd         | *
 events      |
 configs     |
 projections | events
-handlers    | events configs projections
+handlers    | events configs projections handlers/services/...
 handlers/services | events configs projections
 handlers/httpapi | events handlers configs handlers/httpapi/openapi handlers/httpapi/flatjson handlers/httpapi/web
 handlers/httpapi/web |
