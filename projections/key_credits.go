@@ -47,6 +47,35 @@ func (KeyCredits) Setup(ctx context.Context, db bun.IDB) error {
 	return err
 }
 
+// HandleBatch inserts the counters of a run of key.created events in one
+// statement and hands every other event to Handle in its place in the order.
+func (k KeyCredits) HandleBatch(ctx context.Context, db bun.IDB, recs []events.Recorded, evs []events.Event) error {
+	var rows []*KeyCreditsRow
+	flush := func() error {
+		if len(rows) == 0 {
+			return nil
+		}
+		if _, err := db.NewInsert().Model(&rows).On("CONFLICT (key_id) DO NOTHING").Returning("NULL").Exec(ctx); err != nil {
+			return fmt.Errorf("inserting %d credit counters: %w", len(rows), err)
+		}
+		rows = rows[:0]
+		return nil
+	}
+	for i, e := range evs {
+		if c, ok := e.(events.KeyCreated); ok {
+			rows = append(rows, &KeyCreditsRow{KeyID: c.KeyID, Remaining: c.Remaining, Logged: c.Remaining, Epoch: 1})
+			continue
+		}
+		if err := flush(); err != nil {
+			return err
+		}
+		if err := k.Handle(ctx, db, recs[i], e); err != nil {
+			return fmt.Errorf("at event %d (%s): %w", recs[i].Position, recs[i].Name, err)
+		}
+	}
+	return flush()
+}
+
 func (KeyCredits) Handle(ctx context.Context, db bun.IDB, rec events.Recorded, e events.Event) error {
 	set := func(keyID string, v *int64) error {
 		var arg any // unlimited: an untyped nil is sent as NULL
