@@ -290,7 +290,9 @@ func run(o options) error {
 	// same database, and on SQLite (the embedded default).
 	var createPG, createSQLite createKeyResult
 	measureCreate := func(db string) func(target) (row, error) {
-		return func(tg target) (row, error) { return measure(tg, 0, strings.ReplaceAll(o.createKeyProfile, "DB", db), "") }
+		return func(tg target) (row, error) {
+			return measure(tg, 0, strings.ReplaceAll(o.createKeyProfile, "DB", db), "")
+		}
 	}
 	if o.pgURL != "" && o.wants("createkey") {
 		pgDB, dropPG, err := freshPostgres(o.pgURL)
