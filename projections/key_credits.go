@@ -61,19 +61,9 @@ func (k KeyCredits) HandleBatch(ctx context.Context, db bun.IDB, recs []events.R
 		rows = rows[:0]
 		return nil
 	}
-	for i, e := range evs {
-		if c, ok := e.(events.KeyCreated); ok {
-			rows = append(rows, &KeyCreditsRow{KeyID: c.KeyID, Remaining: c.Remaining, Logged: c.Remaining, Epoch: 1})
-			continue
-		}
-		if err := flush(); err != nil {
-			return err
-		}
-		if err := k.Handle(ctx, db, recs[i], e); err != nil {
-			return fmt.Errorf("at event %d (%s): %w", recs[i].Position, recs[i].Name, err)
-		}
-	}
-	return flush()
+	return batchCreated(ctx, db, k, recs, evs, func(_ events.Recorded, c events.KeyCreated) {
+		rows = append(rows, &KeyCreditsRow{KeyID: c.KeyID, Remaining: c.Remaining, Logged: c.Remaining, Epoch: 1})
+	}, flush)
 }
 
 func (KeyCredits) Handle(ctx context.Context, db bun.IDB, rec events.Recorded, e events.Event) error {

@@ -403,21 +403,31 @@ func (k Keys) HandleBatch(ctx context.Context, db bun.IDB, recs []events.Recorde
 		rows, perms, roles = rows[:0], perms[:0], roles[:0]
 		return nil
 	}
+	return batchCreated(ctx, db, k, recs, evs, func(rec events.Recorded, c events.KeyCreated) {
+		rows = append(rows, newKeyRow(c, rec.OccurredAt.UnixMilli()))
+		for _, id := range c.PermissionIDs {
+			perms = append(perms, &KeyPermissionRow{ID: c.KeyID + ":" + id, KeyID: c.KeyID, PermissionID: id})
+		}
+		for _, id := range c.RoleIDs {
+			roles = append(roles, &KeyRoleRow{ID: c.KeyID + ":" + id, KeyID: c.KeyID, RoleID: id})
+		}
+	}, flush)
+}
+
+// batchCreated folds recs (evs, decoded) into p in log order: each
+// key.created goes to add, every other event to p.Handle once flush has
+// written what add gathered; flush runs once more at the end.
+func batchCreated(ctx context.Context, db bun.IDB, p Projection, recs []events.Recorded, evs []events.Event,
+	add func(rec events.Recorded, e events.KeyCreated), flush func() error) error {
 	for i, e := range evs {
 		if c, ok := e.(events.KeyCreated); ok {
-			rows = append(rows, newKeyRow(c, recs[i].OccurredAt.UnixMilli()))
-			for _, id := range c.PermissionIDs {
-				perms = append(perms, &KeyPermissionRow{ID: c.KeyID + ":" + id, KeyID: c.KeyID, PermissionID: id})
-			}
-			for _, id := range c.RoleIDs {
-				roles = append(roles, &KeyRoleRow{ID: c.KeyID + ":" + id, KeyID: c.KeyID, RoleID: id})
-			}
+			add(recs[i], c)
 			continue
 		}
 		if err := flush(); err != nil {
 			return err
 		}
-		if err := k.Handle(ctx, db, recs[i], e); err != nil {
+		if err := p.Handle(ctx, db, recs[i], e); err != nil {
 			return fmt.Errorf("at event %d (%s): %w", recs[i].Position, recs[i].Name, err)
 		}
 	}
