@@ -81,7 +81,13 @@ func connect(kind configs.DatabaseKind, dsn string) (*bun.DB, error) {
 		if err != nil {
 			return nil, err
 		}
-		sqldb := sql.OpenDB(oneTripQueries{stdlib.GetConnector(*cfg)})
+		var connector driver.Connector = stdlib.GetConnector(*cfg)
+		if cfg.DefaultQueryExecMode == pgx.QueryExecModeCacheStatement {
+			// pgx's default; a DSN that names another mode (a pooler's
+			// simple_protocol) keeps it for every statement.
+			connector = oneTripQueries{connector}
+		}
+		sqldb := sql.OpenDB(connector)
 		// Appends go through one appender (one connection at a time) and a
 		// verification holds a connection for one short UPDATE, so a small
 		// pool saturates the primary already;
