@@ -47,6 +47,25 @@ func (KeyCredits) Setup(ctx context.Context, db bun.IDB) error {
 	return err
 }
 
+// HandleBatch inserts the counters of a run of key.created events in one
+// statement and hands every other event to Handle in its place in the order.
+func (k KeyCredits) HandleBatch(ctx context.Context, db bun.IDB, recs []events.Recorded, evs []events.Event) error {
+	var rows []*KeyCreditsRow
+	flush := func() error {
+		if len(rows) == 0 {
+			return nil
+		}
+		if _, err := db.NewInsert().Model(&rows).On("CONFLICT (key_id) DO NOTHING").Returning("NULL").Exec(ctx); err != nil {
+			return fmt.Errorf("inserting %d credit counters: %w", len(rows), err)
+		}
+		rows = rows[:0]
+		return nil
+	}
+	return batchCreated(ctx, db, k, recs, evs, func(_ events.Recorded, c events.KeyCreated) {
+		rows = append(rows, &KeyCreditsRow{KeyID: c.KeyID, Remaining: c.Remaining, Logged: c.Remaining, Epoch: 1})
+	}, flush)
+}
+
 func (KeyCredits) Handle(ctx context.Context, db bun.IDB, rec events.Recorded, e events.Event) error {
 	set := func(keyID string, v *int64) error {
 		var arg any // unlimited: an untyped nil is sent as NULL

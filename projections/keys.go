@@ -375,6 +375,65 @@ func keyIDOf(e events.Event) string {
 	return ""
 }
 
+// HandleBatch inserts the keys a run of key.created events creates (with
+// their permission and role links) in one statement per table, and hands
+// every other event to Handle in its place in the order.
+func (k Keys) HandleBatch(ctx context.Context, db bun.IDB, recs []events.Recorded, evs []events.Event) error {
+	var (
+		rows  []*KeyRow
+		perms []*KeyPermissionRow
+		roles []*KeyRoleRow
+	)
+	flush := func() error {
+		if len(rows) > 0 {
+			if _, err := db.NewInsert().Model(&rows).On("CONFLICT (id) DO NOTHING").Returning("NULL").Exec(ctx); err != nil {
+				return fmt.Errorf("inserting %d keys: %w", len(rows), err)
+			}
+		}
+		if len(perms) > 0 {
+			if _, err := db.NewInsert().Model(&perms).On("CONFLICT (id) DO NOTHING").Returning("NULL").Exec(ctx); err != nil {
+				return fmt.Errorf("linking keys to permissions: %w", err)
+			}
+		}
+		if len(roles) > 0 {
+			if _, err := db.NewInsert().Model(&roles).On("CONFLICT (id) DO NOTHING").Returning("NULL").Exec(ctx); err != nil {
+				return fmt.Errorf("linking keys to roles: %w", err)
+			}
+		}
+		rows, perms, roles = rows[:0], perms[:0], roles[:0]
+		return nil
+	}
+	return batchCreated(ctx, db, k, recs, evs, func(rec events.Recorded, c events.KeyCreated) {
+		rows = append(rows, newKeyRow(c, rec.OccurredAt.UnixMilli()))
+		for _, id := range c.PermissionIDs {
+			perms = append(perms, &KeyPermissionRow{ID: c.KeyID + ":" + id, KeyID: c.KeyID, PermissionID: id})
+		}
+		for _, id := range c.RoleIDs {
+			roles = append(roles, &KeyRoleRow{ID: c.KeyID + ":" + id, KeyID: c.KeyID, RoleID: id})
+		}
+	}, flush)
+}
+
+// batchCreated folds recs (evs, decoded) into p in log order: each
+// key.created goes to add, every other event to p.Handle once flush has
+// written what add gathered; flush runs once more at the end.
+func batchCreated(ctx context.Context, db bun.IDB, p Projection, recs []events.Recorded, evs []events.Event,
+	add func(rec events.Recorded, e events.KeyCreated), flush func() error) error {
+	for i, e := range evs {
+		if c, ok := e.(events.KeyCreated); ok {
+			add(recs[i], c)
+			continue
+		}
+		if err := flush(); err != nil {
+			return err
+		}
+		if err := p.Handle(ctx, db, recs[i], e); err != nil {
+			return fmt.Errorf("at event %d (%s): %w", recs[i].Position, recs[i].Name, err)
+		}
+	}
+	return flush()
+}
+
 func addKeyPermissions(ctx context.Context, db bun.IDB, keyID string, ids []string) error {
 	for _, id := range ids {
 		row := &KeyPermissionRow{ID: keyID + ":" + id, KeyID: keyID, PermissionID: id}

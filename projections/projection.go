@@ -27,6 +27,15 @@ type Projection interface {
 	Handle(ctx context.Context, db bun.IDB, rec events.Recorded, e events.Event) error
 }
 
+// batchHandler is a projection that folds a run of events (in position
+// order) in fewer statements than one Handle each. Inline, the group commit
+// hands the runner every append of a group at once, under the append lock,
+// where each statement is a round trip on PostgreSQL and a parse on SQLite.
+// The result must be the one Handle gives event by event.
+type batchHandler interface {
+	HandleBatch(ctx context.Context, db bun.IDB, recs []events.Recorded, evs []events.Event) error
+}
+
 // All returns every projection keyline maintains, in the order they apply.
 func All() []Projection {
 	return []Projection{Workspaces{}, RootKeys{}, APIs{}, Identities{}, Permissions{}, Roles{}, Keys{}, KeyCredits{}, RatelimitNamespaces{}, RatelimitOverrides{}, Portals{}, PortalSessions{}}
@@ -95,12 +104,19 @@ func (r *Runner) apply(ctx context.Context, db bun.IDB, ps []Projection, recs []
 		if cp >= last {
 			continue
 		}
-		for i, rec := range recs {
-			if rec.Position <= cp {
-				continue
+		from := 0
+		for from < len(recs) && recs[from].Position <= cp {
+			from++
+		}
+		if b, ok := p.(batchHandler); ok {
+			if err := b.HandleBatch(ctx, db, recs[from:], decoded[from:]); err != nil {
+				return fmt.Errorf("projection %s: %w", p.Name(), err)
 			}
-			if err := p.Handle(ctx, db, rec, decoded[i]); err != nil {
-				return fmt.Errorf("projection %s at event %d (%s): %w", p.Name(), rec.Position, rec.Name, err)
+		} else {
+			for i, rec := range recs[from:] {
+				if err := p.Handle(ctx, db, rec, decoded[from+i]); err != nil {
+					return fmt.Errorf("projection %s at event %d (%s): %w", p.Name(), rec.Position, rec.Name, err)
+				}
 			}
 		}
 		advanced = append(advanced, p.Name())

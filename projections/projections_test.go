@@ -284,3 +284,32 @@ func TestRatelimitOverridesProjection(t *testing.T) {
 		})
 	})
 }
+
+// A run of key.created events is written with one INSERT per table
+// (HandleBatch): a key delivered twice within the run, as a redelivery
+// would, is kept once, and every link and counter lands.
+func TestKeysCreatedInOneRun(t *testing.T) {
+	h := newHarness(t)
+	a := events.KeyCreated{KeyID: "key_a", WorkspaceID: "ws_1", APIID: "api_1", KeySpaceID: "ks_1", Hash: "ha", Start: "sa", Enabled: true,
+		Remaining: ptr(int64(5))}
+	b := events.KeyCreated{KeyID: "key_b", WorkspaceID: "ws_1", APIID: "api_1", KeySpaceID: "ks_1", Hash: "hb", Start: "sb",
+		PermissionIDs: []string{"perm_1", "perm_2"}, RoleIDs: []string{"role_1"}}
+	h.apply(a, b, a) // 1, 2, 3
+	h.expect(func(t *testing.T, db bun.IDB) {
+		assertRows(t, db, []projections.KeyRow{
+			{ID: "key_a", WorkspaceID: "ws_1", APIID: "api_1", KeySpaceID: "ks_1", Hash: "ha", Start: "sa", Enabled: true,
+				Ratelimits: "[]", CreatedAt: at(1)},
+			{ID: "key_b", WorkspaceID: "ws_1", APIID: "api_1", KeySpaceID: "ks_1", Hash: "hb", Start: "sb",
+				Ratelimits: "[]", CreatedAt: at(2)},
+		})
+		assertRows(t, db, []projections.KeyPermissionRow{
+			{ID: "key_b:perm_1", KeyID: "key_b", PermissionID: "perm_1"},
+			{ID: "key_b:perm_2", KeyID: "key_b", PermissionID: "perm_2"},
+		})
+		assertRows(t, db, []projections.KeyRoleRow{{ID: "key_b:role_1", KeyID: "key_b", RoleID: "role_1"}})
+		assertRows(t, db, []projections.KeyCreditsRow{
+			{KeyID: "key_a", Remaining: ptr(int64(5)), Logged: ptr(int64(5)), Epoch: 1},
+			{KeyID: "key_b", Epoch: 1},
+		})
+	})
+}

@@ -73,6 +73,9 @@ type options struct {
 	replayEvents  int
 	onlyReplay    bool
 	replayProfile string
+	// createKeyProfile is where the closed-loop createKey phases write a
+	// CPU profile (DB in the name becomes SQLite or PostgreSQL).
+	createKeyProfile string
 }
 
 // phaseNames are the values -phases accepts.
@@ -116,6 +119,7 @@ func main() {
 	flag.BoolVar(&o.onlyRatios, "only-ratios", false, "run only the ratios phase")
 	flag.IntVar(&o.replayEvents, "replay-events", 1_000_000, "events in the generated log the replay phase rebuilds from (0 skips the phase)")
 	flag.StringVar(&o.replayProfile, "replay-cpuprofile", "", "write a CPU profile of each database's replay to this file (DB in the name becomes SQLite or PostgreSQL)")
+	flag.StringVar(&o.createKeyProfile, "createkey-cpuprofile", "", "write a CPU profile of each closed-loop createKey phase to this file (DB in the name becomes SQLite or PostgreSQL)")
 	flag.BoolVar(&o.onlyReplay, "only-replay", false, "run the replay phase alone")
 	flag.Parse()
 	for _, p := range strings.Split(o.phases, ",") {
@@ -285,7 +289,11 @@ func run(o options) error {
 	// keys.createKey on PostgreSQL, next to pgbench's commit rate on the
 	// same database, and on SQLite (the embedded default).
 	var createPG, createSQLite createKeyResult
-	measureCreate := func(tg target) (row, error) { return measure(tg, 0, "", "") }
+	measureCreate := func(db string) func(target) (row, error) {
+		return func(tg target) (row, error) {
+			return measure(tg, 0, strings.ReplaceAll(o.createKeyProfile, "DB", db), "")
+		}
+	}
 	if o.pgURL != "" && o.wants("createkey") {
 		pgDB, dropPG, err := freshPostgres(o.pgURL)
 		if err != nil {
@@ -304,7 +312,7 @@ func run(o options) error {
 			createPG.pgbenchTPS = tps
 			fmt.Printf("%-44s %10.0f %s\n", fmt.Sprintf("pgbench, %d clients, 1-row INSERT/tx", o.conns), tps, "       -")
 		}
-		if createPG.row, err = createKeyPhase(ctx, "createKey, PostgreSQL", func(c *configs.Config) { c.Database.Primary = pgDB }, measureCreate); err != nil {
+		if createPG.row, err = createKeyPhase(ctx, "createKey, PostgreSQL", func(c *configs.Config) { c.Database.Primary = pgDB }, measureCreate("PostgreSQL")); err != nil {
 			return err
 		}
 		if createPG.pgbenchTPS > 0 {
@@ -314,7 +322,7 @@ func run(o options) error {
 	if o.wants("createkey-sqlite") {
 		if createSQLite.row, err = createKeyPhase(ctx, "createKey, SQLite", func(c *configs.Config) {
 			c.Database.Primary = "sqlite:" + filepath.Join(tmp, "create.db")
-		}, measureCreate); err != nil {
+		}, measureCreate("SQLite")); err != nil {
 			return err
 		}
 	}

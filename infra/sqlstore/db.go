@@ -3,13 +3,15 @@ package sqlstore
 import (
 	"context"
 	"database/sql"
+	"database/sql/driver"
 	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
 	"time"
 
-	_ "github.com/jackc/pgx/v5/stdlib" // registers the "pgx" database/sql driver
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/stdlib"
 	"github.com/uptrace/bun"
 	"github.com/uptrace/bun/dialect/pgdialect"
 	"github.com/uptrace/bun/dialect/sqlitedialect"
@@ -75,17 +77,27 @@ func (db *DB) ReplicaDB() bun.IDB { return db.Replica }
 func connect(kind configs.DatabaseKind, dsn string) (*bun.DB, error) {
 	switch kind {
 	case configs.KindPostgres:
-		sqldb, err := sql.Open("pgx", dsn)
+		cfg, err := pgx.ParseConfig(dsn)
 		if err != nil {
 			return nil, err
 		}
+		var connector driver.Connector = stdlib.GetConnector(*cfg)
+		if cfg.DefaultQueryExecMode == pgx.QueryExecModeCacheStatement {
+			// pgx's default; a DSN that names another mode (a pooler's
+			// simple_protocol) keeps it for every statement.
+			connector = oneTripQueries{connector}
+		}
+		sqldb := sql.OpenDB(connector)
 		// Appends go through one appender (one connection at a time) and a
 		// verification holds a connection for one short UPDATE, so a small
 		// pool saturates the primary already;
 		// a large one only exhausts max_connections (100 by default) once a
 		// few nodes share a server.
+		// Every open connection stays open: under 16 concurrent requests a
+		// smaller idle pool closed and reopened connections all the time,
+		// each a new backend process on the server.
 		sqldb.SetMaxOpenConns(16)
-		sqldb.SetMaxIdleConns(8)
+		sqldb.SetMaxIdleConns(16)
 		return bun.NewDB(sqldb, pgdialect.New()), nil
 	case configs.KindSQLite:
 		if dir := filepath.Dir(dsn); dir != "." && !strings.HasPrefix(dsn, "file:") {
@@ -106,7 +118,11 @@ func connect(kind configs.DatabaseKind, dsn string) (*bun.DB, error) {
 		// last commits back (FULL would fsync every commit). Appends reach
 		// the file through the store's one appender, so of these
 		// connections at most one holds the write lock for the log at a time.
+		// Idle connections stay open: opening one parses the whole
+		// schema again, which cost more than the createKey it served when
+		// database/sql closed all but two after each burst.
 		sqldb.SetMaxOpenConns(8)
+		sqldb.SetMaxIdleConns(8)
 		return bun.NewDB(sqldb, sqlitedialect.New()), nil
 	default:
 		return nil, fmt.Errorf("unsupported database kind %q", kind)
@@ -123,4 +139,34 @@ func sqliteDSN(path string) string {
 		sep = "&"
 	}
 	return base + sep + "_pragma=busy_timeout(15000)&_pragma=journal_mode(WAL)&_pragma=synchronous(NORMAL)&_txlock=immediate"
+}
+
+// oneTripQueries hands out connections whose queries without arguments
+// run in one round trip. bun writes every argument into the SQL text, so
+// nearly every query it sends is new to the server, and pgx's default
+// (prepare the text, cache it, execute) costs a second round trip for
+// each and fills the statement cache with text never seen again. Queries
+// with arguments (the outbox's) keep the default: pgx needs the server's
+// parameter types to send a []byte into a json column.
+type oneTripQueries struct{ driver.Connector }
+
+func (c oneTripQueries) Connect(ctx context.Context) (driver.Conn, error) {
+	conn, err := c.Connector.Connect(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if pc, ok := conn.(*stdlib.Conn); ok {
+		return oneTripConn{pc}, nil
+	}
+	return conn, nil
+}
+
+type oneTripConn struct{ *stdlib.Conn }
+
+func (c oneTripConn) QueryContext(ctx context.Context, query string, args []driver.NamedValue) (driver.Rows, error) {
+	if len(args) == 0 {
+		// Execs without arguments already use the simple protocol.
+		args = []driver.NamedValue{{Ordinal: 1, Value: pgx.QueryExecModeExec}}
+	}
+	return c.Conn.QueryContext(ctx, query, args)
 }
