@@ -17,6 +17,7 @@ import (
 	"github.com/keyline/keyline/handlers/httpapi"
 	"github.com/keyline/keyline/handlers/httpapi/openapi"
 	"github.com/keyline/keyline/handlers/services/credits"
+	"github.com/keyline/keyline/handlers/services/keyring"
 	"github.com/keyline/keyline/infra/analytics"
 	"github.com/keyline/keyline/infra/clickhouse"
 	"github.com/keyline/keyline/infra/cluster"
@@ -78,7 +79,7 @@ var apiSet = wire.NewSet(
 	handlers.NewListRatelimitOverrides,
 	handlers.NewDeleteRatelimitOverride,
 	wire.Bind(new(handlers.KeyReader), new(*projections.Reader)),
-	handlers.NewKeyring,
+	keyring.New,
 	handlers.NewKeyCache,
 	handlers.NewCreateKey,
 	handlers.NewGetKey,

@@ -14,6 +14,7 @@ import (
 	"github.com/keyline/keyline/handlers/httpapi"
 	"github.com/keyline/keyline/handlers/httpapi/openapi"
 	"github.com/keyline/keyline/handlers/services/credits"
+	"github.com/keyline/keyline/handlers/services/keyring"
 	"github.com/keyline/keyline/infra/analytics"
 	"github.com/keyline/keyline/infra/clickhouse"
 	"github.com/keyline/keyline/infra/cluster"
@@ -60,12 +61,12 @@ func InitializeServer(ctx context.Context, cfg *configs.Config, logger *slog.Log
 	createAPI := handlers.NewCreateAPI(store)
 	getAPI := handlers.NewGetAPI(reader)
 	deleteAPI := handlers.NewDeleteAPI(store)
-	keyring, err := handlers.NewKeyring(cfg)
+	keyringKeyring, err := keyring.New(cfg)
 	if err != nil {
 		cleanup()
 		return nil, nil, err
 	}
-	listKeys := handlers.NewListKeys(reader, keyring)
+	listKeys := handlers.NewListKeys(reader, keyringKeyring)
 	clusterCluster, cleanup2, err := cluster.New(cfg, logger)
 	if err != nil {
 		cleanup()
@@ -101,9 +102,9 @@ func InitializeServer(ctx context.Context, cfg *configs.Config, logger *slog.Log
 	getRatelimitOverride := handlers.NewGetRatelimitOverride(reader)
 	listRatelimitOverrides := handlers.NewListRatelimitOverrides(reader)
 	deleteRatelimitOverride := handlers.NewDeleteRatelimitOverride(reader, store)
-	createKey := handlers.NewCreateKey(store, reader, keyring)
-	getKey := handlers.NewGetKey(reader, keyring)
-	whoami := handlers.NewWhoami(reader, keyring)
+	createKey := handlers.NewCreateKey(store, reader, keyringKeyring)
+	getKey := handlers.NewGetKey(reader, keyringKeyring)
+	whoami := handlers.NewWhoami(reader, keyringKeyring)
 	deleteKey := handlers.NewDeleteKey(store)
 	updateKey := handlers.NewUpdateKey(store, reader)
 	updateCredits := handlers.NewUpdateCredits(store, reader)
@@ -119,7 +120,7 @@ func InitializeServer(ctx context.Context, cfg *configs.Config, logger *slog.Log
 	verifyKey := handlers.NewVerifyKey(store, reader, keyCache, limiter, reporter, migrations)
 	keyPermissions := handlers.NewKeyPermissions(store, reader)
 	keyRoles := handlers.NewKeyRoles(store, reader)
-	rerollKey := handlers.NewRerollKey(store, reader, keyring)
+	rerollKey := handlers.NewRerollKey(store, reader, keyringKeyring)
 	migrateKeys := handlers.NewMigrateKeys(store, reader, migrations)
 	createIdentity := handlers.NewCreateIdentity(store)
 	getIdentity := handlers.NewGetIdentity(reader)
@@ -149,7 +150,7 @@ func InitializeServer(ctx context.Context, cfg *configs.Config, logger *slog.Log
 	portalSessions := handlers.NewPortalSessions(reader)
 	createPortalSession := handlers.NewCreatePortalSession(store, reader, cfg)
 	exchangePortalCode := handlers.NewExchangePortalCode(store, portalSessions)
-	portalListKeys := handlers.NewPortalListKeys(reader, keyring)
+	portalListKeys := handlers.NewPortalListKeys(reader, keyringKeyring)
 	portalRerollKey := handlers.NewPortalRerollKey(reader, rerollKey)
 	portalGetVerifications := handlers.NewPortalGetVerifications(reader, querier)
 	rootKeyWhoami := handlers.NewRootKeyWhoami()
@@ -340,5 +341,5 @@ func InitializePortalAdmin(ctx context.Context, cfg *configs.Config, logger *slo
 var storeSet = wire.NewSet(wire.FieldsOf(new(*configs.Config), "Database", "Projections"), sqlstore.Open, outbox.ForKind, projections.All, projections.NewRunner, projections.NewLiveApplier, wire.Bind(new(sqlstore.Applier), new(*projections.LiveApplier)), sqlstore.NewStore, projections.NewReader, wire.Bind(new(projections.Databases), new(*sqlstore.DB)), wire.Bind(new(handlers.EventLog), new(*sqlstore.Store)), wire.Bind(new(credits.Journal), new(*projections.Reader)), wire.Bind(new(credits.EventLog), new(*sqlstore.Store)), credits.NewFolder, wire.Bind(new(handlers.RootKeyLister), new(*projections.Reader)), handlers.NewBootstrap, clickhouse.OpenConfigured)
 
 var apiSet = wire.NewSet(
-	storeSet, sqlstore.NewTailer, handlers.NewAuthenticator, wire.Bind(new(handlers.RootKeyFinder), new(*projections.Reader)), wire.Bind(new(handlers.APIReader), new(*projections.Reader)), handlers.NewCreateAPI, handlers.NewGetAPI, handlers.NewDeleteAPI, handlers.NewListKeys, cluster.New, cluster.NewLimiter, heartbeat.New, wire.Bind(new(handlers.RateLimiter), new(ratelimit.Limiter)), wire.Bind(new(handlers.RatelimitReader), new(*projections.Reader)), handlers.NewRatelimitCatalog, handlers.NewRatelimitLimit, handlers.NewRatelimitMultiLimit, handlers.NewSetRatelimitOverride, handlers.NewGetRatelimitOverride, handlers.NewListRatelimitOverrides, handlers.NewDeleteRatelimitOverride, wire.Bind(new(handlers.KeyReader), new(*projections.Reader)), handlers.NewKeyring, handlers.NewKeyCache, handlers.NewCreateKey, handlers.NewGetKey, handlers.NewWhoami, handlers.NewDeleteKey, handlers.NewUpdateKey, handlers.NewUpdateCredits, handlers.NewCounters, handlers.NewReporter, handlers.NewMigrations, handlers.NewVerifyKey, wire.Bind(new(handlers.RefillReader), new(*projections.Reader)), handlers.NewRefiller, handlers.NewKeyPermissions, handlers.NewKeyRoles, handlers.NewRerollKey, handlers.NewMigrateKeys, wire.Bind(new(handlers.IdentityReader), new(*projections.Reader)), handlers.NewCreateIdentity, handlers.NewGetIdentity, handlers.NewListIdentities, handlers.NewUpdateIdentity, handlers.NewDeleteIdentity, wire.Bind(new(handlers.PermissionReader), new(*projections.Reader)), handlers.NewCreatePermission, handlers.NewGetPermission, handlers.NewListPermissions, handlers.NewDeletePermission, handlers.NewCreateRole, handlers.NewGetRole, handlers.NewListRoles, handlers.NewDeleteRole, handlers.NewSetRolePermissions, analytics.NewQuerier, wire.Bind(new(handlers.AnalyticsQuerier), new(*analytics.Querier)), handlers.NewGetVerifications, handlers.NewGetRatelimits, wire.Bind(new(handlers.PortalReader), new(*projections.Reader)), handlers.NewPortalSessions, handlers.NewCreatePortalSession, handlers.NewExchangePortalCode, handlers.NewPortalListKeys, handlers.NewPortalRerollKey, handlers.NewPortalGetVerifications, wire.Bind(new(handlers.APILister), new(*projections.Reader)), wire.Bind(new(handlers.NamespaceLister), new(*projections.Reader)), handlers.NewRootKeyWhoami, handlers.NewListAPIs, handlers.NewListRatelimitNamespaces, wire.Struct(new(httpapi.Routes), "*"), openapi.NewValidator, wire.Bind(new(httpapi.BodyValidator), new(*openapi.Validator)), metrics.New, metrics.RequestObserver, wire.Bind(new(httpapi.RequestObserver), new(*metrics.HTTP)), health.New, wire.Bind(new(httpapi.Readiness), new(*health.Readiness)), httpapi.NewOptions, httpapi.NewRouter, httpserver.New, outbox.ForwarderFor, analytics.NewPipeline, wire.FieldsOf(new(*analytics.Pipeline), "Sink"), wire.Bind(new(handlers.AnalyticsSink), new(*analytics.Sink)), runtime.NewServer,
+	storeSet, sqlstore.NewTailer, handlers.NewAuthenticator, wire.Bind(new(handlers.RootKeyFinder), new(*projections.Reader)), wire.Bind(new(handlers.APIReader), new(*projections.Reader)), handlers.NewCreateAPI, handlers.NewGetAPI, handlers.NewDeleteAPI, handlers.NewListKeys, cluster.New, cluster.NewLimiter, heartbeat.New, wire.Bind(new(handlers.RateLimiter), new(ratelimit.Limiter)), wire.Bind(new(handlers.RatelimitReader), new(*projections.Reader)), handlers.NewRatelimitCatalog, handlers.NewRatelimitLimit, handlers.NewRatelimitMultiLimit, handlers.NewSetRatelimitOverride, handlers.NewGetRatelimitOverride, handlers.NewListRatelimitOverrides, handlers.NewDeleteRatelimitOverride, wire.Bind(new(handlers.KeyReader), new(*projections.Reader)), keyring.New, handlers.NewKeyCache, handlers.NewCreateKey, handlers.NewGetKey, handlers.NewWhoami, handlers.NewDeleteKey, handlers.NewUpdateKey, handlers.NewUpdateCredits, handlers.NewCounters, handlers.NewReporter, handlers.NewMigrations, handlers.NewVerifyKey, wire.Bind(new(handlers.RefillReader), new(*projections.Reader)), handlers.NewRefiller, handlers.NewKeyPermissions, handlers.NewKeyRoles, handlers.NewRerollKey, handlers.NewMigrateKeys, wire.Bind(new(handlers.IdentityReader), new(*projections.Reader)), handlers.NewCreateIdentity, handlers.NewGetIdentity, handlers.NewListIdentities, handlers.NewUpdateIdentity, handlers.NewDeleteIdentity, wire.Bind(new(handlers.PermissionReader), new(*projections.Reader)), handlers.NewCreatePermission, handlers.NewGetPermission, handlers.NewListPermissions, handlers.NewDeletePermission, handlers.NewCreateRole, handlers.NewGetRole, handlers.NewListRoles, handlers.NewDeleteRole, handlers.NewSetRolePermissions, analytics.NewQuerier, wire.Bind(new(handlers.AnalyticsQuerier), new(*analytics.Querier)), handlers.NewGetVerifications, handlers.NewGetRatelimits, wire.Bind(new(handlers.PortalReader), new(*projections.Reader)), handlers.NewPortalSessions, handlers.NewCreatePortalSession, handlers.NewExchangePortalCode, handlers.NewPortalListKeys, handlers.NewPortalRerollKey, handlers.NewPortalGetVerifications, wire.Bind(new(handlers.APILister), new(*projections.Reader)), wire.Bind(new(handlers.NamespaceLister), new(*projections.Reader)), handlers.NewRootKeyWhoami, handlers.NewListAPIs, handlers.NewListRatelimitNamespaces, wire.Struct(new(httpapi.Routes), "*"), openapi.NewValidator, wire.Bind(new(httpapi.BodyValidator), new(*openapi.Validator)), metrics.New, metrics.RequestObserver, wire.Bind(new(httpapi.RequestObserver), new(*metrics.HTTP)), health.New, wire.Bind(new(httpapi.Readiness), new(*health.Readiness)), httpapi.NewOptions, httpapi.NewRouter, httpserver.New, outbox.ForwarderFor, analytics.NewPipeline, wire.FieldsOf(new(*analytics.Pipeline), "Sink"), wire.Bind(new(handlers.AnalyticsSink), new(*analytics.Sink)), runtime.NewServer,
 )

@@ -8,6 +8,7 @@ import (
 	"sort"
 
 	"github.com/keyline/keyline/events"
+	"github.com/keyline/keyline/handlers/services/keyring"
 	"github.com/keyline/keyline/projections"
 )
 
@@ -127,7 +128,7 @@ func ratelimitData(rls []events.Ratelimit) []RatelimitData {
 
 // keyData renders rows as KeyResponseData, loading their access, credits
 // and identities in a few batched queries.
-func keyData(ctx context.Context, r KeyReader, ring *Keyring, rows []projections.KeyRow, decrypt bool) ([]KeyData, error) {
+func keyData(ctx context.Context, r KeyReader, ring *keyring.Keyring, rows []projections.KeyRow, decrypt bool) ([]KeyData, error) {
 	ids := make([]string, len(rows))
 	for i, row := range rows {
 		ids[i] = row.ID
