@@ -39,7 +39,7 @@ type Server struct {
 	Keys       *handlers.KeyCache
 	// Credits folds the credit spend journal into the log.
 	Credits   *credits.Folder
-	Refiller  *handlers.Refiller
+	Refiller  *credits.Refiller
 	HTTP      *httpserver.Server
 	Forwarder *outbox.Forwarder // nil unless Postgres + Redis
 	Analytics *analytics.Pipeline
@@ -56,7 +56,7 @@ type Server struct {
 func NewServer(cfg *configs.Config, logger *slog.Logger, store *sqlstore.Store, runner *projections.Runner,
 	tailer *sqlstore.Tailer, boot *handlers.Bootstrap, auth *handlers.Authenticator,
 	ratelimits *handlers.RatelimitCatalog, keys *handlers.KeyCache, folder *credits.Folder,
-	refiller *handlers.Refiller, http *httpserver.Server, fwd *outbox.Forwarder, an *analytics.Pipeline,
+	refiller *credits.Refiller, http *httpserver.Server, fwd *outbox.Forwarder, an *analytics.Pipeline,
 	cl *cluster.Cluster, hb *heartbeat.Monitor, m *metrics.Server, out io.Writer) *Server {
 	if t := telemetry.Tracer(cfg, "github.com/keyline/keyline/infra/sqlstore"); t != nil {
 		store.Trace(t)
