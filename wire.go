@@ -18,6 +18,7 @@ import (
 	"github.com/keyline/keyline/handlers/httpapi/openapi"
 	"github.com/keyline/keyline/handlers/services/credits"
 	"github.com/keyline/keyline/handlers/services/keyring"
+	"github.com/keyline/keyline/handlers/services/namespaces"
 	"github.com/keyline/keyline/infra/analytics"
 	"github.com/keyline/keyline/infra/clickhouse"
 	"github.com/keyline/keyline/infra/cluster"
@@ -71,7 +72,8 @@ var apiSet = wire.NewSet(
 	heartbeat.New,
 	wire.Bind(new(handlers.RateLimiter), new(ratelimit.Limiter)),
 	wire.Bind(new(handlers.RatelimitReader), new(*projections.Reader)),
-	handlers.NewRatelimitCatalog,
+	wire.Bind(new(namespaces.Reader), new(*projections.Reader)),
+	namespaces.New,
 	handlers.NewRatelimitLimit,
 	handlers.NewRatelimitMultiLimit,
 	handlers.NewSetRatelimitOverride,

@@ -3,13 +3,17 @@ package handlers
 import (
 	"context"
 	"time"
+
+	"github.com/keyline/keyline/handlers/services/namespaces"
 )
 
 // RatelimitMultiLimit decides ratelimit.multiLimit: up to 100 checks, all or
 // nothing. Each result says whether its own check passed; counters move only
 // when every check passed.
 type RatelimitMultiLimit struct {
-	Catalog *RatelimitCatalog
+	Catalog *namespaces.Catalog
+	// Log receives the namespaces a request creates.
+	Log     EventLog
 	Limiter RateLimiter
 	Report  *Reporter
 	// Now is the decision clock; tests replace it.
@@ -17,8 +21,8 @@ type RatelimitMultiLimit struct {
 }
 
 // NewRatelimitMultiLimit builds the use case.
-func NewRatelimitMultiLimit(catalog *RatelimitCatalog, limiter RateLimiter, report *Reporter) *RatelimitMultiLimit {
-	return &RatelimitMultiLimit{Catalog: catalog, Limiter: limiter, Report: report, Now: time.Now}
+func NewRatelimitMultiLimit(catalog *namespaces.Catalog, log EventLog, limiter RateLimiter, report *Reporter) *RatelimitMultiLimit {
+	return &RatelimitMultiLimit{Catalog: catalog, Log: log, Limiter: limiter, Report: report, Now: time.Now}
 }
 
 // RatelimitMultiLimitInput is the input of RatelimitMultiLimit: the limits
@@ -36,6 +40,6 @@ type RatelimitMultiLimitResult struct {
 
 // Handle decides the limits in one batch.
 func (h *RatelimitMultiLimit) Handle(ctx context.Context, p *Principal, in RatelimitMultiLimitInput) (RatelimitMultiLimitResult, error) {
-	results, passed, err := decideLimits(ctx, h.Catalog, h.Limiter, h.Report, h.Now(), p, in.Limits)
+	results, passed, err := decideLimits(ctx, h.Catalog, h.Log, h.Limiter, h.Report, h.Now(), p, in.Limits)
 	return RatelimitMultiLimitResult{Limits: results, Passed: passed}, err
 }
