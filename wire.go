@@ -17,6 +17,7 @@ import (
 	"github.com/keyline/keyline/handlers/httpapi"
 	"github.com/keyline/keyline/handlers/httpapi/openapi"
 	"github.com/keyline/keyline/handlers/services/credits"
+	"github.com/keyline/keyline/handlers/services/keycache"
 	"github.com/keyline/keyline/handlers/services/keyring"
 	"github.com/keyline/keyline/handlers/services/namespaces"
 	"github.com/keyline/keyline/infra/analytics"
@@ -82,7 +83,8 @@ var apiSet = wire.NewSet(
 	handlers.NewDeleteRatelimitOverride,
 	wire.Bind(new(handlers.KeyReader), new(*projections.Reader)),
 	keyring.New,
-	handlers.NewKeyCache,
+	wire.Bind(new(keycache.Reader), new(*projections.Reader)),
+	keycache.New,
 	handlers.NewCreateKey,
 	handlers.NewGetKey,
 	handlers.NewWhoami,

@@ -14,6 +14,7 @@ import (
 	"github.com/keyline/keyline/events"
 	"github.com/keyline/keyline/handlers"
 	"github.com/keyline/keyline/handlers/services/credits"
+	"github.com/keyline/keyline/handlers/services/keycache"
 	"github.com/keyline/keyline/handlers/services/namespaces"
 	"github.com/keyline/keyline/infra/analytics"
 	"github.com/keyline/keyline/infra/cluster"
@@ -37,7 +38,7 @@ type Server struct {
 	Auth      *handlers.Authenticator
 	// Ratelimits caches namespaces and overrides for the limit hot path.
 	Ratelimits *namespaces.Catalog
-	Keys       *handlers.KeyCache
+	Keys       *keycache.Cache
 	// Credits folds the credit spend journal into the log.
 	Credits   *credits.Folder
 	Refiller  *credits.Refiller
@@ -56,7 +57,7 @@ type Server struct {
 // Forwarder, Cluster, Heartbeat and Metrics.
 func NewServer(cfg *configs.Config, logger *slog.Logger, store *sqlstore.Store, runner *projections.Runner,
 	tailer *sqlstore.Tailer, boot *handlers.Bootstrap, auth *handlers.Authenticator,
-	ratelimits *namespaces.Catalog, keys *handlers.KeyCache, folder *credits.Folder,
+	ratelimits *namespaces.Catalog, keys *keycache.Cache, folder *credits.Folder,
 	refiller *credits.Refiller, http *httpserver.Server, fwd *outbox.Forwarder, an *analytics.Pipeline,
 	cl *cluster.Cluster, hb *heartbeat.Monitor, m *metrics.Server, out io.Writer) *Server {
 	if t := telemetry.Tracer(cfg, "github.com/keyline/keyline/infra/sqlstore"); t != nil {
