@@ -104,12 +104,7 @@ func resolvePermissionRefs(ctx context.Context, r PermissionRefReader, log Event
 // slug) if there is none. Every creator of one slug appends to the slug's
 // stream, so concurrent auto-creates converge on one permission.
 func ensurePermission(ctx context.Context, log EventLog, p *Principal, slug string) (string, error) {
-	id, err := createPermission(ctx, log, p, slug, slug, "")
-	var exists *existsError
-	if errors.As(err, &exists) {
-		return exists.id, nil
-	}
-	return id, err
+	return existingOr(createPermission(ctx, log, p, slug, slug, ""))
 }
 
 // existsError carries the ID of the live aggregate a create ran into.
@@ -117,24 +112,24 @@ type existsError struct{ id string }
 
 func (e *existsError) Error() string { return "already exists: " + e.id }
 
+// existingOr turns a create that ran into a live aggregate into that
+// aggregate's ID, for callers that only need one to exist.
+func existingOr(id string, err error) (string, error) {
+	var exists *existsError
+	if errors.As(err, &exists) {
+		return exists.id, nil
+	}
+	return id, err
+}
+
 // createPermission decides and appends permission.created on the slug's
 // stream; a live permission already holding the slug is an *existsError.
 func createPermission(ctx context.Context, log EventLog, p *Principal, slug, name, description string) (string, error) {
-	meta := metaFor(ctx, p)
-	agg, err := update(ctx, log, events.PermissionStreamFor(p.WorkspaceID, slug), &meta, "permission", func(agg *events.Permission) ([]events.Event, error) {
-		if agg.Live(p.WorkspaceID) {
-			return nil, &existsError{agg.ID}
-		}
-		decided, err := agg.Create(p.WorkspaceID, slug, name, description)
-		if err != nil {
-			return nil, Internal("deciding permission creation", err)
-		}
-		return decided, nil
-	})
-	if err != nil {
-		return "", err
-	}
-	return agg.ID, nil
+	return createUnique(ctx, log, p, events.PermissionStreamFor(p.WorkspaceID, slug), "permission",
+		func(agg *events.Permission) string { return agg.ID },
+		func(agg *events.Permission) ([]events.Event, error) {
+			return agg.Create(p.WorkspaceID, slug, name, description)
+		})
 }
 
 // ensureIdentity returns the identity of externalID, creating it when it
@@ -147,30 +142,44 @@ func ensureIdentity(ctx context.Context, r KeyReader, log EventLog, p *Principal
 	if !errors.Is(err, events.ErrNotFound) {
 		return "", Internal("reading identity", err)
 	}
-	id, err := createIdentity(ctx, log, p, externalID, nil, nil)
-	var exists *existsError
-	if errors.As(err, &exists) {
-		return exists.id, nil
-	}
-	return id, err
+	return existingOr(createIdentity(ctx, log, p, externalID, nil, nil))
 }
 
 // createIdentity decides and appends identity.created on the externalId's
 // stream; a live identity already holding it is an *existsError.
 func createIdentity(ctx context.Context, log EventLog, p *Principal, externalID string, meta json.RawMessage, rls []events.Ratelimit) (string, error) {
-	m := metaFor(ctx, p)
-	agg, err := update(ctx, log, events.IdentityStreamFor(p.WorkspaceID, externalID), &m, "identity", func(agg *events.Identity) ([]events.Event, error) {
+	return createUnique(ctx, log, p, events.IdentityStreamFor(p.WorkspaceID, externalID), "identity",
+		func(agg *events.Identity) string { return agg.ID },
+		func(agg *events.Identity) ([]events.Event, error) {
+			return agg.Create(p.WorkspaceID, externalID, meta, rls)
+		})
+}
+
+// uniqueAggregate is an aggregate whose stream is named after a unique key
+// of its workspace (a permission's slug, an identity's externalId).
+type uniqueAggregate[A any] interface {
+	aggregate[A]
+	Live(workspaceID string) bool
+}
+
+// createUnique runs create on stream through the write loop. Racing creates
+// of one key meet on its stream, so they converge on one aggregate: a live
+// aggregate already there is an *existsError carrying its ID.
+func createUnique[A any, P uniqueAggregate[A]](ctx context.Context, log EventLog, p *Principal, stream, what string,
+	id func(P) string, create func(P) ([]events.Event, error)) (string, error) {
+	meta := metaFor(ctx, p)
+	agg, err := update(ctx, log, stream, &meta, what, func(agg P) ([]events.Event, error) {
 		if agg.Live(p.WorkspaceID) {
-			return nil, &existsError{agg.ID}
+			return nil, &existsError{id(agg)}
 		}
-		decided, err := agg.Create(p.WorkspaceID, externalID, meta, rls)
+		decided, err := create(agg)
 		if err != nil {
-			return nil, Internal("deciding identity creation", err)
+			return nil, Internal("deciding "+what+" creation", err)
 		}
 		return decided, nil
 	})
 	if err != nil {
 		return "", err
 	}
-	return agg.ID, nil
+	return id(agg), nil
 }
