@@ -5,6 +5,7 @@ import (
 	"errors"
 
 	"github.com/keyline/keyline/events"
+	"github.com/keyline/keyline/handlers/services/keycache"
 	"github.com/keyline/keyline/projections"
 )
 
@@ -12,19 +13,14 @@ import (
 // implements it.
 type KeyReader interface {
 	APIReader
+	keycache.Reader
 	Key(ctx context.Context, workspaceID, keyID string) (projections.KeyRow, error)
-	KeyByHash(ctx context.Context, hash string) (projections.KeyRow, error)
 	KeysOfAPI(ctx context.Context, apiID, cursor, identityID string, filterIdentity bool, limit int) ([]projections.KeyRow, error)
-	KeyAccess(ctx context.Context, keyIDs []string) (map[string]*projections.KeyAccess, error)
-	Credits(ctx context.Context, keyID string) (projections.KeyCreditsRow, bool, error)
 	CreditsOf(ctx context.Context, keyIDs []string) (map[string]projections.KeyCreditsRow, error)
 	SpendCredits(ctx context.Context, keyID, workspaceID string, cost int64) (remaining int64, spent bool, err error)
-	Identity(ctx context.Context, id string) (projections.IdentityRow, error)
 	IdentityByExternalID(ctx context.Context, workspaceID, externalID string) (projections.IdentityRow, error)
 	PermissionsByRef(ctx context.Context, workspaceID string, refs []string) ([]projections.PermissionRow, error)
 	RolesByRef(ctx context.Context, workspaceID string, refs []string) ([]projections.RoleRow, error)
-	Workspace(ctx context.Context, id string) (projections.WorkspaceRow, error)
-	APIForCache(ctx context.Context, workspaceID, apiID string) (projections.APIRow, error)
 }
 
 const keyNotFoundDetail = "The specified key was not found."

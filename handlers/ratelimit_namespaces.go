@@ -9,10 +9,10 @@ import (
 	"github.com/keyline/keyline/projections"
 )
 
-// RatelimitReader is the read model of namespaces and overrides.
+// RatelimitReader is the read model of namespaces and overrides: what the
+// catalog loads, and the pages of overrides.
 type RatelimitReader interface {
-	RatelimitNamespace(ctx context.Context, workspaceID, ref string) (projections.RatelimitNamespaceRow, error)
-	RatelimitOverrides(ctx context.Context, namespaceID string) ([]projections.RatelimitOverrideRow, error)
+	namespaces.Reader
 	ListRatelimitOverrides(ctx context.Context, namespaceID, cursor string, limit int) ([]projections.RatelimitOverrideRow, error)
 }
 
