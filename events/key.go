@@ -32,7 +32,8 @@ type Encrypted struct {
 
 // Change is one field of an update with three states: a nil *Change leaves
 // the field alone, Change{Value: nil} clears it, Change{Value: &v} sets it.
-// keys.updateKey distinguishes all three, so the event must too.
+// keys.updateKey distinguishes all three, so the event must too; its
+// request carries the same type, decoded from absent, null or a value.
 type Change[T any] struct {
 	Value *T `json:"value"`
 }
