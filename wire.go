@@ -71,7 +71,7 @@ var apiSet = wire.NewSet(
 	// owners when clustered without Redis, and in-process memory otherwise.
 	cluster.NewLimiter,
 	heartbeat.New,
-	wire.Bind(new(handlers.RateLimiter), new(ratelimit.Limiter)),
+	wire.Bind(new(handlers.Ratelimiter), new(ratelimit.Limiter)),
 	wire.Bind(new(handlers.RatelimitReader), new(*projections.Reader)),
 	wire.Bind(new(namespaces.Reader), new(*projections.Reader)),
 	namespaces.New,

@@ -70,7 +70,7 @@ type VerifyKey struct {
 	Cache  *keycache.Cache
 	// Limiter decides the key's and identity's rate limits: the same limiter
 	// ratelimit.limit uses, so a cluster sharing Redis counts them exactly.
-	Limiter RateLimiter
+	Limiter Ratelimiter
 	// Report receives one analytics record per verification that reaches
 	// the checks.
 	Report *Reporter
@@ -81,7 +81,7 @@ type VerifyKey struct {
 }
 
 // NewVerifyKey builds the use case.
-func NewVerifyKey(log EventLog, r KeyReader, cache *keycache.Cache, limiter RateLimiter, report *Reporter,
+func NewVerifyKey(log EventLog, r KeyReader, cache *keycache.Cache, limiter Ratelimiter, report *Reporter,
 	migrations *Migrations) *VerifyKey {
 	return &VerifyKey{Log: log, Reader: r, Cache: cache, Limiter: limiter, Report: report,
 		Migrations: migrations, now: time.Now}

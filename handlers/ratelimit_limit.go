@@ -37,14 +37,14 @@ type RatelimitLimit struct {
 	Catalog *namespaces.Catalog
 	// Log receives the namespaces a request creates.
 	Log     EventLog
-	Limiter RateLimiter
+	Limiter Ratelimiter
 	Report  *Reporter
 	// Now is the decision clock; tests replace it.
 	Now func() time.Time
 }
 
 // NewRatelimitLimit builds the use case.
-func NewRatelimitLimit(catalog *namespaces.Catalog, log EventLog, limiter RateLimiter, report *Reporter) *RatelimitLimit {
+func NewRatelimitLimit(catalog *namespaces.Catalog, log EventLog, limiter Ratelimiter, report *Reporter) *RatelimitLimit {
 	return &RatelimitLimit{Catalog: catalog, Log: log, Limiter: limiter, Report: report, Now: time.Now}
 }
 
@@ -62,7 +62,7 @@ func (h *RatelimitLimit) Handle(ctx context.Context, p *Principal, in RatelimitL
 // decideLimits is shared by limit and multiLimit: resolve namespaces (with
 // auto-creation and permissions), apply overrides, decide all checks as one
 // all-or-nothing batch.
-func decideLimits(ctx context.Context, catalog *namespaces.Catalog, log EventLog, limiter RateLimiter, report *Reporter, now time.Time,
+func decideLimits(ctx context.Context, catalog *namespaces.Catalog, log EventLog, limiter Ratelimiter, report *Reporter, now time.Time,
 	p *Principal, reqs []RatelimitLimitInput) ([]RatelimitLimitResult, bool, error) {
 	started := time.Now()
 	refs := make([]string, len(reqs))
@@ -73,7 +73,7 @@ func decideLimits(ctx context.Context, catalog *namespaces.Catalog, log EventLog
 	if err != nil {
 		return nil, false, err
 	}
-	checks := make([]RateLimitCheck, len(reqs))
+	checks := make([]RatelimitCheck, len(reqs))
 	results := make([]RatelimitLimitResult, len(reqs))
 	for i, r := range reqs {
 		ns := found[r.Namespace]
@@ -84,7 +84,7 @@ func decideLimits(ctx context.Context, catalog *namespaces.Catalog, log EventLog
 		}
 		// Counters are per namespace ID, identifier and duration (the
 		// limiter keys by duration), as in Unkey.
-		checks[i] = RateLimitCheck{Key: ns.ID + ":" + r.Identifier, Limit: limit,
+		checks[i] = RatelimitCheck{Key: ns.ID + ":" + r.Identifier, Limit: limit,
 			Duration: events.DurationFromMs(duration), Cost: r.Cost}
 		results[i].Namespace, results[i].Identifier = r.Namespace, r.Identifier
 	}

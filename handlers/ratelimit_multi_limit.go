@@ -14,14 +14,14 @@ type RatelimitMultiLimit struct {
 	Catalog *namespaces.Catalog
 	// Log receives the namespaces a request creates.
 	Log     EventLog
-	Limiter RateLimiter
+	Limiter Ratelimiter
 	Report  *Reporter
 	// Now is the decision clock; tests replace it.
 	Now func() time.Time
 }
 
 // NewRatelimitMultiLimit builds the use case.
-func NewRatelimitMultiLimit(catalog *namespaces.Catalog, log EventLog, limiter RateLimiter, report *Reporter) *RatelimitMultiLimit {
+func NewRatelimitMultiLimit(catalog *namespaces.Catalog, log EventLog, limiter Ratelimiter, report *Reporter) *RatelimitMultiLimit {
 	return &RatelimitMultiLimit{Catalog: catalog, Log: log, Limiter: limiter, Report: report, Now: time.Now}
 }
 
