@@ -125,7 +125,7 @@ func existingOr(id string, err error) (string, error) {
 // createPermission decides and appends permission.created on the slug's
 // stream; a live permission already holding the slug is an *existsError.
 func createPermission(ctx context.Context, log EventLog, p *Principal, slug, name, description string) (string, error) {
-	return createUnique(ctx, log, p, events.PermissionStreamFor(p.WorkspaceID, slug), "permission",
+	return createUnique(ctx, log, p, events.PermissionStreamIDFor(p.WorkspaceID, slug), "permission",
 		func(agg *events.Permission) string { return agg.ID },
 		func(agg *events.Permission) ([]events.Event, error) {
 			return agg.Create(p.WorkspaceID, slug, name, description)
@@ -148,7 +148,7 @@ func ensureIdentity(ctx context.Context, r KeyReader, log EventLog, p *Principal
 // createIdentity decides and appends identity.created on the externalId's
 // stream; a live identity already holding it is an *existsError.
 func createIdentity(ctx context.Context, log EventLog, p *Principal, externalID string, meta json.RawMessage, rls []events.Ratelimit) (string, error) {
-	return createUnique(ctx, log, p, events.IdentityStreamFor(p.WorkspaceID, externalID), "identity",
+	return createUnique(ctx, log, p, events.IdentityStreamIDFor(p.WorkspaceID, externalID), "identity",
 		func(agg *events.Identity) string { return agg.ID },
 		func(agg *events.Identity) ([]events.Event, error) {
 			return agg.Create(p.WorkspaceID, externalID, meta, rls)
