@@ -14,20 +14,20 @@ import (
 
 // KeyData is Unkey's KeyResponseData: empty optional fields are omitted.
 type KeyData struct {
-	KeyID       string          `json:"keyId"`
-	Start       string          `json:"start"`
-	Enabled     bool            `json:"enabled"`
-	Name        string          `json:"name,omitempty"`
-	Meta        json.RawMessage `json:"meta,omitempty"`
-	CreatedAt   int64           `json:"createdAt"`
-	UpdatedAt   int64           `json:"updatedAt,omitempty"`
-	Expires     *int64          `json:"expires,omitempty"`
-	Permissions []string        `json:"permissions,omitempty"`
-	Roles       []string        `json:"roles,omitempty"`
-	Credits     *CreditsData    `json:"credits,omitempty"`
-	Identity    *IdentityData   `json:"identity,omitempty"`
-	Plaintext   string          `json:"plaintext,omitempty"`
-	Ratelimits  []RatelimitData `json:"ratelimits,omitempty"`
+	KeyID       string             `json:"keyId"`
+	Start       string             `json:"start"`
+	Enabled     bool               `json:"enabled"`
+	Name        string             `json:"name,omitempty"`
+	Meta        json.RawMessage    `json:"meta,omitempty"`
+	CreatedAt   int64              `json:"createdAt"`
+	UpdatedAt   int64              `json:"updatedAt,omitempty"`
+	Expires     *int64             `json:"expires,omitempty"`
+	Permissions []string           `json:"permissions,omitempty"`
+	Roles       []string           `json:"roles,omitempty"`
+	Credits     *CreditsData       `json:"credits,omitempty"`
+	Identity    *IdentityData      `json:"identity,omitempty"`
+	Plaintext   string             `json:"plaintext,omitempty"`
+	Ratelimits  []events.Ratelimit `json:"ratelimits,omitempty"`
 }
 
 // CreditsData is Unkey's KeyCreditsData; Remaining nil (JSON null) is unlimited.
@@ -38,28 +38,19 @@ type CreditsData struct {
 
 // IdentityData is Unkey's Identity, as identities.* and keys show it.
 type IdentityData struct {
-	ID         string          `json:"id"`
-	ExternalID string          `json:"externalId"`
-	Meta       json.RawMessage `json:"meta,omitempty"`
-	Ratelimits []RatelimitData `json:"ratelimits,omitempty"`
+	ID         string             `json:"id"`
+	ExternalID string             `json:"externalId"`
+	Meta       json.RawMessage    `json:"meta,omitempty"`
+	Ratelimits []events.Ratelimit `json:"ratelimits,omitempty"`
 }
 
 // identityData renders an identity row.
 func identityData(row projections.IdentityRow) *IdentityData {
-	d := &IdentityData{ID: row.ID, ExternalID: row.ExternalID, Ratelimits: ratelimitData(row.RatelimitList())}
+	d := &IdentityData{ID: row.ID, ExternalID: row.ExternalID, Ratelimits: row.RatelimitList()}
 	if row.Meta != "" {
 		d.Meta = json.RawMessage(row.Meta)
 	}
 	return d
-}
-
-// RatelimitData is Unkey's RatelimitResponse.
-type RatelimitData struct {
-	ID        string `json:"id"`
-	Name      string `json:"name"`
-	Limit     int64  `json:"limit"`
-	Duration  int64  `json:"duration"`
-	AutoApply bool   `json:"autoApply"`
 }
 
 // PermissionData is Unkey's Permission.
@@ -76,14 +67,6 @@ type RoleData struct {
 	Name        string           `json:"name"`
 	Description string           `json:"description,omitempty"`
 	Permissions []PermissionData `json:"permissions,omitempty"`
-}
-
-func ratelimitData(rls []events.Ratelimit) []RatelimitData {
-	var out []RatelimitData
-	for _, r := range rls {
-		out = append(out, RatelimitData{ID: r.ID, Name: r.Name, Limit: r.Limit, Duration: r.Duration, AutoApply: r.AutoApply})
-	}
-	return out
 }
 
 // keyData renders rows as KeyResponseData, loading their access, credits
@@ -105,7 +88,7 @@ func keyData(ctx context.Context, r KeyReader, ring *keyring.Keyring, rows []pro
 	out := make([]KeyData, 0, len(rows))
 	for _, row := range rows {
 		d := KeyData{KeyID: row.ID, Start: row.Start, Enabled: row.Enabled, Name: row.Name, CreatedAt: row.CreatedAt,
-			Expires: row.Expires, Ratelimits: ratelimitData(row.RatelimitList())}
+			Expires: row.Expires, Ratelimits: row.RatelimitList()}
 		if row.Meta != "" {
 			d.Meta = json.RawMessage(row.Meta)
 		}
