@@ -2,11 +2,10 @@ package keycache
 
 import (
 	"context"
-	"path/filepath"
 	"testing"
 
-	"github.com/keyline/keyline/configs"
 	"github.com/keyline/keyline/events"
+	"github.com/keyline/keyline/handlers/services/servicetest"
 	"github.com/keyline/keyline/infra/sqlstore"
 	"github.com/keyline/keyline/projections"
 )
@@ -32,19 +31,9 @@ type cacheFixture struct {
 
 func newCacheFixture(t *testing.T) *cacheFixture {
 	t.Helper()
-	ctx := context.Background()
-	db, cleanup, err := sqlstore.Open(ctx, configs.Database{Primary: "sqlite:" + filepath.Join(t.TempDir(), "keyline.db")})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(cleanup)
-	runner := projections.NewRunner(projections.All())
-	store := sqlstore.NewStore(db, projections.NewLiveApplier(runner), nil)
-	if err := runner.Setup(ctx, store); err != nil {
-		t.Fatal(err)
-	}
-	r := &countingReader{Reader: projections.NewReader(db)}
-	return &cacheFixture{store: store, reader: r, cache: New(r)}
+	s := servicetest.Open(t, "sqlite")
+	r := &countingReader{Reader: s.Reader}
+	return &cacheFixture{store: s.Log, reader: r, cache: New(r)}
 }
 
 func (f *cacheFixture) append(t *testing.T, stream string, version int64, evs ...events.Event) {
