@@ -17,6 +17,9 @@ import (
 	"github.com/keyline/keyline/handlers/httpapi"
 	"github.com/keyline/keyline/handlers/httpapi/openapi"
 	"github.com/keyline/keyline/handlers/services/credits"
+	"github.com/keyline/keyline/handlers/services/keycache"
+	"github.com/keyline/keyline/handlers/services/keyring"
+	"github.com/keyline/keyline/handlers/services/namespaces"
 	"github.com/keyline/keyline/handlers/services/reporting"
 	"github.com/keyline/keyline/infra/analytics"
 	"github.com/keyline/keyline/infra/clickhouse"
@@ -69,9 +72,10 @@ var apiSet = wire.NewSet(
 	// owners when clustered without Redis, and in-process memory otherwise.
 	cluster.NewLimiter,
 	heartbeat.New,
-	wire.Bind(new(handlers.RateLimiter), new(ratelimit.Limiter)),
+	wire.Bind(new(handlers.Ratelimiter), new(ratelimit.Limiter)),
 	wire.Bind(new(handlers.RatelimitReader), new(*projections.Reader)),
-	handlers.NewRatelimitCatalog,
+	wire.Bind(new(namespaces.Reader), new(*projections.Reader)),
+	namespaces.New,
 	handlers.NewRatelimitLimit,
 	handlers.NewRatelimitMultiLimit,
 	handlers.NewSetRatelimitOverride,
@@ -79,8 +83,9 @@ var apiSet = wire.NewSet(
 	handlers.NewListRatelimitOverrides,
 	handlers.NewDeleteRatelimitOverride,
 	wire.Bind(new(handlers.KeyReader), new(*projections.Reader)),
-	handlers.NewKeyring,
-	handlers.NewKeyCache,
+	keyring.New,
+	wire.Bind(new(keycache.Reader), new(*projections.Reader)),
+	keycache.New,
 	handlers.NewCreateKey,
 	handlers.NewGetKey,
 	handlers.NewWhoami,
@@ -92,8 +97,8 @@ var apiSet = wire.NewSet(
 	wire.Bind(new(reporting.Counts), new(*handlers.Counters)),
 	handlers.NewMigrations,
 	handlers.NewVerifyKey,
-	wire.Bind(new(handlers.RefillReader), new(*projections.Reader)),
-	handlers.NewRefiller,
+	wire.Bind(new(credits.RefillReader), new(*projections.Reader)),
+	credits.NewRefiller,
 	handlers.NewKeyPermissions,
 	handlers.NewKeyRoles,
 	handlers.NewRerollKey,

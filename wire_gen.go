@@ -14,6 +14,9 @@ import (
 	"github.com/keyline/keyline/handlers/httpapi"
 	"github.com/keyline/keyline/handlers/httpapi/openapi"
 	"github.com/keyline/keyline/handlers/services/credits"
+	"github.com/keyline/keyline/handlers/services/keycache"
+	"github.com/keyline/keyline/handlers/services/keyring"
+	"github.com/keyline/keyline/handlers/services/namespaces"
 	"github.com/keyline/keyline/handlers/services/reporting"
 	"github.com/keyline/keyline/infra/analytics"
 	"github.com/keyline/keyline/infra/clickhouse"
@@ -54,19 +57,19 @@ func InitializeServer(ctx context.Context, cfg *configs.Config, logger *slog.Log
 	reader := projections.NewReader(db)
 	bootstrap := handlers.NewBootstrap(store, reader)
 	authenticator := handlers.NewAuthenticator(reader)
-	ratelimitCatalog := handlers.NewRatelimitCatalog(reader, store)
-	keyCache := handlers.NewKeyCache(reader)
+	catalog := namespaces.New(reader)
+	cache := keycache.New(reader)
 	folder := credits.NewFolder(reader, store, logger)
-	refiller := handlers.NewRefiller(store, reader)
+	refiller := credits.NewRefiller(store, reader)
 	createAPI := handlers.NewCreateAPI(store)
 	getAPI := handlers.NewGetAPI(reader)
 	deleteAPI := handlers.NewDeleteAPI(store)
-	keyring, err := handlers.NewKeyring(cfg)
+	keyringKeyring, err := keyring.New(cfg)
 	if err != nil {
 		cleanup()
 		return nil, nil, err
 	}
-	listKeys := handlers.NewListKeys(reader, keyring)
+	listKeys := handlers.NewListKeys(reader, keyringKeyring)
 	clusterCluster, cleanup2, err := cluster.New(cfg, logger)
 	if err != nil {
 		cleanup()
@@ -96,15 +99,15 @@ func InitializeServer(ctx context.Context, cfg *configs.Config, logger *slog.Log
 	sink := pipeline.Sink
 	counters := handlers.NewCounters()
 	reporter := reporting.New(sink, cfg, counters)
-	ratelimitLimit := handlers.NewRatelimitLimit(ratelimitCatalog, limiter, reporter)
-	ratelimitMultiLimit := handlers.NewRatelimitMultiLimit(ratelimitCatalog, limiter, reporter)
+	ratelimitLimit := handlers.NewRatelimitLimit(catalog, store, limiter, reporter)
+	ratelimitMultiLimit := handlers.NewRatelimitMultiLimit(catalog, store, limiter, reporter)
 	setRatelimitOverride := handlers.NewSetRatelimitOverride(reader, store)
 	getRatelimitOverride := handlers.NewGetRatelimitOverride(reader)
 	listRatelimitOverrides := handlers.NewListRatelimitOverrides(reader)
 	deleteRatelimitOverride := handlers.NewDeleteRatelimitOverride(reader, store)
-	createKey := handlers.NewCreateKey(store, reader, keyring)
-	getKey := handlers.NewGetKey(reader, keyring)
-	whoami := handlers.NewWhoami(reader, keyring)
+	createKey := handlers.NewCreateKey(store, reader, keyringKeyring)
+	getKey := handlers.NewGetKey(reader, keyringKeyring)
+	whoami := handlers.NewWhoami(reader, keyringKeyring)
 	deleteKey := handlers.NewDeleteKey(store)
 	updateKey := handlers.NewUpdateKey(store, reader)
 	updateCredits := handlers.NewUpdateCredits(store, reader)
@@ -117,10 +120,10 @@ func InitializeServer(ctx context.Context, cfg *configs.Config, logger *slog.Log
 		cleanup()
 		return nil, nil, err
 	}
-	verifyKey := handlers.NewVerifyKey(store, reader, keyCache, limiter, reporter, migrations)
+	verifyKey := handlers.NewVerifyKey(store, reader, cache, limiter, reporter, migrations)
 	keyPermissions := handlers.NewKeyPermissions(store, reader)
 	keyRoles := handlers.NewKeyRoles(store, reader)
-	rerollKey := handlers.NewRerollKey(store, reader, keyring)
+	rerollKey := handlers.NewRerollKey(store, reader, keyringKeyring)
 	migrateKeys := handlers.NewMigrateKeys(store, reader, migrations)
 	createIdentity := handlers.NewCreateIdentity(store)
 	getIdentity := handlers.NewGetIdentity(reader)
@@ -150,7 +153,7 @@ func InitializeServer(ctx context.Context, cfg *configs.Config, logger *slog.Log
 	portalSessions := handlers.NewPortalSessions(reader)
 	createPortalSession := handlers.NewCreatePortalSession(store, reader, cfg)
 	exchangePortalCode := handlers.NewExchangePortalCode(store, portalSessions)
-	portalListKeys := handlers.NewPortalListKeys(reader, keyring)
+	portalListKeys := handlers.NewPortalListKeys(reader, keyringKeyring)
 	portalRerollKey := handlers.NewPortalRerollKey(reader, rerollKey)
 	portalGetVerifications := handlers.NewPortalGetVerifications(reader, querier)
 	rootKeyWhoami := handlers.NewRootKeyWhoami()
@@ -269,7 +272,7 @@ func InitializeServer(ctx context.Context, cfg *configs.Config, logger *slog.Log
 		return nil, nil, err
 	}
 	monitor := heartbeat.New(cfg, logger, clusterCluster)
-	runtimeServer := runtime.NewServer(cfg, logger, store, runner, tailer, bootstrap, authenticator, ratelimitCatalog, keyCache, folder, refiller, httpserverServer, forwarder, pipeline, clusterCluster, monitor, server, out)
+	runtimeServer := runtime.NewServer(cfg, logger, store, runner, tailer, bootstrap, authenticator, catalog, cache, folder, refiller, httpserverServer, forwarder, pipeline, clusterCluster, monitor, server, out)
 	return runtimeServer, func() {
 		cleanup9()
 		cleanup8()
@@ -350,5 +353,5 @@ func InitializePortalAdmin(ctx context.Context, cfg *configs.Config, logger *slo
 var storeSet = wire.NewSet(wire.FieldsOf(new(*configs.Config), "Database", "Projections"), sqlstore.Open, outbox.ForKind, projections.All, projections.NewRunner, projections.NewLiveApplier, wire.Bind(new(sqlstore.Applier), new(*projections.LiveApplier)), sqlstore.NewStore, projections.NewReader, wire.Bind(new(projections.Databases), new(*sqlstore.DB)), wire.Bind(new(handlers.EventLog), new(*sqlstore.Store)), wire.Bind(new(credits.Journal), new(*projections.Reader)), wire.Bind(new(credits.EventLog), new(*sqlstore.Store)), credits.NewFolder, wire.Bind(new(handlers.RootKeyLister), new(*projections.Reader)), handlers.NewBootstrap, clickhouse.OpenConfigured)
 
 var apiSet = wire.NewSet(
-	storeSet, sqlstore.NewTailer, handlers.NewAuthenticator, wire.Bind(new(handlers.RootKeyFinder), new(*projections.Reader)), wire.Bind(new(handlers.APIReader), new(*projections.Reader)), handlers.NewCreateAPI, handlers.NewGetAPI, handlers.NewDeleteAPI, handlers.NewListKeys, cluster.New, cluster.NewLimiter, heartbeat.New, wire.Bind(new(handlers.RateLimiter), new(ratelimit.Limiter)), wire.Bind(new(handlers.RatelimitReader), new(*projections.Reader)), handlers.NewRatelimitCatalog, handlers.NewRatelimitLimit, handlers.NewRatelimitMultiLimit, handlers.NewSetRatelimitOverride, handlers.NewGetRatelimitOverride, handlers.NewListRatelimitOverrides, handlers.NewDeleteRatelimitOverride, wire.Bind(new(handlers.KeyReader), new(*projections.Reader)), handlers.NewKeyring, handlers.NewKeyCache, handlers.NewCreateKey, handlers.NewGetKey, handlers.NewWhoami, handlers.NewDeleteKey, handlers.NewUpdateKey, handlers.NewUpdateCredits, handlers.NewCounters, reporting.New, wire.Bind(new(reporting.Counts), new(*handlers.Counters)), handlers.NewMigrations, handlers.NewVerifyKey, wire.Bind(new(handlers.RefillReader), new(*projections.Reader)), handlers.NewRefiller, handlers.NewKeyPermissions, handlers.NewKeyRoles, handlers.NewRerollKey, handlers.NewMigrateKeys, wire.Bind(new(handlers.IdentityReader), new(*projections.Reader)), handlers.NewCreateIdentity, handlers.NewGetIdentity, handlers.NewListIdentities, handlers.NewUpdateIdentity, handlers.NewDeleteIdentity, wire.Bind(new(handlers.PermissionReader), new(*projections.Reader)), handlers.NewCreatePermission, handlers.NewGetPermission, handlers.NewListPermissions, handlers.NewDeletePermission, handlers.NewCreateRole, handlers.NewGetRole, handlers.NewListRoles, handlers.NewDeleteRole, handlers.NewSetRolePermissions, analytics.NewQuerier, wire.Bind(new(handlers.AnalyticsQuerier), new(*analytics.Querier)), handlers.NewGetVerifications, handlers.NewGetRatelimits, wire.Bind(new(handlers.PortalReader), new(*projections.Reader)), handlers.NewPortalSessions, handlers.NewCreatePortalSession, handlers.NewExchangePortalCode, handlers.NewPortalListKeys, handlers.NewPortalRerollKey, handlers.NewPortalGetVerifications, wire.Bind(new(handlers.APILister), new(*projections.Reader)), wire.Bind(new(handlers.NamespaceLister), new(*projections.Reader)), handlers.NewRootKeyWhoami, handlers.NewListAPIs, handlers.NewListRatelimitNamespaces, handlers.NewListPortals, handlers.NewCreatePortal, handlers.NewDeletePortal, clickhouse.NewAuditReader, wire.Bind(new(handlers.AuditLogReader), new(*clickhouse.AuditReader)), handlers.NewListAuditLogs, wire.Struct(new(httpapi.Routes), "*"), openapi.NewValidator, wire.Bind(new(httpapi.BodyValidator), new(*openapi.Validator)), metrics.New, metrics.RequestObserver, wire.Bind(new(httpapi.RequestObserver), new(*metrics.HTTP)), health.New, wire.Bind(new(httpapi.Readiness), new(*health.Readiness)), httpapi.NewOptions, httpapi.NewRouter, httpserver.New, outbox.ForwarderFor, analytics.NewPipeline, wire.FieldsOf(new(*analytics.Pipeline), "Sink"), wire.Bind(new(reporting.Sink), new(*analytics.Sink)), runtime.NewServer,
+	storeSet, sqlstore.NewTailer, handlers.NewAuthenticator, wire.Bind(new(handlers.RootKeyFinder), new(*projections.Reader)), wire.Bind(new(handlers.APIReader), new(*projections.Reader)), handlers.NewCreateAPI, handlers.NewGetAPI, handlers.NewDeleteAPI, handlers.NewListKeys, cluster.New, cluster.NewLimiter, heartbeat.New, wire.Bind(new(handlers.Ratelimiter), new(ratelimit.Limiter)), wire.Bind(new(handlers.RatelimitReader), new(*projections.Reader)), wire.Bind(new(namespaces.Reader), new(*projections.Reader)), namespaces.New, handlers.NewRatelimitLimit, handlers.NewRatelimitMultiLimit, handlers.NewSetRatelimitOverride, handlers.NewGetRatelimitOverride, handlers.NewListRatelimitOverrides, handlers.NewDeleteRatelimitOverride, wire.Bind(new(handlers.KeyReader), new(*projections.Reader)), keyring.New, wire.Bind(new(keycache.Reader), new(*projections.Reader)), keycache.New, handlers.NewCreateKey, handlers.NewGetKey, handlers.NewWhoami, handlers.NewDeleteKey, handlers.NewUpdateKey, handlers.NewUpdateCredits, handlers.NewCounters, reporting.New, wire.Bind(new(reporting.Counts), new(*handlers.Counters)), handlers.NewMigrations, handlers.NewVerifyKey, wire.Bind(new(credits.RefillReader), new(*projections.Reader)), credits.NewRefiller, handlers.NewKeyPermissions, handlers.NewKeyRoles, handlers.NewRerollKey, handlers.NewMigrateKeys, wire.Bind(new(handlers.IdentityReader), new(*projections.Reader)), handlers.NewCreateIdentity, handlers.NewGetIdentity, handlers.NewListIdentities, handlers.NewUpdateIdentity, handlers.NewDeleteIdentity, wire.Bind(new(handlers.PermissionReader), new(*projections.Reader)), handlers.NewCreatePermission, handlers.NewGetPermission, handlers.NewListPermissions, handlers.NewDeletePermission, handlers.NewCreateRole, handlers.NewGetRole, handlers.NewListRoles, handlers.NewDeleteRole, handlers.NewSetRolePermissions, analytics.NewQuerier, wire.Bind(new(handlers.AnalyticsQuerier), new(*analytics.Querier)), handlers.NewGetVerifications, handlers.NewGetRatelimits, wire.Bind(new(handlers.PortalReader), new(*projections.Reader)), handlers.NewPortalSessions, handlers.NewCreatePortalSession, handlers.NewExchangePortalCode, handlers.NewPortalListKeys, handlers.NewPortalRerollKey, handlers.NewPortalGetVerifications, wire.Bind(new(handlers.APILister), new(*projections.Reader)), wire.Bind(new(handlers.NamespaceLister), new(*projections.Reader)), handlers.NewRootKeyWhoami, handlers.NewListAPIs, handlers.NewListRatelimitNamespaces, handlers.NewListPortals, handlers.NewCreatePortal, handlers.NewDeletePortal, clickhouse.NewAuditReader, wire.Bind(new(handlers.AuditLogReader), new(*clickhouse.AuditReader)), handlers.NewListAuditLogs, wire.Struct(new(httpapi.Routes), "*"), openapi.NewValidator, wire.Bind(new(httpapi.BodyValidator), new(*openapi.Validator)), metrics.New, metrics.RequestObserver, wire.Bind(new(httpapi.RequestObserver), new(*metrics.HTTP)), health.New, wire.Bind(new(httpapi.Readiness), new(*health.Readiness)), httpapi.NewOptions, httpapi.NewRouter, httpserver.New, outbox.ForwarderFor, analytics.NewPipeline, wire.FieldsOf(new(*analytics.Pipeline), "Sink"), wire.Bind(new(reporting.Sink), new(*analytics.Sink)), runtime.NewServer,
 )

@@ -12,4 +12,10 @@
 // a type cannot orphan the events already in a log. Fields may only be added;
 // a breaking change gets a new version and a decoder for the old one ships
 // first.
+//
+// Stream names come from one family of helpers so that every writer of a
+// stream spells it alike: XStreamID(id) names the stream of one aggregate,
+// XStreamIDFor(workspaceID, key) the stream of a unique key (a slug, a name,
+// an externalId) that successive aggregates holding that key share, and
+// XIDFor derives an aggregate's ID from such a key.
 package events

@@ -49,13 +49,13 @@ func init() {
 	register(func() Event { return &IdentityDeleted{} })
 }
 
-// IdentityStreamFor names the stream of externalID in a workspace. The
+// IdentityStreamIDFor names the stream of externalID in a workspace. The
 // stream is the claim on the externalId: every identity that ever held it
 // lives there one after the other, so "unique among live identities" is the
 // stream's version check, and concurrent upserts from keys.createKey aim at
 // one stream where exactly one creation lands. (It is the stream the first
 // identity of an externalId always used, so older logs load unchanged.)
-func IdentityStreamFor(workspaceID, externalID string) string {
+func IdentityStreamIDFor(workspaceID, externalID string) string {
 	return "identity-" + IdentityIDFor(workspaceID, externalID, 0)
 }
 

@@ -32,7 +32,8 @@ type Encrypted struct {
 
 // Change is one field of an update with three states: a nil *Change leaves
 // the field alone, Change{Value: nil} clears it, Change{Value: &v} sets it.
-// keys.updateKey distinguishes all three, so the event must too.
+// keys.updateKey distinguishes all three, so the event must too; its
+// request carries the same type, decoded from absent, null or a value.
 type Change[T any] struct {
 	Value *T `json:"value"`
 }
@@ -411,6 +412,17 @@ func minus(have, drop []string) []string {
 	return out
 }
 
+// within is the counterpart of minus: the elements of have that keep holds.
+func within(have, keep []string) []string {
+	var out []string
+	for _, h := range have {
+		if slices.Contains(keep, h) {
+			out = append(out, h)
+		}
+	}
+	return out
+}
+
 // Live reports whether the key exists, is not deleted and belongs to
 // workspaceID: another workspace's key must look absent.
 func (k *Key) Live(workspaceID string) bool {
@@ -511,12 +523,7 @@ func (k *Key) RemovePermissions(workspaceID string, ids []string) ([]Event, erro
 	if !k.Live(workspaceID) {
 		return nil, ErrNotFound
 	}
-	var removed []string
-	for _, id := range dedupe(ids) {
-		if slices.Contains(k.Permissions, id) {
-			removed = append(removed, id)
-		}
-	}
+	removed := within(dedupe(ids), k.Permissions)
 	if len(removed) == 0 {
 		return nil, nil
 	}
@@ -551,12 +558,7 @@ func (k *Key) RemoveRoles(workspaceID string, ids []string) ([]Event, error) {
 	if !k.Live(workspaceID) {
 		return nil, ErrNotFound
 	}
-	var removed []string
-	for _, id := range dedupe(ids) {
-		if slices.Contains(k.Roles, id) {
-			removed = append(removed, id)
-		}
-	}
+	removed := within(dedupe(ids), k.Roles)
 	if len(removed) == 0 {
 		return nil, nil
 	}

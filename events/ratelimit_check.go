@@ -2,9 +2,9 @@ package events
 
 import "time"
 
-// RateLimitCheck is one sliding-window check. Counters are keyed by Key and
+// RatelimitCheck is one sliding-window check. Counters are keyed by Key and
 // Duration together, so the same key with two durations is two limits.
-type RateLimitCheck struct {
+type RatelimitCheck struct {
 	// Key identifies the counter, e.g. "<namespaceId>:<identifier>" for
 	// ratelimit.limit or "<configName>:<keyId|identityId>" for verifyKey.
 	Key      string
@@ -14,10 +14,10 @@ type RateLimitCheck struct {
 	Cost int64
 }
 
-// RateLimitDecision is the outcome of one check, with Unkey's arithmetic:
+// RatelimitDecision is the outcome of one check, with Unkey's arithmetic:
 // Remaining is what is left after this request (0 on denial), Reset the end
 // of the current aligned window in unix milliseconds.
-type RateLimitDecision struct {
+type RatelimitDecision struct {
 	Passed    bool
 	Limit     int64
 	Remaining int64

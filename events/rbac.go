@@ -66,12 +66,12 @@ func init() {
 	register(func() Event { return &RoleDeleted{} })
 }
 
-// PermissionStreamFor names the stream of a slug in a workspace: the claim
+// PermissionStreamIDFor names the stream of a slug in a workspace: the claim
 // on the slug, holding every permission that ever had it in turn, so slug
 // uniqueness is the stream's version check and concurrent auto-creates of
 // one slug converge. (The first permission of a slug always used this
 // stream, so older logs load unchanged.)
-func PermissionStreamFor(workspaceID, slug string) string {
+func PermissionStreamIDFor(workspaceID, slug string) string {
 	return "permission-" + PermissionIDFor(workspaceID, slug, 0)
 }
 
@@ -82,9 +82,9 @@ func PermissionIDFor(workspaceID, slug string, generation int) string {
 	return "perm_" + deriveGeneration("permission", workspaceID, slug, generation)
 }
 
-// RoleStreamFor names the stream of a role name, for the same reasons as
-// PermissionStreamFor.
-func RoleStreamFor(workspaceID, name string) string {
+// RoleStreamIDFor names the stream of a role name, for the same reasons as
+// PermissionStreamIDFor.
+func RoleStreamIDFor(workspaceID, name string) string {
 	return "role-" + RoleIDFor(workspaceID, name, 0)
 }
 

@@ -5,6 +5,7 @@ import (
 	"errors"
 
 	"github.com/keyline/keyline/events"
+	"github.com/keyline/keyline/handlers/services/keyring"
 )
 
 // ListKeysInput is the input of apis.listKeys.
@@ -29,11 +30,13 @@ type ListKeysResult struct {
 // 403: the caller can already see the API.
 type ListKeys struct {
 	Reader KeyReader
-	Ring   *Keyring
+	Ring   *keyring.Keyring
 }
 
 // NewListKeys builds the use case.
-func NewListKeys(r KeyReader, ring *Keyring) *ListKeys { return &ListKeys{Reader: r, Ring: ring} }
+func NewListKeys(r KeyReader, ring *keyring.Keyring) *ListKeys {
+	return &ListKeys{Reader: r, Ring: ring}
+}
 
 // Handle returns one page of q.APIID's keys in ID order. The cursor is the
 // ID of the first key of the next page, as in Unkey.

@@ -5,6 +5,9 @@
 //
 // The use cases declare the small interfaces they need (EventLog, the read
 // model Reader) and never import infra; wire.go plugs the implementations in.
+// What outlives a request (caches that follow the log, background loops, the
+// keyring) lives in handlers/services/*, which the use cases import and which
+// never import them.
 //
 // Every use case has one shape: Handle(ctx, p *Principal, in XInput)
 // (XResult, error), the input and result named after the use case. Where a

@@ -70,7 +70,7 @@ func lookupIdentity(ctx context.Context, r IdentityReader, p *Principal, ref str
 // identity was deleted meanwhile) is the 404.
 func appendToIdentity(ctx context.Context, log EventLog, p *Principal, externalID string, decide func(*events.Identity) ([]events.Event, error)) (*events.Identity, error) {
 	meta := metaFor(ctx, p)
-	return update(ctx, log, events.IdentityStreamFor(p.WorkspaceID, externalID), &meta, "identity", func(agg *events.Identity) ([]events.Event, error) {
+	return update(ctx, log, events.IdentityStreamIDFor(p.WorkspaceID, externalID), &meta, "identity", func(agg *events.Identity) ([]events.Event, error) {
 		evs, err := decide(agg)
 		if errors.Is(err, events.ErrNotFound) {
 			return nil, Fail(CodeIdentityNotFound, identityNotFoundDetail)

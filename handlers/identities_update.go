@@ -67,7 +67,7 @@ func (h *UpdateIdentity) Handle(ctx context.Context, p *Principal, in UpdateIden
 	if err != nil {
 		return UpdateIdentityResult{}, err
 	}
-	out := IdentityData{ID: agg.ID, ExternalID: agg.ExternalID, Ratelimits: ratelimitData(agg.Ratelimits)}
+	out := IdentityData{ID: agg.ID, ExternalID: agg.ExternalID, Ratelimits: agg.Ratelimits}
 	if len(agg.Meta) > 0 {
 		out.Meta = agg.Meta
 	}

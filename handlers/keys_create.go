@@ -6,6 +6,7 @@ import (
 	"errors"
 
 	"github.com/keyline/keyline/events"
+	"github.com/keyline/keyline/handlers/services/keyring"
 )
 
 // CreateKeyInput is the body of keys.createKey.
@@ -38,11 +39,11 @@ type CreateKeyResult = CreatedKey
 type CreateKey struct {
 	Log    EventLog
 	Reader KeyReader
-	Ring   *Keyring
+	Ring   *keyring.Keyring
 }
 
 // NewCreateKey builds the use case.
-func NewCreateKey(log EventLog, r KeyReader, ring *Keyring) *CreateKey {
+func NewCreateKey(log EventLog, r KeyReader, ring *keyring.Keyring) *CreateKey {
 	return &CreateKey{Log: log, Reader: r, Ring: ring}
 }
 

@@ -5,6 +5,7 @@ import (
 	"errors"
 
 	"github.com/keyline/keyline/events"
+	"github.com/keyline/keyline/handlers/services/keyring"
 	"github.com/keyline/keyline/projections"
 )
 
@@ -20,11 +21,11 @@ type GetKeyResult = KeyData
 // GetKey reads one key by ID.
 type GetKey struct {
 	Reader KeyReader
-	Ring   *Keyring
+	Ring   *keyring.Keyring
 }
 
 // NewGetKey builds the use case.
-func NewGetKey(r KeyReader, ring *Keyring) *GetKey { return &GetKey{Reader: r, Ring: ring} }
+func NewGetKey(r KeyReader, ring *keyring.Keyring) *GetKey { return &GetKey{Reader: r, Ring: ring} }
 
 // Handle looks the key up in the caller's workspace (404), then checks read
 // (and, with decrypt, decrypt) permission on its API (403).
@@ -67,11 +68,11 @@ type WhoamiResult = KeyData
 // Whoami reads the key a plaintext belongs to.
 type Whoami struct {
 	Reader KeyReader
-	Ring   *Keyring
+	Ring   *keyring.Keyring
 }
 
 // NewWhoami builds the use case.
-func NewWhoami(r KeyReader, ring *Keyring) *Whoami { return &Whoami{Reader: r, Ring: ring} }
+func NewWhoami(r KeyReader, ring *keyring.Keyring) *Whoami { return &Whoami{Reader: r, Ring: ring} }
 
 // Handle masks a missing read permission as the same 404 an unknown key
 // gives: the caller holds a plaintext and must not learn whether it is real.

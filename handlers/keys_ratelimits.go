@@ -104,15 +104,15 @@ func planRatelimits(keyID string, keyRLs []events.Ratelimit, identityID, externa
 // checkRatelimits runs the planned limits through the limiter, all or
 // nothing. It reports whether every limit passed; limiter errors fail open,
 // as in Unkey, so an outage of the limiter never locks every key out.
-func checkRatelimits(ctx context.Context, limiter RateLimiter, now time.Time, plan []plannedLimit) ([]VerifyRatelimitData, bool) {
+func checkRatelimits(ctx context.Context, limiter Ratelimiter, now time.Time, plan []plannedLimit) ([]VerifyRatelimitData, bool) {
 	if limiter == nil || len(plan) == 0 {
 		return nil, true
 	}
-	checks := make([]RateLimitCheck, len(plan))
+	checks := make([]RatelimitCheck, len(plan))
 	for i, p := range plan {
 		// The "verify:" prefix keeps these counters apart from ratelimit.limit's,
 		// which are keyed by namespace ID.
-		checks[i] = RateLimitCheck{Key: "verify:" + p.config.Name + ":" + p.owner, Limit: p.config.Limit,
+		checks[i] = RatelimitCheck{Key: "verify:" + p.config.Name + ":" + p.owner, Limit: p.config.Limit,
 			Duration: events.DurationFromMs(p.config.Duration), Cost: p.cost}
 	}
 	decisions, err := limiter.Decide(ctx, now, checks)

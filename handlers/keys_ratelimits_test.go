@@ -55,17 +55,17 @@ func TestPlanRatelimits(t *testing.T) {
 type scriptedLimiter struct {
 	passed []bool
 	err    error
-	got    []RateLimitCheck
+	got    []RatelimitCheck
 }
 
-func (s *scriptedLimiter) Decide(_ context.Context, _ time.Time, checks []RateLimitCheck) ([]RateLimitDecision, error) {
+func (s *scriptedLimiter) Decide(_ context.Context, _ time.Time, checks []RatelimitCheck) ([]RatelimitDecision, error) {
 	s.got = checks
 	if s.err != nil {
 		return nil, s.err
 	}
-	out := make([]RateLimitDecision, len(checks))
+	out := make([]RatelimitDecision, len(checks))
 	for i, c := range checks {
-		out[i] = RateLimitDecision{Passed: s.passed[i], Limit: c.Limit, Remaining: 1, Reset: 42}
+		out[i] = RatelimitDecision{Passed: s.passed[i], Limit: c.Limit, Remaining: 1, Reset: 42}
 	}
 	return out, nil
 }

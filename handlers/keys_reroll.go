@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/keyline/keyline/events"
+	"github.com/keyline/keyline/handlers/services/keyring"
 )
 
 // RerollKeyInput is the input of RerollKey.
@@ -21,12 +22,12 @@ type RerollKeyResult = CreatedKey
 type RerollKey struct {
 	Log    EventLog
 	Reader KeyReader
-	Ring   *Keyring
+	Ring   *keyring.Keyring
 	now    func() time.Time
 }
 
 // NewRerollKey builds the use case.
-func NewRerollKey(log EventLog, r KeyReader, ring *Keyring) *RerollKey {
+func NewRerollKey(log EventLog, r KeyReader, ring *keyring.Keyring) *RerollKey {
 	return &RerollKey{Log: log, Reader: r, Ring: ring, now: time.Now}
 }
 

@@ -7,27 +7,21 @@ import (
 	"github.com/keyline/keyline/events"
 )
 
-// Field is a three-state request field: absent (Set false), null (Set,
-// Value nil) or a value. keys.updateKey gives each state its own meaning.
-type Field[T any] struct {
-	Set   bool
-	Value *T
-}
-
 // CreditsUpdate is the credits object of keys.updateKey.
 type CreditsUpdate struct {
-	Remaining Field[int64]
-	Refill    Field[events.Refill]
+	Remaining *events.Change[int64]
+	Refill    *events.Change[events.Refill]
 }
 
-// UpdateKeyInput is the body of keys.updateKey.
+// UpdateKeyInput is the body of keys.updateKey. Its *events.Change fields
+// keep the three states apart: absent (nil), null (nil Value) or a value.
 type UpdateKeyInput struct {
 	KeyID       string
-	Name        Field[string]
-	ExternalID  Field[string]
-	Meta        Field[json.RawMessage]
-	Expires     Field[int64]
-	Credits     Field[CreditsUpdate]
+	Name        *events.Change[string]
+	ExternalID  *events.Change[string]
+	Meta        *events.Change[json.RawMessage]
+	Expires     *events.Change[int64]
+	Credits     *events.Change[CreditsUpdate]
 	Ratelimits  *[]RatelimitInput
 	Enabled     *bool
 	Roles       *[]string
@@ -46,13 +40,6 @@ type UpdateKey struct {
 // NewUpdateKey builds the use case.
 func NewUpdateKey(log EventLog, r KeyReader) *UpdateKey { return &UpdateKey{Log: log, Reader: r} }
 
-func change[T any](f Field[T]) *events.Change[T] {
-	if !f.Set {
-		return nil
-	}
-	return &events.Change[T]{Value: f.Value}
-}
-
 // Handle: lookup (404) → update_key (403) → validation (400) → roles (404)
 // → permissions (auto-created) → identity (upserted) → one append.
 func (h *UpdateKey) Handle(ctx context.Context, p *Principal, in UpdateKeyInput) (UpdateKeyResult, error) {
@@ -60,19 +47,17 @@ func (h *UpdateKey) Handle(ctx context.Context, p *Principal, in UpdateKeyInput)
 	if err != nil {
 		return UpdateKeyResult{}, err
 	}
-	u := events.KeyUpdated{Name: change(in.Name), Meta: change(in.Meta), Expires: change(in.Expires)}
+	u := events.KeyUpdated{Name: in.Name, Meta: in.Meta, Expires: in.Expires}
 	var credits *events.Change[int64]
-	if in.Credits.Set {
+	if in.Credits != nil {
 		if in.Credits.Value == nil {
 			credits = &events.Change[int64]{}
 		} else {
 			c := in.Credits.Value
-			if c.Remaining.Set {
-				credits = &events.Change[int64]{Value: c.Remaining.Value}
-			}
-			if c.Refill.Set && c.Refill.Value != nil {
+			credits = c.Remaining
+			if c.Refill != nil && c.Refill.Value != nil {
 				limited := k.Limited
-				if c.Remaining.Set {
+				if c.Remaining != nil {
 					limited = c.Remaining.Value != nil
 				}
 				if !limited {
@@ -82,8 +67,8 @@ func (h *UpdateKey) Handle(ctx context.Context, p *Principal, in UpdateKeyInput)
 					return UpdateKeyResult{}, err
 				}
 			}
-			if c.Refill.Set && !(c.Remaining.Set && c.Remaining.Value == nil) {
-				u.Refill = change(c.Refill)
+			if c.Refill != nil && !(c.Remaining != nil && c.Remaining.Value == nil) {
+				u.Refill = c.Refill
 			}
 		}
 	}
@@ -102,7 +87,7 @@ func (h *UpdateKey) Handle(ctx context.Context, p *Principal, in UpdateKeyInput)
 			return UpdateKeyResult{}, err
 		}
 	}
-	if in.ExternalID.Set {
+	if in.ExternalID != nil {
 		var id string
 		if in.ExternalID.Value != nil {
 			if id, err = ensureIdentity(ctx, h.Reader, h.Log, p, *in.ExternalID.Value); err != nil {

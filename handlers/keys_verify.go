@@ -14,7 +14,7 @@ import (
 	"github.com/keyline/keyline/configs"
 	"github.com/keyline/keyline/events"
 	"github.com/keyline/keyline/handlers/permquery"
-
+	"github.com/keyline/keyline/handlers/services/keycache"
 	"github.com/keyline/keyline/handlers/services/reporting"
 )
 
@@ -68,10 +68,10 @@ type VerifyKeyResult struct {
 type VerifyKey struct {
 	Log    EventLog
 	Reader KeyReader
-	Cache  *KeyCache
+	Cache  *keycache.Cache
 	// Limiter decides the key's and identity's rate limits: the same limiter
 	// ratelimit.limit uses, so a cluster sharing Redis counts them exactly.
-	Limiter RateLimiter
+	Limiter Ratelimiter
 	// Report receives one analytics record per verification that reaches
 	// the checks.
 	Report *reporting.Reporter
@@ -82,7 +82,7 @@ type VerifyKey struct {
 }
 
 // NewVerifyKey builds the use case.
-func NewVerifyKey(log EventLog, r KeyReader, cache *KeyCache, limiter RateLimiter, report *reporting.Reporter,
+func NewVerifyKey(log EventLog, r KeyReader, cache *keycache.Cache, limiter Ratelimiter, report *reporting.Reporter,
 	migrations *Migrations) *VerifyKey {
 	return &VerifyKey{Log: log, Reader: r, Cache: cache, Limiter: limiter, Report: report,
 		Migrations: migrations, now: time.Now}
@@ -109,51 +109,52 @@ func (h *VerifyKey) handle(ctx context.Context, p *Principal, in VerifyKeyInput)
 		}
 		query = q
 	}
-	e, err := h.Cache.get(ctx, events.HashKey(in.Key))
+	e, err := h.Cache.Get(ctx, events.HashKey(in.Key))
 	if err != nil {
 		return VerifyKeyResult{}, Internal("loading key for verification", err)
 	}
-	if !e.found && in.MigrationID != "" {
+	if !e.Found && in.MigrationID != "" {
 		if e, err = h.migrate(ctx, p, in.Key, in.MigrationID); err != nil {
 			return VerifyKeyResult{}, err
 		}
 	}
-	if !e.found {
+	if !e.Found {
 		return notFound, nil
 	}
 	code := CodeValid
 	switch {
-	case e.workspaceDisabled:
+	case e.WorkspaceDisabled:
 		code = CodeForbiddenKey
-	case !e.apiLive:
+	case !e.APILive:
 		code = CodeNotFound
-	case !e.enabled:
+	case !e.Enabled:
 		code = CodeDisabled
-	case e.expires != nil && h.now().UnixMilli() > *e.expires:
+	case e.Expires != nil && h.now().UnixMilli() > *e.Expires:
 		code = CodeExpired
 	}
 	// A key outside the caller's reach looks exactly like a missing one,
 	// whatever the checks above found.
-	if e.workspaceID != p.WorkspaceID || !e.apiLive || !mayVerify(p, e) {
+	if e.WorkspaceID != p.WorkspaceID || !e.APILive || !mayVerify(p, e) {
 		return notFound, nil
 	}
-	enabled := e.enabled
-	res := VerifyKeyResult{KeyID: e.keyID, Name: e.name, Meta: e.meta, Expires: e.expires, Enabled: &enabled,
-		Permissions: e.permissions, Roles: e.roles, Identity: e.identity}
+	enabled := e.Enabled
+	res := VerifyKeyResult{KeyID: e.KeyID, Name: e.Name, Meta: e.Meta, Expires: e.Expires, Enabled: &enabled,
+		Permissions: e.Permissions, Roles: e.Roles, Identity: verifiedIdentity(e.Identity)}
 	// The allow-list comes before everything that counts or spends, so a
 	// request from elsewhere costs neither credits nor rate-limit tokens.
-	if code == CodeValid && e.allowedIPs != nil && !ipAllowed(e.allowedIPs, in.clientIP()) {
+	if code == CodeValid && e.AllowedIPs != nil && !ipAllowed(e.AllowedIPs, in.clientIP()) {
 		code = CodeForbiddenKey
 	}
-	if code == CodeValid && query != nil && !query.Allows(func(s string) bool { _, ok := e.permSet[s]; return ok }) {
+	if code == CodeValid && query != nil && !query.Allows(func(s string) bool { _, ok := e.PermSet[s]; return ok }) {
 		code = CodeInsufficientPermissions
 	}
 	if code == CodeValid {
 		externalID, identityID := "", ""
-		if e.identity != nil {
-			identityID, externalID = e.identity.ID, e.identity.ExternalID
+		var identityRatelimits []events.Ratelimit
+		if e.Identity != nil {
+			identityID, externalID, identityRatelimits = e.Identity.ID, e.Identity.ExternalID, e.Identity.Ratelimits
 		}
-		plan, err := planRatelimits(e.keyID, e.ratelimits, identityID, externalID, e.identityRatelimits, in.Ratelimits)
+		plan, err := planRatelimits(e.KeyID, e.Ratelimits, identityID, externalID, identityRatelimits, in.Ratelimits)
 		if err != nil {
 			return VerifyKeyResult{}, err
 		}
@@ -164,7 +165,7 @@ func (h *VerifyKey) handle(ctx context.Context, p *Principal, in VerifyKeyInput)
 		}
 	}
 	var spent int64
-	if e.limited {
+	if e.Limited {
 		if code == CodeValid {
 			cost := int64(1)
 			if in.Cost != nil {
@@ -173,7 +174,7 @@ func (h *VerifyKey) handle(ctx context.Context, p *Principal, in VerifyKeyInput)
 			// The spend and its journal row commit together: once this
 			// answers VALID, a crash can lose neither (services/credits
 			// folds the journal into the log).
-			remaining, ok, err := h.Reader.SpendCredits(ctx, e.keyID, e.workspaceID, cost)
+			remaining, ok, err := h.Reader.SpendCredits(ctx, e.KeyID, e.WorkspaceID, cost)
 			if err != nil {
 				return VerifyKeyResult{}, Internal("spending credits", err)
 			}
@@ -184,7 +185,7 @@ func (h *VerifyKey) handle(ctx context.Context, p *Principal, in VerifyKeyInput)
 			}
 			res.Credits = &remaining
 		} else {
-			row, ok, err := h.Reader.Credits(ctx, e.keyID)
+			row, ok, err := h.Reader.Credits(ctx, e.KeyID)
 			if err != nil {
 				return VerifyKeyResult{}, Internal("reading credits", err)
 			}
@@ -194,12 +195,19 @@ func (h *VerifyKey) handle(ctx context.Context, p *Principal, in VerifyKeyInput)
 		}
 	}
 	res.Code, res.Valid = code, code == CodeValid
-	v := events.KeyVerified{KeySpaceID: e.keySpaceID, KeyID: e.keyID, Outcome: code, Tags: in.Tags, SpentCredits: spent}
-	if e.identity != nil {
-		v.IdentityID, v.ExternalID = e.identity.ID, e.identity.ExternalID
+	v := events.KeyVerified{KeySpaceID: e.KeySpaceID, KeyID: e.KeyID, Outcome: code, Tags: in.Tags, SpentCredits: spent}
+	if e.Identity != nil {
+		v.IdentityID, v.ExternalID = e.Identity.ID, e.Identity.ExternalID
 	}
-	h.Report.Verified(RequestID(ctx), started, e.workspaceID, v)
+	h.Report.Verified(RequestID(ctx), started, e.WorkspaceID, v)
 	return res, nil
+}
+
+// verifiedIdentity renders the cached identity of a verified key. The two
+// types share their fields (a conversion, not a copy, on the hot path); the
+// compiler refuses this line if they ever drift apart.
+func verifiedIdentity(i *keycache.Identity) *IdentityData {
+	return (*IdentityData)(i)
 }
 
 // verifyAnyKey is the widest of the grants keyPerms lists for verify_key.
@@ -208,8 +216,8 @@ const verifyAnyKey = "api.*.verify_key"
 // mayVerify reports whether p may verify e's key. The grant most root keys
 // hold is checked first, so that the usual verification spells out no
 // permission names (building them was 5 % of the handler's CPU).
-func mayVerify(p *Principal, e *verifyEntry) bool {
-	return p.Has(verifyAnyKey) || p.RequireAny(keyPerms(p, e.apiID, e.keySpaceID, e.keyID, "verify_key")...) == nil
+func mayVerify(p *Principal, e *keycache.Entry) bool {
+	return p.Has(verifyAnyKey) || p.RequireAny(keyPerms(p, e.APIID, e.KeySpaceID, e.KeyID, "verify_key")...) == nil
 }
 
 func (in VerifyKeyInput) clientIP() string {
@@ -236,8 +244,8 @@ func ipAllowed(allowed []netip.Addr, clientIP string) bool {
 // right) and the imported hash is hex(sha256(long)). An unknown migrationId
 // finds nothing, and so does a "sha256" migration, which Unkey accepts
 // but never matches.
-func (h *VerifyKey) migrate(ctx context.Context, p *Principal, key, migrationID string) (*verifyEntry, error) {
-	missing := &verifyEntry{}
+func (h *VerifyKey) migrate(ctx context.Context, p *Principal, key, migrationID string) (*keycache.Entry, error) {
+	missing := &keycache.Entry{}
 	if algorithm, ok := h.Migrations.Algorithm(migrationID); !ok || algorithm != configs.MigrationPrefixedAPIKey {
 		return missing, nil
 	}
@@ -266,5 +274,5 @@ func (h *VerifyKey) migrate(ctx context.Context, p *Principal, key, migrationID 
 	}); err != nil {
 		return nil, err
 	}
-	return h.Cache.get(ctx, events.HashKey(key))
+	return h.Cache.Get(ctx, events.HashKey(key))
 }

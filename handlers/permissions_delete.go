@@ -38,7 +38,7 @@ func (h *DeletePermission) Handle(ctx context.Context, p *Principal, in DeletePe
 	if err != nil {
 		return DeletePermissionResult{}, err
 	}
-	stream := events.PermissionStreamFor(p.WorkspaceID, row.Slug)
+	stream := events.PermissionStreamIDFor(p.WorkspaceID, row.Slug)
 	meta := metaFor(ctx, p)
 	_, err = update(ctx, h.Log, stream, &meta, "permission", func(agg *events.Permission) ([]events.Event, error) {
 		var decided []events.Event

@@ -103,7 +103,7 @@ func rolePermissionIDs(ctx context.Context, r PermissionReader, log EventLog, p 
 // a concurrent change; ErrNotFound (deleted meanwhile) is the role's 404.
 func appendToRole(ctx context.Context, log EventLog, p *Principal, row projections.RoleRow, decide func(*events.Role) ([]events.Event, error)) error {
 	meta := metaFor(ctx, p)
-	_, err := update(ctx, log, events.RoleStreamFor(p.WorkspaceID, row.Name), &meta, "role", func(agg *events.Role) ([]events.Event, error) {
+	_, err := update(ctx, log, events.RoleStreamIDFor(p.WorkspaceID, row.Name), &meta, "role", func(agg *events.Role) ([]events.Event, error) {
 		var evs []events.Event
 		err := events.ErrNotFound
 		if agg.ID == row.ID {

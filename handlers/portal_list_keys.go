@@ -4,6 +4,7 @@ import (
 	"context"
 
 	"github.com/keyline/keyline/events"
+	"github.com/keyline/keyline/handlers/services/keyring"
 )
 
 // PortalListKeysInput is portal.listKeys' body.
@@ -17,11 +18,11 @@ type PortalListKeysInput struct {
 // session alone, so there is nothing in the body to widen them with.
 type PortalListKeys struct {
 	Reader PortalReader
-	Ring   *Keyring
+	Ring   *keyring.Keyring
 }
 
 // NewPortalListKeys builds the use case.
-func NewPortalListKeys(r PortalReader, ring *Keyring) *PortalListKeys {
+func NewPortalListKeys(r PortalReader, ring *keyring.Keyring) *PortalListKeys {
 	return &PortalListKeys{Reader: r, Ring: ring}
 }
 

@@ -4,6 +4,7 @@ import (
 	"context"
 
 	"github.com/keyline/keyline/events"
+	"github.com/keyline/keyline/handlers/services/namespaces"
 )
 
 // GetRatelimitOverrideInput is the input of GetRatelimitOverride.
@@ -39,7 +40,7 @@ func (h *GetRatelimitOverride) Handle(ctx context.Context, p *Principal, in GetR
 	if err != nil {
 		return events.OverrideRule{}, Internal("reading ratelimit overrides", err)
 	}
-	rule, ok := newMatcher(rows).Match(identifier)
+	rule, ok := namespaces.Matcher(rows).Match(identifier)
 	if !ok || p.RequireAny("ratelimit.*.read_override", "ratelimit."+ns.ID+".read_override",
 		p.URN("ratelimits/namespaces/"+ns.ID+"/overrides/"+rule.ID, "read_override")) != nil {
 		return events.OverrideRule{}, Fail(CodeRatelimitOverrideNotFound, overrideNotFoundDetail)

@@ -5,7 +5,7 @@ import (
 	"time"
 
 	"github.com/keyline/keyline/events"
-
+	"github.com/keyline/keyline/handlers/services/namespaces"
 	"github.com/keyline/keyline/handlers/services/reporting"
 )
 
@@ -35,23 +35,25 @@ type RatelimitLimitResult struct {
 // the node-local catalog and counters from the limiter, so the hot path does
 // not touch the database once a namespace is cached.
 type RatelimitLimit struct {
-	Catalog *RatelimitCatalog
-	Limiter RateLimiter
+	Catalog *namespaces.Catalog
+	// Log receives the namespaces a request creates.
+	Log     EventLog
+	Limiter Ratelimiter
 	Report  *reporting.Reporter
 	// Now is the decision clock; tests replace it.
 	Now func() time.Time
 }
 
 // NewRatelimitLimit builds the use case.
-func NewRatelimitLimit(catalog *RatelimitCatalog, limiter RateLimiter, report *reporting.Reporter) *RatelimitLimit {
-	return &RatelimitLimit{Catalog: catalog, Limiter: limiter, Report: report, Now: time.Now}
+func NewRatelimitLimit(catalog *namespaces.Catalog, log EventLog, limiter Ratelimiter, report *reporting.Reporter) *RatelimitLimit {
+	return &RatelimitLimit{Catalog: catalog, Log: log, Limiter: limiter, Report: report, Now: time.Now}
 }
 
 // Handle decides one check. A denial is a result, not an error: the HTTP
 // answer is 200 either way.
 func (h *RatelimitLimit) Handle(ctx context.Context, p *Principal, in RatelimitLimitInput) (RatelimitLimitResult, error) {
 	req := in
-	out, _, err := decideLimits(ctx, h.Catalog, h.Limiter, h.Report, h.Now(), p, []RatelimitLimitInput{req})
+	out, _, err := decideLimits(ctx, h.Catalog, h.Log, h.Limiter, h.Report, h.Now(), p, []RatelimitLimitInput{req})
 	if err != nil {
 		return RatelimitLimitResult{}, err
 	}
@@ -61,21 +63,21 @@ func (h *RatelimitLimit) Handle(ctx context.Context, p *Principal, in RatelimitL
 // decideLimits is shared by limit and multiLimit: resolve namespaces (with
 // auto-creation and permissions), apply overrides, decide all checks as one
 // all-or-nothing batch.
-func decideLimits(ctx context.Context, catalog *RatelimitCatalog, limiter RateLimiter, report *reporting.Reporter, now time.Time,
+func decideLimits(ctx context.Context, catalog *namespaces.Catalog, log EventLog, limiter Ratelimiter, report *reporting.Reporter, now time.Time,
 	p *Principal, reqs []RatelimitLimitInput) ([]RatelimitLimitResult, bool, error) {
 	started := time.Now()
 	refs := make([]string, len(reqs))
 	for i, r := range reqs {
 		refs[i] = r.Namespace
 	}
-	namespaces, err := catalog.forLimit(ctx, p, refs)
+	found, err := namespacesForLimit(ctx, catalog, log, p, refs)
 	if err != nil {
 		return nil, false, err
 	}
-	checks := make([]RateLimitCheck, len(reqs))
+	checks := make([]RatelimitCheck, len(reqs))
 	results := make([]RatelimitLimitResult, len(reqs))
 	for i, r := range reqs {
-		ns := namespaces[r.Namespace]
+		ns := found[r.Namespace]
 		limit, duration := r.Limit, r.DurationMs
 		if o, ok := ns.Overrides.Match(r.Identifier); ok {
 			limit, duration = o.Limit, o.DurationMs
@@ -83,7 +85,7 @@ func decideLimits(ctx context.Context, catalog *RatelimitCatalog, limiter RateLi
 		}
 		// Counters are per namespace ID, identifier and duration (the
 		// limiter keys by duration), as in Unkey.
-		checks[i] = RateLimitCheck{Key: ns.ID + ":" + r.Identifier, Limit: limit,
+		checks[i] = RatelimitCheck{Key: ns.ID + ":" + r.Identifier, Limit: limit,
 			Duration: events.DurationFromMs(duration), Cost: r.Cost}
 		results[i].Namespace, results[i].Identifier = r.Namespace, r.Identifier
 	}
@@ -98,7 +100,7 @@ func decideLimits(ctx context.Context, catalog *RatelimitCatalog, limiter RateLi
 	}
 	for i, r := range reqs {
 		report.RatelimitDecided(RequestID(ctx), started, p.WorkspaceID, events.RatelimitDecided{
-			NamespaceID: namespaces[r.Namespace].ID, Identifier: r.Identifier, Passed: all && decisions[i].Passed,
+			NamespaceID: found[r.Namespace].ID, Identifier: r.Identifier, Passed: all && decisions[i].Passed,
 			Limit: decisions[i].Limit, Remaining: decisions[i].Remaining, Cost: r.Cost})
 	}
 	return results, all, nil

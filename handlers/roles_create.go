@@ -49,7 +49,7 @@ func (h *CreateRole) Handle(ctx context.Context, p *Principal, in CreateRoleInpu
 	meta := metaFor(ctx, p)
 	// A racing creator of the same name moves the stream: the retry finds
 	// its live role, and this request is the 409.
-	agg, err := update(ctx, h.Log, events.RoleStreamFor(p.WorkspaceID, name), &meta, "role", func(agg *events.Role) ([]events.Event, error) {
+	agg, err := update(ctx, h.Log, events.RoleStreamIDFor(p.WorkspaceID, name), &meta, "role", func(agg *events.Role) ([]events.Event, error) {
 		if agg.Live(p.WorkspaceID) {
 			return nil, conflict
 		}

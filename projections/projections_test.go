@@ -14,6 +14,7 @@ import (
 func raw(s string) *json.RawMessage { r := json.RawMessage(s); return &r }
 
 func TestWorkspacesProjection(t *testing.T) {
+	t.Parallel()
 	h := newHarness(t)
 	h.apply(
 		events.WorkspaceCreated{WorkspaceID: "ws_1", Name: "acme"},   // 1
@@ -33,6 +34,7 @@ func TestWorkspacesProjection(t *testing.T) {
 }
 
 func TestRootKeysProjection(t *testing.T) {
+	t.Parallel()
 	h := newHarness(t)
 	h.apply(
 		events.RootKeyCreated{RootKeyID: "rk_1", WorkspaceID: "ws_1", Hash: "h1", Start: "kl_a", Name: "ops",
@@ -53,6 +55,7 @@ func TestRootKeysProjection(t *testing.T) {
 }
 
 func TestAPIsProjection(t *testing.T) {
+	t.Parallel()
 	h := newHarness(t)
 	h.apply(
 		events.APICreated{APIID: "api_1", KeySpaceID: "ks_1", WorkspaceID: "ws_1", Name: "one"},              // 1
@@ -73,6 +76,7 @@ func TestAPIsProjection(t *testing.T) {
 }
 
 func TestIdentitiesProjection(t *testing.T) {
+	t.Parallel()
 	h := newHarness(t)
 	h.apply(
 		events.IdentityCreated{IdentityID: "id_1", WorkspaceID: "ws_1", ExternalID: "user-1"}, // 1
@@ -100,6 +104,7 @@ func TestIdentitiesProjection(t *testing.T) {
 }
 
 func TestPermissionsProjection(t *testing.T) {
+	t.Parallel()
 	h := newHarness(t)
 	h.apply(
 		events.PermissionCreated{PermissionID: "perm_1", WorkspaceID: "ws_1", Slug: "api.read", Name: "Read", Description: "reads"}, // 1
@@ -115,6 +120,7 @@ func TestPermissionsProjection(t *testing.T) {
 }
 
 func TestRolesProjection(t *testing.T) {
+	t.Parallel()
 	h := newHarness(t)
 	h.apply(
 		events.RoleCreated{RoleID: "role_1", WorkspaceID: "ws_1", Name: "admin", Description: "all", PermissionIDs: []string{"perm_1", "perm_2"}}, // 1
@@ -140,6 +146,7 @@ func TestRolesProjection(t *testing.T) {
 }
 
 func TestKeysProjection(t *testing.T) {
+	t.Parallel()
 	h := newHarness(t)
 	created := func(id, hash string) events.KeyCreated {
 		return events.KeyCreated{KeyID: id, WorkspaceID: "ws_1", APIID: "api_1", KeySpaceID: "ks_1", Hash: hash, Start: "sk_" + id, Enabled: true}
@@ -214,6 +221,7 @@ func TestKeysProjection(t *testing.T) {
 }
 
 func TestKeyCreditsProjection(t *testing.T) {
+	t.Parallel()
 	h := newHarness(t)
 	limited := func(id string, n int64) events.KeyCreated {
 		return events.KeyCreated{KeyID: id, WorkspaceID: "ws_1", APIID: "api_1", KeySpaceID: "ks_1", Hash: "h" + id, Start: "s", Remaining: &n}
@@ -248,6 +256,7 @@ func TestKeyCreditsProjection(t *testing.T) {
 }
 
 func TestRatelimitNamespacesProjection(t *testing.T) {
+	t.Parallel()
 	h := newHarness(t)
 	h.apply(
 		events.RatelimitNamespaceCreated{NamespaceID: "ns_1", WorkspaceID: "ws_1", Name: "api"},   // 1
@@ -265,6 +274,7 @@ func TestRatelimitNamespacesProjection(t *testing.T) {
 }
 
 func TestRatelimitOverridesProjection(t *testing.T) {
+	t.Parallel()
 	h := newHarness(t)
 	set := func(id, identifier string, limit, duration int64) events.RatelimitOverrideSet {
 		return events.RatelimitOverrideSet{OverrideID: id, NamespaceID: "ns_1", WorkspaceID: "ws_1", Identifier: identifier, Limit: limit, DurationMs: duration}

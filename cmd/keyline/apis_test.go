@@ -14,6 +14,7 @@ import (
 )
 
 func TestAPILifecycle(t *testing.T) {
+	t.Parallel()
 	ts := startServer(t, sqliteConfig(t))
 
 	status, body := ts.get(t, "/v2/liveness")
@@ -98,6 +99,7 @@ func TestAPILifecycle(t *testing.T) {
 }
 
 func TestDeleteProtectedAPI(t *testing.T) {
+	t.Parallel()
 	ts := startServer(t, sqliteConfig(t))
 	id := ts.createAPI(t, ts.RootKey, "guarded")
 	// There is no endpoint for the guard (Unkey sets it from its dashboard),
@@ -128,6 +130,7 @@ func TestDeleteProtectedAPI(t *testing.T) {
 }
 
 func TestBadRequestsGetEnvelopesNeverServerErrors(t *testing.T) {
+	t.Parallel()
 	ts := startServer(t, sqliteConfig(t))
 	id := ts.createAPI(t, ts.RootKey, "target")
 	bearer := "Bearer " + ts.RootKey
@@ -186,6 +189,7 @@ func TestBadRequestsGetEnvelopesNeverServerErrors(t *testing.T) {
 }
 
 func TestRootKeyPermissions(t *testing.T) {
+	t.Parallel()
 	cfg := sqliteConfig(t)
 	ts := startServer(t, cfg)
 	id := ts.createAPI(t, ts.RootKey, "perm target")
@@ -233,6 +237,7 @@ func TestRootKeyPermissions(t *testing.T) {
 }
 
 func TestWorkspaceIsolation(t *testing.T) {
+	t.Parallel()
 	cfg := sqliteConfig(t)
 	ts := startServer(t, cfg)
 	idA := ts.createAPI(t, ts.RootKey, "workspace A api")

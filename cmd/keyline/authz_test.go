@@ -38,6 +38,7 @@ type authzOutcome struct {
 // TestEndpointPermissions: one row per core endpoint, the permissions of
 // the reference's table of root-key permissions, and what one less does.
 func TestEndpointPermissions(t *testing.T) {
+	t.Parallel()
 	cfg := sqliteConfig(t)
 	// The analytics rows need a ClickHouse to answer 200 with their grant.
 	cfg.ClickHouse = &configs.ClickHouse{URL: testenv.FreshClickHouseDatabase(t)}
@@ -279,6 +280,7 @@ func servedOperations(t *testing.T, ts *testServer) []string {
 // Resource permissions (URNs) where the reference accepts them: exact,
 // one-segment "*", trailing "**", the admin grant, and the workspace match.
 func TestURNGrants(t *testing.T) {
+	t.Parallel()
 	cfg := sqliteConfig(t)
 	ts := startServer(t, cfg)
 	mint := mintKeys(t, cfg)
@@ -345,6 +347,7 @@ func TestURNGrants(t *testing.T) {
 // called with workspace B's all-powerful root key on workspace A's
 // resources, answers 404 or an empty list, and changes nothing.
 func TestCrossWorkspaceNoLeak(t *testing.T) {
+	t.Parallel()
 	cfg := sqliteConfig(t)
 	ts := startServer(t, cfg)
 	a := ts.RootKey

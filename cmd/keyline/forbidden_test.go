@@ -77,6 +77,7 @@ const minimalNotFound = `{"valid":false,"code":"NOT_FOUND"}`
 // (another process) reaches the server through the log; the same switch made
 // through the server's own store is visible to the very next request.
 func TestWorkspaceDisabledVerifiesForbidden(t *testing.T) {
+	t.Parallel()
 	bothDatabases(t, func(t *testing.T, cfg *configs.Config) {
 		ts := startServer(t, cfg)
 		root := ts.RootKey
@@ -187,6 +188,7 @@ func TestWorkspaceDisabledVerifiesForbidden(t *testing.T) {
 // verifyKey's check order, the IP allow-list step: the API's IP allow-list, with the client IP taken from
 // X-Forwarded-For (first non-empty entry, port stripped) or the peer.
 func TestVerifyIPAllowlist(t *testing.T) {
+	t.Parallel()
 	cfg := sqliteConfig(t)
 	ts := startServer(t, cfg)
 	root := ts.RootKey
@@ -296,6 +298,7 @@ func TestVerifyIPAllowlist(t *testing.T) {
 // The workspace and apis commands refuse bad input and say why: exit 2
 // for a command line that cannot run, 1 for a refusal by the store.
 func TestCLIWorkspaceAndAllowlistBadInput(t *testing.T) {
+	t.Parallel()
 	cfg := sqliteConfig(t)
 	mintRootKey(t, cfg, "default")
 	config := writeConfig(t, map[string]any{"database": map[string]any{"primary": cfg.Database.Primary}})
@@ -330,6 +333,7 @@ func TestCLIWorkspaceAndAllowlistBadInput(t *testing.T) {
 
 // `keyline replay` rebuilds disabled workspaces and allow-lists exactly.
 func TestReplayReproducesForbiddenState(t *testing.T) {
+	t.Parallel()
 	bothDatabases(t, func(t *testing.T, cfg *configs.Config) {
 		ts := startServer(t, cfg)
 		outsider := mintRootKey(t, cfg, "outsider")

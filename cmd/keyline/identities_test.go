@@ -23,6 +23,7 @@ type identityOut struct {
 }
 
 func TestIdentitiesLifecycle(t *testing.T) {
+	t.Parallel()
 	bothDatabases(t, func(t *testing.T, cfg *configs.Config) {
 		ts := startServer(t, cfg)
 		id := ts.createIdentity(t, ts.RootKey, map[string]any{"externalId": "user_1", "meta": map[string]any{"plan": "pro"},
@@ -110,6 +111,7 @@ func TestIdentitiesLifecycle(t *testing.T) {
 }
 
 func TestListIdentitiesPaginationAndSearch(t *testing.T) {
+	t.Parallel()
 	ts := startServer(t, sqliteConfig(t))
 	for i := range 7 {
 		ts.createIdentity(t, ts.RootKey, map[string]any{"externalId": fmt.Sprintf("Team_%d", i)})
@@ -169,6 +171,7 @@ func TestListIdentitiesPaginationAndSearch(t *testing.T) {
 // Identity rate limits show on the key and are shared by all the
 // identity's keys; a key config of the same name wins over the identity's.
 func TestIdentityRatelimitsInVerify(t *testing.T) {
+	t.Parallel()
 	ts := startServer(t, sqliteConfig(t))
 	api := ts.createAPI(t, ts.RootKey, "identity limits")
 	ts.createIdentity(t, ts.RootKey, map[string]any{"externalId": "org_1", "ratelimits": []map[string]any{

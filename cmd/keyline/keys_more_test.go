@@ -13,6 +13,7 @@ import (
 )
 
 func TestKeyPermissionAndRoleEndpoints(t *testing.T) {
+	t.Parallel()
 	cfg := sqliteConfig(t)
 	ts := startServer(t, cfg)
 	api := ts.createAPI(t, ts.RootKey, "rbac on keys")
@@ -88,6 +89,7 @@ func TestKeyPermissionAndRoleEndpoints(t *testing.T) {
 }
 
 func TestRerollKey(t *testing.T) {
+	t.Parallel()
 	ts := startServer(t, sqliteConfig(t))
 	api := ts.createAPI(t, ts.RootKey, "reroll")
 	oldID, oldKey := ts.createKey(t, ts.RootKey, map[string]any{"apiId": api, "prefix": "sk", "name": "rolling", "externalId": "u1",
@@ -119,6 +121,7 @@ func TestRerollKey(t *testing.T) {
 }
 
 func TestMigrateKeys(t *testing.T) {
+	t.Parallel()
 	cfg := sqliteConfig(t)
 	cfg.Migrations = []configs.Migration{{ID: "acme_v1", Algorithm: configs.MigrationPrefixedAPIKey},
 		{ID: "legacy_sha", Algorithm: configs.MigrationSHA256}}
@@ -206,6 +209,7 @@ func mustID(t *testing.T, ts *testServer, key string) string {
 }
 
 func TestRecoverableKeys(t *testing.T) {
+	t.Parallel()
 	cfg := sqliteConfig(t)
 	cfg.Encryption = &configs.Encryption{Keys: []configs.EncryptionKey{{ID: "k1", Key: "MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY="}}}
 	ts := startServer(t, cfg)
@@ -232,6 +236,7 @@ func TestRecoverableKeys(t *testing.T) {
 }
 
 func TestVerifyUnknownRatelimitIs412(t *testing.T) {
+	t.Parallel()
 	ts := startServer(t, sqliteConfig(t))
 	api := ts.createAPI(t, ts.RootKey, "ratelimited")
 	_, key := ts.createKey(t, ts.RootKey, map[string]any{"apiId": api,
@@ -250,6 +255,7 @@ func TestVerifyUnknownRatelimitIs412(t *testing.T) {
 // ratelimit.limit; a rate-limited verification spends no credits, and an
 // ad-hoc limit in the request is counted on its own.
 func TestVerifyKeyRatelimits(t *testing.T) {
+	t.Parallel()
 	ts := startServer(t, sqliteConfig(t))
 	api := ts.createAPI(t, ts.RootKey, "verify limits")
 	_, key := ts.createKey(t, ts.RootKey, map[string]any{"apiId": api, "credits": map[string]any{"remaining": 10},
@@ -283,6 +289,7 @@ func TestVerifyKeyRatelimits(t *testing.T) {
 // is Unkey's 412 for a missing vault, after the permission checks, on
 // getKey and listKeys alike; without decrypt both still answer 200.
 func TestDecryptWithoutKeyringIs412(t *testing.T) {
+	t.Parallel()
 	cfg := sqliteConfig(t)
 	ts := startServer(t, cfg)
 	api := ts.createAPI(t, ts.RootKey, "no vault")
@@ -315,6 +322,7 @@ func TestDecryptWithoutKeyringIs412(t *testing.T) {
 // Deleting a key twice, or a key that never existed, is the 404 of Unkey's
 // deleteKey handler, with its own wording.
 func TestDeleteDeletedKeyIs404(t *testing.T) {
+	t.Parallel()
 	ts := startServer(t, sqliteConfig(t))
 	api := ts.createAPI(t, ts.RootKey, "delete twice")
 	id, _ := ts.createKey(t, ts.RootKey, map[string]any{"apiId": api})

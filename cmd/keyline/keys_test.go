@@ -13,6 +13,7 @@ import (
 )
 
 func TestKeysLifecycle(t *testing.T) {
+	t.Parallel()
 	bothDatabases(t, func(t *testing.T, cfg *configs.Config) {
 		ts := startServer(t, cfg)
 		api := ts.createAPI(t, ts.RootKey, "keys lifecycle")
@@ -148,6 +149,7 @@ func TestKeysLifecycle(t *testing.T) {
 }
 
 func TestCreateKeyValidation(t *testing.T) {
+	t.Parallel()
 	ts := startServer(t, sqliteConfig(t))
 	api := ts.createAPI(t, ts.RootKey, "validation")
 	status, r := ts.call(t, ts.RootKey, "keys.createKey", map[string]any{"apiId": api, "roles": []string{"admin"}})
@@ -177,6 +179,7 @@ func TestCreateKeyValidation(t *testing.T) {
 }
 
 func TestUpdateCredits(t *testing.T) {
+	t.Parallel()
 	ts := startServer(t, sqliteConfig(t))
 	api := ts.createAPI(t, ts.RootKey, "credits")
 	id, key := ts.createKey(t, ts.RootKey, map[string]any{"apiId": api, "credits": map[string]any{"remaining": 10}})
@@ -217,6 +220,7 @@ func TestUpdateCredits(t *testing.T) {
 }
 
 func TestVerifyKeyCodes(t *testing.T) {
+	t.Parallel()
 	bothDatabases(t, func(t *testing.T, cfg *configs.Config) {
 		ts := startServer(t, cfg)
 		api := ts.createAPI(t, ts.RootKey, "verify codes")
@@ -316,6 +320,7 @@ func TestVerifyKeyCodes(t *testing.T) {
 }
 
 func TestKeyEndpointPermissions(t *testing.T) {
+	t.Parallel()
 	cfg := sqliteConfig(t)
 	ts := startServer(t, cfg)
 	api := ts.createAPI(t, ts.RootKey, "perms")

@@ -76,6 +76,7 @@ func replayAndCompare(t *testing.T, cfg *configs.Config) {
 // read could scan again. It is a 400 naming value, appends nothing, and the
 // key stays readable, before and after a replay. The exact boundary works.
 func TestCreditOverflowIsRefused(t *testing.T) {
+	t.Parallel()
 	bothDatabases(t, func(t *testing.T, cfg *configs.Config) {
 		ts := startServer(t, cfg)
 		api := ts.createAPI(t, ts.RootKey, "credit overflow")
@@ -131,6 +132,7 @@ func TestCreditOverflowIsRefused(t *testing.T) {
 // failing the append (PostgreSQL) or storing a REAL (SQLite), live and on
 // replay.
 func TestLoggedCreditOverflowSaturates(t *testing.T) {
+	t.Parallel()
 	bothDatabases(t, func(t *testing.T, cfg *configs.Config) {
 		ts := startServer(t, cfg)
 		api := ts.createAPI(t, ts.RootKey, "logged overflow")
@@ -165,6 +167,7 @@ func TestLoggedCreditOverflowSaturates(t *testing.T) {
 // stores, and the same body without the NUL is served, so each case reaches
 // a real operation.
 func TestNULIsRefusedWhereverItIs(t *testing.T) {
+	t.Parallel()
 	bothDatabases(t, func(t *testing.T, cfg *configs.Config) {
 		ts := startServer(t, cfg)
 		root := ts.RootKey
@@ -258,6 +261,7 @@ func TestNULIsRefusedWhereverItIs(t *testing.T) {
 // durations in requests, overrides and key configs decide without
 // overflowing and never answer 500.
 func TestHugeRatelimitValuesOverHTTP(t *testing.T) {
+	t.Parallel()
 	ts := startServer(t, sqliteConfig(t))
 	root := ts.RootKey
 	body := func(id string, limit, cost, duration int64) map[string]any {
@@ -321,6 +325,7 @@ func TestHugeRatelimitValuesOverHTTP(t *testing.T) {
 // bytes) and answered 500; on SQLite they were stored and served back as
 // invalid JSON text. They are a 400 naming the field on both stores.
 func TestInvalidTextIsRefused(t *testing.T) {
+	t.Parallel()
 	bothDatabases(t, func(t *testing.T, cfg *configs.Config) {
 		ts := startServer(t, cfg)
 		api := ts.createAPI(t, ts.RootKey, "text target")

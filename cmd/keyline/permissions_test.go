@@ -33,6 +33,7 @@ func slugs(ps []permissionOut) []string {
 }
 
 func TestPermissionsAndRolesLifecycle(t *testing.T) {
+	t.Parallel()
 	bothDatabases(t, func(t *testing.T, cfg *configs.Config) {
 		ts := startServer(t, cfg)
 		var created struct {
@@ -135,6 +136,7 @@ func TestPermissionsAndRolesLifecycle(t *testing.T) {
 
 // Deleting a permission on one node reaches another node's verify cache.
 func TestPermissionDeleteReachesOtherNode(t *testing.T) {
+	t.Parallel()
 	cfg := postgresConfig(t)
 	a := startServer(t, cfg)
 	cfg2 := *cfg

@@ -12,6 +12,7 @@ import (
 // through creates, updates, set changes, deletes and re-creates (and
 // concurrent upserts of one externalId), replay into identical read models.
 func TestRBACReplayReproducesReadModels(t *testing.T) {
+	t.Parallel()
 	bothDatabases(t, func(t *testing.T, cfg *configs.Config) {
 		ts := startServer(t, cfg)
 		root := ts.RootKey

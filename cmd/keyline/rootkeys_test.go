@@ -107,6 +107,7 @@ func expectUnauthorized(t *testing.T, status int, r response) bool {
 // The list/create/revoke output shapes and every refusal's exit code and
 // message. No server runs: the commands work on the store alone.
 func TestRootKeysCLIShapesAndErrors(t *testing.T) {
+	t.Parallel()
 	config := writeConfig(t, map[string]any{"database": map[string]any{"primary": "sqlite:" + filepath.Join(t.TempDir(), "keyline.db")}})
 	out, errs, code := runProc(t, "bootstrap", "--config", config, "--workspace", "acme", "--permissions", "api.*.create_api")
 	var boot handlers.MintedRootKey
@@ -239,6 +240,7 @@ func TestRootKeysCLIShapesAndErrors(t *testing.T) {
 // management endpoints and keys.verifyKey alike, while other root keys keep
 // working. Replay rebuilds the same root_keys table.
 func TestRootKeyRevocationReachesEveryNodeWithinASecond(t *testing.T) {
+	t.Parallel()
 	pg := testenv.FreshPostgresDatabase(t)
 	root := "kl_root_test_" + handlers.NewID("k")
 	var nodes []*testServer
@@ -314,6 +316,7 @@ func TestRootKeyRevocationReachesEveryNodeWithinASecond(t *testing.T) {
 // otherwise are untouched. The old setting cannot bring its key back: a
 // node started with it refuses to start.
 func TestChangedBootstrapRootKeyRevokesTheOldOne(t *testing.T) {
+	t.Parallel()
 	port := testenv.FreePort(t)
 	dbPath := filepath.Join(t.TempDir(), "keyline.db")
 	oldKey, newKey := "kl_root_test_old_"+handlers.NewID("k"), "kl_root_test_new_"+handlers.NewID("k")
@@ -400,6 +403,7 @@ func TestChangedBootstrapRootKeyRevokesTheOldOne(t *testing.T) {
 // revoke the old configured key exactly once between them; the old value
 // is refused afterwards.
 func TestConfiguredRootKeyReplacementRacesConverge(t *testing.T) {
+	t.Parallel()
 	cfg := postgresConfig(t)
 	ctx := context.Background()
 	admins := make([]*runtime.Admin, 2)

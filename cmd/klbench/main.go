@@ -561,9 +561,9 @@ func heapOfMillion() {
 	m := ratelimit.NewMemory()
 	now := time.UnixMilli(1_700_000_000_000)
 	before := heap()
-	checks := make([]handlers.RateLimitCheck, 1)
+	checks := make([]handlers.RatelimitCheck, 1)
 	for i := range 1_000_000 {
-		checks[0] = handlers.RateLimitCheck{Key: "rlns_0123456789abcdef:user_" + strconv.Itoa(i), Limit: 100, Duration: 10 * time.Second, Cost: 1}
+		checks[0] = handlers.RatelimitCheck{Key: "rlns_0123456789abcdef:user_" + strconv.Itoa(i), Limit: 100, Duration: 10 * time.Second, Cost: 1}
 		_, _ = m.Decide(context.Background(), now, checks)
 	}
 	full := heap()

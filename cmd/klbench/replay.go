@@ -336,13 +336,13 @@ func (g *logGen) setup() {
 			perm := g.id("perm")
 			g.perms[ws] = append(g.perms[ws], perm)
 			slug := fmt.Sprintf("domain.%d.action", p)
-			g.emit(events.PermissionStreamFor(ws, slug), events.PermissionCreated{PermissionID: perm, WorkspaceID: ws, Slug: slug, Name: slug})
+			g.emit(events.PermissionStreamIDFor(ws, slug), events.PermissionCreated{PermissionID: perm, WorkspaceID: ws, Slug: slug, Name: slug})
 		}
 		for r := range 10 {
 			role := g.id("role")
 			g.roles[ws] = append(g.roles[ws], role)
 			name := fmt.Sprintf("role-%d", r)
-			g.emit(events.RoleStreamFor(ws, name), events.RoleCreated{RoleID: role, WorkspaceID: ws, Name: name,
+			g.emit(events.RoleStreamIDFor(ws, name), events.RoleCreated{RoleID: role, WorkspaceID: ws, Name: name,
 				PermissionIDs: g.pick(g.perms[ws], 4)})
 		}
 		for ns := range 3 {
@@ -489,12 +489,12 @@ func (g *logGen) identityStep() {
 		ext := fmt.Sprintf("user-%d", g.rnd.IntN(50_000))
 		e := events.IdentityCreated{IdentityID: g.id("id"), WorkspaceID: ws, ExternalID: ext, Meta: json.RawMessage(`{"tier":"gold"}`)}
 		g.identities = append(g.identities, e)
-		g.emit(events.IdentityStreamFor(ws, ext), e)
+		g.emit(events.IdentityStreamIDFor(ws, ext), e)
 		return
 	}
 	i := g.rnd.IntN(len(g.identities))
 	id := g.identities[i]
-	stream := events.IdentityStreamFor(id.WorkspaceID, id.ExternalID)
+	stream := events.IdentityStreamIDFor(id.WorkspaceID, id.ExternalID)
 	if g.rnd.IntN(4) == 0 {
 		g.identities = append(g.identities[:i], g.identities[i+1:]...)
 		g.emit(stream, events.IdentityDeleted{IdentityID: id.IdentityID, WorkspaceID: id.WorkspaceID, ExternalID: id.ExternalID})
@@ -533,18 +533,18 @@ func (g *logGen) rbacStep() {
 		perms := g.perms[ws]
 		i := g.rnd.IntN(len(perms))
 		slug := fmt.Sprintf("gen.%d", g.seq)
-		g.emit(events.PermissionStreamFor(ws, "deleted"+perms[i]), events.PermissionDeleted{PermissionID: perms[i], WorkspaceID: ws, Slug: slug})
+		g.emit(events.PermissionStreamIDFor(ws, "deleted"+perms[i]), events.PermissionDeleted{PermissionID: perms[i], WorkspaceID: ws, Slug: slug})
 		perms[i] = g.id("perm")
-		g.emit(events.PermissionStreamFor(ws, slug), events.PermissionCreated{PermissionID: perms[i], WorkspaceID: ws, Slug: slug, Name: slug})
+		g.emit(events.PermissionStreamIDFor(ws, slug), events.PermissionCreated{PermissionID: perms[i], WorkspaceID: ws, Slug: slug, Name: slug})
 	case 1:
 		roles := g.roles[ws]
 		i := g.rnd.IntN(len(roles))
-		g.emit(events.RoleStreamFor(ws, "deleted"+roles[i]), events.RoleDeleted{RoleID: roles[i], WorkspaceID: ws, Name: roles[i]})
+		g.emit(events.RoleStreamIDFor(ws, "deleted"+roles[i]), events.RoleDeleted{RoleID: roles[i], WorkspaceID: ws, Name: roles[i]})
 		roles[i] = g.id("role")
-		g.emit(events.RoleStreamFor(ws, roles[i]), events.RoleCreated{RoleID: roles[i], WorkspaceID: ws, Name: roles[i], PermissionIDs: g.pick(g.perms[ws], 3)})
+		g.emit(events.RoleStreamIDFor(ws, roles[i]), events.RoleCreated{RoleID: roles[i], WorkspaceID: ws, Name: roles[i], PermissionIDs: g.pick(g.perms[ws], 3)})
 	default:
 		role := g.roles[ws][g.rnd.IntN(len(g.roles[ws]))]
-		g.emit(events.RoleStreamFor(ws, role+"-set"), events.RolePermissionsSet{RoleID: role, WorkspaceID: ws, PermissionIDs: g.pick(g.perms[ws], 3)})
+		g.emit(events.RoleStreamIDFor(ws, role+"-set"), events.RolePermissionsSet{RoleID: role, WorkspaceID: ws, PermissionIDs: g.pick(g.perms[ws], 3)})
 	}
 }
 

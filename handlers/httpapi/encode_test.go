@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"testing"
 
+	"github.com/keyline/keyline/events"
 	"github.com/keyline/keyline/handlers"
 )
 
@@ -16,7 +17,7 @@ func TestAppendersWriteWhatEncodingJSONWrites(t *testing.T) {
 			Meta: json.RawMessage(` { "plan" : "pro", "n": [1, 2] } `), Expires: &n, Credits: &n, Enabled: &yes,
 			Permissions: []string{"documents.read", "a&b"}, Roles: []string{"admin"},
 			Identity: &handlers.IdentityData{ID: "id_1", ExternalID: "user<1>", Meta: json.RawMessage(`{"a":1}`),
-				Ratelimits: []handlers.RatelimitData{{ID: "rl_1", Name: "requests", Limit: 10, Duration: 1000}}},
+				Ratelimits: []events.Ratelimit{{ID: "rl_1", Name: "requests", Limit: 10, Duration: 1000}}},
 			Ratelimits: []handlers.VerifyRatelimitData{{ID: "rl_2", Name: "tokens", Limit: 5, Duration: 60000,
 				AutoApply: true, Exceeded: true, Remaining: 0, Reset: 1700000000000}}},
 	}

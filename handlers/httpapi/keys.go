@@ -10,6 +10,7 @@ import (
 
 	"github.com/uptrace/bunrouter"
 
+	"github.com/keyline/keyline/events"
 	"github.com/keyline/keyline/handlers"
 	"github.com/keyline/keyline/handlers/httpapi/flatjson"
 )
@@ -67,19 +68,19 @@ func (rt *Routes) deleteKey(ctx context.Context, p *handlers.Principal, in keyID
 }
 
 // field reads one three-state member of an object: absent, null or a value.
-func field[T any](m map[string]json.RawMessage, name string) (handlers.Field[T], error) {
+func field[T any](m map[string]json.RawMessage, name string) (*events.Change[T], error) {
 	raw, ok := m[name]
 	if !ok {
-		return handlers.Field[T]{}, nil
+		return nil, nil
 	}
 	if string(raw) == "null" {
-		return handlers.Field[T]{Set: true}, nil
+		return &events.Change[T]{}, nil
 	}
 	var v T
 	if err := json.Unmarshal(raw, &v); err != nil {
-		return handlers.Field[T]{}, err
+		return nil, err
 	}
-	return handlers.Field[T]{Set: true, Value: &v}, nil
+	return &events.Change[T]{Value: &v}, nil
 }
 
 // updateKeyBody decodes keys.updateKey keeping apart absent, null and set
@@ -120,8 +121,8 @@ func (b *updateKeyBody) UnmarshalJSON(raw []byte) error {
 	if err != nil {
 		return err
 	}
-	if credits.Set {
-		u.Credits.Set = true
+	if credits != nil {
+		u.Credits = &events.Change[handlers.CreditsUpdate]{}
 		if credits.Value != nil {
 			var c handlers.CreditsUpdate
 			if c.Remaining, err = field[int64](*credits.Value, "remaining"); err != nil {

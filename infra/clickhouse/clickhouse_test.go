@@ -22,6 +22,7 @@ func openFresh(t *testing.T) *clickhouse.DB {
 }
 
 func TestParseURL(t *testing.T) {
+	t.Parallel()
 	for _, tt := range []struct {
 		url, db, user, pass string
 		http                bool
@@ -48,6 +49,7 @@ func TestParseURL(t *testing.T) {
 }
 
 func TestFeaturesOf(t *testing.T) {
+	t.Parallel()
 	if f := clickhouse.FeaturesOf("18.16.1"); f.TTL || f.AsyncInsert {
 		t.Errorf("18.16: %+v", f)
 	}
@@ -63,6 +65,7 @@ func TestFeaturesOf(t *testing.T) {
 }
 
 func TestMigrateIsIdempotent(t *testing.T) {
+	t.Parallel()
 	db := openFresh(t)
 	ctx := context.Background()
 	first, err := db.Migrate(ctx)

@@ -230,7 +230,7 @@ func forwardedDecisionsAreExact(t *testing.T, clients int, adjust func(*configs.
 			defer wg.Done()
 			for i := w; i < total; i += clients {
 				ds, err := nodes[i%3].l.Decide(context.Background(), now,
-					[]events.RateLimitCheck{{Key: "ns:hot", Limit: limit, Duration: time.Minute, Cost: 1}})
+					[]events.RatelimitCheck{{Key: "ns:hot", Limit: limit, Duration: time.Minute, Cost: 1}})
 				if err != nil {
 					t.Error(err)
 					return
@@ -272,15 +272,15 @@ func TestBatchAcrossOwnersIsAllOrNothing(t *testing.T) {
 		}
 	}
 	now := time.Now()
-	decide := func(checks ...events.RateLimitCheck) []events.RateLimitDecision {
+	decide := func(checks ...events.RatelimitCheck) []events.RatelimitDecision {
 		ds, err := nodes[0].l.Decide(context.Background(), now, checks)
 		if err != nil {
 			t.Fatal(err)
 		}
 		return ds
 	}
-	ca := events.RateLimitCheck{Key: a, Limit: 10, Duration: time.Minute, Cost: 1}
-	cb := events.RateLimitCheck{Key: b, Limit: 1, Duration: time.Minute, Cost: 1}
+	ca := events.RatelimitCheck{Key: a, Limit: 10, Duration: time.Minute, Cost: 1}
+	cb := events.RatelimitCheck{Key: b, Limit: 1, Duration: time.Minute, Cost: 1}
 	if ds := decide(ca, cb); !ds[0].Passed || !ds[1].Passed {
 		t.Fatalf("first batch: %+v", ds)
 	}
@@ -290,7 +290,7 @@ func TestBatchAcrossOwnersIsAllOrNothing(t *testing.T) {
 		}
 	}
 	// a was charged once only: 9 left.
-	if ds := decide(events.RateLimitCheck{Key: a, Limit: 10, Duration: time.Minute, Cost: 0}); ds[0].Remaining != 9 {
+	if ds := decide(events.RatelimitCheck{Key: a, Limit: 10, Duration: time.Minute, Cost: 0}); ds[0].Remaining != 9 {
 		t.Fatalf("a remaining %d, want 9 (denied batches consumed a)", ds[0].Remaining)
 	}
 }
@@ -315,7 +315,7 @@ func ownerCrashAccuracy(t *testing.T) {
 			survivors = append(survivors, n)
 		}
 	}
-	check := []events.RateLimitCheck{{Key: key, Limit: limit, Duration: time.Minute, Cost: 1}}
+	check := []events.RatelimitCheck{{Key: key, Limit: limit, Duration: time.Minute, Cost: 1}}
 	admitted := 0
 	decide := func(n *node) bool {
 		ds, err := n.l.Decide(context.Background(), time.Now(), check)

@@ -78,11 +78,11 @@ func TestFailModeWhenOwnerUnreachable(t *testing.T) {
 			caller.l.logEvery = time.Hour
 			peers := caller.c.Peers()
 			const limit = 3
-			decide := func(key string) events.RateLimitDecision {
+			decide := func(key string) events.RatelimitDecision {
 				t.Helper()
 				now := time.Now()
 				ds, err := caller.l.Decide(context.Background(), now,
-					[]events.RateLimitCheck{{Key: key, Limit: limit, Duration: time.Minute, Cost: 1}})
+					[]events.RatelimitCheck{{Key: key, Limit: limit, Duration: time.Minute, Cost: 1}})
 				if err != nil {
 					t.Fatal(err)
 				}

@@ -124,8 +124,8 @@ func (l *Limiter) FailOpens() uint64 { return l.failOpens.Load() }
 // (failMode closed).
 func (l *Limiter) FailCloses() uint64 { return l.failCloses.Load() }
 
-// Decide implements handlers.RateLimiter.
-func (l *Limiter) Decide(ctx context.Context, now time.Time, checks []events.RateLimitCheck) ([]events.RateLimitDecision, error) {
+// Decide implements handlers.Ratelimiter.
+func (l *Limiter) Decide(ctx context.Context, now time.Time, checks []events.RatelimitCheck) ([]events.RatelimitDecision, error) {
 	peers := l.c.Peers()
 	if len(peers) <= 1 || len(checks) == 0 {
 		return l.local.Decide(ctx, now, checks)
@@ -142,12 +142,12 @@ func (l *Limiter) Decide(ctx context.Context, now time.Time, checks []events.Rat
 	if len(order) == 1 {
 		return l.decideOn(ctx, peers[order[0]], now, checks, false)
 	}
-	out := make([]events.RateLimitDecision, len(checks))
+	out := make([]events.RatelimitDecision, len(checks))
 	run := func(dry bool) (bool, error) {
 		all := true
 		for _, o := range order {
 			idx := groups[o]
-			sub := make([]events.RateLimitCheck, len(idx))
+			sub := make([]events.RatelimitCheck, len(idx))
 			for j, i := range idx {
 				sub[j] = checks[i]
 			}
@@ -171,7 +171,7 @@ func (l *Limiter) Decide(ctx context.Context, now time.Time, checks []events.Rat
 
 // decideOn has peer decide checks: locally when it is this node, over RPC
 // otherwise, and by failMode when the RPC fails.
-func (l *Limiter) decideOn(ctx context.Context, p Peer, now time.Time, checks []events.RateLimitCheck, dry bool) ([]events.RateLimitDecision, error) {
+func (l *Limiter) decideOn(ctx context.Context, p Peer, now time.Time, checks []events.RatelimitCheck, dry bool) ([]events.RatelimitDecision, error) {
 	if p.NodeID == l.c.cfg.NodeID {
 		return l.decideLocal(ctx, now, checks, dry)
 	}
@@ -200,7 +200,7 @@ func (l *Limiter) decideOn(ctx context.Context, p Peer, now time.Time, checks []
 // sent is never retried, even on a timeout: the owner may have counted it
 // already, and it is slow, not absent, so the rest of the budget would not
 // help either.
-func (l *Limiter) forward(ctx context.Context, p Peer, req decideRequest) ([]events.RateLimitDecision, error) {
+func (l *Limiter) forward(ctx context.Context, p Peer, req decideRequest) ([]events.RatelimitDecision, error) {
 	ctx, cancel := context.WithTimeout(ctx, l.timeout)
 	defer cancel()
 	pause := forwardBackoff
@@ -230,12 +230,12 @@ func (l *Limiter) forward(ctx context.Context, p Peer, req decideRequest) ([]eve
 
 // denied is failMode closed's answer: what the limit answers when it is
 // exhausted, for the window now falls in.
-func denied(now time.Time, checks []events.RateLimitCheck) []events.RateLimitDecision {
-	out := make([]events.RateLimitDecision, len(checks))
+func denied(now time.Time, checks []events.RatelimitCheck) []events.RatelimitDecision {
+	out := make([]events.RatelimitDecision, len(checks))
 	for i, ch := range checks {
 		d := max(ch.Duration.Milliseconds(), 1)
 		_, start := events.WindowOf(now.UnixMilli(), d)
-		out[i] = events.RateLimitDecision{Passed: false, Limit: ch.Limit, Remaining: 0, Reset: start + d}
+		out[i] = events.RatelimitDecision{Passed: false, Limit: ch.Limit, Remaining: 0, Reset: start + d}
 	}
 	return out
 }
@@ -243,13 +243,13 @@ func denied(now time.Time, checks []events.RateLimitCheck) []events.RateLimitDec
 // dryRunSentinel always fails (limit 0, cost 1), so a batch carrying it is
 // decided without consuming anything, while every other check still
 // reports whether it would pass: that is Memory's all-or-nothing rule.
-var dryRunSentinel = events.RateLimitCheck{Key: "\x00keyline:dry-run", Limit: 0, Duration: time.Second, Cost: 1}
+var dryRunSentinel = events.RatelimitCheck{Key: "\x00keyline:dry-run", Limit: 0, Duration: time.Second, Cost: 1}
 
-func (l *Limiter) decideLocal(ctx context.Context, now time.Time, checks []events.RateLimitCheck, dry bool) ([]events.RateLimitDecision, error) {
+func (l *Limiter) decideLocal(ctx context.Context, now time.Time, checks []events.RatelimitCheck, dry bool) ([]events.RatelimitDecision, error) {
 	if !dry {
 		return l.local.Decide(ctx, now, checks)
 	}
-	ds, err := l.local.Decide(ctx, now, append(append(make([]events.RateLimitCheck, 0, len(checks)+1), checks...), dryRunSentinel))
+	ds, err := l.local.Decide(ctx, now, append(append(make([]events.RatelimitCheck, 0, len(checks)+1), checks...), dryRunSentinel))
 	if err != nil {
 		return nil, err
 	}
@@ -325,7 +325,7 @@ type wireCheck struct {
 }
 
 type decideResponse struct {
-	Decisions []events.RateLimitDecision `json:"decisions"`
+	Decisions []events.RatelimitDecision `json:"decisions"`
 }
 
 // serveDecide decides a forwarded batch on this node's counters, whoever
@@ -337,9 +337,9 @@ func (l *Limiter) serveDecide(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusBadRequest, map[string]string{"error": "body must be {nowMs, checks:[...]}"})
 		return
 	}
-	checks := make([]events.RateLimitCheck, len(req.Checks))
+	checks := make([]events.RatelimitCheck, len(req.Checks))
 	for i, c := range req.Checks {
-		checks[i] = events.RateLimitCheck{Key: c.Key, Limit: c.Limit, Duration: events.DurationFromMs(c.DurationMs), Cost: c.Cost}
+		checks[i] = events.RatelimitCheck{Key: c.Key, Limit: c.Limit, Duration: events.DurationFromMs(c.DurationMs), Cost: c.Cost}
 	}
 	ds, err := l.decideLocal(r.Context(), time.UnixMilli(req.NowMs), checks, req.DryRun)
 	if err != nil {

@@ -31,7 +31,7 @@ func TestRPCOverTLSForwardsDecisions(t *testing.T) {
 	admitted := 0
 	for i := range 4 * limit {
 		ds, err := nodes[i%2].l.Decide(context.Background(), now,
-			[]events.RateLimitCheck{{Key: "ns:tls", Limit: limit, Duration: time.Minute, Cost: 1}})
+			[]events.RatelimitCheck{{Key: "ns:tls", Limit: limit, Duration: time.Minute, Cost: 1}})
 		if err != nil {
 			t.Fatal(err)
 		}

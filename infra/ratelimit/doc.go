@@ -1,4 +1,4 @@
-// Package ratelimit holds the counters behind handlers.RateLimiter (via the Limiter interface): where
+// Package ratelimit holds the counters behind handlers.Ratelimiter (via the Limiter interface): where
 // the two window counts of every (key, duration) live and how a batch of
 // checks is decided atomically. The arithmetic itself is events.DecideWindows,
 // shared by every backend, so a decision does not depend on where it ran.

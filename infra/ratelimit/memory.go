@@ -53,8 +53,8 @@ func NewMemory() *Memory {
 	return m
 }
 
-// Decide implements handlers.RateLimiter. It never fails.
-func (m *Memory) Decide(_ context.Context, now time.Time, checks []events.RateLimitCheck) ([]events.RateLimitDecision, error) {
+// Decide implements handlers.Ratelimiter. It never fails.
+func (m *Memory) Decide(_ context.Context, now time.Time, checks []events.RatelimitCheck) ([]events.RatelimitDecision, error) {
 	nowMs := now.UnixMilli()
 	wc := toWindowChecks(checks)
 	idx := make([]int, len(checks))
@@ -177,7 +177,7 @@ func (m *Memory) RunJanitor(ctx context.Context, interval time.Duration) {
 // toWindowChecks maps the checks into the bounds every backend computes in
 // (events.NewWindowCheck), so that no client value can overflow a counter
 // and Redis decides exactly as memory does.
-func toWindowChecks(checks []events.RateLimitCheck) []events.WindowCheck {
+func toWindowChecks(checks []events.RatelimitCheck) []events.WindowCheck {
 	wc := make([]events.WindowCheck, len(checks))
 	for i, c := range checks {
 		d := c.Duration.Milliseconds()
@@ -190,10 +190,10 @@ func toWindowChecks(checks []events.RateLimitCheck) []events.WindowCheck {
 	return wc
 }
 
-func toDecisions(checks []events.RateLimitCheck, decided []events.WindowDecision) []events.RateLimitDecision {
-	out := make([]events.RateLimitDecision, len(decided))
+func toDecisions(checks []events.RatelimitCheck, decided []events.WindowDecision) []events.RatelimitDecision {
+	out := make([]events.RatelimitDecision, len(decided))
 	for i, d := range decided {
-		out[i] = events.RateLimitDecision{Passed: d.Passed, Limit: checks[i].Limit, Remaining: d.Remaining, Reset: d.Reset}
+		out[i] = events.RatelimitDecision{Passed: d.Passed, Limit: checks[i].Limit, Remaining: d.Remaining, Reset: d.Reset}
 	}
 	return out
 }

@@ -19,9 +19,9 @@ func heapMiB() float64 {
 
 // feed sends n distinct identifiers through m at now.
 func feed(m *Memory, now time.Time, n int) {
-	checks := make([]events.RateLimitCheck, 1)
+	checks := make([]events.RatelimitCheck, 1)
 	for i := range n {
-		checks[0] = events.RateLimitCheck{Key: "rlns_0123456789abcdef:user_" + strconv.Itoa(i), Limit: 100, Duration: 10 * time.Second, Cost: 1}
+		checks[0] = events.RatelimitCheck{Key: "rlns_0123456789abcdef:user_" + strconv.Itoa(i), Limit: 100, Duration: 10 * time.Second, Cost: 1}
 		_, _ = m.Decide(context.Background(), now, checks)
 	}
 }
@@ -62,17 +62,17 @@ func TestMemoryIsBoundedByTheJanitor(t *testing.T) {
 
 func BenchmarkMemoryDistinctIdentifiers(b *testing.B) {
 	m := NewMemory()
-	checks := make([]events.RateLimitCheck, 1)
+	checks := make([]events.RatelimitCheck, 1)
 	b.ReportAllocs()
 	for i := 0; b.Loop(); i++ {
-		checks[0] = events.RateLimitCheck{Key: "ns:user_" + strconv.Itoa(i), Limit: 100, Duration: 10 * time.Second, Cost: 1}
+		checks[0] = events.RatelimitCheck{Key: "ns:user_" + strconv.Itoa(i), Limit: 100, Duration: 10 * time.Second, Cost: 1}
 		_, _ = m.Decide(context.Background(), base, checks)
 	}
 }
 
 func BenchmarkMemoryOneIdentifier(b *testing.B) {
 	m := NewMemory()
-	checks := []events.RateLimitCheck{{Key: "ns:hot", Limit: 1 << 62, Duration: 10 * time.Second, Cost: 1}}
+	checks := []events.RatelimitCheck{{Key: "ns:hot", Limit: 1 << 62, Duration: 10 * time.Second, Cost: 1}}
 	b.ReportAllocs()
 	b.RunParallel(func(pb *testing.PB) {
 		for pb.Next() {

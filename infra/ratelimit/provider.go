@@ -13,10 +13,10 @@ import (
 	"github.com/keyline/keyline/infra/telemetry"
 )
 
-// Limiter is what keyline's use cases call (handlers.RateLimiter has the
+// Limiter is what keyline's use cases call (handlers.Ratelimiter has the
 // same method set; wire binds one to the other).
 type Limiter interface {
-	Decide(ctx context.Context, now time.Time, checks []events.RateLimitCheck) ([]events.RateLimitDecision, error)
+	Decide(ctx context.Context, now time.Time, checks []events.RatelimitCheck) ([]events.RatelimitDecision, error)
 }
 
 // JanitorInterval is how often idle counters are dropped from memory.

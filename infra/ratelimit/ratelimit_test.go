@@ -38,7 +38,7 @@ func newRedisLimiter(t *testing.T, url string) *Redis {
 }
 
 // backends runs fn against every limiter implementation.
-func backends(t *testing.T, fn func(t *testing.T, l handlers.RateLimiter)) {
+func backends(t *testing.T, fn func(t *testing.T, l handlers.Ratelimiter)) {
 	t.Run("memory", func(t *testing.T) { fn(t, NewMemory()) })
 	t.Run("redis", func(t *testing.T) {
 		r := newRedisLimiter(t, testenv.RedisURL(t))
@@ -56,7 +56,7 @@ func backends(t *testing.T, fn func(t *testing.T, l handlers.RateLimiter)) {
 	})
 }
 
-func decide(t *testing.T, l handlers.RateLimiter, now time.Time, checks ...events.RateLimitCheck) []events.RateLimitDecision {
+func decide(t *testing.T, l handlers.Ratelimiter, now time.Time, checks ...events.RatelimitCheck) []events.RatelimitDecision {
 	t.Helper()
 	out, err := l.Decide(context.Background(), now, checks)
 	if err != nil {
@@ -68,11 +68,11 @@ func decide(t *testing.T, l handlers.RateLimiter, now time.Time, checks ...event
 var base = time.UnixMilli(1_700_000_000_000) // start of a 10 s window
 
 func TestSlidingWindowAcrossBackends(t *testing.T) {
-	backends(t, func(t *testing.T, l handlers.RateLimiter) {
-		c := events.RateLimitCheck{Key: "ns:user", Limit: 10, Duration: 10 * time.Second, Cost: 1}
+	backends(t, func(t *testing.T, l handlers.Ratelimiter) {
+		c := events.RatelimitCheck{Key: "ns:user", Limit: 10, Duration: 10 * time.Second, Cost: 1}
 		for i := range 10 {
 			d := decide(t, l, base.Add(time.Duration(i)*time.Millisecond), c)[0]
-			want := events.RateLimitDecision{Passed: true, Limit: 10, Remaining: int64(9 - i), Reset: base.UnixMilli() + 10_000}
+			want := events.RatelimitDecision{Passed: true, Limit: 10, Remaining: int64(9 - i), Reset: base.UnixMilli() + 10_000}
 			if d != want {
 				t.Fatalf("request %d: %+v, want %+v", i, d, want)
 			}
@@ -103,9 +103,9 @@ func TestSlidingWindowAcrossBackends(t *testing.T) {
 }
 
 func TestBatchIsAllOrNothingAcrossBackends(t *testing.T) {
-	backends(t, func(t *testing.T, l handlers.RateLimiter) {
-		a := events.RateLimitCheck{Key: "a", Limit: 5, Duration: time.Minute, Cost: 2}
-		b := events.RateLimitCheck{Key: "b", Limit: 1, Duration: time.Minute, Cost: 1}
+	backends(t, func(t *testing.T, l handlers.Ratelimiter) {
+		a := events.RatelimitCheck{Key: "a", Limit: 5, Duration: time.Minute, Cost: 2}
+		b := events.RatelimitCheck{Key: "b", Limit: 1, Duration: time.Minute, Cost: 1}
 		if got := decide(t, l, base, a, b); !got[0].Passed || !got[1].Passed {
 			t.Fatalf("first batch: %+v", got)
 		}
@@ -132,7 +132,7 @@ func TestRedisScriptMatchesMemory(t *testing.T) {
 	now := base
 	for i := range 3000 {
 		n := 1 + rng.IntN(3)
-		checks := make([]events.RateLimitCheck, n)
+		checks := make([]events.RatelimitCheck, n)
 		for j := range checks {
 			limit := int64(1 + rng.IntN(20))
 			cost := int64(rng.IntN(3))
@@ -143,7 +143,7 @@ func TestRedisScriptMatchesMemory(t *testing.T) {
 				limit = []int64{maxWindowValue, 1 << 53, math.MaxInt64}[rng.IntN(3)]
 				cost = []int64{1, rng.Int64N(1 << 52), rng.Int64(), math.MaxInt64}[rng.IntN(4)]
 			}
-			checks[j] = events.RateLimitCheck{Key: fmt.Sprintf("k%d", rng.IntN(6)), Limit: limit,
+			checks[j] = events.RatelimitCheck{Key: fmt.Sprintf("k%d", rng.IntN(6)), Limit: limit,
 				Duration: durations[rng.IntN(len(durations))], Cost: cost}
 		}
 		now = now.Add(time.Duration(rng.IntN(700)) * time.Millisecond)
@@ -160,7 +160,7 @@ func TestRedisScriptMatchesMemory(t *testing.T) {
 
 // 200 goroutines hammering one counter admit exactly the limit.
 func TestConcurrentDecisionsAreExact(t *testing.T) {
-	backends(t, func(t *testing.T, l handlers.RateLimiter) {
+	backends(t, func(t *testing.T, l handlers.Ratelimiter) {
 		const workers, perWorker, limit = 200, 10, 1000
 		now := base.Add(time.Second)
 		var admitted atomic.Int64
@@ -170,7 +170,7 @@ func TestConcurrentDecisionsAreExact(t *testing.T) {
 			go func() {
 				defer wg.Done()
 				for range perWorker {
-					d, err := l.Decide(context.Background(), now, []events.RateLimitCheck{{Key: "hot", Limit: limit, Duration: time.Minute, Cost: 1}})
+					d, err := l.Decide(context.Background(), now, []events.RatelimitCheck{{Key: "hot", Limit: limit, Duration: time.Minute, Cost: 1}})
 					if err != nil {
 						t.Error(err)
 						return
@@ -193,7 +193,7 @@ func TestConcurrentDecisionsAreExact(t *testing.T) {
 func TestRedisOutageFallsBackAndRecovers(t *testing.T) {
 	srv := testenv.StartRedis(t)
 	l := newRedisLimiter(t, srv.URL)
-	c := events.RateLimitCheck{Key: "outage", Limit: 100, Duration: time.Minute, Cost: 1}
+	c := events.RatelimitCheck{Key: "outage", Limit: 100, Duration: time.Minute, Cost: 1}
 	now := base.Add(time.Second)
 	decide(t, l, now, c)
 	if l.Fallbacks() != 0 {
@@ -213,11 +213,11 @@ func TestRedisOutageFallsBackAndRecovers(t *testing.T) {
 	// lives in Redis again and a second limiter on the same Redis shares it.
 	testenv.Eventually(t, 5*time.Second, func() (bool, string) {
 		before := l.Fallbacks()
-		decide(t, l, now, events.RateLimitCheck{Key: "probe", Limit: 1, Duration: time.Minute, Cost: 0})
+		decide(t, l, now, events.RatelimitCheck{Key: "probe", Limit: 1, Duration: time.Minute, Cost: 0})
 		return l.Fallbacks() == before, fmt.Sprintf("still falling back (%d)", l.Fallbacks())
 	})
 	other := NewRedis(l.client, NewMemory(), quiet, RedisOptions{Prefix: l.prefix})
-	fresh := events.RateLimitCheck{Key: "after", Limit: 3, Duration: time.Minute, Cost: 1}
+	fresh := events.RatelimitCheck{Key: "after", Limit: 3, Duration: time.Minute, Cost: 1}
 	decide(t, l, now, fresh)
 	decide(t, other, now, fresh)
 	decide(t, l, now, fresh)
@@ -231,9 +231,9 @@ func TestRedisOutageFallsBackAndRecovers(t *testing.T) {
 // fills an empty window once. On Redis none of this may make the script
 // fail (backends fails the test on any fallback).
 func TestHugeValuesCannotOverflowAcrossBackends(t *testing.T) {
-	backends(t, func(t *testing.T, l handlers.RateLimiter) {
+	backends(t, func(t *testing.T, l handlers.Ratelimiter) {
 		now := base.Add(time.Second)
-		c := events.RateLimitCheck{Key: "ns:used-up", Limit: 100, Duration: time.Minute, Cost: 1}
+		c := events.RatelimitCheck{Key: "ns:used-up", Limit: 100, Duration: time.Minute, Cost: 1}
 		for i := range 100 {
 			if d := decide(t, l, now, c)[0]; !d.Passed {
 				t.Fatalf("request %d of 100 denied: %+v", i, d)
@@ -251,7 +251,7 @@ func TestHugeValuesCannotOverflowAcrossBackends(t *testing.T) {
 		}
 		// A huge cost on an empty window with a small limit is denied and
 		// consumes nothing.
-		fresh := events.RateLimitCheck{Key: "ns:fresh", Limit: 3, Duration: time.Minute, Cost: math.MaxInt64}
+		fresh := events.RatelimitCheck{Key: "ns:fresh", Limit: 3, Duration: time.Minute, Cost: math.MaxInt64}
 		if d := decide(t, l, now, fresh)[0]; d.Passed {
 			t.Fatalf("cost MaxInt64 against limit 3 passed: %+v", d)
 		}
@@ -260,7 +260,7 @@ func TestHugeValuesCannotOverflowAcrossBackends(t *testing.T) {
 			t.Fatalf("after a denied huge cost: %+v, want passed with 2 left", d)
 		}
 
-		max := events.RateLimitCheck{Key: "ns:max", Limit: math.MaxInt64, Duration: time.Minute, Cost: math.MaxInt64}
+		max := events.RatelimitCheck{Key: "ns:max", Limit: math.MaxInt64, Duration: time.Minute, Cost: math.MaxInt64}
 		if d := decide(t, l, now, max)[0]; !d.Passed || d.Remaining != 0 || d.Limit != math.MaxInt64 {
 			t.Fatalf("limit = cost = MaxInt64 on an empty window: %+v, want passed with 0 left", d)
 		}
@@ -271,13 +271,13 @@ func TestHugeValuesCannotOverflowAcrossBackends(t *testing.T) {
 			}
 		}
 		// Limits beyond the counters' bound behave as the bound.
-		big := events.RateLimitCheck{Key: "ns:big", Limit: math.MaxInt64, Duration: time.Minute, Cost: 1}
+		big := events.RatelimitCheck{Key: "ns:big", Limit: math.MaxInt64, Duration: time.Minute, Cost: 1}
 		if d := decide(t, l, now, big)[0]; !d.Passed || d.Remaining != maxWindowValue-1 {
 			t.Fatalf("limit MaxInt64, cost 1: %+v, want remaining %d", d, maxWindowValue-1)
 		}
 		// A duration of ~292 years (the largest time.Duration) is a window
 		// like any other.
-		long := events.RateLimitCheck{Key: "ns:long", Limit: 2, Duration: math.MaxInt64, Cost: 1}
+		long := events.RatelimitCheck{Key: "ns:long", Limit: 2, Duration: math.MaxInt64, Cost: 1}
 		for i, want := range []bool{true, true, false} {
 			if d := decide(t, l, now, long)[0]; d.Passed != want || d.Reset <= now.UnixMilli() {
 				t.Fatalf("longest duration, request %d: %+v", i, d)
@@ -300,7 +300,7 @@ func TestOneBadBatchDoesNotSwitchOthersToLocalCounters(t *testing.T) {
 	r := newRedisLimiter(t, testenv.RedisURL(t))
 	r.timeout = 10 * time.Second
 	now := base.Add(time.Second)
-	victim := events.RateLimitCheck{Key: "ns_victim:user", Limit: 5, Duration: time.Minute, Cost: 1}
+	victim := events.RatelimitCheck{Key: "ns_victim:user", Limit: 5, Duration: time.Minute, Cost: 1}
 	for i := range 5 {
 		if d := decide(t, r, now, victim)[0]; !d.Passed {
 			t.Fatalf("victim request %d denied: %+v", i, d)
@@ -308,7 +308,7 @@ func TestOneBadBatchDoesNotSwitchOthersToLocalCounters(t *testing.T) {
 	}
 
 	// Values at the end of int64 from another workspace.
-	attacker := events.RateLimitCheck{Key: "ns_attacker:x", Limit: math.MaxInt64, Duration: 30 * 24 * time.Hour, Cost: math.MaxInt64}
+	attacker := events.RatelimitCheck{Key: "ns_attacker:x", Limit: math.MaxInt64, Duration: 30 * 24 * time.Hour, Cost: math.MaxInt64}
 	for range 3 {
 		decide(t, r, now, attacker)
 		if d := decide(t, r, now, victim)[0]; d.Passed {
@@ -325,7 +325,7 @@ func TestOneBadBatchDoesNotSwitchOthersToLocalCounters(t *testing.T) {
 	if err := r.client.LPush(context.Background(), broken, "x").Err(); err != nil {
 		t.Fatal(err)
 	}
-	bad := events.RateLimitCheck{Key: "ns_attacker:broken", Limit: 10, Duration: time.Minute, Cost: 1}
+	bad := events.RatelimitCheck{Key: "ns_attacker:broken", Limit: 10, Duration: time.Minute, Cost: 1}
 	for range 3 {
 		if d := decide(t, r, now, bad)[0]; !d.Passed {
 			t.Fatalf("the rejected batch is decided locally, failing open: %+v", d)

@@ -148,7 +148,7 @@ func (r *Redis) Fallbacks() int64 { return r.fallbacks.Load() }
 // answered since.
 func (r *Redis) FallingBack() bool { return r.downUntil.Load() != 0 }
 
-// Decide implements handlers.RateLimiter. Redis errors never reach the
+// Decide implements handlers.Ratelimiter. Redis errors never reach the
 // caller: the batch is decided on the local fallback instead.
 //
 // The pause that sends every decision to the fallback (the breaker) opens
@@ -158,7 +158,7 @@ func (r *Redis) FallingBack() bool { return r.downUntil.Load() != 0 }
 // nothing about other batches, so only this batch is decided locally; were
 // it to open the breaker, one client sending a bad batch every few hundred
 // milliseconds would switch every workspace to per-node counters.
-func (r *Redis) Decide(ctx context.Context, now time.Time, checks []events.RateLimitCheck) ([]events.RateLimitDecision, error) {
+func (r *Redis) Decide(ctx context.Context, now time.Time, checks []events.RatelimitCheck) ([]events.RatelimitDecision, error) {
 	if len(checks) == 0 {
 		return nil, nil
 	}
@@ -210,7 +210,7 @@ type batchError struct{ err error }
 func (e *batchError) Error() string { return e.err.Error() }
 func (e *batchError) Unwrap() error { return e.err }
 
-func (r *Redis) decide(ctx context.Context, now time.Time, checks []events.RateLimitCheck) ([]events.RateLimitDecision, error) {
+func (r *Redis) decide(ctx context.Context, now time.Time, checks []events.RatelimitCheck) ([]events.RatelimitDecision, error) {
 	nowMs := now.UnixMilli()
 	wc := toWindowChecks(checks)
 	keys := make([]string, 0, 2*len(checks))
@@ -234,9 +234,9 @@ func (r *Redis) decide(ctx context.Context, now time.Time, checks []events.RateL
 	if len(res) != 1+2*len(checks) {
 		return nil, &batchError{fmt.Errorf("ratelimit script returned %d values for %d checks", len(res), len(checks))}
 	}
-	out := make([]events.RateLimitDecision, len(checks))
+	out := make([]events.RatelimitDecision, len(checks))
 	for i, c := range checks {
-		out[i] = events.RateLimitDecision{Passed: res[1+2*i] == 1, Limit: c.Limit, Remaining: res[2+2*i], Reset: resets[i]}
+		out[i] = events.RatelimitDecision{Passed: res[1+2*i] == 1, Limit: c.Limit, Remaining: res[2+2*i], Reset: resets[i]}
 	}
 	return out, nil
 }

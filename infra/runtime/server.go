@@ -14,6 +14,8 @@ import (
 	"github.com/keyline/keyline/events"
 	"github.com/keyline/keyline/handlers"
 	"github.com/keyline/keyline/handlers/services/credits"
+	"github.com/keyline/keyline/handlers/services/keycache"
+	"github.com/keyline/keyline/handlers/services/namespaces"
 	"github.com/keyline/keyline/infra/analytics"
 	"github.com/keyline/keyline/infra/cluster"
 	"github.com/keyline/keyline/infra/heartbeat"
@@ -35,11 +37,11 @@ type Server struct {
 	Bootstrap *handlers.Bootstrap
 	Auth      *handlers.Authenticator
 	// Ratelimits caches namespaces and overrides for the limit hot path.
-	Ratelimits *handlers.RatelimitCatalog
-	Keys       *handlers.KeyCache
+	Ratelimits *namespaces.Catalog
+	Keys       *keycache.Cache
 	// Credits folds the credit spend journal into the log.
 	Credits   *credits.Folder
-	Refiller  *handlers.Refiller
+	Refiller  *credits.Refiller
 	HTTP      *httpserver.Server
 	Forwarder *outbox.Forwarder // nil unless Postgres + Redis
 	Analytics *analytics.Pipeline
@@ -55,8 +57,8 @@ type Server struct {
 // Forwarder, Cluster, Heartbeat and Metrics.
 func NewServer(cfg *configs.Config, logger *slog.Logger, store *sqlstore.Store, runner *projections.Runner,
 	tailer *sqlstore.Tailer, boot *handlers.Bootstrap, auth *handlers.Authenticator,
-	ratelimits *handlers.RatelimitCatalog, keys *handlers.KeyCache, folder *credits.Folder,
-	refiller *handlers.Refiller, http *httpserver.Server, fwd *outbox.Forwarder, an *analytics.Pipeline,
+	ratelimits *namespaces.Catalog, keys *keycache.Cache, folder *credits.Folder,
+	refiller *credits.Refiller, http *httpserver.Server, fwd *outbox.Forwarder, an *analytics.Pipeline,
 	cl *cluster.Cluster, hb *heartbeat.Monitor, m *metrics.Server, out io.Writer) *Server {
 	if t := telemetry.Tracer(cfg, "github.com/keyline/keyline/infra/sqlstore"); t != nil {
 		store.Trace(t)

@@ -1,17 +1,18 @@
 #!/usr/bin/env bash
-# check-imports.sh enforces the package layering that docs/ARCHITECTURE.md
-# ("Packages and who may import whom") describes: dependencies point inwards,
-# towards the pure domain in events/. Keep the RULES table below in step with
-# that document's table.
+# check-imports.sh enforces the package layering of docs/ARCHITECTURE.md by
+# reading the rules from that document's table ("Packages and who may import
+# whom"), so the table cannot drift from what is enforced.
 #
 # How the table is read:
-#   - Every package of the module belongs to the longest RULES entry that is
-#     its path or a parent of it ("infra/outbox/x" belongs to infra/outbox;
-#     the module root package is the entry "."). A package that matches no
-#     entry is not constrained.
-#   - A package may import any package of its own entry, plus packages whose
-#     entry is listed as allowed. "X/..." allows every entry at or under X.
-#     "*" allows anything.
+#   - Each row names one package (or several, comma separated) in backquotes
+#     in its first cell; "root `keyline`" is the module root package. The
+#     last cell lists, in backquotes, the internal packages it may import;
+#     "none" allows nothing internal, "anything" allows everything, and
+#     "`X/*`" allows every package at or under X.
+#   - Every package of the module must have its own row (a parent's row does
+#     not cover it): a new package gets its place in the table before it is
+#     allowed any internal import.
+#   - A package may import packages of its own row plus those its row allows.
 #   - Only non-test imports are checked: tests may use helpers such as
 #     infra/testenv without that becoming a production dependency.
 #
@@ -19,50 +20,45 @@
 # Prints each violation and exits 1 if there is any.
 set -euo pipefail
 
-# entry | internal imports allowed besides the entry itself
-RULES='
-.           | *
-cmd         | *
-events      |
-configs     |
-projections | events
-handlers    | events configs projections handlers/services/...
-handlers/services | events configs projections
-handlers/httpapi | events handlers configs handlers/httpapi/openapi handlers/httpapi/flatjson handlers/httpapi/web
-handlers/httpapi/web |
-handlers/httpapi/openapi | handlers/httpapi/flatjson
-handlers/httpapi/flatjson |
-infra       | events configs infra/...
-infra/sqlstore    | events configs
-infra/outbox      | events configs infra/sqlstore infra/redisstream
-infra/redisstream |
-infra/httpserver  | configs
-infra/runtime     | *
-infra/metrics     | events configs handlers infra/...
-infra/testenv     |
-'
-# Deliberate: handlers reads through projections (see ARCHITECTURE.md's
-# "Deviation" note), and infra/runtime, which assembles processes, is the
-# only infra package that may import handlers and projections, besides
-# infra/metrics, which reads the outcome counters handlers keep.
-
 dir="${1:-$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)}"
 cd "$dir"
+doc=docs/ARCHITECTURE.md
 
 module="$(go list -m)"
+
+# The table's rows, without its header and separator.
+rows="$(awk '/^## Packages and who may import whom/ { s = 1; next }
+             s && /^## / { exit }
+             s && /^\|/ { print }' "$doc" | tail -n +3)"
+if [[ -z "$rows" ]]; then
+  echo "check-imports: no package table under \"## Packages and who may import whom\" in $doc" >&2
+  exit 1
+fi
+
+declare -A allowed=() # entry -> allowed list ("*" for anything)
+entries=()
+while IFS= read -r row; do
+  first="$(awk -F'|' '{ print $2 }' <<<"$row")"
+  last="$(awk -F'|' '{ print $(NF-1) }' <<<"$row")"
+  if [[ "$last" == *anything* ]]; then
+    allow='*'
+  else
+    allow="$(grep -o '`[^`]*`' <<<"$last" | tr -d '`' | sed 's#/\*$#/...#' | xargs || true)"
+  fi
+  if [[ "$first" == *root* ]]; then
+    names=.
+  else
+    names="$(grep -o '`[^`]*`' <<<"$first" | tr -d '`' | xargs)"
+  fi
+  for name in $names; do
+    entries+=("$name")
+    allowed["$name"]="$allow"
+  done
+done <<<"$rows"
+
 # -e: a package that does not compile yet still reports its imports, so the
 # layering is checked even while code is half-written.
 listing="$(go list -e -f '{{.ImportPath}} {{join .Imports " "}}' ./...)"
-
-declare -A allowed=() # entry -> allowed list
-entries=()
-while IFS='|' read -r entry allow; do
-  entry="$(echo "$entry" | xargs)"
-  allow="$(echo "$allow" | xargs)"
-  [[ -z "$entry" ]] && continue
-  entries+=("$entry")
-  allowed["$entry"]="$allow"
-done <<<"$RULES"
 
 # rel PKG: path relative to the module root ("." for the root package); fails
 # for packages of other modules and the standard library.
@@ -76,16 +72,10 @@ rel() {
   fi
 }
 
-# entry_of REL: the longest matching entry; fails when none matches.
+# entry_of REL: the row naming REL; fails when none does.
 entry_of() {
-  local e best=""
-  for e in "${entries[@]}"; do
-    if [[ "$1" == "$e" || ("$e" != . && "$1" == "$e/"*) ]] && ((${#e} > ${#best})); then
-      best="$e"
-    fi
-  done
-  [[ -n "$best" ]] || return 1
-  printf '%s\n' "$best"
+  [[ -n "${allowed["$1"]+set}" ]] || return 1
+  printf '%s\n' "$1"
 }
 
 # may_import FROM_ENTRY TO_ENTRY
@@ -109,12 +99,16 @@ while read -r pkg imports; do
   [[ -n "$pkg" ]] || continue
   from="$(rel "$pkg")" || continue
   packages=$((packages + 1))
-  from_entry="$(entry_of "$from")" || continue # unconstrained
+  if ! from_entry="$(entry_of "$from")"; then
+    echo "layering violation: $from has no row in $doc's package table"
+    violations=$((violations + 1))
+    continue
+  fi
   [[ "${allowed["$from_entry"]}" == '*' ]] && continue
   for imp in $imports; do
     to="$(rel "$imp")" || continue # standard library or another module
-    # A package outside every entry belongs to no layer; treat its path as
-    # its own entry so only a rule that names it allows importing it.
+    # A package outside every row is reported above; name it by its own path
+    # here so that only a row naming it could allow importing it.
     to_entry="$(entry_of "$to")" || to_entry="$to"
     if ! may_import "$from_entry" "$to_entry"; then
       echo "layering violation: $from imports $to ($from_entry may import only: ${allowed["$from_entry"]:-nothing internal})"
@@ -124,7 +118,7 @@ while read -r pkg imports; do
 done <<<"$listing"
 
 if ((violations > 0)); then
-  echo "check-imports: $violations layering violation(s); the rules are in infra/testenv/check-imports.sh and docs/ARCHITECTURE.md" >&2
+  echo "check-imports: $violations layering violation(s); the rules are the package table of $doc" >&2
   exit 1
 fi
 echo "check-imports: $packages packages, no layering violations"

@@ -1,4 +1,6 @@
-// Package credits folds the credit spend journal into the event log.
+// Package credits keeps key balances moving outside requests: the Folder
+// folds the credit spend journal into the event log, and the Refiller resets
+// the balances of keys with a refill schedule.
 //
 // A verification that spends credits lowers the key's balance and writes a
 // journal row in one statement (projections.Reader.SpendCredits): the spend

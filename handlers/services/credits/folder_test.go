@@ -6,16 +6,14 @@ import (
 	"io"
 	"log/slog"
 	"math/rand/v2"
-	"path/filepath"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
-	"github.com/keyline/keyline/configs"
 	"github.com/keyline/keyline/events"
+	"github.com/keyline/keyline/handlers/services/servicetest"
 	"github.com/keyline/keyline/infra/sqlstore"
-	"github.com/keyline/keyline/infra/testenv"
 	"github.com/keyline/keyline/projections"
 )
 
@@ -31,22 +29,8 @@ func onBothDatabases(t *testing.T, fn func(t *testing.T, f *fixture)) {
 	for _, kind := range []string{"sqlite", "postgres"} {
 		t.Run(kind, func(t *testing.T) {
 			t.Parallel()
-			primary := "sqlite:" + filepath.Join(t.TempDir(), "keyline.db")
-			if kind == "postgres" {
-				primary = testenv.FreshPostgresDatabase(t)
-			}
-			ctx := context.Background()
-			db, cleanup, err := sqlstore.Open(ctx, configs.Database{Primary: primary})
-			if err != nil {
-				t.Fatal(err)
-			}
-			t.Cleanup(cleanup)
-			runner := projections.NewRunner(projections.All())
-			store := sqlstore.NewStore(db, projections.NewLiveApplier(runner), nil)
-			if err := runner.Setup(ctx, store); err != nil {
-				t.Fatal(err)
-			}
-			fn(t, &fixture{db: db, store: store, runner: runner, reader: projections.NewReader(db)})
+			s := servicetest.Open(t, kind)
+			fn(t, &fixture{db: s.DB, store: s.Log, runner: s.Runner, reader: s.Reader})
 		})
 	}
 }

@@ -1,4 +1,6 @@
-package handlers
+// Package keycache caches by key hash what keys.verifyKey needs to know
+// about a key, following the log to drop what an event outdates.
+package keycache
 
 import (
 	"context"
@@ -10,38 +12,56 @@ import (
 	"time"
 
 	"github.com/keyline/keyline/events"
+	"github.com/keyline/keyline/projections"
 )
 
-// verifyEntry is everything keys.verifyKey needs about one key hash, so
-// that verifying a known key costs no database round trip (limited keys
-// still pay one conditional UPDATE for their credits).
-type verifyEntry struct {
-	found bool
+// Reader is the read model the cache fills from.
+type Reader interface {
+	KeyByHash(ctx context.Context, hash string) (projections.KeyRow, error)
+	APIForCache(ctx context.Context, workspaceID, apiID string) (projections.APIRow, error)
+	Workspace(ctx context.Context, id string) (projections.WorkspaceRow, error)
+	KeyAccess(ctx context.Context, keyIDs []string) (map[string]*projections.KeyAccess, error)
+	Credits(ctx context.Context, keyID string) (projections.KeyCreditsRow, bool, error)
+	Identity(ctx context.Context, id string) (projections.IdentityRow, error)
+}
+
+// Entry is everything keys.verifyKey needs about one key hash, so that
+// verifying a known key costs no database round trip (limited keys still pay
+// one conditional UPDATE for their credits). Entries are shared: read only.
+type Entry struct {
+	Found bool
 	// negative entries expire; positive ones live until an event drops them.
 	until       time.Time
-	keyID       string
-	workspaceID string
-	apiID       string
-	keySpaceID  string
-	apiLive     bool
-	// workspaceDisabled: the key's workspace is switched off (FORBIDDEN).
-	workspaceDisabled bool
-	// allowedIPs is the API's IP allow-list, canonical (unmapped, no zone);
+	KeyID       string
+	WorkspaceID string
+	APIID       string
+	KeySpaceID  string
+	APILive     bool
+	// WorkspaceDisabled: the key's workspace is switched off (FORBIDDEN).
+	WorkspaceDisabled bool
+	// AllowedIPs is the API's IP allow-list, canonical (unmapped, no zone);
 	// nil accepts every client.
-	allowedIPs  []netip.Addr
-	name        string
-	meta        json.RawMessage
-	enabled     bool
-	expires     *int64
-	limited     bool
-	permissions []string // direct then role-derived slugs, duplicates kept (Unkey's UNION ALL)
-	permSet     map[string]struct{}
-	roles       []string
-	identity    *IdentityData
-	ratelimits  []events.Ratelimit
-	// identityRatelimits are the identity's configs; their counters are
-	// keyed by the identity ID, so every key of the identity shares them.
-	identityRatelimits []events.Ratelimit
+	AllowedIPs  []netip.Addr
+	Name        string
+	Meta        json.RawMessage
+	Enabled     bool
+	Expires     *int64
+	Limited     bool
+	Permissions []string // direct then role-derived slugs, duplicates kept (Unkey's UNION ALL)
+	PermSet     map[string]struct{}
+	Roles       []string
+	Identity    *Identity
+	Ratelimits  []events.Ratelimit
+}
+
+// Identity is the identity a key belongs to.
+type Identity struct {
+	ID         string
+	ExternalID string
+	Meta       json.RawMessage
+	// Ratelimits are the identity's configs; their counters are keyed by
+	// the identity ID, so every key of the identity shares them.
+	Ratelimits []events.Ratelimit
 }
 
 // negativeTTL bounds how long an unknown hash is remembered. A creation
@@ -53,7 +73,7 @@ const negativeTTL = 10 * time.Second
 // cannot grow the cache without bound.
 const maxNegative = 100_000
 
-// KeyCache caches verification data by key hash, positive and negative.
+// Cache caches verification data by key hash, positive and negative.
 //
 // It follows the log (Observe, registered with sqlstore.Tailer.Follow):
 // every node sees every event through the tailer, and the writing node also
@@ -63,22 +83,22 @@ const maxNegative = 100_000
 // invalidation touch only the affected entries. A fill that raced an
 // invalidation is discarded (the generation check), so a stale read can
 // never be cached after the event that outdated it.
-type KeyCache struct {
-	reader KeyReader
+type Cache struct {
+	reader Reader
 	now    func() time.Time
 
 	mu         sync.RWMutex
 	gen        uint64
-	entries    map[string]*verifyEntry
+	entries    map[string]*Entry
 	negatives  int
 	byKey      map[string]string
 	byAPI      map[string]map[string]struct{}
 	byIdentity map[string]map[string]struct{}
 }
 
-// NewKeyCache builds an empty cache; the server makes it follow the log.
-func NewKeyCache(r KeyReader) *KeyCache {
-	return &KeyCache{reader: r, now: time.Now, entries: map[string]*verifyEntry{}, byKey: map[string]string{},
+// New builds an empty cache; the server makes it follow the log.
+func New(r Reader) *Cache {
+	return &Cache{reader: r, now: time.Now, entries: map[string]*Entry{}, byKey: map[string]string{},
 		byAPI: map[string]map[string]struct{}{}, byIdentity: map[string]map[string]struct{}{}}
 }
 
@@ -91,7 +111,7 @@ type touched struct {
 }
 
 // Observe drops the entries an event may have outdated.
-func (c *KeyCache) Observe(rec events.Recorded) {
+func (c *Cache) Observe(rec events.Recorded) {
 	if rec.Name == "key.credits_spent" {
 		return // balances are never cached
 	}
@@ -115,25 +135,25 @@ func (c *KeyCache) Observe(rec events.Recorded) {
 		}
 	case strings.HasPrefix(rec.Name, "permission."), strings.HasPrefix(rec.Name, "role."), strings.HasPrefix(rec.Name, "workspace."):
 		// Rare, and one role or permission can touch many keys: start over.
-		c.entries, c.negatives = map[string]*verifyEntry{}, 0
+		c.entries, c.negatives = map[string]*Entry{}, 0
 		c.byKey, c.byAPI, c.byIdentity = map[string]string{}, map[string]map[string]struct{}{}, map[string]map[string]struct{}{}
 	}
 }
 
-func (c *KeyCache) drop(hash string) {
+func (c *Cache) drop(hash string) {
 	e, ok := c.entries[hash]
 	if hash == "" || !ok {
 		return
 	}
 	delete(c.entries, hash)
-	if !e.found {
+	if !e.Found {
 		c.negatives--
 		return
 	}
-	delete(c.byKey, e.keyID)
-	unindex(c.byAPI, e.apiID, hash)
-	if e.identity != nil {
-		unindex(c.byIdentity, e.identity.ID, hash)
+	delete(c.byKey, e.KeyID)
+	unindex(c.byAPI, e.APIID, hash)
+	if e.Identity != nil {
+		unindex(c.byIdentity, e.Identity.ID, hash)
 	}
 }
 
@@ -153,13 +173,13 @@ func index(m map[string]map[string]struct{}, id, hash string) {
 	m[id][hash] = struct{}{}
 }
 
-// get returns the entry for hash, loading it on a miss.
-func (c *KeyCache) get(ctx context.Context, hash string) (*verifyEntry, error) {
+// Get returns the entry for hash, loading it on a miss.
+func (c *Cache) Get(ctx context.Context, hash string) (*Entry, error) {
 	c.mu.RLock()
 	e, ok := c.entries[hash]
 	gen := c.gen
 	c.mu.RUnlock()
-	if ok && (e.found || c.now().Before(e.until)) {
+	if ok && (e.Found || c.now().Before(e.until)) {
 		return e, nil
 	}
 	e, err := c.load(ctx, hash)
@@ -172,44 +192,44 @@ func (c *KeyCache) get(ctx context.Context, hash string) (*verifyEntry, error) {
 		return e, nil // an invalidation raced the load: use it once, do not keep it
 	}
 	c.drop(hash)
-	if !e.found {
+	if !e.Found {
 		if c.negatives >= maxNegative {
 			return e, nil
 		}
 		c.negatives++
 	} else {
-		c.byKey[e.keyID] = hash
-		index(c.byAPI, e.apiID, hash)
-		if e.identity != nil {
-			index(c.byIdentity, e.identity.ID, hash)
+		c.byKey[e.KeyID] = hash
+		index(c.byAPI, e.APIID, hash)
+		if e.Identity != nil {
+			index(c.byIdentity, e.Identity.ID, hash)
 		}
 	}
 	c.entries[hash] = e
 	return e, nil
 }
 
-func (c *KeyCache) load(ctx context.Context, hash string) (*verifyEntry, error) {
+func (c *Cache) load(ctx context.Context, hash string) (*Entry, error) {
 	row, err := c.reader.KeyByHash(ctx, hash)
 	if errors.Is(err, events.ErrNotFound) {
-		return &verifyEntry{until: c.now().Add(negativeTTL)}, nil
+		return &Entry{until: c.now().Add(negativeTTL)}, nil
 	}
 	if err != nil {
 		return nil, err
 	}
-	e := &verifyEntry{found: true, keyID: row.ID, workspaceID: row.WorkspaceID, apiID: row.APIID, keySpaceID: row.KeySpaceID, apiLive: true,
-		name: row.Name, enabled: row.Enabled, expires: row.Expires, ratelimits: row.RatelimitList(), permSet: map[string]struct{}{}}
+	e := &Entry{Found: true, KeyID: row.ID, WorkspaceID: row.WorkspaceID, APIID: row.APIID, KeySpaceID: row.KeySpaceID, APILive: true,
+		Name: row.Name, Enabled: row.Enabled, Expires: row.Expires, Ratelimits: row.RatelimitList(), PermSet: map[string]struct{}{}}
 	if row.Meta != "" {
-		e.meta = json.RawMessage(row.Meta)
+		e.Meta = json.RawMessage(row.Meta)
 	}
 	if api, err := c.reader.APIForCache(ctx, row.WorkspaceID, row.APIID); errors.Is(err, events.ErrNotFound) {
-		e.apiLive = false
+		e.APILive = false
 	} else if err != nil {
 		return nil, err
 	} else {
 		for _, ip := range api.IPs() {
 			// The projection only holds what events.NormalizeIPs accepted.
 			if addr, err := netip.ParseAddr(ip); err == nil {
-				e.allowedIPs = append(e.allowedIPs, addr)
+				e.AllowedIPs = append(e.AllowedIPs, addr)
 			}
 		}
 	}
@@ -217,35 +237,37 @@ func (c *KeyCache) load(ctx context.Context, hash string) (*verifyEntry, error) 
 	if err != nil && !errors.Is(err, events.ErrNotFound) {
 		return nil, err
 	}
-	e.workspaceDisabled = err == nil && !ws.Enabled()
+	e.WorkspaceDisabled = err == nil && !ws.Enabled()
 	access, err := c.reader.KeyAccess(ctx, []string{row.ID})
 	if err != nil {
 		return nil, err
 	}
 	a := access[row.ID]
 	for _, p := range a.Direct {
-		e.permissions = append(e.permissions, p.Slug)
+		e.Permissions = append(e.Permissions, p.Slug)
 	}
-	e.permissions = append(e.permissions, a.RolePermissions...)
-	for _, s := range e.permissions {
-		e.permSet[s] = struct{}{}
+	e.Permissions = append(e.Permissions, a.RolePermissions...)
+	for _, s := range e.Permissions {
+		e.PermSet[s] = struct{}{}
 	}
 	for _, r := range a.Roles {
-		e.roles = append(e.roles, r.Name)
+		e.Roles = append(e.Roles, r.Name)
 	}
 	credits, ok, err := c.reader.Credits(ctx, row.ID)
 	if err != nil {
 		return nil, err
 	}
-	e.limited = ok && credits.Remaining != nil
+	e.Limited = ok && credits.Remaining != nil
 	if row.IdentityID != "" {
 		irow, err := c.reader.Identity(ctx, row.IdentityID)
 		if err != nil && !errors.Is(err, events.ErrNotFound) {
 			return nil, err
 		}
 		if err == nil {
-			e.identity = identityData(irow)
-			e.identityRatelimits = irow.RatelimitList()
+			e.Identity = &Identity{ID: irow.ID, ExternalID: irow.ExternalID, Ratelimits: irow.RatelimitList()}
+			if irow.Meta != "" {
+				e.Identity.Meta = json.RawMessage(irow.Meta)
+			}
 		}
 	}
 	return e, nil

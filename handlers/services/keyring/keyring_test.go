@@ -1,4 +1,4 @@
-package handlers
+package keyring
 
 import (
 	"testing"
@@ -8,7 +8,7 @@ import (
 
 func TestKeyringRotation(t *testing.T) {
 	const k1, k2 = "MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY=", "ZmVkY2JhOTg3NjU0MzIxMGZlZGNiYTk4NzY1NDMyMTA="
-	old, err := NewKeyring(&configs.Config{Encryption: &configs.Encryption{Keys: []configs.EncryptionKey{{ID: "k1", Key: k1}}}})
+	old, err := New(&configs.Config{Encryption: &configs.Encryption{Keys: []configs.EncryptionKey{{ID: "k1", Key: k1}}}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -16,7 +16,7 @@ func TestKeyringRotation(t *testing.T) {
 	if err != nil || sealed.KeyringID != "k1" {
 		t.Fatalf("seal: %+v %v", sealed, err)
 	}
-	rotated, err := NewKeyring(&configs.Config{Encryption: &configs.Encryption{Keys: []configs.EncryptionKey{{ID: "k2", Key: k2}, {ID: "k1", Key: k1}}}})
+	rotated, err := New(&configs.Config{Encryption: &configs.Encryption{Keys: []configs.EncryptionKey{{ID: "k2", Key: k2}, {ID: "k1", Key: k1}}}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -29,7 +29,7 @@ func TestKeyringRotation(t *testing.T) {
 	if _, err := rotated.Open("key_2", sealed.KeyringID, sealed.Ciphertext); err == nil {
 		t.Fatal("a ciphertext opened under another key ID")
 	}
-	if _, err := NewKeyring(&configs.Config{Encryption: &configs.Encryption{Keys: []configs.EncryptionKey{{ID: "bad", Key: "c2hvcnQ="}}}}); err == nil {
+	if _, err := New(&configs.Config{Encryption: &configs.Encryption{Keys: []configs.EncryptionKey{{ID: "bad", Key: "c2hvcnQ="}}}}); err == nil {
 		t.Fatal("a 5-byte key was accepted")
 	}
 	if (&Keyring{}).Ready() {

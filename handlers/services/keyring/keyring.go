@@ -1,4 +1,5 @@
-package handlers
+// Package keyring seals and opens the plaintext of recoverable keys.
+package keyring
 
 import (
 	"crypto/aes"
@@ -21,9 +22,9 @@ type Keyring struct {
 	aeads map[string]cipher.AEAD
 }
 
-// NewKeyring builds the keyring from cfg.Encryption; a malformed key is a
+// New builds the keyring from cfg.Encryption; a malformed key is a
 // start-up error, never a surprise at the first recoverable key.
-func NewKeyring(cfg *configs.Config) (*Keyring, error) {
+func New(cfg *configs.Config) (*Keyring, error) {
 	k := &Keyring{aeads: map[string]cipher.AEAD{}}
 	if cfg.Encryption == nil {
 		return k, nil
