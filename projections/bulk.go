@@ -35,11 +35,6 @@ type Bulk interface {
 	Write(ctx context.Context, db bun.IDB) error
 }
 
-// insertChunk bounds the rows of one multi-row INSERT: large enough that
-// per-statement costs vanish, small enough to stay far below PostgreSQL's
-// and SQLite's statement-size limits even for wide key rows.
-const insertChunk = 500
-
 // rowSet holds the rows of one table by primary key.
 type rowSet[R any] struct {
 	rows map[string]*R
@@ -68,17 +63,11 @@ func (s *rowSet[R]) write(ctx context.Context, db bun.IDB) error {
 		ids = append(ids, id)
 	}
 	slices.Sort(ids)
-	rows := make([]R, 0, min(len(ids), insertChunk))
+	rows := make([]*R, len(ids))
 	for i, id := range ids {
-		rows = append(rows, *s.rows[id])
-		if len(rows) == insertChunk || i == len(ids)-1 {
-			if _, err := db.NewInsert().Model(&rows).Returning("NULL").Exec(ctx); err != nil {
-				return err
-			}
-			rows = rows[:0]
-		}
+		rows[i] = s.rows[id]
 	}
-	return nil
+	return writeRows(ctx, db, rows)
 }
 
 // links is an association table whose rows are identified by both ends
@@ -141,10 +130,10 @@ func writeLinks[R any](ctx context.Context, db bun.IDB, l *links, row func(a, b 
 	return set.write(ctx, db)
 }
 
-// rebuildBulk folds the whole log into ps, which all implement
-// BulkProjection and whose tables are empty, then writes every table and
-// moves their checkpoints to the last position. It runs in the caller's
-// transaction.
+// rebuildBulk folds the whole log into ps, whose tables are empty: those
+// implementing BulkProjection in memory, written once at the end, the
+// others event by event. It then moves their checkpoints to the last
+// position. It runs in the caller's transaction.
 func (r *Runner) rebuildBulk(ctx context.Context, tx bun.Tx, log Log, ps []Projection, onBatch func(int64)) error {
 	if tx.Dialect().Name() == dialect.SQLite {
 		// SQLite spills dirty pages to the WAL once its page cache (2 MB by
@@ -162,9 +151,15 @@ func (r *Runner) rebuildBulk(ctx context.Context, tx bun.Tx, log Log, ps []Proje
 			_, _ = tx.ExecContext(context.WithoutCancel(ctx), fmt.Sprintf("PRAGMA cache_size = %d", pages))
 		}()
 	}
-	bulks := make([]Bulk, len(ps))
-	for i, p := range ps {
-		bulks[i] = p.(BulkProjection).NewBulk()
+	var bulks []Bulk
+	var bulkNames []string
+	var others []Projection
+	for _, p := range ps {
+		if bp, ok := p.(BulkProjection); ok {
+			bulks, bulkNames = append(bulks, bp.NewBulk()), append(bulkNames, p.Name())
+		} else {
+			others = append(others, p)
+		}
 	}
 	var from, done int64
 	for {
@@ -184,6 +179,15 @@ func (r *Runner) rebuildBulk(ctx context.Context, tx bun.Tx, log Log, ps []Proje
 				b.Fold(rec, decoded[i])
 			}
 		}
+		// A projection without an in-memory fold takes the same pass, one
+		// statement per event, rather than a second read of the log.
+		for _, p := range others {
+			for i, rec := range recs {
+				if err := p.Handle(ctx, tx, rec, decoded[i]); err != nil {
+					return fmt.Errorf("projection %s at event %d (%s): %w", p.Name(), rec.Position, rec.Name, err)
+				}
+			}
+		}
 		from = recs[len(recs)-1].Position
 		done += int64(len(recs))
 		if onBatch != nil {
@@ -192,7 +196,7 @@ func (r *Runner) rebuildBulk(ctx context.Context, tx bun.Tx, log Log, ps []Proje
 	}
 	for i, b := range bulks {
 		if err := b.Write(ctx, tx); err != nil {
-			return fmt.Errorf("writing %s: %w", ps[i].Name(), err)
+			return fmt.Errorf("writing %s: %w", bulkNames[i], err)
 		}
 	}
 	if from == 0 {
@@ -224,14 +228,4 @@ func decodeAll(recs []events.Recorded) ([]events.Event, error) {
 		decoded[i] = e
 	}
 	return decoded, nil
-}
-
-// allBulk reports whether every projection of ps has an in-memory fold.
-func allBulk(ps []Projection) bool {
-	for _, p := range ps {
-		if _, ok := p.(BulkProjection); !ok {
-			return false
-		}
-	}
-	return true
 }
