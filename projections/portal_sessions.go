@@ -112,4 +112,6 @@ func (b *portalSessionsBulk) Fold(rec events.Recorded, e events.Event) {
 	}
 }
 
-func (b *portalSessionsBulk) Write(ctx context.Context, db bun.IDB) error { return b.rows.write(ctx, db) }
+func (b *portalSessionsBulk) Write(ctx context.Context, db bun.IDB) error {
+	return b.rows.write(ctx, db)
+}
