@@ -151,13 +151,17 @@ func insertModels[R any](ctx context.Context, db bun.IDB, rows []*R) error {
 }
 
 // writePrepared runs one prepared multi-row INSERT per full group of rows
-// and a single-row one for the rest.
+// and a single-row one for the rest. It is SQLite's.
 func (s *tableShape) writePrepared(ctx context.Context, tx *sql.Tx, rows any) error {
 	rv := reflect.ValueOf(rows)
 	n := rv.Len()
 	per := max(1, sqliteRowsPerStmt*8/max(len(s.fields), 8))
 	one := "(" + strings.TrimSuffix(strings.Repeat("?, ", len(s.fields)), ", ") + ")"
-	head := "INSERT INTO " + string(s.table.SQLName) + " (" + s.columnList() + ") VALUES "
+	// OR FAIL instead of the default ABORT: a multi-row INSERT that may
+	// abort keeps a statement journal (a temporary file, written page by
+	// page) to undo itself alone, and the replay needs no such undo, since
+	// any error rolls its whole transaction back.
+	head := "INSERT OR FAIL INTO " + string(s.table.SQLName) + " (" + s.columnList() + ") VALUES "
 	prepare := func(k int) (*sql.Stmt, error) {
 		return tx.PrepareContext(ctx, head+strings.TrimSuffix(strings.Repeat(one+", ", k), ", "))
 	}
@@ -301,4 +305,22 @@ func boundKind(t reflect.Type) reflect.Kind {
 		}
 	}
 	return reflect.String
+}
+
+// sqliteReplaySettings raises the page cache of the replay's connection
+// and returns what puts it back: SQLite spills dirty pages to the WAL once
+// its page cache (2 MB by default) is full, long before this one
+// transaction commits; 256 MB keeps the rebuilt tables in memory until the
+// commit writes them once.
+func sqliteReplaySettings(ctx context.Context, tx bun.Tx) (func(), error) {
+	var pages int64
+	if err := tx.QueryRowContext(ctx, "PRAGMA cache_size").Scan(&pages); err != nil {
+		return nil, fmt.Errorf("reading cache_size: %w", err)
+	}
+	if _, err := tx.ExecContext(ctx, "PRAGMA cache_size = -262144"); err != nil {
+		return nil, fmt.Errorf("raising cache_size: %w", err)
+	}
+	return func() {
+		_, _ = tx.ExecContext(context.WithoutCancel(ctx), fmt.Sprintf("PRAGMA cache_size = %d", pages))
+	}, nil
 }
