@@ -1,6 +1,7 @@
 package projections_test
 
 import (
+	"context"
 	"encoding/json"
 	"math"
 	"testing"
@@ -341,4 +342,40 @@ func TestEveryProjectionFoldsInMemory(t *testing.T) {
 			t.Errorf("projection %s has no NewBulk", p.Name())
 		}
 	}
+}
+
+// perEvent hides a projection's in-memory fold, as a projection written
+// without one would look to the runner.
+type perEvent struct{ projections.Projection }
+
+// A replay over a mix of in-memory folds and per-event projections reads
+// the log once and gives every table the rows the inline fold gave it.
+func TestRebuildWithAProjectionWithoutInMemoryFold(t *testing.T) {
+	h := newHarness(t)
+	h.apply(
+		events.WorkspaceCreated{WorkspaceID: "ws_1", Name: "acme"},
+		events.KeyCreated{KeyID: "key_1", WorkspaceID: "ws_1", APIID: "api_1", KeySpaceID: "ks_1", Hash: "h1", Start: "s",
+			Enabled: true, PermissionIDs: []string{"perm_1"}, Remaining: ptr(int64(10))},
+		events.KeyCreated{KeyID: "key_2", WorkspaceID: "ws_1", APIID: "api_1", KeySpaceID: "ks_1", Hash: "h2", Start: "s"},
+		events.KeyPermissionsAdded{KeyID: "key_2", WorkspaceID: "ws_1", PermissionIDs: []string{"perm_1", "perm_2"}},
+		events.KeyDeleted{KeyID: "key_1", WorkspaceID: "ws_1", Permanent: true},
+		events.KeyCreditsSpent{KeyID: "key_2", WorkspaceID: "ws_1", Amount: 1, Epoch: 1},
+	)
+	live := h.dump()
+	ps := projections.All()
+	for i, p := range ps {
+		if p.Name() == "keys" {
+			ps[i] = perEvent{p}
+		}
+	}
+	n, err := projections.NewRunner(ps).Rebuild(context.Background(), h.log, nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n != 6 {
+		t.Fatalf("replay went through %d events, want 6", n)
+	}
+	assertSameDump(t, live, h.dump())
+	assertRows(t, h.db, []projections.KeyPermissionRow{{ID: "key_2:perm_1", KeyID: "key_2", PermissionID: "perm_1"},
+		{ID: "key_2:perm_2", KeyID: "key_2", PermissionID: "perm_2"}})
 }
