@@ -19,7 +19,7 @@ import (
 // of a large INSERT is mapped and unmapped each time, and that alone took a
 // third of a replay's CPU. Instead the rows go in as bound parameters:
 //
-//   - SQLite: one prepared INSERT of sqliteRowsPerStmt rows, compiled once
+//   - SQLite: one prepared INSERT of sqliteParamsPerStmt values, compiled once
 //     per table and executed for every full group, plus one for the tail.
 //   - PostgreSQL: one INSERT … SELECT FROM unnest($1::type[], …) per
 //     pgRowsPerStmt rows: every column travels as one array parameter, so a
@@ -29,9 +29,10 @@ import (
 // value, []string as its JSON text), so the tables hold the same bytes as
 // the per-event path writes; the projection tests compare them.
 
-// sqliteRowsPerStmt keeps a statement's parameters (rows × columns) below
-// SQLite's historical limit of 999 for every table.
-const sqliteRowsPerStmt = 40
+// sqliteParamsPerStmt is how many parameters (rows × columns) one prepared
+// INSERT binds: enough rows that the per-call cost of database/sql fades,
+// well below SQLite's historical limit of 999.
+const sqliteParamsPerStmt = 320
 
 // pgRowsPerStmt bounds one unnest INSERT: large enough that round trips
 // vanish, small enough that the arrays of a chunk stay a few megabytes.
@@ -155,7 +156,7 @@ func insertModels[R any](ctx context.Context, db bun.IDB, rows []*R) error {
 func (s *tableShape) writePrepared(ctx context.Context, tx *sql.Tx, rows any) error {
 	rv := reflect.ValueOf(rows)
 	n := rv.Len()
-	per := max(1, sqliteRowsPerStmt*8/max(len(s.fields), 8))
+	per := max(1, sqliteParamsPerStmt/len(s.fields))
 	one := "(" + strings.TrimSuffix(strings.Repeat("?, ", len(s.fields)), ", ") + ")"
 	// OR FAIL instead of the default ABORT: a multi-row INSERT that may
 	// abort keeps a statement journal (a temporary file, written page by
