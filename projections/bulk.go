@@ -35,11 +35,6 @@ type Bulk interface {
 	Write(ctx context.Context, db bun.IDB) error
 }
 
-// insertChunk bounds the rows of one multi-row INSERT: large enough that
-// per-statement costs vanish, small enough to stay far below PostgreSQL's
-// and SQLite's statement-size limits even for wide key rows.
-const insertChunk = 500
-
 // rowSet holds the rows of one table by primary key.
 type rowSet[R any] struct {
 	rows map[string]*R
@@ -68,17 +63,11 @@ func (s *rowSet[R]) write(ctx context.Context, db bun.IDB) error {
 		ids = append(ids, id)
 	}
 	slices.Sort(ids)
-	rows := make([]R, 0, min(len(ids), insertChunk))
+	rows := make([]*R, len(ids))
 	for i, id := range ids {
-		rows = append(rows, *s.rows[id])
-		if len(rows) == insertChunk || i == len(ids)-1 {
-			if _, err := db.NewInsert().Model(&rows).Returning("NULL").Exec(ctx); err != nil {
-				return err
-			}
-			rows = rows[:0]
-		}
+		rows[i] = s.rows[id]
 	}
-	return nil
+	return writeRows(ctx, db, rows)
 }
 
 // links is an association table whose rows are identified by both ends
@@ -141,47 +130,42 @@ func writeLinks[R any](ctx context.Context, db bun.IDB, l *links, row func(a, b 
 	return set.write(ctx, db)
 }
 
-// rebuildBulk folds the whole log into ps, which all implement
-// BulkProjection and whose tables are empty, then writes every table and
-// moves their checkpoints to the last position. It runs in the caller's
-// transaction.
+// rebuildBulk folds the whole log into ps, whose tables are empty: those
+// implementing BulkProjection in memory, written once at the end, the
+// others event by event. It then moves their checkpoints to the last
+// position. It runs in the caller's transaction.
 func (r *Runner) rebuildBulk(ctx context.Context, tx bun.Tx, log Log, ps []Projection, onBatch func(int64)) error {
 	if tx.Dialect().Name() == dialect.SQLite {
-		// SQLite spills dirty pages to the WAL once its page cache (2 MB by
-		// default) is full, long before this one transaction commits; a
-		// larger cache for the duration of the replay keeps the rebuilt
-		// tables in memory until the commit writes them once.
-		var pages int64
-		if err := tx.QueryRowContext(ctx, "PRAGMA cache_size").Scan(&pages); err != nil {
-			return fmt.Errorf("reading cache_size: %w", err)
+		restore, err := sqliteReplaySettings(ctx, tx)
+		if err != nil {
+			return err
 		}
-		if _, err := tx.ExecContext(ctx, "PRAGMA cache_size = -262144"); err != nil {
-			return fmt.Errorf("raising cache_size: %w", err)
-		}
-		defer func() {
-			_, _ = tx.ExecContext(context.WithoutCancel(ctx), fmt.Sprintf("PRAGMA cache_size = %d", pages))
-		}()
+		defer restore()
 	}
-	bulks := make([]Bulk, len(ps))
-	for i, p := range ps {
-		bulks[i] = p.(BulkProjection).NewBulk()
+	var bulks []Bulk
+	var bulkNames []string
+	var others []Projection
+	for _, p := range ps {
+		if bp, ok := p.(BulkProjection); ok {
+			bulks, bulkNames = append(bulks, bp.NewBulk()), append(bulkNames, p.Name())
+		} else {
+			others = append(others, p)
+		}
 	}
 	var from, done int64
-	for {
-		recs, err := log.ReadAfter(ctx, tx, from, replayPage)
-		if err != nil {
-			return err
-		}
-		if len(recs) == 0 {
-			break
-		}
-		decoded, err := decodeAll(recs)
-		if err != nil {
-			return err
-		}
+	err := readLog(ctx, tx, log, len(others) == 0, func(recs []events.Recorded, decoded []events.Event) error {
 		for i, rec := range recs {
 			for _, b := range bulks {
 				b.Fold(rec, decoded[i])
+			}
+		}
+		// A projection without an in-memory fold takes the same pass, one
+		// statement per event, rather than a second read of the log.
+		for _, p := range others {
+			for i, rec := range recs {
+				if err := p.Handle(ctx, tx, rec, decoded[i]); err != nil {
+					return fmt.Errorf("projection %s at event %d (%s): %w", p.Name(), rec.Position, rec.Name, err)
+				}
 			}
 		}
 		from = recs[len(recs)-1].Position
@@ -189,10 +173,14 @@ func (r *Runner) rebuildBulk(ctx context.Context, tx bun.Tx, log Log, ps []Proje
 		if onBatch != nil {
 			onBatch(done)
 		}
+		return nil
+	})
+	if err != nil {
+		return err
 	}
 	for i, b := range bulks {
 		if err := b.Write(ctx, tx); err != nil {
-			return fmt.Errorf("writing %s: %w", ps[i].Name(), err)
+			return fmt.Errorf("writing %s: %w", bulkNames[i], err)
 		}
 	}
 	if from == 0 {
@@ -205,6 +193,72 @@ func (r *Runner) rebuildBulk(ctx context.Context, tx bun.Tx, log Log, ps []Proje
 	if _, err := tx.NewUpdate().Model((*checkpoint)(nil)).
 		Set("position = ?", from).Where("name IN (?)", bun.In(names)).Exec(ctx); err != nil {
 		return fmt.Errorf("advancing checkpoints to %d: %w", from, err)
+	}
+	return nil
+}
+
+// readLog hands every page of the log, decoded, to fold in order. With
+// ahead, the next page is read and decoded while fold works on the current
+// one: reading and decoding are about half of a replay's CPU, and the fold
+// never touches the database, so the two use both cores. Without ahead
+// (fold runs statements on tx, which cannot serve two goroutines at once)
+// the pages are read in turn.
+func readLog(ctx context.Context, tx bun.Tx, log Log, ahead bool, fold func([]events.Recorded, []events.Event) error) error {
+	type page struct {
+		recs    []events.Recorded
+		decoded []events.Event
+		err     error
+	}
+	read := func(after int64) page {
+		recs, err := log.ReadAfter(ctx, tx, after, replayPage)
+		if err != nil {
+			return page{err: err}
+		}
+		decoded, err := decodeAll(recs)
+		return page{recs: recs, decoded: decoded, err: err}
+	}
+	if !ahead {
+		for after := int64(0); ; {
+			p := read(after)
+			if p.err != nil || len(p.recs) == 0 {
+				return p.err
+			}
+			if err := fold(p.recs, p.decoded); err != nil {
+				return err
+			}
+			after = p.recs[len(p.recs)-1].Position
+		}
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	pages := make(chan page, 1)
+	go func() {
+		defer close(pages)
+		for after := int64(0); ; {
+			p := read(after)
+			select {
+			case pages <- p:
+			case <-ctx.Done():
+				return
+			}
+			if p.err != nil || len(p.recs) == 0 {
+				return
+			}
+			after = p.recs[len(p.recs)-1].Position
+		}
+	}()
+	// The reader must be gone before the caller uses tx again.
+	defer func() {
+		cancel()
+		for range pages {
+		}
+	}()
+	for p := range pages {
+		if p.err != nil || len(p.recs) == 0 {
+			return p.err
+		}
+		if err := fold(p.recs, p.decoded); err != nil {
+			return err
+		}
 	}
 	return nil
 }
@@ -224,14 +278,4 @@ func decodeAll(recs []events.Recorded) ([]events.Event, error) {
 		decoded[i] = e
 	}
 	return decoded, nil
-}
-
-// allBulk reports whether every projection of ps has an in-memory fold.
-func allBulk(ps []Projection) bool {
-	for _, p := range ps {
-		if _, ok := p.(BulkProjection); !ok {
-			return false
-		}
-	}
-	return true
 }

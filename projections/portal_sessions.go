@@ -46,14 +46,7 @@ func (PortalSessions) Setup(ctx context.Context, db bun.IDB) error {
 func (PortalSessions) Handle(ctx context.Context, db bun.IDB, rec events.Recorded, e events.Event) error {
 	switch e := e.(type) {
 	case events.PortalSessionCreated:
-		perms := e.Permissions
-		if perms == nil {
-			perms = []string{}
-		}
-		row := &PortalSessionRow{ID: e.SessionID, PortalID: e.PortalID, WorkspaceID: e.WorkspaceID, ExternalID: e.ExternalID,
-			Scopes: e.Scopes, Permissions: perms, Preview: e.Preview, ReturnURL: e.ReturnURL, RootKeyID: e.RootKeyID,
-			CodeHash: e.CodeHash, CodeExpiresAt: e.CodeExpiresAt, CreatedAt: rec.OccurredAt.UnixMilli()}
-		_, err := db.NewInsert().Model(row).On("CONFLICT (id) DO NOTHING").Exec(ctx)
+		_, err := db.NewInsert().Model(newPortalSessionRow(rec, e)).On("CONFLICT (id) DO NOTHING").Exec(ctx)
 		return err
 	case events.PortalSessionExchanged:
 		_, err := db.NewUpdate().Model((*PortalSessionRow)(nil)).
@@ -62,6 +55,16 @@ func (PortalSessions) Handle(ctx context.Context, db bun.IDB, rec events.Recorde
 		return err
 	}
 	return nil
+}
+
+func newPortalSessionRow(rec events.Recorded, e events.PortalSessionCreated) *PortalSessionRow {
+	perms := e.Permissions
+	if perms == nil {
+		perms = []string{}
+	}
+	return &PortalSessionRow{ID: e.SessionID, PortalID: e.PortalID, WorkspaceID: e.WorkspaceID, ExternalID: e.ExternalID,
+		Scopes: e.Scopes, Permissions: perms, Preview: e.Preview, ReturnURL: e.ReturnURL, RootKeyID: e.RootKeyID,
+		CodeHash: e.CodeHash, CodeExpiresAt: e.CodeExpiresAt, CreatedAt: rec.OccurredAt.UnixMilli()}
 }
 
 // PortalSessionByCode returns the session whose exchange code hashes to
@@ -90,4 +93,25 @@ func (r *Reader) RootKeyByID(ctx context.Context, id string) (RootKeyRow, error)
 	var row RootKeyRow
 	err := r.Primary.NewSelect().Model(&row).Where("id = ?", id).Scan(ctx)
 	return row, notFound(err)
+}
+
+// NewBulk is the in-memory form of Handle for replay.
+func (PortalSessions) NewBulk() Bulk { return &portalSessionsBulk{rows: newRowSet[PortalSessionRow]()} }
+
+type portalSessionsBulk struct{ rows *rowSet[PortalSessionRow] }
+
+func (b *portalSessionsBulk) Fold(rec events.Recorded, e events.Event) {
+	switch e := e.(type) {
+	case events.PortalSessionCreated:
+		b.rows.insert(e.SessionID, newPortalSessionRow(rec, e))
+	case events.PortalSessionExchanged:
+		if row := b.rows.get(e.SessionID); row != nil {
+			hash, expires := e.TokenHash, e.ExpiresAt
+			row.TokenHash, row.TokenExpiresAt = &hash, &expires
+		}
+	}
+}
+
+func (b *portalSessionsBulk) Write(ctx context.Context, db bun.IDB) error {
+	return b.rows.write(ctx, db)
 }

@@ -93,3 +93,28 @@ func (r *Reader) KeysOfOwner(ctx context.Context, apiIDs []string, identityID, c
 	}
 	return rows, nil
 }
+
+// NewBulk is the in-memory form of Handle for replay.
+func (Portals) NewBulk() Bulk { return &portalsBulk{rows: newRowSet[PortalRow]()} }
+
+type portalsBulk struct{ rows *rowSet[PortalRow] }
+
+func (b *portalsBulk) Fold(rec events.Recorded, e events.Event) {
+	switch e := e.(type) {
+	case events.PortalCreated:
+		if row := b.rows.get(e.PortalID); row != nil {
+			row.WorkspaceID, row.Name, row.APIIDs, row.KeySpaceIDs, row.ReturnURL =
+				e.WorkspaceID, e.Name, e.APIIDs, e.KeySpaceIDs, e.ReturnURL
+			return
+		}
+		b.rows.insert(e.PortalID, &PortalRow{ID: e.PortalID, WorkspaceID: e.WorkspaceID, Name: e.Name, APIIDs: e.APIIDs,
+			KeySpaceIDs: e.KeySpaceIDs, ReturnURL: e.ReturnURL, CreatedAt: rec.OccurredAt.UnixMilli()})
+	case events.PortalDeleted:
+		if row := b.rows.get(e.PortalID); row != nil {
+			at := rec.OccurredAt.UnixMilli()
+			row.DeletedAt = &at
+		}
+	}
+}
+
+func (b *portalsBulk) Write(ctx context.Context, db bun.IDB) error { return b.rows.write(ctx, db) }

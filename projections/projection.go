@@ -169,7 +169,7 @@ func (r *Runner) Setup(ctx context.Context, log Log) error {
 				}
 			}
 		}
-		return r.catchUp(ctx, tx, log, r.projections, 0, nil)
+		return r.catchUp(ctx, tx, log, r.projections)
 	})
 }
 
@@ -181,7 +181,7 @@ type Progress func(done, total int64)
 // readers see either the old read model or the complete new one, never a
 // half-built one, and no write can slip in between. Projections with an
 // in-memory fold (BulkProjection, all of keyline's) are folded in memory and
-// written with multi-row INSERTs at the end; others one event at a time.
+// written once at the end; others one event at a time in the same pass.
 func (r *Runner) Rebuild(ctx context.Context, log Log, names []string, progress Progress) (int64, error) {
 	ps, err := r.pick(names)
 	if err != nil {
@@ -213,15 +213,12 @@ func (r *Runner) Rebuild(ctx context.Context, log Log, names []string, progress 
 				progress(n, total)
 			}
 		}
-		if allBulk(ps) {
-			return r.rebuildBulk(ctx, tx, log, ps, onBatch)
-		}
-		return r.catchUp(ctx, tx, log, ps, total, onBatch)
+		return r.rebuildBulk(ctx, tx, log, ps, onBatch)
 	})
 	return done, err
 }
 
-func (r *Runner) catchUp(ctx context.Context, tx bun.Tx, log Log, ps []Projection, total int64, onBatch func(int64)) error {
+func (r *Runner) catchUp(ctx context.Context, tx bun.Tx, log Log, ps []Projection) error {
 	var cps []checkpoint
 	if err := tx.NewSelect().Model(&cps).Scan(ctx); err != nil {
 		return fmt.Errorf("reading checkpoints: %w", err)
@@ -237,7 +234,6 @@ func (r *Runner) catchUp(ctx context.Context, tx bun.Tx, log Log, ps []Projectio
 	if from < 0 {
 		from = 0
 	}
-	var done int64
 	for {
 		recs, err := log.ReadAfter(ctx, tx, from, 1000)
 		if err != nil {
@@ -250,10 +246,6 @@ func (r *Runner) catchUp(ctx context.Context, tx bun.Tx, log Log, ps []Projectio
 			return err
 		}
 		from = recs[len(recs)-1].Position
-		done += int64(len(recs))
-		if onBatch != nil {
-			onBatch(done)
-		}
 	}
 }
 

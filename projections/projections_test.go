@@ -1,7 +1,9 @@
 package projections_test
 
 import (
+	"context"
 	"encoding/json"
+	"fmt"
 	"math"
 	"testing"
 
@@ -321,5 +323,129 @@ func TestKeysCreatedInOneRun(t *testing.T) {
 			{KeyID: "key_a", Remaining: ptr(int64(5)), Logged: ptr(int64(5)), Epoch: 1},
 			{KeyID: "key_b", Epoch: 1},
 		})
+	})
+}
+
+func TestPortalsProjection(t *testing.T) {
+	h := newHarness(t)
+	h.apply(
+		events.PortalCreated{PortalID: "pt_1", WorkspaceID: "ws_1", Name: "billing", APIIDs: []string{"api_1"},
+			KeySpaceIDs: []string{"ks_1"}, ReturnURL: "https://a.example/back"}, // 1
+		events.PortalCreated{PortalID: "pt_2", WorkspaceID: "ws_1", Name: "docs"}, // 2: no APIs
+		events.PortalDeleted{PortalID: "pt_1", WorkspaceID: "ws_1"},               // 3
+		events.PortalCreated{PortalID: "pt_1", WorkspaceID: "ws_1", Name: "billing 2", APIIDs: []string{"api_1", "api_2"},
+			KeySpaceIDs: []string{"ks_1", "ks_2"}}, // 4: upsert keeps created_at and deleted_at
+		events.PortalDeleted{PortalID: "pt_missing", WorkspaceID: "ws_1"}, // 5
+	)
+	h.expect(func(t *testing.T, db bun.IDB) {
+		assertRows(t, db, []projections.PortalRow{
+			{ID: "pt_1", WorkspaceID: "ws_1", Name: "billing 2", APIIDs: []string{"api_1", "api_2"}, KeySpaceIDs: []string{"ks_1", "ks_2"},
+				CreatedAt: at(1), DeletedAt: ptr(at(3))},
+			{ID: "pt_2", WorkspaceID: "ws_1", Name: "docs", CreatedAt: at(2)},
+		})
+	})
+}
+
+func TestPortalSessionsProjection(t *testing.T) {
+	h := newHarness(t)
+	created := func(id, code string) events.PortalSessionCreated {
+		return events.PortalSessionCreated{SessionID: id, PortalID: "pt_1", WorkspaceID: "ws_1", ExternalID: "user_1",
+			Scopes: []string{"keys.read"}, RootKeyID: "rk_1", CodeHash: code, CodeExpiresAt: 1_700_000_600_000}
+	}
+	preview := created("ps_2", "code_2")
+	preview.Preview, preview.Permissions, preview.ReturnURL = true, []string{"api.*.read_key"}, "https://a.example/back"
+	h.apply(
+		created("ps_1", "code_1"), // 1
+		preview,                   // 2
+		events.PortalSessionExchanged{SessionID: "ps_1", TokenHash: "token_1", ExpiresAt: 1_700_003_600_000}, // 3
+		created("ps_1", "code_1"), // 4: already there, changes nothing
+		events.PortalSessionExchanged{SessionID: "ps_missing", TokenHash: "token_9", ExpiresAt: 1}, // 5
+	)
+	h.expect(func(t *testing.T, db bun.IDB) {
+		assertRows(t, db, []projections.PortalSessionRow{
+			{ID: "ps_1", PortalID: "pt_1", WorkspaceID: "ws_1", ExternalID: "user_1", Scopes: []string{"keys.read"}, Permissions: []string{},
+				RootKeyID: "rk_1", CodeHash: "code_1", CodeExpiresAt: 1_700_000_600_000, TokenHash: ptr("token_1"),
+				TokenExpiresAt: ptr(int64(1_700_003_600_000)), CreatedAt: at(1)},
+			{ID: "ps_2", PortalID: "pt_1", WorkspaceID: "ws_1", ExternalID: "user_1", Scopes: []string{"keys.read"},
+				Permissions: []string{"api.*.read_key"}, Preview: true, ReturnURL: "https://a.example/back", RootKeyID: "rk_1",
+				CodeHash: "code_2", CodeExpiresAt: 1_700_000_600_000, CreatedAt: at(2)},
+		})
+	})
+}
+
+// A projection without an in-memory fold still replays correctly, but one
+// statement per event: every projection keyline ships must fold in memory
+// for `keyline replay` to run at database speed.
+func TestEveryProjectionFoldsInMemory(t *testing.T) {
+	for _, p := range projections.All() {
+		if _, ok := p.(projections.BulkProjection); !ok {
+			t.Errorf("projection %s has no NewBulk", p.Name())
+		}
+	}
+}
+
+// perEvent hides a projection's in-memory fold, as a projection written
+// without one would look to the runner.
+type perEvent struct{ projections.Projection }
+
+// A replay over a mix of in-memory folds and per-event projections reads
+// the log once and gives every table the rows the inline fold gave it.
+func TestRebuildWithAProjectionWithoutInMemoryFold(t *testing.T) {
+	h := newHarness(t)
+	h.apply(
+		events.WorkspaceCreated{WorkspaceID: "ws_1", Name: "acme"},
+		events.KeyCreated{KeyID: "key_1", WorkspaceID: "ws_1", APIID: "api_1", KeySpaceID: "ks_1", Hash: "h1", Start: "s",
+			Enabled: true, PermissionIDs: []string{"perm_1"}, Remaining: ptr(int64(10))},
+		events.KeyCreated{KeyID: "key_2", WorkspaceID: "ws_1", APIID: "api_1", KeySpaceID: "ks_1", Hash: "h2", Start: "s"},
+		events.KeyPermissionsAdded{KeyID: "key_2", WorkspaceID: "ws_1", PermissionIDs: []string{"perm_1", "perm_2"}},
+		events.KeyDeleted{KeyID: "key_1", WorkspaceID: "ws_1", Permanent: true},
+		events.KeyCreditsSpent{KeyID: "key_2", WorkspaceID: "ws_1", Amount: 1, Epoch: 1},
+	)
+	live := h.dump()
+	ps := projections.All()
+	for i, p := range ps {
+		if p.Name() == "keys" {
+			ps[i] = perEvent{p}
+		}
+	}
+	n, err := projections.NewRunner(ps).Rebuild(context.Background(), h.log, nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n != 6 {
+		t.Fatalf("replay went through %d events, want 6", n)
+	}
+	assertSameDump(t, live, h.dump())
+	assertRows(t, h.db, []projections.KeyPermissionRow{{ID: "key_2:perm_1", KeyID: "key_2", PermissionID: "perm_1"},
+		{ID: "key_2:perm_2", KeyID: "key_2", PermissionID: "perm_2"}})
+}
+
+// Enough rows that the replay writes full multi-row statements and a
+// shorter tail on every table it fills, with NULLs and JSON columns among
+// them; the harness compares every table byte for byte.
+func TestReplayWritesFullStatementsAndTails(t *testing.T) {
+	h := newHarness(t)
+	var evs []events.Event
+	for i := range 101 {
+		id := fmt.Sprintf("key_%03d", i)
+		k := events.KeyCreated{KeyID: id, WorkspaceID: "ws_1", APIID: "api_1", KeySpaceID: "ks_1", Hash: "h" + id, Start: "s",
+			Enabled: i%2 == 0, PermissionIDs: []string{"perm_1", "perm_2"}, Meta: json.RawMessage(`{"i":1}`)}
+		if i%3 == 0 {
+			k.Remaining, k.Expires = ptr(int64(i)), ptr(int64(1000+i))
+		}
+		evs = append(evs, k, events.RootKeyCreated{RootKeyID: "rk_" + id, WorkspaceID: "ws_1", Hash: "rh" + id, Start: "kl",
+			Permissions: []string{"api.*.read_key"}})
+	}
+	h.apply(evs...)
+	h.expect(func(t *testing.T, db bun.IDB) {
+		if got := len(rowsOf[projections.KeyRow](t, db)); got != 101 {
+			t.Errorf("%d keys, want 101", got)
+		}
+		if got := len(rowsOf[projections.KeyPermissionRow](t, db)); got != 202 {
+			t.Errorf("%d key permissions, want 202", got)
+		}
+		if got := len(rowsOf[projections.RootKeyRow](t, db)); got != 101 {
+			t.Errorf("%d root keys, want 101", got)
+		}
 	})
 }

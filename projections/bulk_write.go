@@ -1,0 +1,327 @@
+package projections
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"fmt"
+	"reflect"
+	"strings"
+
+	"github.com/uptrace/bun"
+	"github.com/uptrace/bun/dialect"
+	"github.com/uptrace/bun/schema"
+)
+
+// A replay writes each table once, into an empty table, inside its
+// transaction. Letting bun render every value into a multi-row INSERT costs
+// a statement compile per chunk: on SQLite (modernc) the compiled program
+// of a large INSERT is mapped and unmapped each time, and that alone took a
+// third of a replay's CPU. Instead the rows go in as bound parameters:
+//
+//   - SQLite: one prepared INSERT of sqliteParamsPerStmt values, compiled once
+//     per table and executed for every full group, plus one for the tail.
+//   - PostgreSQL: one INSERT … SELECT FROM unnest($1::type[], …) per
+//     pgRowsPerStmt rows: every column travels as one array parameter, so a
+//     chunk is one round trip whatever its width.
+//
+// Values are bound exactly as bun renders them (pointers as NULL or their
+// value, []string as its JSON text), so the tables hold the same bytes as
+// the per-event path writes; the projection tests compare them.
+
+// sqliteParamsPerStmt is how many parameters (rows × columns) one prepared
+// INSERT binds: enough rows that the per-call cost of database/sql fades,
+// well below SQLite's historical limit of 999.
+const sqliteParamsPerStmt = 320
+
+// pgRowsPerStmt bounds one unnest INSERT: large enough that round trips
+// vanish, small enough that the arrays of a chunk stay a few megabytes.
+const pgRowsPerStmt = 20000
+
+// columnOf turns one field of a row into the value bound for its column.
+type columnOf func(reflect.Value) any
+
+// tableShape is what writing rows of one Go type needs: its table, its
+// columns and how to bind each.
+type tableShape struct {
+	table  *schema.Table
+	fields []*schema.Field
+	values []columnOf
+}
+
+func shapeOf[R any](d schema.Dialect) (*tableShape, error) {
+	t := d.Tables().Get(reflect.TypeFor[R]())
+	s := &tableShape{table: t, fields: t.Fields}
+	for _, f := range t.Fields {
+		v, err := binder(f.IndirectType)
+		if err != nil {
+			return nil, fmt.Errorf("%s.%s: %w", t.Name, f.Name, err)
+		}
+		if f.IsPtr {
+			v = nullable(v)
+		}
+		s.values = append(s.values, v)
+	}
+	return s, nil
+}
+
+// binder returns how a value of type t is bound, following bun's own
+// rendering of the read-model row types.
+func binder(t reflect.Type) (columnOf, error) {
+	switch t.Kind() {
+	case reflect.String:
+		return func(v reflect.Value) any { return v.String() }, nil
+	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64:
+		return func(v reflect.Value) any { return v.Int() }, nil
+	case reflect.Bool:
+		return func(v reflect.Value) any { return v.Bool() }, nil
+	case reflect.Slice:
+		if t.Elem().Kind() == reflect.Uint8 {
+			return func(v reflect.Value) any { return v.Bytes() }, nil
+		}
+		// bun stores a slice as its JSON text (a nil slice as "null").
+		return func(v reflect.Value) any {
+			b, err := json.Marshal(v.Interface())
+			if err != nil {
+				panic(fmt.Errorf("encoding %s: %w", v.Type(), err))
+			}
+			return string(b)
+		}, nil
+	}
+	return nil, fmt.Errorf("no bulk binding for %s", t)
+}
+
+func nullable(inner columnOf) columnOf {
+	return func(v reflect.Value) any {
+		if v.IsNil() {
+			return nil
+		}
+		return inner(v.Elem())
+	}
+}
+
+// row appends the column values of r to dst.
+func (s *tableShape) row(dst []any, r reflect.Value) []any {
+	for i, f := range s.fields {
+		dst = append(dst, s.values[i](r.FieldByIndex(f.Index)))
+	}
+	return dst
+}
+
+func (s *tableShape) columnList() string {
+	names := make([]string, len(s.fields))
+	for i, f := range s.fields {
+		names[i] = string(f.SQLName)
+	}
+	return strings.Join(names, ", ")
+}
+
+// writeRows inserts rows, in order, into R's empty table. Outside a
+// transaction (which a replay always has) it falls back to bun's INSERT.
+func writeRows[R any](ctx context.Context, db bun.IDB, rows []*R) error {
+	if len(rows) == 0 {
+		return nil
+	}
+	tx, ok := db.(bun.Tx)
+	if !ok {
+		return insertModels(ctx, db, rows)
+	}
+	s, err := shapeOf[R](db.Dialect())
+	if err != nil {
+		return err
+	}
+	if db.Dialect().Name() == dialect.PG {
+		return s.writeUnnest(ctx, tx.Tx, rows)
+	}
+	return s.writePrepared(ctx, tx.Tx, rows)
+}
+
+// insertModels is bun's multi-row INSERT, in chunks.
+func insertModels[R any](ctx context.Context, db bun.IDB, rows []*R) error {
+	const chunk = 500
+	for i := 0; i < len(rows); i += chunk {
+		part := make([]R, 0, min(chunk, len(rows)-i))
+		for _, r := range rows[i:min(i+chunk, len(rows))] {
+			part = append(part, *r)
+		}
+		if _, err := db.NewInsert().Model(&part).Returning("NULL").Exec(ctx); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// writePrepared runs one prepared multi-row INSERT per full group of rows
+// and a single-row one for the rest. It is SQLite's.
+func (s *tableShape) writePrepared(ctx context.Context, tx *sql.Tx, rows any) error {
+	rv := reflect.ValueOf(rows)
+	n := rv.Len()
+	per := max(1, sqliteParamsPerStmt/len(s.fields))
+	one := "(" + strings.TrimSuffix(strings.Repeat("?, ", len(s.fields)), ", ") + ")"
+	// OR FAIL instead of the default ABORT: a multi-row INSERT that may
+	// abort keeps a statement journal (a temporary file, written page by
+	// page) to undo itself alone, and the replay needs no such undo, since
+	// any error rolls its whole transaction back.
+	head := "INSERT OR FAIL INTO " + string(s.table.SQLName) + " (" + s.columnList() + ") VALUES "
+	prepare := func(k int) (*sql.Stmt, error) {
+		return tx.PrepareContext(ctx, head+strings.TrimSuffix(strings.Repeat(one+", ", k), ", "))
+	}
+	args := make([]any, 0, per*len(s.fields))
+	run := func(stmt *sql.Stmt, from, to int) error {
+		args = args[:0]
+		for i := from; i < to; i++ {
+			args = s.row(args, rv.Index(i).Elem())
+		}
+		_, err := stmt.ExecContext(ctx, args...)
+		return err
+	}
+	i := 0
+	if n >= per {
+		stmt, err := prepare(per)
+		if err != nil {
+			return err
+		}
+		for ; i+per <= n; i += per {
+			if err := run(stmt, i, i+per); err != nil {
+				_ = stmt.Close()
+				return err
+			}
+		}
+		if err := stmt.Close(); err != nil {
+			return err
+		}
+	}
+	if i == n {
+		return nil
+	}
+	stmt, err := prepare(1)
+	if err != nil {
+		return err
+	}
+	defer stmt.Close()
+	for ; i < n; i++ {
+		if err := run(stmt, i, i+1); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// writeUnnest sends the rows column by column, one array parameter per
+// column, pgRowsPerStmt rows per statement.
+func (s *tableShape) writeUnnest(ctx context.Context, tx *sql.Tx, rows any) error {
+	rv := reflect.ValueOf(rows)
+	n := rv.Len()
+	casts := make([]string, len(s.fields))
+	for i, f := range s.fields {
+		casts[i] = fmt.Sprintf("$%d::%s[]", i+1, f.CreateTableSQLType)
+	}
+	query := "INSERT INTO " + string(s.table.SQLName) + " (" + s.columnList() + ") SELECT * FROM unnest(" +
+		strings.Join(casts, ", ") + ")"
+	stmt, err := tx.PrepareContext(ctx, query)
+	if err != nil {
+		return err
+	}
+	defer stmt.Close()
+	row := make([]any, 0, len(s.fields))
+	for from := 0; from < n; from += pgRowsPerStmt {
+		to := min(from+pgRowsPerStmt, n)
+		cols := make([]pgColumn, len(s.fields))
+		for i, f := range s.fields {
+			cols[i].kind = boundKind(f.IndirectType)
+		}
+		for r := from; r < to; r++ {
+			row = s.row(row[:0], rv.Index(r).Elem())
+			for i, v := range row {
+				cols[i].add(v)
+			}
+		}
+		args := make([]any, len(cols))
+		for i := range cols {
+			args[i] = cols[i].array()
+		}
+		if _, err := stmt.ExecContext(ctx, args...); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// pgColumn collects one column of a chunk as the typed slice pgx encodes
+// as an array, NULLs as nil pointers.
+type pgColumn struct {
+	kind  reflect.Kind // of the bound values: String, Int64, Bool or Slice ([]byte)
+	texts []*string
+	ints  []*int64
+	bools []*bool
+	bytes [][]byte
+}
+
+func (c *pgColumn) add(v any) {
+	switch c.kind {
+	case reflect.String:
+		s, ok := v.(string)
+		c.texts = append(c.texts, ptrIf(s, ok))
+	case reflect.Int64:
+		n, ok := v.(int64)
+		c.ints = append(c.ints, ptrIf(n, ok))
+	case reflect.Bool:
+		b, ok := v.(bool)
+		c.bools = append(c.bools, ptrIf(b, ok))
+	default:
+		b, _ := v.([]byte)
+		c.bytes = append(c.bytes, b)
+	}
+}
+
+func (c *pgColumn) array() any {
+	switch c.kind {
+	case reflect.String:
+		return c.texts
+	case reflect.Int64:
+		return c.ints
+	case reflect.Bool:
+		return c.bools
+	}
+	return c.bytes
+}
+
+func ptrIf[T any](v T, ok bool) *T {
+	if !ok {
+		return nil
+	}
+	return &v
+}
+
+// boundKind is the kind of the values binder returns for type t.
+func boundKind(t reflect.Type) reflect.Kind {
+	switch t.Kind() {
+	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64:
+		return reflect.Int64
+	case reflect.Bool:
+		return reflect.Bool
+	case reflect.Slice:
+		if t.Elem().Kind() == reflect.Uint8 {
+			return reflect.Slice
+		}
+	}
+	return reflect.String
+}
+
+// sqliteReplaySettings raises the page cache of the replay's connection
+// and returns what puts it back: SQLite spills dirty pages to the WAL once
+// its page cache (2 MB by default) is full, long before this one
+// transaction commits; 256 MB keeps the rebuilt tables in memory until the
+// commit writes them once.
+func sqliteReplaySettings(ctx context.Context, tx bun.Tx) (func(), error) {
+	var pages int64
+	if err := tx.QueryRowContext(ctx, "PRAGMA cache_size").Scan(&pages); err != nil {
+		return nil, fmt.Errorf("reading cache_size: %w", err)
+	}
+	if _, err := tx.ExecContext(ctx, "PRAGMA cache_size = -262144"); err != nil {
+		return nil, fmt.Errorf("raising cache_size: %w", err)
+	}
+	return func() {
+		_, _ = tx.ExecContext(context.WithoutCancel(ctx), fmt.Sprintf("PRAGMA cache_size = %d", pages))
+	}, nil
+}
