@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -393,4 +394,82 @@ func TestLocalProjectorsOnOnePostgresProjectOnce(t *testing.T) {
 	}
 	cancelA()
 	cancelB()
+}
+
+// A publish never needs a second connection while it holds SQLite's write
+// lock. Here every other pooled connection waits for that lock and more
+// writers queue for a connection (as verifiers spending credits do under
+// load): the publish must commit at once, not after the busy timeout.
+func TestLocalStorePublishesWhileThePoolWaitsForTheWriteLock(t *testing.T) {
+	s := openLocal(t, "sqlite", 1_000_000)
+	q, err := NewLocalQuery(context.Background(), s.db, 1_000_000, discard())
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.CountInto(q)
+	bg := context.Background()
+	pool := s.db.Primary.DB
+	if _, err := pool.ExecContext(bg, `CREATE TABLE contended (n INTEGER)`); err != nil {
+		t.Fatal(err)
+	}
+	holder, err := pool.BeginTx(bg, nil) // BEGIN IMMEDIATE: takes the write lock
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := holder.ExecContext(bg, `INSERT INTO contended (n) VALUES (0)`); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(bg, 5*time.Second)
+	defer cancel()
+	published := make(chan error, 1)
+	go func() {
+		evs := make([]events.AnalyticsEvent, 37) // chunks of 32, 2, 2 and 1
+		for j := range evs {
+			evs[j] = events.NewKeyVerified(time.Now().UnixMilli(), "req_c", "ws_c", "local",
+				events.KeyVerified{KeySpaceID: "ks", KeyID: "key_c", Outcome: "VALID"})
+			evs[j].ID = NewID()
+		}
+		published <- s.Publish(ctx, evs, false)
+	}()
+	// Writers that keep every connection busy until the publish is done:
+	// a freed connection goes at once to a queued writer, which waits for
+	// the write lock on it.
+	const writers = 24
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	var inserted atomic.Int64
+	for i := range writers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				if _, err := pool.ExecContext(bg, `INSERT INTO contended (n) VALUES (?)`, i+1); err == nil {
+					inserted.Add(1)
+				}
+			}
+		}()
+	}
+	testenv.Eventually(t, 10*time.Second, func() (bool, string) {
+		st := pool.Stats()
+		return st.InUse == st.MaxOpenConnections && st.WaitCount >= int64(writers-st.MaxOpenConnections),
+			fmt.Sprintf("pool: %d of %d in use, %d waits", st.InUse, st.MaxOpenConnections, st.WaitCount)
+	})
+	if err := holder.Commit(); err != nil {
+		t.Fatal(err)
+	}
+	err = <-published
+	close(stop)
+	wg.Wait()
+	if err != nil {
+		t.Fatalf("publishing under contention: %v", err)
+	}
+	var n int64
+	if err := pool.QueryRowContext(bg, `SELECT COUNT(*) FROM contended`).Scan(&n); err != nil || n != inserted.Load()+1 {
+		t.Fatalf("contended rows = %d (%v), want %d", n, err, inserted.Load()+1)
+	}
 }

@@ -117,8 +117,12 @@ func NewLocalQuery(ctx context.Context, db *sqlstore.DB, maxRows int64, logger *
 	if err := createLocalQueryTables(ctx, db); err != nil {
 		return nil, err
 	}
-	return &LocalQuery{db: db, source: analyticsLogRecords{db: db}, batch: 5000, poll: 250 * time.Millisecond,
-		maxRows: max(maxRows, 1), logger: logger, stmts: newStmtCache(db.Primary.DB, db.Kind)}, nil
+	l := &LocalQuery{db: db, source: analyticsLogRecords{db: db}, batch: 5000, poll: 250 * time.Millisecond,
+		maxRows: max(maxRows, 1), logger: logger, stmts: newStmtCache(db.Primary.DB, db.Kind)}
+	if err := l.stmts.prepare(ctx, []string{localQuerySaveState}, &localVerificationRows, &localRatelimitRows); err != nil {
+		return nil, fmt.Errorf("creating the local query tables: %w", err)
+	}
+	return l, nil
 }
 
 func createLocalQueryTables(ctx context.Context, db *sqlstore.DB) error {
@@ -358,9 +362,11 @@ func (l *LocalQuery) state(ctx context.Context, db bun.IDB) (pos, complete int64
 }
 
 func (l *LocalQuery) saveState(ctx context.Context, tx bun.Tx, pos, complete int64) error {
-	return l.stmts.exec(ctx, tx.Tx, `INSERT INTO `+localQueryState+` (name, position, complete_since) VALUES ('query', ?, ?)
-		ON CONFLICT (name) DO UPDATE SET position = EXCLUDED.position, complete_since = EXCLUDED.complete_since`, pos, complete)
+	return l.stmts.exec(ctx, tx.Tx, localQuerySaveState, pos, complete)
 }
+
+var localQuerySaveState = `INSERT INTO ` + localQueryState + ` (name, position, complete_since) VALUES ('query', ?, ?)
+		ON CONFLICT (name) DO UPDATE SET position = EXCLUDED.position, complete_since = EXCLUDED.complete_since`
 
 // CompleteSince is the oldest instant whose records the query tables hold
 // completely (zero: no loss yet).

@@ -29,6 +29,14 @@ var rowChunks = [...]int{32, 8, 2, 1}
 // statement of a few hundred rows was most of what storing a batch cost;
 // Tx.StmtContext reuses the statement already prepared on the
 // transaction's connection.
+//
+// Statements are prepared on the pool only by prepare, which the
+// constructors call before any transaction: preparing on the pool from
+// inside a transaction waits for a second connection, and on SQLite the
+// other connections may all be waiting for the write lock that very
+// transaction holds (a deadlock that only the busy timeout ends). A
+// statement missing from the cache is prepared on the transaction's own
+// connection for that one use.
 type stmtCache struct {
 	db   *sql.DB
 	kind configs.DatabaseKind
@@ -46,25 +54,53 @@ func newStmtCache(db *sql.DB, kind configs.DatabaseKind) *stmtCache {
 	return &stmtCache{db: db, kind: kind, m: map[stmtKey]*sql.Stmt{}}
 }
 
-// stmt returns the prepared statement of k, preparing it on first use.
-func (c *stmtCache) stmt(ctx context.Context, k stmtKey) (*sql.Stmt, error) {
+// prepare puts queries and every chunk size of rows into the cache. It
+// must not run inside a transaction of this database.
+func (c *stmtCache) prepare(ctx context.Context, queries []string, rows ...*multiRow) error {
+	var keys []stmtKey
+	for _, q := range queries {
+		keys = append(keys, stmtKey{query: q})
+	}
+	for _, m := range rows {
+		for _, n := range rowChunks {
+			keys = append(keys, stmtKey{rows: m, n: n})
+		}
+	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if st, ok := c.m[k]; ok {
-		return st, nil
+	for _, k := range keys {
+		if _, ok := c.m[k]; ok {
+			continue
+		}
+		st, err := c.db.PrepareContext(ctx, c.sql(k))
+		if err != nil {
+			return fmt.Errorf("preparing %q: %w", c.sql(k), err)
+		}
+		c.m[k] = st
 	}
-	q := k.query
+	return nil
+}
+
+// stmt is k's statement on tx's connection.
+func (c *stmtCache) stmt(ctx context.Context, tx *sql.Tx, k stmtKey) (*sql.Stmt, error) {
+	c.mu.Lock()
+	st, ok := c.m[k]
+	c.mu.Unlock()
+	if ok {
+		return tx.StmtContext(ctx, st), nil
+	}
+	return tx.PrepareContext(ctx, c.sql(k))
+}
+
+// sql is k's statement text in the driver's placeholders.
+func (c *stmtCache) sql(k stmtKey) string {
 	if k.rows != nil {
-		q = c.rowsSQL(k.rows, k.n)
-	} else if c.kind == configs.KindPostgres {
-		q = dollarPlaceholders(q)
+		return c.rowsSQL(k.rows, k.n)
 	}
-	st, err := c.db.PrepareContext(ctx, q)
-	if err != nil {
-		return nil, err
+	if c.kind == configs.KindPostgres {
+		return dollarPlaceholders(k.query)
 	}
-	c.m[k] = st
-	return st, nil
+	return k.query
 }
 
 // rowsSQL is m's statement for n rows in the driver's placeholders.
@@ -110,21 +146,21 @@ func dollarPlaceholders(q string) string {
 
 // exec runs the statement query (with ? placeholders) in tx.
 func (c *stmtCache) exec(ctx context.Context, tx *sql.Tx, query string, args ...any) error {
-	st, err := c.stmt(ctx, stmtKey{query: query})
+	st, err := c.stmt(ctx, tx, stmtKey{query: query})
 	if err != nil {
 		return err
 	}
-	_, err = tx.StmtContext(ctx, st).ExecContext(ctx, args...)
+	_, err = st.ExecContext(ctx, args...)
 	return err
 }
 
 // queryRow runs the one-row query in tx.
 func (c *stmtCache) queryRow(ctx context.Context, tx *sql.Tx, query string, args ...any) (*sql.Row, error) {
-	st, err := c.stmt(ctx, stmtKey{query: query})
+	st, err := c.stmt(ctx, tx, stmtKey{query: query})
 	if err != nil {
 		return nil, err
 	}
-	return tx.StmtContext(ctx, st).QueryRowContext(ctx, args...), nil
+	return st.QueryRowContext(ctx, args...), nil
 }
 
 // execRows inserts the rows whose values args holds (m.width each, in
@@ -138,11 +174,11 @@ func (c *stmtCache) execRows(ctx context.Context, tx *sql.Tx, m *multiRow, args 
 				break
 			}
 		}
-		st, err := c.stmt(ctx, stmtKey{rows: m, n: n})
+		st, err := c.stmt(ctx, tx, stmtKey{rows: m, n: n})
 		if err != nil {
 			return err
 		}
-		if _, err := tx.StmtContext(ctx, st).ExecContext(ctx, args[:n*m.width]...); err != nil {
+		if _, err := st.ExecContext(ctx, args[:n*m.width]...); err != nil {
 			return err
 		}
 		args, rows = args[n*m.width:], rows-n

@@ -141,8 +141,21 @@ func NewLocalStore(ctx context.Context, db *sqlstore.DB, retention int64) (*Loca
 	if err != nil {
 		return nil, fmt.Errorf("creating the local analytics store: %w", err)
 	}
+	rows := &localLogRows
+	if db.Kind == configs.KindSQLite {
+		rows = &localLogRowsSQLite
+	}
+	if err := l.stmts.prepare(ctx, []string{localLogHead, localLogTrim}, rows); err != nil {
+		return nil, fmt.Errorf("creating the local analytics store: %w", err)
+	}
 	return l, nil
 }
+
+// The local store's statements besides its inserts.
+const (
+	localLogHead = `SELECT COALESCE(MAX(seq), 0) FROM analytics_log`
+	localLogTrim = `DELETE FROM analytics_log WHERE seq <= ?`
+)
 
 // CountInto makes Publish add its records to q's tables in the same
 // transaction: the records are at hand, encoded and decoded nowhere, and the
@@ -230,7 +243,7 @@ func (l *LocalStore) Publish(ctx context.Context, evs []events.AnalyticsEvent, r
 		if err := l.lock(ctx, tx); err != nil {
 			return err
 		}
-		row, err := l.stmts.queryRow(ctx, tx.Tx, `SELECT COALESCE(MAX(seq), 0) FROM analytics_log`)
+		row, err := l.stmts.queryRow(ctx, tx.Tx, localLogHead)
 		if err != nil {
 			return err
 		}
@@ -254,7 +267,7 @@ func (l *LocalStore) Publish(ctx context.Context, evs []events.AnalyticsEvent, r
 			return fmt.Errorf("storing analytics records: %w", err)
 		}
 		if cut := last + int64(len(evs)) - l.retention; cut > 0 {
-			if err := l.stmts.exec(ctx, tx.Tx, `DELETE FROM analytics_log WHERE seq <= ?`, cut); err != nil {
+			if err := l.stmts.exec(ctx, tx.Tx, localLogTrim, cut); err != nil {
 				return err
 			}
 		}
