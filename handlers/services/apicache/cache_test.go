@@ -10,39 +10,36 @@ import (
 	"github.com/keyline/keyline/projections"
 )
 
-// countingReader counts the fills that reach the read model.
-type countingReader struct {
+// fillReader counts the fills that reach the read model and runs during,
+// when set, between a fill's read and its return.
+type fillReader struct {
 	*projections.Reader
-	loads int
+	during func()
+	loads  int
 }
 
-func (r *countingReader) APIForCache(ctx context.Context, workspaceID, apiID string) (projections.APIRow, error) {
+func (r *fillReader) APIForCache(ctx context.Context, workspaceID, apiID string) (projections.APIRow, error) {
 	r.loads++
-	return r.Reader.APIForCache(ctx, workspaceID, apiID)
+	row, err := r.Reader.APIForCache(ctx, workspaceID, apiID)
+	if r.during != nil {
+		r.during()
+	}
+	return row, err
 }
 
 func TestCacheFollowsTheLog(t *testing.T) {
 	t.Parallel()
 	s := servicetest.Open(t, "sqlite")
-	r := &countingReader{Reader: s.Reader}
+	r := &fillReader{Reader: s.Reader}
 	c := New(r)
 	ctx := context.Background()
-	appendObserved := func(version int64, evs ...events.Event) {
-		t.Helper()
-		recs, err := s.Log.Append(ctx, events.APIStreamID("api_1"), version, events.Metadata{WorkspaceID: "ws_1"}, evs...)
-		if err != nil {
-			t.Fatalf("append: %v", err)
-		}
-		for _, rec := range recs {
-			c.Observe(rec)
-		}
-	}
+	stream := events.APIStreamID("api_1")
 
 	// Unknown APIs are not remembered: one created meanwhile is found at once.
 	if _, err := c.API(ctx, "ws_1", "api_1"); !errors.Is(err, events.ErrNotFound) {
 		t.Fatalf("unknown api: %v", err)
 	}
-	appendObserved(0, events.APICreated{APIID: "api_1", KeySpaceID: "ks_1", WorkspaceID: "ws_1", Name: "payments"})
+	s.AppendObserved(t, c.Observe, stream, 0, events.APICreated{APIID: "api_1", KeySpaceID: "ks_1", WorkspaceID: "ws_1", Name: "payments"})
 	loads := r.loads
 	for range 3 {
 		row, err := c.API(ctx, "ws_1", "api_1")
@@ -66,13 +63,13 @@ func TestCacheFollowsTheLog(t *testing.T) {
 	}
 
 	// A change of the API is read again.
-	appendObserved(1, events.APIIPAllowlistSet{APIID: "api_1", WorkspaceID: "ws_1", IPs: []string{"10.0.0.1"}})
+	s.AppendObserved(t, c.Observe, stream, 1, events.APIIPAllowlistSet{APIID: "api_1", WorkspaceID: "ws_1", IPs: []string{"10.0.0.1"}})
 	if row, err := c.API(ctx, "ws_1", "api_1"); err != nil || row.IPAllowlist != "10.0.0.1" || r.loads != loads+2 {
 		t.Fatalf("after allow-list change: %+v %v, %d loads", row, err, r.loads-loads)
 	}
 
 	// A deleted API is refused at once.
-	appendObserved(2, events.APIDeleted{APIID: "api_1", WorkspaceID: "ws_1"})
+	s.AppendObserved(t, c.Observe, stream, 2, events.APIDeleted{APIID: "api_1", WorkspaceID: "ws_1"})
 	if row, err := c.API(ctx, "ws_1", "api_1"); !errors.Is(err, events.ErrNotFound) {
 		t.Fatalf("deleted api served: %+v %v", row, err)
 	}
@@ -90,7 +87,7 @@ func TestFillRacingAnInvalidationIsNotKept(t *testing.T) {
 		t.Fatal(err)
 	}
 	var c *Cache
-	r := &racingReader{Reader: s.Reader, during: func() { c.Observe(recs[0]) }}
+	r := &fillReader{Reader: s.Reader, during: func() { c.Observe(recs[0]) }}
 	c = New(r)
 	if _, err := c.API(ctx, "ws_1", "api_1"); err != nil {
 		t.Fatal(err)
@@ -99,19 +96,4 @@ func TestFillRacingAnInvalidationIsNotKept(t *testing.T) {
 	if _, err := c.API(ctx, "ws_1", "api_1"); err != nil || r.loads != 2 {
 		t.Fatalf("second lookup: %v after %d loads, want 2", err, r.loads)
 	}
-}
-
-type racingReader struct {
-	*projections.Reader
-	during func()
-	loads  int
-}
-
-func (r *racingReader) APIForCache(ctx context.Context, workspaceID, apiID string) (projections.APIRow, error) {
-	r.loads++
-	row, err := r.Reader.APIForCache(ctx, workspaceID, apiID)
-	if r.during != nil {
-		r.during()
-	}
-	return row, err
 }
