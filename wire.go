@@ -16,6 +16,7 @@ import (
 	"github.com/keyline/keyline/handlers"
 	"github.com/keyline/keyline/handlers/httpapi"
 	"github.com/keyline/keyline/handlers/httpapi/openapi"
+	"github.com/keyline/keyline/handlers/services/apicache"
 	"github.com/keyline/keyline/handlers/services/credits"
 	"github.com/keyline/keyline/handlers/services/keycache"
 	"github.com/keyline/keyline/handlers/services/keyring"
@@ -86,6 +87,8 @@ var apiSet = wire.NewSet(
 	keyring.New,
 	wire.Bind(new(keycache.Reader), new(*projections.Reader)),
 	keycache.New,
+	wire.Bind(new(apicache.Reader), new(*projections.Reader)),
+	apicache.New,
 	handlers.NewCreateKey,
 	handlers.NewGetKey,
 	handlers.NewWhoami,

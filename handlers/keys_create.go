@@ -6,6 +6,7 @@ import (
 	"errors"
 
 	"github.com/keyline/keyline/events"
+	"github.com/keyline/keyline/handlers/services/apicache"
 	"github.com/keyline/keyline/handlers/services/keyring"
 )
 
@@ -39,12 +40,15 @@ type CreateKeyResult = CreatedKey
 type CreateKey struct {
 	Log    EventLog
 	Reader KeyReader
-	Ring   *keyring.Keyring
+	// APIs spares every createKey the apis read; it follows the log, so a
+	// deleted API is refused on this node as soon as its deletion commits.
+	APIs *apicache.Cache
+	Ring *keyring.Keyring
 }
 
 // NewCreateKey builds the use case.
-func NewCreateKey(log EventLog, r KeyReader, ring *keyring.Keyring) *CreateKey {
-	return &CreateKey{Log: log, Reader: r, Ring: ring}
+func NewCreateKey(log EventLog, r KeyReader, apis *apicache.Cache, ring *keyring.Keyring) *CreateKey {
+	return &CreateKey{Log: log, Reader: r, APIs: apis, Ring: ring}
 }
 
 const specifiedAPINotFound = "The specified API was not found."
@@ -52,7 +56,7 @@ const specifiedAPINotFound = "The specified API was not found."
 // Handle looks the API up first and masks a missing create permission as the
 // same 404, as Unkey does, so callers cannot probe for API IDs.
 func (h *CreateKey) Handle(ctx context.Context, p *Principal, in CreateKeyInput) (CreateKeyResult, error) {
-	api, err := h.Reader.API(ctx, p.WorkspaceID, in.APIID)
+	api, err := h.APIs.API(ctx, p.WorkspaceID, in.APIID)
 	if errors.Is(err, events.ErrNotFound) {
 		return CreatedKey{}, Fail(CodeAPINotFound, specifiedAPINotFound)
 	}

@@ -3,14 +3,17 @@ package main
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"net/http"
 	"strings"
 	"testing"
+	"time"
 
 	"gopkg.in/yaml.v3"
 
 	keyline "github.com/keyline/keyline"
 	"github.com/keyline/keyline/events"
+	"github.com/keyline/keyline/infra/testenv"
 )
 
 func TestAPILifecycle(t *testing.T) {
@@ -265,4 +268,28 @@ func TestWorkspaceIsolation(t *testing.T) {
 	if got.Name != "workspace A api" {
 		t.Fatalf("A's api = %+v", got)
 	}
+}
+
+// createKey reads the API from a node-local cache: once an API is deleted,
+// the node that deleted it refuses keys for it at once, and another node
+// sharing the database as soon as its tailer reads the deletion.
+func TestDeleteApiRefusesNewKeysOnEveryNode(t *testing.T) {
+	nodes := startCluster(t, 2)
+	a, b := nodes[0], nodes[1]
+	api := a.createAPI(t, a.RootKey, "short-lived")
+	// Both nodes have the API cached.
+	a.createKey(t, a.RootKey, map[string]any{"apiId": api})
+	b.createKey(t, b.RootKey, map[string]any{"apiId": api})
+
+	a.must(t, a.RootKey, "apis.deleteApi", map[string]string{"apiId": api}, nil)
+	status, r := a.call(t, a.RootKey, "keys.createKey", map[string]any{"apiId": api})
+	expectError(t, status, r, 404, "unkey/data/api_not_found")
+	if r.Error.Detail != "The specified API was not found." {
+		t.Fatalf("detail = %q", r.Error.Detail)
+	}
+	testenv.Eventually(t, 10*time.Second, func() (bool, string) {
+		status, r := b.call(t, b.RootKey, "keys.createKey", map[string]any{"apiId": api})
+		return status == 404 && r.Error != nil && strings.HasSuffix(r.Error.Type, "unkey/data/api_not_found"),
+			fmt.Sprintf("node B answers createKey in the deleted API with %d %+v", status, r.Error)
+	})
 }

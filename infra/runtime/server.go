@@ -13,6 +13,7 @@ import (
 	"github.com/keyline/keyline/configs"
 	"github.com/keyline/keyline/events"
 	"github.com/keyline/keyline/handlers"
+	"github.com/keyline/keyline/handlers/services/apicache"
 	"github.com/keyline/keyline/handlers/services/credits"
 	"github.com/keyline/keyline/handlers/services/keycache"
 	"github.com/keyline/keyline/handlers/services/namespaces"
@@ -39,6 +40,8 @@ type Server struct {
 	// Ratelimits caches namespaces and overrides for the limit hot path.
 	Ratelimits *namespaces.Catalog
 	Keys       *keycache.Cache
+	// APIs caches live APIs for keys.createKey.
+	APIs *apicache.Cache
 	// Credits folds the credit spend journal into the log.
 	Credits   *credits.Folder
 	Refiller  *credits.Refiller
@@ -57,21 +60,21 @@ type Server struct {
 // Forwarder, Cluster, Heartbeat and Metrics.
 func NewServer(cfg *configs.Config, logger *slog.Logger, store *sqlstore.Store, runner *projections.Runner,
 	tailer *sqlstore.Tailer, boot *handlers.Bootstrap, auth *handlers.Authenticator,
-	ratelimits *namespaces.Catalog, keys *keycache.Cache, folder *credits.Folder,
+	ratelimits *namespaces.Catalog, keys *keycache.Cache, apis *apicache.Cache, folder *credits.Folder,
 	refiller *credits.Refiller, http *httpserver.Server, fwd *outbox.Forwarder, an *analytics.Pipeline,
 	cl *cluster.Cluster, hb *heartbeat.Monitor, m *metrics.Server, out io.Writer) *Server {
 	if t := telemetry.Tracer(cfg, "github.com/keyline/keyline/infra/sqlstore"); t != nil {
 		store.Trace(t)
 	}
 	return &Server{Config: cfg, Logger: logger, Store: store, Runner: runner, Tailer: tailer, Bootstrap: boot,
-		Auth: auth, Ratelimits: ratelimits, Keys: keys, Credits: folder, Refiller: refiller, HTTP: http,
+		Auth: auth, Ratelimits: ratelimits, Keys: keys, APIs: apis, Credits: folder, Refiller: refiller, HTTP: http,
 		Forwarder: fwd, Analytics: an, Cluster: cl, Heartbeat: hb, Metrics: m, Out: out}
 }
 
 // caches lists the node-local state that follows the log. Every field of
 // Server that is a sqlstore.Follower must be here (TestEveryCacheFollowsTheLog).
 func (s *Server) caches() []sqlstore.Follower {
-	return []sqlstore.Follower{s.Auth, s.Ratelimits, s.Keys}
+	return []sqlstore.Follower{s.Auth, s.Ratelimits, s.Keys, s.APIs}
 }
 
 // Shutdown timings. Leaving is a gossip broadcast that normally takes

@@ -6,7 +6,6 @@ import (
 
 	"github.com/keyline/keyline/events"
 	"github.com/keyline/keyline/handlers/services/servicetest"
-	"github.com/keyline/keyline/infra/sqlstore"
 	"github.com/keyline/keyline/projections"
 )
 
@@ -24,27 +23,21 @@ func (r *countingReader) KeyByHash(ctx context.Context, hash string) (projection
 // cacheFixture is a SQLite store with every projection and a cache that
 // observes each append, as the tailer's commit hook makes it in the server.
 type cacheFixture struct {
-	store  *sqlstore.Store
-	reader *countingReader
-	cache  *Cache
+	service *servicetest.Store
+	reader  *countingReader
+	cache   *Cache
 }
 
 func newCacheFixture(t *testing.T) *cacheFixture {
 	t.Helper()
 	s := servicetest.Open(t, "sqlite")
 	r := &countingReader{Reader: s.Reader}
-	return &cacheFixture{store: s.Log, reader: r, cache: New(r)}
+	return &cacheFixture{service: s, reader: r, cache: New(r)}
 }
 
 func (f *cacheFixture) append(t *testing.T, stream string, version int64, evs ...events.Event) {
 	t.Helper()
-	recs, err := f.store.Append(context.Background(), stream, version, events.Metadata{WorkspaceID: "ws_1"}, evs...)
-	if err != nil {
-		t.Fatalf("append to %s: %v", stream, err)
-	}
-	for _, rec := range recs {
-		f.cache.Observe(rec)
-	}
+	f.service.AppendObserved(t, f.cache.Observe, stream, version, evs...)
 }
 
 func (f *cacheFixture) get(t *testing.T, hash string) *Entry {

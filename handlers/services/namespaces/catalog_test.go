@@ -29,13 +29,7 @@ func TestCatalogFollowsTheLog(t *testing.T) {
 	ctx := context.Background()
 	appendObserved := func(stream string, version int64, evs ...events.Event) {
 		t.Helper()
-		recs, err := s.Log.Append(ctx, stream, version, events.Metadata{WorkspaceID: "ws_1"}, evs...)
-		if err != nil {
-			t.Fatalf("append to %s: %v", stream, err)
-		}
-		for _, rec := range recs {
-			c.Observe(rec)
-		}
+		s.AppendObserved(t, c.Observe, stream, version, evs...)
 	}
 	lookup := func(ref string) *Namespace {
 		t.Helper()

@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/keyline/keyline/configs"
+	"github.com/keyline/keyline/events"
 	"github.com/keyline/keyline/infra/sqlstore"
 	"github.com/keyline/keyline/infra/testenv"
 	"github.com/keyline/keyline/projections"
@@ -43,4 +44,18 @@ func Open(t testing.TB, kind string) *Store {
 		t.Fatal(err)
 	}
 	return &Store{DB: db, Log: log, Runner: runner, Reader: projections.NewReader(db)}
+}
+
+// AppendObserved appends evs to stream in workspace ws_1 and hands every
+// recorded event to observe, as the commit hook that sqlstore.Tailer.Follow
+// registers does in the server.
+func (s *Store) AppendObserved(t testing.TB, observe func(events.Recorded), stream string, version int64, evs ...events.Event) {
+	t.Helper()
+	recs, err := s.Log.Append(context.Background(), stream, version, events.Metadata{WorkspaceID: "ws_1"}, evs...)
+	if err != nil {
+		t.Fatalf("append to %s: %v", stream, err)
+	}
+	for _, rec := range recs {
+		observe(rec)
+	}
 }
