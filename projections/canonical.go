@@ -41,17 +41,13 @@ func canonicalValue(b []byte, i, depth int) (int, bool) {
 			if end >= len(b) || b[end] != ':' {
 				return 0, false
 			}
-			if i, ok = canonicalValue(b, end+1, depth+1); !ok || i >= len(b) {
+			if i, ok = canonicalValue(b, end+1, depth+1); !ok {
 				return 0, false
 			}
-			switch b[i] {
-			case '}':
-				return i + 1, true
-			case ',':
-				i++
-			default:
-				return 0, false
+			if next, done, ok := afterMember(b, i, '}'); !ok || done {
+				return next, ok
 			}
+			i++
 		}
 	case c == '[':
 		i++
@@ -60,17 +56,13 @@ func canonicalValue(b []byte, i, depth int) (int, bool) {
 		}
 		for {
 			var ok bool
-			if i, ok = canonicalValue(b, i, depth+1); !ok || i >= len(b) {
+			if i, ok = canonicalValue(b, i, depth+1); !ok {
 				return 0, false
 			}
-			switch b[i] {
-			case ']':
-				return i + 1, true
-			case ',':
-				i++
-			default:
-				return 0, false
+			if next, done, ok := afterMember(b, i, ']'); !ok || done {
+				return next, ok
 			}
+			i++
 		}
 	case c == '"':
 		return canonicalString(b, i)
@@ -83,6 +75,18 @@ func canonicalValue(b []byte, i, depth int) (int, bool) {
 		}
 	}
 	return 0, false
+}
+
+// afterMember reads what follows a member of an object or array at b[i]:
+// its closing bracket (done, next is past it) or a comma (not done).
+func afterMember(b []byte, i int, closer byte) (next int, done, ok bool) {
+	switch {
+	case i < len(b) && b[i] == closer:
+		return i + 1, true, true
+	case i < len(b) && b[i] == ',':
+		return i, false, true
+	}
+	return 0, false, false
 }
 
 // canonicalString accepts a string json.Marshal writes back unchanged:
