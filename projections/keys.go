@@ -109,6 +109,9 @@ func canonicalJSON(raw []byte) string {
 	if len(raw) == 0 {
 		return ""
 	}
+	if isCanonical(raw) {
+		return string(raw)
+	}
 	dec := json.NewDecoder(bytes.NewReader(raw))
 	dec.UseNumber()
 	var v any

@@ -200,17 +200,20 @@ func (s *Store) Count(ctx context.Context, db bun.IDB, after int64) (int64, erro
 func scanRecorded(rows *sql.Rows) ([]events.Recorded, error) {
 	defer rows.Close()
 	var out []events.Recorded
+	// meta is decoded before the next row, so one buffer serves them all.
+	var meta sql.RawBytes
 	for rows.Next() {
 		var (
 			r              events.Recorded
-			payload, meta  []byte
+			payload        []byte
 			occurredMillis int64
 		)
 		if err := rows.Scan(&r.Position, &r.StreamID, &r.StreamVersion, &r.Name, &r.Version, &payload, &meta, &occurredMillis); err != nil {
 			return nil, fmt.Errorf("scanning event: %w", err)
 		}
 		r.Payload = json.RawMessage(payload)
-		if err := json.Unmarshal(meta, &r.Meta); err != nil {
+		var err error
+		if r.Meta, err = decodeMeta(meta); err != nil {
 			return nil, fmt.Errorf("decoding metadata of event %d: %w", r.Position, err)
 		}
 		r.OccurredAt = time.UnixMilli(occurredMillis)
