@@ -155,6 +155,15 @@ func (a *LiveApplier) Apply(ctx context.Context, tx bun.Tx, recs []events.Record
 	return a.runner.Apply(ctx, tx, recs)
 }
 
+// ApplyNew settles, then projects without reading the checkpoints first
+// (Runner.ApplyNew): the store's pipelined appends on PostgreSQL.
+func (a *LiveApplier) ApplyNew(ctx context.Context, tx bun.Tx, recs []events.Recorded) error {
+	if err := settleCreditFolds(ctx, tx, recs); err != nil {
+		return err
+	}
+	return a.runner.ApplyNew(ctx, tx, recs)
+}
+
 // foldKey is what a fold sums spends by: key_credits applies a spend only in
 // the epoch it was made in.
 type foldKey struct {

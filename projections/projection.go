@@ -81,6 +81,21 @@ func (r *Runner) Apply(ctx context.Context, tx bun.Tx, recs []events.Recorded) e
 	return r.apply(ctx, tx, r.projections, recs)
 }
 
+// ApplyNew is Apply for events that no projection has seen, which is what
+// an append's events are: positions are drawn past the log's head under the
+// append lock, and no checkpoint is ever past the head. It reads nothing
+// (its statements can travel to the database together with the append's)
+// and guards that belief instead: if a checkpoint is at or past the first
+// event, advancing it writes NULL into its NOT NULL position and the
+// statement fails, so the caller can apply the events again with Apply,
+// which reads the checkpoints and skips what was seen.
+func (r *Runner) ApplyNew(ctx context.Context, tx bun.Tx, recs []events.Recorded) error {
+	if len(recs) == 0 {
+		return nil
+	}
+	return r.applyAfter(ctx, tx, r.projections, recs, nil, true)
+}
+
 func (r *Runner) apply(ctx context.Context, db bun.IDB, ps []Projection, recs []events.Recorded) error {
 	if len(recs) == 0 {
 		return nil
@@ -93,6 +108,13 @@ func (r *Runner) apply(ctx context.Context, db bun.IDB, ps []Projection, recs []
 	for _, c := range cps {
 		at[c.Name] = c.Position
 	}
+	return r.applyAfter(ctx, db, ps, recs, at, false)
+}
+
+// applyAfter applies recs to every projection of ps past its checkpoint in
+// at, and advances the checkpoints; with guarded, advancing fails unless
+// every checkpoint was before recs.
+func (r *Runner) applyAfter(ctx context.Context, db bun.IDB, ps []Projection, recs []events.Recorded, at map[string]int64, guarded bool) error {
 	decoded, err := decodeAll(recs)
 	if err != nil {
 		return err
@@ -126,8 +148,13 @@ func (r *Runner) apply(ctx context.Context, db bun.IDB, ps []Projection, recs []
 	}
 	// One statement for every checkpoint: this runs inside each append,
 	// under the append lock, so its round trips bound the write rate.
-	if _, err := db.NewUpdate().Model((*checkpoint)(nil)).
-		Set("position = ?", last).Where("name IN (?)", bun.In(advanced)).Exec(ctx); err != nil {
+	update := db.NewUpdate().Model((*checkpoint)(nil)).Where("name IN (?)", bun.In(advanced))
+	if guarded {
+		update.Set("position = CASE WHEN position < ? THEN ? END", recs[0].Position, last)
+	} else {
+		update.Set("position = ?", last)
+	}
+	if _, err := update.Exec(ctx); err != nil {
 		return fmt.Errorf("advancing checkpoints to %d: %w", last, err)
 	}
 	return nil

@@ -93,7 +93,7 @@ func NewPostgres(ctx context.Context, db *bun.DB, relayToRedis bool, logger *slo
 
 // Publish writes recs to the outbox through the append's transaction.
 func (o *Postgres) Publish(ctx context.Context, tx bun.Tx, recs []events.Recorded) error {
-	pub, err := wmsql.NewPublisher(wmsql.TxFromStdSQL(tx.Tx), wmsql.PublisherConfig{
+	pub, err := wmsql.NewPublisher(inlineExecutor{tx.Tx}, wmsql.PublisherConfig{
 		SchemaAdapter: wmsql.DefaultPostgreSQLSchema{},
 	}, o.logger)
 	if err != nil {

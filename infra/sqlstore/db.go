@@ -85,7 +85,7 @@ func connect(kind configs.DatabaseKind, dsn string) (*bun.DB, error) {
 		if cfg.DefaultQueryExecMode == pgx.QueryExecModeCacheStatement {
 			// pgx's default; a DSN that names another mode (a pooler's
 			// simple_protocol) keeps it for every statement.
-			connector = oneTripQueries{connector}
+			connector = pgConnector{connector}
 		}
 		sqldb := sql.OpenDB(connector)
 		// Appends go through one appender (one connection at a time) and a
@@ -139,34 +139,4 @@ func sqliteDSN(path string) string {
 		sep = "&"
 	}
 	return base + sep + "_pragma=busy_timeout(15000)&_pragma=journal_mode(WAL)&_pragma=synchronous(NORMAL)&_txlock=immediate"
-}
-
-// oneTripQueries hands out connections whose queries without arguments
-// run in one round trip. bun writes every argument into the SQL text, so
-// nearly every query it sends is new to the server, and pgx's default
-// (prepare the text, cache it, execute) costs a second round trip for
-// each and fills the statement cache with text never seen again. Queries
-// with arguments (the outbox's) keep the default: pgx needs the server's
-// parameter types to send a []byte into a json column.
-type oneTripQueries struct{ driver.Connector }
-
-func (c oneTripQueries) Connect(ctx context.Context) (driver.Conn, error) {
-	conn, err := c.Connector.Connect(ctx)
-	if err != nil {
-		return nil, err
-	}
-	if pc, ok := conn.(*stdlib.Conn); ok {
-		return oneTripConn{pc}, nil
-	}
-	return conn, nil
-}
-
-type oneTripConn struct{ *stdlib.Conn }
-
-func (c oneTripConn) QueryContext(ctx context.Context, query string, args []driver.NamedValue) (driver.Rows, error) {
-	if len(args) == 0 {
-		// Execs without arguments already use the simple protocol.
-		args = []driver.NamedValue{{Ordinal: 1, Value: pgx.QueryExecModeExec}}
-	}
-	return c.Conn.QueryContext(ctx, query, args)
 }

@@ -2,7 +2,11 @@ package sqlstore_test
 
 import (
 	"context"
+	"database/sql"
+	"errors"
 	"testing"
+
+	"github.com/jackc/pgx/v5/pgconn"
 
 	"github.com/keyline/keyline/configs"
 	"github.com/keyline/keyline/infra/sqlstore"
@@ -63,5 +67,115 @@ func TestQueriesWithoutArgumentsPrepareNothing(t *testing.T) {
 				t.Fatalf("after a query with an argument: %d new prepared statements, want %d", got, tc.withArgs)
 			}
 		})
+	}
+}
+
+// In a transaction begun with DeferWrites, statements without arguments
+// are held back and sent with the next query or the COMMIT: a query sees
+// the writes before it, a refused write fails the COMMIT with a
+// DeferredError carrying the server's error, nothing of that transaction
+// stays, and the connection goes on serving.
+func TestDeferredWritesTravelWithTheCommit(t *testing.T) {
+	ctx := context.Background()
+	db, cleanup, err := sqlstore.Open(ctx, configs.Database{Primary: testenv.FreshPostgresDatabase(t)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cleanup()
+	sqldb := db.Primary.DB
+	sqldb.SetMaxOpenConns(1) // one connection: each step reuses the one before
+	if _, err := sqldb.ExecContext(ctx, "CREATE TABLE deferred_t (v int PRIMARY KEY)"); err != nil {
+		t.Fatal(err)
+	}
+	deferred := sqlstore.DeferWrites(ctx)
+	count := func(q interface {
+		QueryRowContext(context.Context, string, ...any) *sql.Row
+	}) int {
+		t.Helper()
+		var n int
+		if err := q.QueryRowContext(deferred, "SELECT COUNT(*) FROM deferred_t").Scan(&n); err != nil {
+			t.Fatal(err)
+		}
+		return n
+	}
+
+	// Held writes are seen by a later query of the same transaction and
+	// commit with it.
+	tx, err := sqldb.BeginTx(deferred, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := tx.ExecContext(deferred, "INSERT INTO deferred_t VALUES (1)")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := res.RowsAffected(); err == nil {
+		t.Fatal("a held statement's rows affected must be unknown")
+	}
+	if n := count(tx); n != 1 {
+		t.Fatalf("the transaction's query sees %d rows, want 1", n)
+	}
+	if _, err := tx.ExecContext(deferred, "INSERT INTO deferred_t VALUES (2)"); err != nil {
+		t.Fatal(err)
+	}
+	if err := tx.Commit(); err != nil {
+		t.Fatal(err)
+	}
+	if n := count(sqldb); n != 2 {
+		t.Fatalf("after commit: %d rows, want 2", n)
+	}
+
+	// A refused write is reported by the COMMIT, and nothing stays.
+	tx, err = sqldb.BeginTx(deferred, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, q := range []string{"INSERT INTO deferred_t VALUES (3)", "INSERT INTO deferred_t VALUES (1)", "INSERT INTO deferred_t VALUES (4)"} {
+		if _, err := tx.ExecContext(deferred, q); err != nil {
+			t.Fatalf("%s: %v (it should have been held back)", q, err)
+		}
+	}
+	err = tx.Commit()
+	var de *sqlstore.DeferredError
+	var pe *pgconn.PgError
+	if !errors.As(err, &de) || !errors.As(err, &pe) || pe.Code != "23505" {
+		t.Fatalf("commit: %v, want a DeferredError with the unique violation", err)
+	}
+	if n := count(sqldb); n != 2 {
+		t.Fatalf("after the refused commit: %d rows, want 2", n)
+	}
+
+	// A transaction that held everything and rolls back sends nothing;
+	// one that sent something is rolled back on the server.
+	for _, withQuery := range []bool{false, true} {
+		tx, err = sqldb.BeginTx(deferred, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := tx.ExecContext(deferred, "INSERT INTO deferred_t VALUES (5)"); err != nil {
+			t.Fatal(err)
+		}
+		if withQuery && count(tx) != 3 {
+			t.Fatal("the transaction's query does not see its held write")
+		}
+		if err := tx.Rollback(); err != nil {
+			t.Fatal(err)
+		}
+		if n := count(sqldb); n != 2 {
+			t.Fatalf("after rollback (query sent: %v): %d rows, want 2", withQuery, n)
+		}
+	}
+
+	// Without DeferWrites a statement fails where it is run.
+	tx, err = sqldb.BeginTx(ctx, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := tx.ExecContext(ctx, "INSERT INTO deferred_t VALUES (1)"); !errors.As(err, &pe) || errors.As(err, &de) {
+		t.Fatalf("undeferred insert: %v, want the unique violation at once", err)
+	}
+	_ = tx.Rollback()
+	if n := count(sqldb); n != 2 {
+		t.Fatalf("at the end: %d rows, want 2", n)
 	}
 }

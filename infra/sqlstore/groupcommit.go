@@ -9,6 +9,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/uptrace/bun"
 
 	"github.com/keyline/keyline/configs"
@@ -173,7 +174,7 @@ func (s *Store) commitGroup(group []*command) {
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(group[0].ctx), groupTimeout)
 	defer cancel()
 	err := s.runGroup(ctx, group, false)
-	if errors.Is(err, errIsolate) {
+	if errors.Is(err, errIsolate) || refusedDeferred(err) {
 		err = s.runGroup(ctx, group, true)
 	}
 	committed := 0
@@ -226,8 +227,15 @@ func (s *Store) observe(c *command, err error) {
 // runGroup is one transaction over group. Commands that fail alone get
 // their error in c.err; the returned error concerns the whole group (and
 // then nothing committed). With isolate, each accepted command's events
-// are inserted and projected inside a savepoint of their own.
+// are inserted and projected inside a savepoint of their own. Without it,
+// on PostgreSQL, the group's writes travel with its COMMIT (DeferWrites):
+// a statement the server refuses then fails the whole group with a
+// DeferredError, and commitGroup runs it again isolated.
 func (s *Store) runGroup(ctx context.Context, group []*command, isolate bool) error {
+	pipelined := !isolate && s.db.Kind == configs.KindPostgres
+	if pipelined {
+		ctx = DeferWrites(ctx)
+	}
 	return s.WithAppendLock(ctx, func(ctx context.Context, tx bun.Tx) error {
 		head, versions, err := s.heads(ctx, tx, group)
 		if err != nil {
@@ -266,7 +274,10 @@ func (s *Store) runGroup(ctx context.Context, group []*command, isolate bool) er
 			return nil
 		}
 		if !isolate {
-			if err := s.write(ctx, tx, recs, metas); err != nil {
+			if err := s.write(ctx, tx, recs, metas, pipelined); err != nil {
+				if refusedDeferred(err) {
+					return err
+				}
 				if accepted > 1 {
 					return errIsolate
 				}
@@ -312,6 +323,22 @@ func (c *command) metas() []string {
 	return out
 }
 
+// newApplier is an Applier that can also apply without reading anything
+// first, for events it is told are new (projections.Runner.ApplyNew).
+type newApplier interface {
+	ApplyNew(ctx context.Context, tx bun.Tx, recs []events.Recorded) error
+}
+
+// refusedDeferred reports whether err is the server refusing a statement
+// that was held back (DeferWrites): the group can run again isolated. A
+// deferred COMMIT lost on the network is not one: whether it committed is
+// not known, so it is not tried again.
+func refusedDeferred(err error) bool {
+	var de *DeferredError
+	var pe *pgconn.PgError
+	return errors.As(err, &de) && errors.As(de.Err, &pe)
+}
+
 // fatalError is a failure of the transaction itself (a savepoint that
 // cannot be rolled back to), as opposed to one command's.
 type fatalError struct{ err error }
@@ -325,7 +352,7 @@ func (s *Store) writeIsolated(ctx context.Context, tx bun.Tx, recs []events.Reco
 	if _, err := tx.ExecContext(ctx, "SAVEPOINT append_command"); err != nil {
 		return fatalError{fmt.Errorf("savepoint: %w", err)}
 	}
-	if err := s.write(ctx, tx, recs, metas); err != nil {
+	if err := s.write(ctx, tx, recs, metas, false); err != nil {
 		if _, rerr := tx.ExecContext(ctx, "ROLLBACK TO SAVEPOINT append_command"); rerr != nil {
 			return fatalError{fmt.Errorf("rolling back to savepoint after %v: %w", err, rerr)}
 		}
@@ -338,13 +365,18 @@ func (s *Store) writeIsolated(ctx context.Context, tx bun.Tx, recs []events.Reco
 }
 
 // write inserts recs (metas: their metadata, encoded) and applies the
-// inline projections to them.
-func (s *Store) write(ctx context.Context, tx bun.Tx, recs []events.Recorded, metas []string) error {
+// inline projections to them; pipelined, without reading the projections'
+// checkpoints first when the applier can (newApplier).
+func (s *Store) write(ctx context.Context, tx bun.Tx, recs []events.Recorded, metas []string, pipelined bool) error {
 	if err := s.insert(ctx, tx, recs, metas); err != nil {
 		return err
 	}
 	if s.applier != nil {
-		if err := s.applier.Apply(ctx, tx, recs); err != nil {
+		apply := s.applier.Apply
+		if na, ok := s.applier.(newApplier); ok && pipelined {
+			apply = na.ApplyNew
+		}
+		if err := apply(ctx, tx, recs); err != nil {
 			return fmt.Errorf("projecting %s: %w", recs[0].StreamID, err)
 		}
 	}
@@ -415,16 +447,13 @@ func (s *Store) insert(ctx context.Context, tx bun.Tx, recs []events.Recorded, m
 			q.WriteString("(?, ?, ?, ?, ?, ?, ?, ?)")
 			args = append(args, r.Position, r.StreamID, r.StreamVersion, r.Name, r.Version, string(r.Payload), metas[start+i], r.OccurredAt.UnixMilli())
 		}
-		var err error
 		if pg && last {
 			q.WriteString(") SELECT setval(pg_get_serial_sequence('events', 'position'), ?)")
 			args = append(args, chunk[len(chunk)-1].Position)
-			var ignored int64
-			err = tx.QueryRowContext(ctx, q.String(), args...).Scan(&ignored)
-		} else {
-			_, err = tx.ExecContext(ctx, q.String(), args...)
 		}
-		if err != nil {
+		// An Exec, also for the SELECT around PostgreSQL's INSERT: its row
+		// is not needed, and an Exec can travel with the COMMIT.
+		if _, err := tx.ExecContext(ctx, q.String(), args...); err != nil {
 			if isUniqueViolation(err) {
 				return events.ErrVersionConflict
 			}

@@ -46,6 +46,13 @@ func (g *gateApplier) Apply(ctx context.Context, tx bun.Tx, recs []events.Record
 			_, err := tx.ExecContext(ctx, "INSERT INTO refusing_projection_table VALUES (1)")
 			return fmt.Errorf("projection refused the event: %w", err)
 		}
+		if r.StreamID == "refusedlate" {
+			// A projection whose failing write is held back (PostgreSQL's
+			// pipelined group) learns of the failure only at COMMIT.
+			if _, err := tx.ExecContext(ctx, "INSERT INTO refusing_projection_table VALUES (1)"); err != nil {
+				return fmt.Errorf("projection refused the event: %w", err)
+			}
+		}
 	}
 	g.mu.Lock()
 	for _, r := range recs {
@@ -179,6 +186,56 @@ func TestGroupCommitFailsConflictsAlone(t *testing.T) {
 		next, err := store.Append(ctx, "c", 0, events.Metadata{}, created("c"))
 		if err != nil || next[0].Position != int64(len(recs))+1 {
 			t.Fatalf("next append: %+v, %v; want position %d", next, err, len(recs)+1)
+		}
+	})
+}
+
+// A write the database refuses only when the group commits (on PostgreSQL
+// the group's writes travel with its COMMIT) fails its own append alone:
+// the group runs again with each append isolated, and the others commit
+// with gap-free positions.
+func TestGroupCommitRefusedAtCommitFailsAlone(t *testing.T) {
+	forEachStore(t, func(t *testing.T, db *sqlstore.DB) {
+		ctx := context.Background()
+		gate := &gateApplier{release: make(chan struct{})}
+		store := sqlstore.NewStore(db, gate, nil)
+		appendTo := func(stream string) func() ([]events.Recorded, error) {
+			return func() ([]events.Recorded, error) {
+				return store.Append(ctx, stream, 0, events.Metadata{}, created(stream))
+			}
+		}
+		outs := queueBehindGate(t, store, gate, []func() ([]events.Recorded, error){
+			appendTo("a"), appendTo("refusedlate"), appendTo("b"),
+		})
+		close(gate.release)
+		got := make([]outcome, len(outs))
+		for i, ch := range outs {
+			got[i] = <-ch
+		}
+		for _, i := range []int{0, 1, 3} {
+			if got[i].err != nil {
+				t.Fatalf("append %d: %v", i, got[i].err)
+			}
+		}
+		if got[2].err == nil || !strings.Contains(got[2].err.Error(), "refusing_projection_table") {
+			t.Fatalf("refused append: err = %v, want the database's refusal", got[2].err)
+		}
+		if got[1].recs[0].Position != 2 || got[3].recs[0].Position != 3 {
+			t.Fatalf("positions %d and %d, want 2 and 3", got[1].recs[0].Position, got[3].recs[0].Position)
+		}
+		if st := store.AppendStats(); st.Commits != 2 || st.Appends != 3 {
+			t.Fatalf("stats %+v, want 3 appends in 2 commits", st)
+		}
+		recs, err := store.ReadAfter(ctx, nil, 0, 100)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var streams []string
+		for _, r := range recs {
+			streams = append(streams, fmt.Sprintf("%d:%s", r.Position, r.StreamID))
+		}
+		if got, want := strings.Join(streams, " "), "1:gate 2:a 3:b"; got != want {
+			t.Fatalf("log holds %s, want %s", got, want)
 		}
 	})
 }

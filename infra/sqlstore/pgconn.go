@@ -1,0 +1,188 @@
+package sqlstore
+
+import (
+	"context"
+	"database/sql/driver"
+	"errors"
+	"fmt"
+	"strings"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/stdlib"
+)
+
+// PostgreSQL connections that spend fewer round trips.
+//
+// Every statement costs a round trip: a send and a receive on both sides and
+// a wake-up of the server process, which on small machines costs more CPU than
+// the statement itself. Two things are saved here.
+//
+// Queries without arguments run in one round trip. bun writes every argument
+// into the SQL text, so nearly every query it sends is new to the server, and
+// pgx's default (prepare the text, cache it, execute) costs a second round
+// trip for each and fills the statement cache with text never seen again.
+// Queries with arguments keep the default: pgx needs the server's parameter
+// types to send a []byte into a json column.
+//
+// An append transaction's writes travel together (DeferWrites). A group
+// commit's transaction is BEGIN, the append lock, two reads, then only writes
+// whose answers nobody looks at (the events, the inline projections, the
+// checkpoints, the outbox) and COMMIT. In a context marked by DeferWrites,
+// BEGIN and every statement without arguments are held back on the
+// connection and sent with whatever comes next as one multi-statement simple
+// query: the held statements go ahead of the next query, and the writes go
+// with COMMIT. That makes the group's transaction four round trips instead of
+// about ten. The order of statements is unchanged, so every read still sees
+// every write before it. What is given up is the place of an error: a held
+// statement that fails is reported by the call that sent it (the next query,
+// or Commit), wrapped in DeferredError; the group commit then runs the group
+// again without holding anything back, where each statement answers for
+// itself.
+
+// pgConnector hands out pgConns.
+type pgConnector struct{ driver.Connector }
+
+func (c pgConnector) Connect(ctx context.Context) (driver.Conn, error) {
+	conn, err := c.Connector.Connect(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if pc, ok := conn.(*stdlib.Conn); ok {
+		return &pgConn{Conn: pc}, nil
+	}
+	return conn, nil
+}
+
+type deferWritesKey struct{}
+
+// DeferWrites marks ctx so that a PostgreSQL transaction begun with it, on
+// a connection of this package, holds back its statements without arguments
+// until the next query or the commit. A caller must not look at the result
+// of such a statement (its rows affected are unknown): the group commit's
+// writes are the ones meant.
+func DeferWrites(ctx context.Context) context.Context {
+	return context.WithValue(ctx, deferWritesKey{}, true)
+}
+
+func writesDeferred(ctx context.Context) bool {
+	v, _ := ctx.Value(deferWritesKey{}).(bool)
+	return v
+}
+
+// DeferredError is the failure of statements that were held back: which of
+// them failed is in the wrapped error's text only.
+type DeferredError struct{ Err error }
+
+func (e *DeferredError) Error() string { return "deferred statements: " + e.Err.Error() }
+func (e *DeferredError) Unwrap() error { return e.Err }
+
+// errDeferredResult answers a question about a held-back statement's result.
+var errDeferredResult = errors.New("the statement is deferred: its result is not known yet")
+
+type deferredResult struct{}
+
+func (deferredResult) LastInsertId() (int64, error) { return 0, errDeferredResult }
+func (deferredResult) RowsAffected() (int64, error) { return 0, errDeferredResult }
+
+// pgConn is a pgx connection with the two savings above. database/sql uses
+// a connection from one goroutine at a time, so its fields need no lock.
+type pgConn struct {
+	*stdlib.Conn
+
+	// deferring is set from a deferred BEGIN to its COMMIT or ROLLBACK.
+	deferring bool
+	// begun is set once BEGIN has reached the server.
+	begun bool
+	// held is the statements not sent yet, each followed by ";\n".
+	held strings.Builder
+	// txCtx is the context the transaction began with; Commit and
+	// Rollback get none of their own.
+	txCtx context.Context
+}
+
+func (c *pgConn) BeginTx(ctx context.Context, opts driver.TxOptions) (driver.Tx, error) {
+	if !writesDeferred(ctx) || opts.Isolation != driver.IsolationLevel(0) || opts.ReadOnly {
+		return c.Conn.BeginTx(ctx, opts)
+	}
+	c.deferring, c.begun, c.txCtx = true, false, ctx
+	c.held.Reset()
+	c.held.WriteString("begin;\n")
+	return deferredTx{c}, nil
+}
+
+func (c *pgConn) ExecContext(ctx context.Context, query string, args []driver.NamedValue) (driver.Result, error) {
+	if c.deferring && len(args) == 0 && writesDeferred(ctx) {
+		c.held.WriteString(query)
+		c.held.WriteString(";\n")
+		return deferredResult{}, nil
+	}
+	if err := c.flush(ctx); err != nil {
+		return nil, err
+	}
+	return c.Conn.ExecContext(ctx, query, args)
+}
+
+func (c *pgConn) QueryContext(ctx context.Context, query string, args []driver.NamedValue) (driver.Rows, error) {
+	if err := c.flush(ctx); err != nil {
+		return nil, err
+	}
+	if len(args) == 0 {
+		// Execs without arguments already use the simple protocol.
+		args = []driver.NamedValue{{Ordinal: 1, Value: pgx.QueryExecModeExec}}
+	}
+	return c.Conn.QueryContext(ctx, query, args)
+}
+
+// flush sends the held statements, if any, in one round trip.
+func (c *pgConn) flush(ctx context.Context) error {
+	if c.held.Len() == 0 {
+		return nil
+	}
+	text := c.held.String()
+	c.held.Reset()
+	c.begun = true
+	if _, err := c.Conn.ExecContext(ctx, text, nil); err != nil {
+		return &DeferredError{err}
+	}
+	return nil
+}
+
+// ResetSession refuses a connection that still holds statements: its
+// transaction ended without passing through deferredTx.
+func (c *pgConn) ResetSession(ctx context.Context) error {
+	if c.deferring || c.held.Len() > 0 {
+		return driver.ErrBadConn
+	}
+	return c.Conn.ResetSession(ctx)
+}
+
+// deferredTx ends a transaction begun with DeferWrites.
+type deferredTx struct{ c *pgConn }
+
+func (t deferredTx) Commit() error {
+	c := t.c
+	c.held.WriteString("commit")
+	text := c.held.String()
+	c.held.Reset()
+	c.deferring, c.begun = false, true
+	if _, err := c.Conn.ExecContext(c.txCtx, text, nil); err != nil {
+		// A failed statement leaves the transaction aborted and skips the
+		// rest of the text, COMMIT included.
+		if _, rerr := c.Conn.ExecContext(context.WithoutCancel(c.txCtx), "rollback", nil); rerr != nil {
+			return &DeferredError{fmt.Errorf("%w (and rolling back: %v)", err, rerr)}
+		}
+		return &DeferredError{err}
+	}
+	return nil
+}
+
+func (t deferredTx) Rollback() error {
+	c := t.c
+	c.held.Reset()
+	c.deferring = false
+	if !c.begun {
+		return nil // the server never saw BEGIN
+	}
+	_, err := c.Conn.ExecContext(context.WithoutCancel(c.txCtx), "rollback", nil)
+	return err
+}
