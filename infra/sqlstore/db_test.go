@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"errors"
+	"reflect"
 	"testing"
 
 	"github.com/jackc/pgx/v5/pgconn"
@@ -177,5 +178,69 @@ func TestDeferredWritesTravelWithTheCommit(t *testing.T) {
 	_ = tx.Rollback()
 	if n := count(sqldb); n != 2 {
 		t.Fatalf("at the end: %d rows, want 2", n)
+	}
+}
+
+// A query sent together with held statements gives database/sql the very
+// values pgx's own rows give, type by type, NULLs and no rows included.
+func TestQueryAfterHeldStatementsConvertsAsPgx(t *testing.T) {
+	ctx := context.Background()
+	db, cleanup, err := sqlstore.Open(ctx, configs.Database{Primary: testenv.FreshPostgresDatabase(t)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cleanup()
+	const query = `SELECT true AS b, 2::int2 AS i2, 4::int4 AS i4, 8000000000::int8 AS i8, 1.5::float4 AS f4,
+		2.25::float8 AS f8, 'tëxt''s'::text AS t, 'v'::varchar(3) AS v, '\x00ff'::bytea AS by, '{"a": 1}'::json AS j,
+		'{"a": 1}'::jsonb AS jb, '2026-12-02 13:00:00.123456+00'::timestamptz AS tz, '2026-12-02 13:00:00'::timestamp AS ts,
+		'2026-12-02'::date AS d, 12.345::numeric AS n, 'a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11'::uuid AS u, NULL::int8 AS nul,
+		7::oid AS o
+		UNION ALL SELECT false, -2, -4, -8, -1.5, -2.25, '', '', '', 'null', 'null', '1970-01-01 00:00:00+00', '1970-01-01',
+		'1970-01-01', 0, 'a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a12', 1, 0`
+	read := func(ctx context.Context, q string) ([]string, [][]any) {
+		t.Helper()
+		tx, err := db.Primary.DB.BeginTx(ctx, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer func() { _ = tx.Rollback() }()
+		if _, err := tx.ExecContext(ctx, "SELECT 1"); err != nil { // held when deferred
+			t.Fatal(err)
+		}
+		rows, err := tx.QueryContext(ctx, q)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer rows.Close()
+		cols, _ := rows.Columns()
+		var out [][]any
+		for rows.Next() {
+			vals := make([]any, len(cols))
+			ptrs := make([]any, len(cols))
+			for i := range vals {
+				ptrs[i] = &vals[i]
+			}
+			if err := rows.Scan(ptrs...); err != nil {
+				t.Fatal(err)
+			}
+			out = append(out, vals)
+		}
+		if err := rows.Err(); err != nil {
+			t.Fatal(err)
+		}
+		return cols, out
+	}
+	for _, q := range []string{query, query + " LIMIT 0"} {
+		wantCols, want := read(ctx, q)
+		gotCols, got := read(sqlstore.DeferWrites(ctx), q)
+		if len(want) == 0 && q == query {
+			t.Fatal("no rows read")
+		}
+		if !reflect.DeepEqual(wantCols, gotCols) {
+			t.Fatalf("columns %v, want %v", gotCols, wantCols)
+		}
+		if !reflect.DeepEqual(want, got) {
+			t.Fatalf("query after held statements gave\n%#v\nwant (pgx's rows)\n%#v", got, want)
+		}
 	}
 }

@@ -5,9 +5,12 @@ import (
 	"database/sql/driver"
 	"errors"
 	"fmt"
+	"io"
 	"strings"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgtype"
 	"github.com/jackc/pgx/v5/stdlib"
 )
 
@@ -30,8 +33,8 @@ import (
 // checkpoints, the outbox) and COMMIT. In a context marked by DeferWrites,
 // BEGIN and every statement without arguments are held back on the
 // connection and sent with whatever comes next as one multi-statement simple
-// query: the held statements go ahead of the next query, and the writes go
-// with COMMIT. That makes the group's transaction four round trips instead of
+// query: BEGIN and the lock go with the heads query, and the writes go with
+// COMMIT. That makes the group's transaction two round trips instead of
 // about ten. The order of statements is unchanged, so every read still sees
 // every write before it. What is given up is the place of an error: a held
 // statement that fails is reported by the call that sent it (the next query,
@@ -123,6 +126,9 @@ func (c *pgConn) ExecContext(ctx context.Context, query string, args []driver.Na
 }
 
 func (c *pgConn) QueryContext(ctx context.Context, query string, args []driver.NamedValue) (driver.Rows, error) {
+	if c.held.Len() > 0 && len(args) == 0 {
+		return c.queryAfterHeld(ctx, query)
+	}
 	if err := c.flush(ctx); err != nil {
 		return nil, err
 	}
@@ -131,6 +137,36 @@ func (c *pgConn) QueryContext(ctx context.Context, query string, args []driver.N
 		args = []driver.NamedValue{{Ordinal: 1, Value: pgx.QueryExecModeExec}}
 	}
 	return c.Conn.QueryContext(ctx, query, args)
+}
+
+// queryAfterHeld sends the held statements and query in one round trip and
+// answers with query's rows. pgx reads only the first result of a
+// multi-statement text, so the results are read here, on the connection
+// underneath, and query's rows (the last result) are converted the way
+// pgx's database/sql rows would.
+func (c *pgConn) queryAfterHeld(ctx context.Context, query string) (driver.Rows, error) {
+	c.held.WriteString(query)
+	text := c.held.String()
+	c.held.Reset()
+	c.begun = true
+	mrr := c.Conn.Conn().PgConn().Exec(ctx, text)
+	var (
+		fields []pgconn.FieldDescription
+		rows   [][][]byte
+	)
+	for mrr.NextResult() {
+		rr := mrr.ResultReader()
+		// A result's description arrives before its rows (and without any
+		// for a statement that returns none): keep the last one's.
+		fields = append(fields[:0:0], rr.FieldDescriptions()...)
+		res := rr.Read()
+		rows = res.Rows
+	}
+	if err := mrr.Close(); err != nil {
+		// The refused statement may be query itself or one held before it.
+		return nil, &DeferredError{err}
+	}
+	return newHeldRows(c.Conn.Conn().TypeMap(), fields, rows), nil
 }
 
 // flush sends the held statements, if any, in one round trip.
@@ -185,4 +221,114 @@ func (t deferredTx) Rollback() error {
 	}
 	_, err := c.Conn.ExecContext(context.WithoutCancel(c.txCtx), "rollback", nil)
 	return err
+}
+
+// heldRows are the rows of a query sent after held statements, read in
+// full, with each value converted as pgx's database/sql rows convert it.
+type heldRows struct {
+	names  []string
+	decode []func([]byte) (driver.Value, error)
+	rows   [][][]byte
+}
+
+func newHeldRows(m *pgtype.Map, fields []pgconn.FieldDescription, rows [][][]byte) *heldRows {
+	r := &heldRows{names: make([]string, len(fields)), decode: make([]func([]byte) (driver.Value, error), len(fields)), rows: rows}
+	for i, fd := range fields {
+		r.names[i] = fd.Name
+		r.decode[i] = sqlValueDecoder(m, fd.DataTypeOID, fd.Format)
+	}
+	return r
+}
+
+func (r *heldRows) Columns() []string { return r.names }
+func (r *heldRows) Close() error      { r.rows = nil; return nil }
+
+func (r *heldRows) Next(dest []driver.Value) error {
+	if len(r.rows) == 0 {
+		return io.EOF
+	}
+	row := r.rows[0]
+	r.rows = r.rows[1:]
+	for i, raw := range row {
+		if raw == nil {
+			dest[i] = nil
+			continue
+		}
+		v, err := r.decode[i](raw)
+		if err != nil {
+			return fmt.Errorf("converting column %s: %w", r.names[i], err)
+		}
+		dest[i] = v
+	}
+	return nil
+}
+
+// sqlValueDecoder converts one column's values to the driver.Value pgx's
+// database/sql rows give for its type (stdlib's Rows.Next), so a scan
+// cannot tell which way the rows came.
+func sqlValueDecoder(m *pgtype.Map, oid uint32, format int16) func([]byte) (driver.Value, error) {
+	scan := func(dst any) func([]byte) error {
+		plan := m.PlanScan(oid, format, dst)
+		return func(src []byte) error { return plan.Scan(src, dst) }
+	}
+	switch oid {
+	case pgtype.BoolOID:
+		var d bool
+		s := scan(&d)
+		return func(src []byte) (driver.Value, error) { err := s(src); return d, err }
+	case pgtype.ByteaOID, pgtype.JSONOID, pgtype.JSONBOID, pgtype.XMLOID:
+		return func(src []byte) (driver.Value, error) {
+			var d []byte
+			err := scan(&d)(src)
+			return d, err
+		}
+	case pgtype.Int2OID, pgtype.Int4OID, pgtype.Int8OID:
+		var d int64
+		s := scan(&d)
+		return func(src []byte) (driver.Value, error) { err := s(src); return d, err }
+	case pgtype.Float4OID, pgtype.Float8OID:
+		var d float64
+		s := scan(&d)
+		return func(src []byte) (driver.Value, error) { err := s(src); return d, err }
+	case pgtype.CIDOID, pgtype.OIDOID, pgtype.XIDOID:
+		var d pgtype.Uint32
+		s := scan(&d)
+		return func(src []byte) (driver.Value, error) {
+			if err := s(src); err != nil {
+				return nil, err
+			}
+			return d.Value()
+		}
+	case pgtype.DateOID:
+		var d pgtype.Date
+		s := scan(&d)
+		return func(src []byte) (driver.Value, error) {
+			if err := s(src); err != nil {
+				return nil, err
+			}
+			return d.Value()
+		}
+	case pgtype.TimestampOID:
+		var d pgtype.Timestamp
+		s := scan(&d)
+		return func(src []byte) (driver.Value, error) {
+			if err := s(src); err != nil {
+				return nil, err
+			}
+			return d.Value()
+		}
+	case pgtype.TimestamptzOID:
+		var d pgtype.Timestamptz
+		s := scan(&d)
+		return func(src []byte) (driver.Value, error) {
+			if err := s(src); err != nil {
+				return nil, err
+			}
+			return d.Value()
+		}
+	default:
+		var d string
+		s := scan(&d)
+		return func(src []byte) (driver.Value, error) { err := s(src); return d, err }
+	}
 }
