@@ -7,6 +7,7 @@ import (
 	"io"
 	"log/slog"
 	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -197,19 +198,109 @@ func TestFollowersSeeLocalCommitsAndOtherProcesses(t *testing.T) {
 		if a.count("api-other") != 0 {
 			t.Fatal("another process's append reached a follower without the tailer")
 		}
+		done := make(chan error, 1)
+		run := func() (stop func()) {
+			runCtx, cancel := context.WithCancel(ctx)
+			go func() { done <- tailer.Run(runCtx) }()
+			return func() { cancel(); <-done }
+		}
+		stop := run()
+		defer func() { stop() }()
+		testenv.Eventually(t, 5*time.Second, func() (bool, string) {
+			return a.count("api-other") == 1 && b.count("api-other") == 1,
+				fmt.Sprintf("followers saw the other process's append %d and %d times, want 1 each", a.count("api-other"), b.count("api-other"))
+		})
+		// The local append directly followed what the tailer had seen, so
+		// the tailer moved past it without reading it back.
+		if a.count("api-local") != 1 || b.count("api-local") != 1 {
+			t.Fatalf("followers saw the local append %d and %d times, want 1 each", a.count("api-local"), b.count("api-local"))
+		}
+		// A local append after another process's that the tailer has not
+		// read yet is read back, in order, after the other one.
+		var mu sync.Mutex
+		var seen []string
+		tailer.Subscribe(func(r events.Recorded) {
+			mu.Lock()
+			seen = append(seen, fmt.Sprintf("%d:%s", r.Position, r.StreamID))
+			mu.Unlock()
+		})
+		stop()
+		stop = func() {}
+		if _, err := other.Append(ctx, "api-other2", 0, events.Metadata{}, created("other2")); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := local.Append(ctx, "api-local2", 0, events.Metadata{}, created("local2")); err != nil {
+			t.Fatal(err)
+		}
+		if a.count("api-local2") != 1 {
+			t.Fatal("a local append did not reach the follower at commit")
+		}
+		stop = run()
+		testenv.Eventually(t, 5*time.Second, func() (bool, string) {
+			mu.Lock()
+			defer mu.Unlock()
+			return len(seen) == 2 && a.count("api-other2") == 1 && a.count("api-local2") == 2,
+				fmt.Sprintf("subscriber saw %v, follower saw other2 %d and local2 %d times", seen, a.count("api-other2"), a.count("api-local2"))
+		})
+		mu.Lock()
+		defer mu.Unlock()
+		if got := strings.Join(seen, " "); got != "3:api-other2 4:api-local2" {
+			t.Fatalf("subscriber saw %s, want 3:api-other2 4:api-local2", got)
+		}
+	})
+}
+
+// Under a write load from this process alone, the tailer follows the log
+// without reading it back: every append moves its position at commit, and
+// a subscriber sees each event once, in order.
+func TestTailerFollowsLocalCommitsWithoutReading(t *testing.T) {
+	forEachStore(t, func(t *testing.T, db *sqlstore.DB) {
+		ctx := context.Background()
+		store := sqlstore.NewStore(db, nil, nil)
+		tailer := sqlstore.NewTailer(store, configs.Projections{PollIntervalMs: 60_000}, slog.New(slog.NewTextHandler(io.Discard, nil)))
+		var mu sync.Mutex
+		var positions []int64
+		tailer.Subscribe(func(r events.Recorded) {
+			mu.Lock()
+			positions = append(positions, r.Position)
+			mu.Unlock()
+		})
 		runCtx, cancel := context.WithCancel(ctx)
 		done := make(chan error, 1)
 		go func() { done <- tailer.Run(runCtx) }()
 		defer func() { cancel(); <-done }()
 		testenv.Eventually(t, 5*time.Second, func() (bool, string) {
-			return a.count("api-other") == 1 && b.count("api-other") == 1,
-				fmt.Sprintf("followers saw the other process's append %d and %d times, want 1 each", a.count("api-other"), b.count("api-other"))
+			return sqlstore.TailerReads(tailer) == 1, "the first read has not happened"
 		})
-		// The tailer also replays the local append: followers are idempotent
-		// and see it a second time.
-		testenv.Eventually(t, 5*time.Second, func() (bool, string) {
-			return a.count("api-local") == 2 && b.count("api-local") == 2,
-				fmt.Sprintf("followers saw the local append %d and %d times, want 2 each (commit and tailer)", a.count("api-local"), b.count("api-local"))
-		})
+		var wg sync.WaitGroup
+		for w := range 8 {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				for i := range 25 {
+					if _, err := store.Append(ctx, fmt.Sprintf("s%d-%d", w, i), 0, events.Metadata{}, created("x")); err != nil {
+						t.Error(err)
+						return
+					}
+				}
+			}()
+		}
+		wg.Wait()
+		if got := tailer.Position(); got != 200 {
+			t.Fatalf("tailer at %d after 200 local appends, want 200", got)
+		}
+		if n := sqlstore.TailerReads(tailer); n != 1 {
+			t.Fatalf("the tailer read the log %d times, want only its first read", n)
+		}
+		mu.Lock()
+		defer mu.Unlock()
+		for i, p := range positions {
+			if p != int64(i)+1 {
+				t.Fatalf("subscriber saw positions %v, want 1..200 once each in order", positions)
+			}
+		}
+		if len(positions) != 200 {
+			t.Fatalf("subscriber saw %d events, want 200", len(positions))
+		}
 	})
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/keyline/keyline/configs"
@@ -24,10 +25,20 @@ type Tailer struct {
 	logger   *slog.Logger
 	wake     chan struct{}
 
+	// deliver is held while events are handed to handlers and the
+	// position moves past them, by the tailer's reads and by this
+	// process's commits alike, so handlers see each position once, in
+	// order.
+	deliver sync.Mutex
+
 	mu       sync.Mutex
-	handlers []func(events.Recorded)
+	handlers []func(events.Recorded) // Subscribe's
+	follows  []func(events.Recorded) // Follow's, which also hear of local commits
 	position int64
 	started  bool
+
+	// reads counts the reads of the log, for tests.
+	reads atomic.Int64
 }
 
 // NewTailer builds a tailer over store that polls every cfg.PollIntervalMs.
@@ -37,13 +48,46 @@ func NewTailer(store *Store, cfg configs.Projections, logger *slog.Logger) *Tail
 		interval = 100 * time.Millisecond
 	}
 	t := &Tailer{store: store, interval: interval, logger: logger, wake: make(chan struct{}, 1)}
-	store.OnCommit(func([]events.Recorded) { t.Poke() })
+	store.OnCommit(t.committed)
 	return t
+}
+
+// committed takes this process's commit recs (one append's events, in
+// position order). When they follow the tailer's position directly, the
+// log holds nothing the tailer has not seen up to them, so the position
+// moves past them without reading them back (Subscribe's handlers get
+// them here; followers already heard of them from the commit itself):
+// under a write load on one node the tailer then reads nothing at all.
+// Otherwise another process committed in between, and the tailer reads.
+func (t *Tailer) committed(recs []events.Recorded) {
+	if len(recs) == 0 {
+		return
+	}
+	t.deliver.Lock()
+	t.mu.Lock()
+	next := t.started && recs[0].Position == t.position+1
+	handlers := t.handlers
+	t.mu.Unlock()
+	if next {
+		for _, r := range recs {
+			for _, h := range handlers {
+				h(r)
+			}
+		}
+		t.mu.Lock()
+		t.position = recs[len(recs)-1].Position
+		t.mu.Unlock()
+	}
+	t.deliver.Unlock()
+	if !next {
+		t.Poke()
+	}
 }
 
 // Follower is node-local state derived from the log, a cache: Observe drops
 // (or updates) what an event outdates. It must be quick, safe for concurrent
-// calls and idempotent, since it sees this process's own events twice.
+// calls and idempotent: it hears of this process's own events at commit,
+// and again from the tailer when another process's commit came between.
 type Follower interface {
 	Observe(events.Recorded)
 }
@@ -56,7 +100,9 @@ type Follower interface {
 // either other nodes' writes or, until the next poll, its own.
 func (t *Tailer) Follow(fs ...Follower) {
 	for _, f := range fs {
-		t.Subscribe(f.Observe)
+		t.mu.Lock()
+		t.follows = append(t.follows, f.Observe)
+		t.mu.Unlock()
 		t.store.OnCommit(func(recs []events.Recorded) {
 			for _, r := range recs {
 				f.Observe(r)
@@ -65,9 +111,11 @@ func (t *Tailer) Follow(fs ...Follower) {
 	}
 }
 
-// Subscribe registers fn for every event the tailer sees from now on. fn runs
-// on the tailer's goroutine, in position order; it must be quick. Caches use
-// Follow, which adds this process's commits.
+// Subscribe registers fn for every event of the log from now on, each
+// once and in position order: this process's commits as they commit (on
+// the appending goroutine) when nothing came between them and what the
+// tailer had seen, everything else as the tailer reads it. fn must be
+// quick. Caches use Follow.
 func (t *Tailer) Subscribe(fn func(events.Recorded)) {
 	t.mu.Lock()
 	t.handlers = append(t.handlers, fn)
@@ -158,6 +206,7 @@ func (t *Tailer) drain(ctx context.Context) error {
 		t.mu.Lock()
 		after := t.position
 		t.mu.Unlock()
+		t.reads.Add(1)
 		recs, err := t.store.ReadAfter(ctx, nil, after, 500)
 		if err != nil {
 			return err
@@ -165,16 +214,24 @@ func (t *Tailer) drain(ctx context.Context) error {
 		if len(recs) == 0 {
 			return nil
 		}
+		t.deliver.Lock()
 		t.mu.Lock()
-		handlers := t.handlers
+		// This process's commits may have moved the position meanwhile.
+		for len(recs) > 0 && recs[0].Position <= t.position {
+			recs = recs[1:]
+		}
+		handlers := append(t.handlers[:len(t.handlers):len(t.handlers)], t.follows...)
 		t.mu.Unlock()
 		for _, r := range recs {
 			for _, h := range handlers {
 				h(r)
 			}
 		}
-		t.mu.Lock()
-		t.position = recs[len(recs)-1].Position
-		t.mu.Unlock()
+		if len(recs) > 0 {
+			t.mu.Lock()
+			t.position = recs[len(recs)-1].Position
+			t.mu.Unlock()
+		}
+		t.deliver.Unlock()
 	}
 }
