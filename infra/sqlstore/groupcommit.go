@@ -407,7 +407,7 @@ func (s *Store) insert(ctx context.Context, tx bun.Tx, recs []events.Recorded, m
 		if pg && last {
 			q.WriteString("WITH ins AS (")
 		}
-		q.WriteString("INSERT INTO events (position, stream_id, stream_version, name, version, payload, meta, occurred_at) VALUES ")
+		q.WriteString(insertVerb(pg) + " INTO events (position, stream_id, stream_version, name, version, payload, meta, occurred_at) VALUES ")
 		for i, r := range chunk {
 			if i > 0 {
 				q.WriteString(", ")
@@ -432,4 +432,15 @@ func (s *Store) insert(ctx context.Context, tx bun.Tx, recs []events.Recorded, m
 		}
 	}
 	return nil
+}
+
+// insertVerb is INSERT, on SQLite INSERT OR FAIL: a multi-row INSERT that
+// may abort keeps a statement journal (every page it changes, copied) to
+// undo itself alone, and a failed insert rolls back the whole group or the
+// command's savepoint anyway.
+func insertVerb(pg bool) string {
+	if pg {
+		return "INSERT"
+	}
+	return "INSERT OR FAIL"
 }

@@ -18,6 +18,7 @@ import (
 	"github.com/keyline/keyline/events"
 	"github.com/keyline/keyline/infra/sqlstore"
 	"github.com/keyline/keyline/infra/testenv"
+	"github.com/keyline/keyline/projections"
 )
 
 // gateApplier holds the appender inside the transaction of the append to
@@ -300,6 +301,96 @@ func TestGroupCommitWithdrawnAppend(t *testing.T) {
 		}
 		if loaded, err := store.Load(context.Background(), "gone"); err != nil || len(loaded) != 0 {
 			t.Fatalf("the withdrawn append left %d events (%v)", len(loaded), err)
+		}
+	})
+}
+
+// gatedLive holds its group behind gate, then applies the real projections.
+type gatedLive struct {
+	gate *gateApplier
+	live *projections.LiveApplier
+}
+
+func (g gatedLive) Apply(ctx context.Context, tx bun.Tx, recs []events.Recorded) error {
+	if err := g.gate.Apply(ctx, tx, recs); err != nil {
+		return err
+	}
+	return g.live.Apply(ctx, tx, recs)
+}
+
+// A command whose read-model insert fails part-way (its second key's hash
+// is taken) fails alone: the others of its group commit, and none of its
+// rows stay behind, neither those its own multi-row statements wrote
+// before the failing row (SQLite writes them INSERT OR FAIL, without a
+// statement journal to undo them) nor its events; alone in its group, it
+// commits nothing either.
+func TestGroupCommitProjectionFailureLeavesNoPartialRows(t *testing.T) {
+	forEachStore(t, func(t *testing.T, db *sqlstore.DB) {
+		ctx := context.Background()
+		runner := projections.NewRunner(projections.All())
+		gate := &gateApplier{release: make(chan struct{})}
+		store := sqlstore.NewStore(db, gatedLive{gate, projections.NewLiveApplier(runner)}, nil)
+		if err := runner.Setup(ctx, store); err != nil {
+			t.Fatal(err)
+		}
+		key := func(id, hash string) events.Event {
+			return events.KeyCreated{KeyID: id, WorkspaceID: "ws_1", APIID: "api_1", KeySpaceID: "ks_1", Hash: hash, Start: "s",
+				Enabled: true, Remaining: new(int64(3)), PermissionIDs: []string{"perm_1"}}
+		}
+		appendKeys := func(stream string, evs ...events.Event) func() ([]events.Recorded, error) {
+			return func() ([]events.Recorded, error) {
+				return store.Append(ctx, stream, 0, events.Metadata{}, evs...)
+			}
+		}
+		outs := queueBehindGate(t, store, gate, []func() ([]events.Recorded, error){
+			appendKeys("key_a", key("key_a", "ha")),
+			appendKeys("key_b", key("key_b", "hb"), key("key_c", "ha")), // key_c's hash is key_a's
+			appendKeys("key_d", key("key_d", "hd")),
+		})
+		close(gate.release)
+		got := make([]outcome, len(outs))
+		for i, ch := range outs {
+			got[i] = <-ch
+		}
+		for _, i := range []int{0, 1, 3} {
+			if got[i].err != nil {
+				t.Fatalf("append %d: %v", i, got[i].err)
+			}
+		}
+		if got[2].err == nil || !strings.Contains(got[2].err.Error(), "inserting") {
+			t.Fatalf("append of a taken hash: err = %v, want the keys projection's insert error", got[2].err)
+		}
+		// Alone in its group: one-command groups roll back whole.
+		if _, err := appendKeys("key_e", key("key_e", "he"), key("key_f", "hd"))(); err == nil {
+			t.Fatal("lone append of a taken hash committed")
+		}
+		rowsOf := func(table, column string) string {
+			t.Helper()
+			var ids []string
+			if err := db.Primary.NewSelect().Table(table).Column(column).Order(column).Scan(ctx, &ids); err != nil {
+				t.Fatal(err)
+			}
+			return strings.Join(ids, " ")
+		}
+		for _, c := range []struct{ table, column, want string }{
+			{"events", "stream_id", "gate key_a key_d"},
+			{"keys", "id", "key_a key_d"},
+			{"key_permissions", "key_id", "key_a key_d"},
+			{"key_credits", "key_id", "key_a key_d"},
+		} {
+			if got := rowsOf(c.table, c.column); got != c.want {
+				t.Errorf("%s holds %s, want %s", c.table, got, c.want)
+			}
+		}
+		if head, _ := store.Head(ctx, nil); head != 3 {
+			t.Fatalf("head %d, want 3: positions have gaps", head)
+		}
+		// The read model goes on from there.
+		if _, err := appendKeys("key_g", key("key_g", "hg"))(); err != nil {
+			t.Fatal(err)
+		}
+		if got := rowsOf("keys", "id"); got != "key_a key_d key_g" {
+			t.Fatalf("keys holds %s after the next append", got)
 		}
 	})
 }
