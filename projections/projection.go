@@ -6,6 +6,7 @@ import (
 	"fmt"
 
 	"github.com/uptrace/bun"
+	"github.com/uptrace/bun/dialect"
 
 	"github.com/keyline/keyline/events"
 )
@@ -126,8 +127,16 @@ func (r *Runner) apply(ctx context.Context, db bun.IDB, ps []Projection, recs []
 	}
 	// One statement for every checkpoint: this runs inside each append,
 	// under the append lock, so its round trips bound the write rate.
-	if _, err := db.NewUpdate().Model((*checkpoint)(nil)).
-		Set("position = ?", last).Where("name IN (?)", bun.In(advanced)).Exec(ctx); err != nil {
+	if db.Dialect().Name() == dialect.SQLite {
+		// OR FAIL: an UPDATE of several rows that may abort (NOT NULL)
+		// keeps a statement journal, which a write inside an append does
+		// not need (see insertRowsInline).
+		_, err = db.ExecContext(ctx, "UPDATE OR FAIL projection_checkpoints SET position = ? WHERE name IN (?)", last, bun.In(advanced))
+	} else {
+		_, err = db.NewUpdate().Model((*checkpoint)(nil)).
+			Set("position = ?", last).Where("name IN (?)", bun.In(advanced)).Exec(ctx)
+	}
+	if err != nil {
 		return fmt.Errorf("advancing checkpoints to %d: %w", last, err)
 	}
 	return nil
