@@ -228,7 +228,7 @@ func (s *Store) observe(c *command, err error) {
 // then nothing committed). With isolate, each accepted command's events
 // are inserted and projected inside a savepoint of their own.
 func (s *Store) runGroup(ctx context.Context, group []*command, isolate bool) error {
-	return s.WithAppendLock(ctx, func(ctx context.Context, tx bun.Tx) error {
+	return s.appendTx(ctx, func(ctx context.Context, tx bun.Tx) error {
 		head, versions, err := s.heads(ctx, tx, group)
 		if err != nil {
 			return err

@@ -419,3 +419,32 @@ func BenchmarkAppendParallel(b *testing.B) {
 	st := store.AppendStats()
 	b.ReportMetric(float64(st.Appends)/float64(st.Commits), "appends/commit")
 }
+
+// On SQLite the appender keeps one connection while appends come and hands
+// it back to the pool once they stop: an idle store holds none.
+func TestAppenderHandsItsConnectionBack(t *testing.T) {
+	ctx := context.Background()
+	db, cleanup, err := sqlstore.Open(ctx, configs.Database{Primary: "sqlite:" + filepath.Join(t.TempDir(), "k.db")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(cleanup)
+	store := sqlstore.NewStore(db, nil, nil)
+	for i := range 20 {
+		id := fmt.Sprintf("s%d", i)
+		if _, err := store.Append(ctx, id, 0, events.Metadata{}, created(id)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if n := db.Primary.DB.Stats().InUse; n != 1 {
+		t.Fatalf("%d connections in use right after the appends, want the appender's 1", n)
+	}
+	testenv.Eventually(t, 10*time.Second, func() (bool, string) {
+		n := db.Primary.DB.Stats().InUse
+		return n == 0, fmt.Sprintf("%d connections in use", n)
+	})
+	// And takes one again for the next append.
+	if _, err := store.Append(ctx, "later", 0, events.Metadata{}, created("later")); err != nil {
+		t.Fatal(err)
+	}
+}
