@@ -179,9 +179,14 @@ func insertModels[R any](ctx context.Context, db bun.IDB, rows []*R) error {
 	return nil
 }
 
+// statementsKey holds, in an append's context, where its prepared
+// statements come from (LiveApplier.ApplyWithStatements).
+type statementsKey struct{}
+
 // writePrepared runs one prepared multi-row INSERT per full group of rows
 // and a single-row one for the rest, each followed by tail (an upsert
-// clause, or nothing). It is SQLite's.
+// clause, or nothing). It is SQLite's. The statements are prepared on tx
+// and closed after, unless ctx carries statements that outlive it.
 func (s *tableShape) writePrepared(ctx context.Context, tx *sql.Tx, rows any, tail string) error {
 	rv := reflect.ValueOf(rows)
 	n := rv.Len()
@@ -193,8 +198,19 @@ func (s *tableShape) writePrepared(ctx context.Context, tx *sql.Tx, rows any, ta
 	// needs that undo, since an error rolls its whole transaction (or the
 	// append's savepoint) back.
 	head := "INSERT OR FAIL INTO " + string(s.table.SQLName) + " (" + s.columnList() + ") VALUES "
+	kept, _ := ctx.Value(statementsKey{}).(func(context.Context, string) (*sql.Stmt, error))
 	prepare := func(k int) (*sql.Stmt, error) {
-		return tx.PrepareContext(ctx, head+strings.TrimSuffix(strings.Repeat(one+", ", k), ", ")+tail)
+		query := head + strings.TrimSuffix(strings.Repeat(one+", ", k), ", ") + tail
+		if kept != nil {
+			return kept(ctx, query)
+		}
+		return tx.PrepareContext(ctx, query)
+	}
+	release := func(stmt *sql.Stmt) error {
+		if kept != nil {
+			return nil
+		}
+		return stmt.Close()
 	}
 	args := make([]any, 0, per*len(s.fields))
 	run := func(stmt *sql.Stmt, from, to int) error {
@@ -213,11 +229,11 @@ func (s *tableShape) writePrepared(ctx context.Context, tx *sql.Tx, rows any, ta
 		}
 		for ; i+per <= n; i += per {
 			if err := run(stmt, i, i+per); err != nil {
-				_ = stmt.Close()
+				_ = release(stmt)
 				return err
 			}
 		}
-		if err := stmt.Close(); err != nil {
+		if err := release(stmt); err != nil {
 			return err
 		}
 	}
@@ -228,7 +244,7 @@ func (s *tableShape) writePrepared(ctx context.Context, tx *sql.Tx, rows any, ta
 	if err != nil {
 		return err
 	}
-	defer stmt.Close()
+	defer func() { _ = release(stmt) }()
 	for ; i < n; i++ {
 		if err := run(stmt, i, i+1); err != nil {
 			return err

@@ -11,6 +11,7 @@ import (
 	"github.com/uptrace/bun"
 
 	"github.com/keyline/keyline/configs"
+	"github.com/keyline/keyline/events"
 )
 
 // On SQLite the appender keeps one connection of the pool to itself while
@@ -25,16 +26,83 @@ import (
 // connection writes in between, under load), and the readers' connections
 // only ever hold the few pages they read.
 //
+// The statements every group runs the same (the inline projections'
+// INSERTs) are prepared once on that connection and kept with it, instead
+// of parsed again in each group.
+//
 // After appendConnIdle without a group the connection goes back to the
-// pool, so that an idle store holds nothing and the pool can close it.
+// pool, its statements closed, so that an idle store holds nothing and the
+// pool can close it.
 const appendConnIdle = time.Second
+
+// maxAppendStmts bounds the statements kept: the inline INSERTs are a few
+// fixed texts per table, so reaching it means texts that vary, and the
+// cache starts over rather than grow.
+const maxAppendStmts = 64
 
 // appendConn is the connection the appender holds, if any.
 type appendConn struct {
 	mu    sync.Mutex
 	conn  *bun.Conn
-	used  time.Time // when the last group on conn ended
+	stmts map[string]*sql.Stmt // prepared on conn, by text
+	used  time.Time            // when the last group on conn ended
 	timer *time.Timer
+}
+
+// statementApplier is an Applier that takes kept statements
+// (projections.LiveApplier).
+type statementApplier interface {
+	ApplyWithStatements(ctx context.Context, tx bun.Tx, recs []events.Recorded,
+		stmts func(ctx context.Context, query string) (*sql.Stmt, error)) error
+}
+
+// appendStmtsKey holds, in the context of a group's transaction on the
+// appender's connection, that connection's appendConn.
+type appendStmtsKey struct{}
+
+// apply hands recs to the applier, with the appender's kept statements
+// when the transaction runs on its connection and the applier takes them.
+func (s *Store) apply(ctx context.Context, tx bun.Tx, recs []events.Recorded) error {
+	if h, ok := ctx.Value(appendStmtsKey{}).(*appendConn); ok {
+		if a, ok := s.applier.(statementApplier); ok {
+			return a.ApplyWithStatements(ctx, tx, recs, h.stmt)
+		}
+	}
+	return s.applier.Apply(ctx, tx, recs)
+}
+
+// stmt returns the statement for query prepared on the held connection. It
+// runs inside appendTx, under h.mu.
+func (h *appendConn) stmt(ctx context.Context, query string) (*sql.Stmt, error) {
+	if st, ok := h.stmts[query]; ok {
+		return st, nil
+	}
+	if len(h.stmts) >= maxAppendStmts {
+		h.closeStmts()
+	}
+	st, err := h.conn.PrepareContext(ctx, query)
+	if err != nil {
+		return nil, err
+	}
+	if h.stmts == nil {
+		h.stmts = map[string]*sql.Stmt{}
+	}
+	h.stmts[query] = st
+	return st, nil
+}
+
+func (h *appendConn) closeStmts() {
+	for q, st := range h.stmts {
+		_ = st.Close()
+		delete(h.stmts, q)
+	}
+}
+
+// release closes the kept statements and hands the connection back.
+func (h *appendConn) release() {
+	h.closeStmts()
+	_ = h.conn.Close()
+	h.conn = nil
 }
 
 // appendTx runs one group's transaction: on the appender's own connection
@@ -58,10 +126,9 @@ func (s *Store) appendTx(ctx context.Context, fn func(ctx context.Context, tx bu
 			h.timer.Reset(appendConnIdle)
 		}
 	}
-	err := h.conn.RunInTx(ctx, nil, fn)
+	err := h.conn.RunInTx(context.WithValue(ctx, appendStmtsKey{}, h), nil, fn)
 	if errors.Is(err, sql.ErrConnDone) || errors.Is(err, driver.ErrBadConn) {
-		_ = h.conn.Close()
-		h.conn = nil
+		h.release()
 	}
 	h.used = time.Now()
 	return err
@@ -79,6 +146,5 @@ func (h *appendConn) releaseIdle() {
 		h.timer.Reset(appendConnIdle - idle)
 		return
 	}
-	_ = h.conn.Close()
-	h.conn = nil
+	h.release()
 }

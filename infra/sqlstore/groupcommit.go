@@ -344,7 +344,7 @@ func (s *Store) write(ctx context.Context, tx bun.Tx, recs []events.Recorded, me
 		return err
 	}
 	if s.applier != nil {
-		if err := s.applier.Apply(ctx, tx, recs); err != nil {
+		if err := s.apply(ctx, tx, recs); err != nil {
 			return fmt.Errorf("projecting %s: %w", recs[0].StreamID, err)
 		}
 	}
