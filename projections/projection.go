@@ -127,19 +127,41 @@ func (r *Runner) apply(ctx context.Context, db bun.IDB, ps []Projection, recs []
 	}
 	// One statement for every checkpoint: this runs inside each append,
 	// under the append lock, so its round trips bound the write rate.
-	if db.Dialect().Name() == dialect.SQLite {
-		// OR FAIL: an UPDATE of several rows that may abort (NOT NULL)
-		// keeps a statement journal, which a write inside an append does
-		// not need (see insertRowsInline).
-		_, err = db.ExecContext(ctx, "UPDATE OR FAIL projection_checkpoints SET position = ? WHERE name IN (?)", last, bun.In(advanced))
-	} else {
+	//
+	// On SQLite, OR FAIL: an UPDATE of several rows that may abort (NOT
+	// NULL) keeps a statement journal, which a write inside an append does
+	// not need (see insertRowsInline). And when every checkpoint row moves
+	// (the usual append), no WHERE: an IN list of more than two names is a
+	// temporary table to SQLite, whose page cache modernc maps and unmaps
+	// each time.
+	switch {
+	case db.Dialect().Name() != dialect.SQLite:
 		_, err = db.NewUpdate().Model((*checkpoint)(nil)).
 			Set("position = ?", last).Where("name IN (?)", bun.In(advanced)).Exec(ctx)
+	case advancesEvery(cps, advanced):
+		_, err = db.ExecContext(ctx, "UPDATE OR FAIL projection_checkpoints SET position = ?", last)
+	default:
+		_, err = db.ExecContext(ctx, "UPDATE OR FAIL projection_checkpoints SET position = ? WHERE name IN (?)", last, bun.In(advanced))
 	}
 	if err != nil {
 		return fmt.Errorf("advancing checkpoints to %d: %w", last, err)
 	}
 	return nil
+}
+
+// advancesEvery tells whether names holds the name of every row in cps
+// (the whole checkpoint table, read in the same transaction).
+func advancesEvery(cps []checkpoint, names []string) bool {
+	moving := make(map[string]bool, len(names))
+	for _, n := range names {
+		moving[n] = true
+	}
+	for _, c := range cps {
+		if !moving[c.Name] {
+			return false
+		}
+	}
+	return true
 }
 
 // Setup creates the checkpoint table and every projection's tables, and
