@@ -5,6 +5,8 @@ import (
 	"database/sql"
 	"database/sql/driver"
 	"errors"
+	"fmt"
+	"strings"
 	"sync"
 	"time"
 
@@ -60,10 +62,17 @@ type statementApplier interface {
 // appender's connection, that connection's appendConn.
 type appendStmtsKey struct{}
 
+// keptStmts returns the appender's connection when ctx is that of a
+// group's transaction on it, and nil otherwise.
+func keptStmts(ctx context.Context) *appendConn {
+	h, _ := ctx.Value(appendStmtsKey{}).(*appendConn)
+	return h
+}
+
 // apply hands recs to the applier, with the appender's kept statements
 // when the transaction runs on its connection and the applier takes them.
 func (s *Store) apply(ctx context.Context, tx bun.Tx, recs []events.Recorded) error {
-	if h, ok := ctx.Value(appendStmtsKey{}).(*appendConn); ok {
+	if h := keptStmts(ctx); h != nil {
 		if a, ok := s.applier.(statementApplier); ok {
 			return a.ApplyWithStatements(ctx, tx, recs, h.stmt)
 		}
@@ -147,4 +156,56 @@ func (h *appendConn) releaseIdle() {
 		return
 	}
 	h.release()
+}
+
+// keptInsert is the single-row INSERT of one event, kept on the appender's
+// connection: OR FAIL like every write of a group (insertVerb).
+const keptInsert = "INSERT OR FAIL INTO events (position, stream_id, stream_version, name, version, payload, meta, occurred_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
+
+// insertKept is insert on the appender's connection: each event through
+// the kept single-row INSERT, its values bound, where the multi-row text
+// (bun writes the values into it) was parsed again in every group.
+func (s *Store) insertKept(ctx context.Context, h *appendConn, recs []events.Recorded, metas []string) error {
+	st, err := h.stmt(ctx, keptInsert)
+	if err != nil {
+		return fmt.Errorf("inserting %d events: %w", len(recs), err)
+	}
+	for i, r := range recs {
+		if _, err := st.ExecContext(ctx, r.Position, r.StreamID, r.StreamVersion, r.Name, r.Version, string(r.Payload), metas[i],
+			r.OccurredAt.UnixMilli()); err != nil {
+			if isUniqueViolation(err) {
+				return events.ErrVersionConflict
+			}
+			return fmt.Errorf("inserting %d events: %w", len(recs), err)
+		}
+	}
+	return nil
+}
+
+// maxKeptHeads is the most streams a group's heads query is kept for: one
+// text per count, and groups are mostly of a few commands.
+const maxKeptHeads = 16
+
+// headsKept runs the heads query (see heads) on the appender's connection
+// with the stream IDs bound, through a statement kept per count of IDs; ok
+// is false elsewhere (PostgreSQL, other transactions) and for a group of
+// more than maxKeptHeads streams, left to heads.
+func (s *Store) headsKept(ctx context.Context, ids []string) (rows *sql.Rows, ok bool, err error) {
+	h := keptStmts(ctx)
+	if h == nil || len(ids) > maxKeptHeads {
+		return nil, false, nil
+	}
+	st, err := h.stmt(ctx, `SELECT 0, '', COALESCE(MAX(position), 0) FROM events
+		 UNION ALL
+		 SELECT 1, stream_id, MAX(stream_version) FROM events WHERE stream_id IN (`+
+		strings.TrimSuffix(strings.Repeat("?, ", len(ids)), ", ")+`) GROUP BY stream_id`)
+	if err != nil {
+		return nil, true, err
+	}
+	args := make([]any, len(ids))
+	for i, id := range ids {
+		args[i] = id
+	}
+	rows, err = st.QueryContext(ctx, args...)
+	return rows, true, err
 }

@@ -362,10 +362,13 @@ func (s *Store) heads(ctx context.Context, tx bun.Tx, group []*command) (int64, 
 			ids = append(ids, c.streamID)
 		}
 	}
-	rows, err := tx.QueryContext(ctx,
-		`SELECT 0, '', COALESCE(MAX(position), 0) FROM events
+	rows, kept, err := s.headsKept(ctx, ids) // SQLite: appendconn.go
+	if !kept {
+		rows, err = tx.QueryContext(ctx,
+			`SELECT 0, '', COALESCE(MAX(position), 0) FROM events
 		 UNION ALL
 		 SELECT 1, stream_id, MAX(stream_version) FROM events WHERE stream_id IN (?) GROUP BY stream_id`, bun.In(ids))
+	}
 	if err != nil {
 		return 0, nil, fmt.Errorf("reading stream versions: %w", err)
 	}
@@ -398,6 +401,9 @@ func (s *Store) heads(ctx context.Context, tx bun.Tx, group []*command) (int64, 
 // it (an older node during a rolling upgrade, under the same lock) goes on
 // after them instead of colliding.
 func (s *Store) insert(ctx context.Context, tx bun.Tx, recs []events.Recorded, metas []string) error {
+	if h := keptStmts(ctx); h != nil { // SQLite: appendconn.go
+		return s.insertKept(ctx, h, recs, metas)
+	}
 	pg := s.db.Kind == configs.KindPostgres
 	for start := 0; start < len(recs); start += insertChunk {
 		chunk := recs[start:min(start+insertChunk, len(recs))]

@@ -240,6 +240,42 @@ func TestGroupCommitSharesTransactions(t *testing.T) {
 	})
 }
 
+// A group of more streams than the SQLite appender keeps a versions query
+// for (maxKeptHeads, 16) reads them as well: a stale append among 20 still
+// fails alone.
+func TestGroupCommitOfManyStreams(t *testing.T) {
+	forEachStore(t, func(t *testing.T, db *sqlstore.DB) {
+		ctx := context.Background()
+		gate := &gateApplier{release: make(chan struct{})}
+		store := sqlstore.NewStore(db, gate, nil)
+		if _, err := store.Append(ctx, "s7", 0, events.Metadata{}, created("s7")); err != nil {
+			t.Fatal(err)
+		}
+		var appends []func() ([]events.Recorded, error)
+		for i := range 20 {
+			appends = append(appends, func() ([]events.Recorded, error) {
+				return store.Append(ctx, fmt.Sprintf("s%d", i), 0, events.Metadata{}, created(fmt.Sprint(i)))
+			})
+		}
+		outs := queueBehindGate(t, store, gate, appends)
+		close(gate.release)
+		for i, ch := range outs {
+			o := <-ch
+			switch {
+			case i == 8: // s7, created before
+				if !errors.Is(o.err, events.ErrVersionConflict) {
+					t.Fatalf("stale append to s7: %v, want ErrVersionConflict", o.err)
+				}
+			case o.err != nil:
+				t.Fatalf("append %d: %v", i, o.err)
+			}
+		}
+		if n, err := store.Count(ctx, nil, 0); err != nil || n != 21 {
+			t.Fatalf("log holds %d events (%v), want 21", n, err)
+		}
+	})
+}
+
 // Unheld, 16 writers appending as fast as they can still share commits.
 func TestGroupCommitUnderLoad(t *testing.T) {
 	forEachStore(t, func(t *testing.T, db *sqlstore.DB) {
