@@ -183,6 +183,12 @@ func insertModels[R any](ctx context.Context, db bun.IDB, rows []*R) error {
 // statements come from (LiveApplier.ApplyWithStatements).
 type statementsKey struct{}
 
+// keptStatements returns the source of kept statements ctx carries, or nil.
+func keptStatements(ctx context.Context) func(context.Context, string) (*sql.Stmt, error) {
+	kept, _ := ctx.Value(statementsKey{}).(func(context.Context, string) (*sql.Stmt, error))
+	return kept
+}
+
 // writePrepared runs one prepared multi-row INSERT per full group of rows
 // and a single-row one for the rest, each followed by tail (an upsert
 // clause, or nothing). It is SQLite's. The statements are prepared on tx
@@ -198,7 +204,7 @@ func (s *tableShape) writePrepared(ctx context.Context, tx *sql.Tx, rows any, ta
 	// needs that undo, since an error rolls its whole transaction (or the
 	// append's savepoint) back.
 	head := "INSERT OR FAIL INTO " + string(s.table.SQLName) + " (" + s.columnList() + ") VALUES "
-	kept, _ := ctx.Value(statementsKey{}).(func(context.Context, string) (*sql.Stmt, error))
+	kept := keptStatements(ctx)
 	prepare := func(k int) (*sql.Stmt, error) {
 		query := head + strings.TrimSuffix(strings.Repeat(one+", ", k), ", ") + tail
 		if kept != nil {

@@ -2,6 +2,7 @@ package projections
 
 import (
 	"context"
+	"database/sql"
 	"errors"
 	"fmt"
 
@@ -86,8 +87,8 @@ func (r *Runner) apply(ctx context.Context, db bun.IDB, ps []Projection, recs []
 	if len(recs) == 0 {
 		return nil
 	}
-	var cps []checkpoint
-	if err := db.NewSelect().Model(&cps).Scan(ctx); err != nil {
+	cps, err := readCheckpoints(ctx, db)
+	if err != nil {
 		return fmt.Errorf("reading checkpoints: %w", err)
 	}
 	at := make(map[string]int64, len(cps))
@@ -139,7 +140,15 @@ func (r *Runner) apply(ctx context.Context, db bun.IDB, ps []Projection, recs []
 		_, err = db.NewUpdate().Model((*checkpoint)(nil)).
 			Set("position = ?", last).Where("name IN (?)", bun.In(advanced)).Exec(ctx)
 	case advancesEvery(cps, advanced):
-		_, err = db.ExecContext(ctx, "UPDATE OR FAIL projection_checkpoints SET position = ?", last)
+		const advanceAll = "UPDATE OR FAIL projection_checkpoints SET position = ?"
+		if kept := keptStatements(ctx); kept != nil {
+			var st *sql.Stmt
+			if st, err = kept(ctx, advanceAll); err == nil {
+				_, err = st.ExecContext(ctx, last)
+			}
+		} else {
+			_, err = db.ExecContext(ctx, advanceAll, last)
+		}
 	default:
 		_, err = db.ExecContext(ctx, "UPDATE OR FAIL projection_checkpoints SET position = ? WHERE name IN (?)", last, bun.In(advanced))
 	}
@@ -147,6 +156,34 @@ func (r *Runner) apply(ctx context.Context, db bun.IDB, ps []Projection, recs []
 		return fmt.Errorf("advancing checkpoints to %d: %w", last, err)
 	}
 	return nil
+}
+
+// readCheckpoints reads every checkpoint row: in an append on the SQLite
+// appender's connection through a kept statement, elsewhere with bun.
+func readCheckpoints(ctx context.Context, db bun.IDB) ([]checkpoint, error) {
+	var cps []checkpoint
+	kept := keptStatements(ctx)
+	if kept == nil {
+		err := db.NewSelect().Model(&cps).Scan(ctx)
+		return cps, err
+	}
+	st, err := kept(ctx, "SELECT name, version, position FROM projection_checkpoints")
+	if err != nil {
+		return nil, err
+	}
+	rows, err := st.QueryContext(ctx)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var c checkpoint
+		if err := rows.Scan(&c.Name, &c.Version, &c.Position); err != nil {
+			return nil, err
+		}
+		cps = append(cps, c)
+	}
+	return cps, rows.Err()
 }
 
 // advancesEvery tells whether names holds the name of every row in cps

@@ -428,6 +428,15 @@ func TestGroupCommitProjectionFailureLeavesNoPartialRows(t *testing.T) {
 		if got := rowsOf("keys", "id"); got != "key_a key_d key_g" {
 			t.Fatalf("keys holds %s after the next append", got)
 		}
+		// Every projection's checkpoint is at the head.
+		var at4, all int
+		if err := db.Primary.QueryRowContext(ctx,
+			"SELECT COUNT(CASE WHEN position = 4 THEN 1 END), COUNT(*) FROM projection_checkpoints").Scan(&at4, &all); err != nil {
+			t.Fatal(err)
+		}
+		if all != len(projections.All()) || at4 != all {
+			t.Fatalf("%d of %d checkpoints at the head 4, want all %d", at4, all, len(projections.All()))
+		}
 	})
 }
 
