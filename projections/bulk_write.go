@@ -136,7 +136,32 @@ func writeRows[R any](ctx context.Context, db bun.IDB, rows []*R) error {
 	if db.Dialect().Name() == dialect.PG {
 		return s.writeUnnest(ctx, tx.Tx, rows)
 	}
-	return s.writePrepared(ctx, tx.Tx, rows)
+	return s.writePrepared(ctx, tx.Tx, rows, "")
+}
+
+// insertRowsInline inserts rows inside an append's transaction, skipping
+// each whose conflict target (a column list: "id") is taken, as
+// INSERT … ON CONFLICT (target) DO NOTHING does. On SQLite the rows go
+// through writePrepared, OR FAIL: a multi-row INSERT that may abort would
+// copy every page it changes into a statement journal, to undo itself
+// alone, and no append needs that undo, since a failed write rolls back
+// its whole transaction or its command's savepoint (groupcommit.go).
+// PostgreSQL keeps bun's multi-row INSERT.
+func insertRowsInline[R any](ctx context.Context, db bun.IDB, rows []*R, target string) error {
+	if len(rows) == 0 {
+		return nil
+	}
+	onConflict := "CONFLICT (" + target + ") DO NOTHING"
+	tx, ok := db.(bun.Tx)
+	if !ok || db.Dialect().Name() != dialect.SQLite {
+		_, err := db.NewInsert().Model(&rows).On(onConflict).Returning("NULL").Exec(ctx)
+		return err
+	}
+	s, err := shapeOf[R](db.Dialect())
+	if err != nil {
+		return err
+	}
+	return s.writePrepared(ctx, tx.Tx, rows, " ON "+onConflict)
 }
 
 // insertModels is bun's multi-row INSERT, in chunks.
@@ -154,20 +179,44 @@ func insertModels[R any](ctx context.Context, db bun.IDB, rows []*R) error {
 	return nil
 }
 
+// statementsKey holds, in an append's context, where its prepared
+// statements come from (LiveApplier.ApplyWithStatements).
+type statementsKey struct{}
+
+// keptStatements returns the source of kept statements ctx carries, or nil.
+func keptStatements(ctx context.Context) func(context.Context, string) (*sql.Stmt, error) {
+	kept, _ := ctx.Value(statementsKey{}).(func(context.Context, string) (*sql.Stmt, error))
+	return kept
+}
+
 // writePrepared runs one prepared multi-row INSERT per full group of rows
-// and a single-row one for the rest. It is SQLite's.
-func (s *tableShape) writePrepared(ctx context.Context, tx *sql.Tx, rows any) error {
+// and a single-row one for the rest, each followed by tail (an upsert
+// clause, or nothing). It is SQLite's. The statements are prepared on tx
+// and closed after, unless ctx carries statements that outlive it.
+func (s *tableShape) writePrepared(ctx context.Context, tx *sql.Tx, rows any, tail string) error {
 	rv := reflect.ValueOf(rows)
 	n := rv.Len()
 	per := max(1, sqliteParamsPerStmt/len(s.fields))
 	one := "(" + strings.TrimSuffix(strings.Repeat("?, ", len(s.fields)), ", ") + ")"
 	// OR FAIL instead of the default ABORT: a multi-row INSERT that may
 	// abort keeps a statement journal (a temporary file, written page by
-	// page) to undo itself alone, and the replay needs no such undo, since
-	// any error rolls its whole transaction back.
+	// page) to undo itself alone, and neither the replay nor an append
+	// needs that undo, since an error rolls its whole transaction (or the
+	// append's savepoint) back.
 	head := "INSERT OR FAIL INTO " + string(s.table.SQLName) + " (" + s.columnList() + ") VALUES "
+	kept := keptStatements(ctx)
 	prepare := func(k int) (*sql.Stmt, error) {
-		return tx.PrepareContext(ctx, head+strings.TrimSuffix(strings.Repeat(one+", ", k), ", "))
+		query := head + strings.TrimSuffix(strings.Repeat(one+", ", k), ", ") + tail
+		if kept != nil {
+			return kept(ctx, query)
+		}
+		return tx.PrepareContext(ctx, query)
+	}
+	release := func(stmt *sql.Stmt) error {
+		if kept != nil {
+			return nil
+		}
+		return stmt.Close()
 	}
 	args := make([]any, 0, per*len(s.fields))
 	run := func(stmt *sql.Stmt, from, to int) error {
@@ -186,11 +235,11 @@ func (s *tableShape) writePrepared(ctx context.Context, tx *sql.Tx, rows any) er
 		}
 		for ; i+per <= n; i += per {
 			if err := run(stmt, i, i+per); err != nil {
-				_ = stmt.Close()
+				_ = release(stmt)
 				return err
 			}
 		}
-		if err := stmt.Close(); err != nil {
+		if err := release(stmt); err != nil {
 			return err
 		}
 	}
@@ -201,7 +250,7 @@ func (s *tableShape) writePrepared(ctx context.Context, tx *sql.Tx, rows any) er
 	if err != nil {
 		return err
 	}
-	defer stmt.Close()
+	defer func() { _ = release(stmt) }()
 	for ; i < n; i++ {
 		if err := run(stmt, i, i+1); err != nil {
 			return err

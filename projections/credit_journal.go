@@ -164,6 +164,16 @@ func (a *LiveApplier) ApplyNew(ctx context.Context, tx bun.Tx, recs []events.Rec
 	return a.runner.ApplyNew(ctx, tx, recs)
 }
 
+// ApplyWithStatements is Apply with a source of prepared statements that
+// outlive the transaction (the SQLite appender's, prepared once on the
+// connection it keeps): the inline multi-row INSERTs take theirs from it
+// instead of parsing them again in every group. A statement it returns runs
+// in the transaction open on that connection and is not closed by its user.
+func (a *LiveApplier) ApplyWithStatements(ctx context.Context, tx bun.Tx, recs []events.Recorded,
+	stmts func(ctx context.Context, query string) (*sql.Stmt, error)) error {
+	return a.Apply(context.WithValue(ctx, statementsKey{}, stmts), tx, recs)
+}
+
 // foldKey is what a fold sums spends by: key_credits applies a spend only in
 // the epoch it was made in.
 type foldKey struct {

@@ -55,7 +55,7 @@ func (k KeyCredits) HandleBatch(ctx context.Context, db bun.IDB, recs []events.R
 		if len(rows) == 0 {
 			return nil
 		}
-		if _, err := db.NewInsert().Model(&rows).On("CONFLICT (key_id) DO NOTHING").Returning("NULL").Exec(ctx); err != nil {
+		if err := insertRowsInline(ctx, db, rows, "key_id"); err != nil {
 			return fmt.Errorf("inserting %d credit counters: %w", len(rows), err)
 		}
 		rows = rows[:0]

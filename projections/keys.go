@@ -388,20 +388,14 @@ func (k Keys) HandleBatch(ctx context.Context, db bun.IDB, recs []events.Recorde
 		roles []*KeyRoleRow
 	)
 	flush := func() error {
-		if len(rows) > 0 {
-			if _, err := db.NewInsert().Model(&rows).On("CONFLICT (id) DO NOTHING").Returning("NULL").Exec(ctx); err != nil {
-				return fmt.Errorf("inserting %d keys: %w", len(rows), err)
-			}
+		if err := insertRowsInline(ctx, db, rows, "id"); err != nil {
+			return fmt.Errorf("inserting %d keys: %w", len(rows), err)
 		}
-		if len(perms) > 0 {
-			if _, err := db.NewInsert().Model(&perms).On("CONFLICT (id) DO NOTHING").Returning("NULL").Exec(ctx); err != nil {
-				return fmt.Errorf("linking keys to permissions: %w", err)
-			}
+		if err := insertRowsInline(ctx, db, perms, "id"); err != nil {
+			return fmt.Errorf("linking keys to permissions: %w", err)
 		}
-		if len(roles) > 0 {
-			if _, err := db.NewInsert().Model(&roles).On("CONFLICT (id) DO NOTHING").Returning("NULL").Exec(ctx); err != nil {
-				return fmt.Errorf("linking keys to roles: %w", err)
-			}
+		if err := insertRowsInline(ctx, db, roles, "id"); err != nil {
+			return fmt.Errorf("linking keys to roles: %w", err)
 		}
 		rows, perms, roles = rows[:0], perms[:0], roles[:0]
 		return nil

@@ -2,10 +2,12 @@ package projections
 
 import (
 	"context"
+	"database/sql"
 	"errors"
 	"fmt"
 
 	"github.com/uptrace/bun"
+	"github.com/uptrace/bun/dialect"
 
 	"github.com/keyline/keyline/events"
 )
@@ -100,21 +102,22 @@ func (r *Runner) apply(ctx context.Context, db bun.IDB, ps []Projection, recs []
 	if len(recs) == 0 {
 		return nil
 	}
-	var cps []checkpoint
-	if err := db.NewSelect().Model(&cps).Scan(ctx); err != nil {
+	cps, err := readCheckpoints(ctx, db)
+	if err != nil {
 		return fmt.Errorf("reading checkpoints: %w", err)
 	}
+	return r.applyAfter(ctx, db, ps, recs, cps, false)
+}
+
+// applyAfter applies recs to every projection of ps past its checkpoint in
+// cps (the whole checkpoint table; none: all before recs), and advances the
+// checkpoints; with guarded, advancing fails unless every checkpoint was
+// before recs.
+func (r *Runner) applyAfter(ctx context.Context, db bun.IDB, ps []Projection, recs []events.Recorded, cps []checkpoint, guarded bool) error {
 	at := make(map[string]int64, len(cps))
 	for _, c := range cps {
 		at[c.Name] = c.Position
 	}
-	return r.applyAfter(ctx, db, ps, recs, at, false)
-}
-
-// applyAfter applies recs to every projection of ps past its checkpoint in
-// at, and advances the checkpoints; with guarded, advancing fails unless
-// every checkpoint was before recs.
-func (r *Runner) applyAfter(ctx context.Context, db bun.IDB, ps []Projection, recs []events.Recorded, at map[string]int64, guarded bool) error {
 	decoded, err := decodeAll(recs)
 	if err != nil {
 		return err
@@ -148,16 +151,80 @@ func (r *Runner) applyAfter(ctx context.Context, db bun.IDB, ps []Projection, re
 	}
 	// One statement for every checkpoint: this runs inside each append,
 	// under the append lock, so its round trips bound the write rate.
-	update := db.NewUpdate().Model((*checkpoint)(nil)).Where("name IN (?)", bun.In(advanced))
-	if guarded {
-		update.Set("position = CASE WHEN position < ? THEN ? END", recs[0].Position, last)
-	} else {
-		update.Set("position = ?", last)
+	//
+	// Pipelined (ApplyNew, PostgreSQL): guarded, see ApplyNew. On SQLite,
+	// OR FAIL: an UPDATE of several rows that may abort (NOT NULL) keeps a
+	// statement journal, which a write inside an append does not need (see
+	// insertRowsInline). And when every checkpoint row moves (the usual
+	// append), no WHERE: an IN list of more than two names is a temporary
+	// table to SQLite, whose page cache modernc maps and unmaps each time.
+	switch {
+	case guarded:
+		_, err = db.NewUpdate().Model((*checkpoint)(nil)).Where("name IN (?)", bun.In(advanced)).
+			Set("position = CASE WHEN position < ? THEN ? END", recs[0].Position, last).Exec(ctx)
+	case db.Dialect().Name() != dialect.SQLite:
+		_, err = db.NewUpdate().Model((*checkpoint)(nil)).
+			Set("position = ?", last).Where("name IN (?)", bun.In(advanced)).Exec(ctx)
+	case advancesEvery(cps, advanced):
+		const advanceAll = "UPDATE OR FAIL projection_checkpoints SET position = ?"
+		if kept := keptStatements(ctx); kept != nil {
+			var st *sql.Stmt
+			if st, err = kept(ctx, advanceAll); err == nil {
+				_, err = st.ExecContext(ctx, last)
+			}
+		} else {
+			_, err = db.ExecContext(ctx, advanceAll, last)
+		}
+	default:
+		_, err = db.ExecContext(ctx, "UPDATE OR FAIL projection_checkpoints SET position = ? WHERE name IN (?)", last, bun.In(advanced))
 	}
-	if _, err := update.Exec(ctx); err != nil {
+	if err != nil {
 		return fmt.Errorf("advancing checkpoints to %d: %w", last, err)
 	}
 	return nil
+}
+
+// readCheckpoints reads every checkpoint row: in an append on the SQLite
+// appender's connection through a kept statement, elsewhere with bun.
+func readCheckpoints(ctx context.Context, db bun.IDB) ([]checkpoint, error) {
+	var cps []checkpoint
+	kept := keptStatements(ctx)
+	if kept == nil {
+		err := db.NewSelect().Model(&cps).Scan(ctx)
+		return cps, err
+	}
+	st, err := kept(ctx, "SELECT name, version, position FROM projection_checkpoints")
+	if err != nil {
+		return nil, err
+	}
+	rows, err := st.QueryContext(ctx)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var c checkpoint
+		if err := rows.Scan(&c.Name, &c.Version, &c.Position); err != nil {
+			return nil, err
+		}
+		cps = append(cps, c)
+	}
+	return cps, rows.Err()
+}
+
+// advancesEvery tells whether names holds the name of every row in cps
+// (the whole checkpoint table, read in the same transaction).
+func advancesEvery(cps []checkpoint, names []string) bool {
+	moving := make(map[string]bool, len(names))
+	for _, n := range names {
+		moving[n] = true
+	}
+	for _, c := range cps {
+		if !moving[c.Name] {
+			return false
+		}
+	}
+	return true
 }
 
 // Setup creates the checkpoint table and every projection's tables, and

@@ -449,3 +449,62 @@ func TestReplayWritesFullStatementsAndTails(t *testing.T) {
 		}
 	})
 }
+
+// An append moves the checkpoints of the projections it applied, and only
+// those: not one already past its events, nor a row of a projection this
+// runner does not run (SQLite updates every row without a WHERE when all
+// of them move, which must not catch these).
+func TestCheckpointsMoveOnlyForTheProjectionsApplied(t *testing.T) {
+	h := newHarness(t)
+	ctx := context.Background()
+	if _, err := h.db.ExecContext(ctx, "INSERT INTO projection_checkpoints (name, version, position) VALUES ('retired', 1, 0)"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := h.db.ExecContext(ctx, "UPDATE projection_checkpoints SET position = 10 WHERE name = 'apis'"); err != nil {
+		t.Fatal(err)
+	}
+	h.apply(events.WorkspaceCreated{WorkspaceID: "ws_1", Name: "one"})
+	positions := func() map[string]int64 {
+		t.Helper()
+		rows, err := h.db.QueryContext(ctx, "SELECT name, position FROM projection_checkpoints")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer rows.Close()
+		out := map[string]int64{}
+		for rows.Next() {
+			var name string
+			var pos int64
+			if err := rows.Scan(&name, &pos); err != nil {
+				t.Fatal(err)
+			}
+			out[name] = pos
+		}
+		return out
+	}
+	for name, pos := range positions() {
+		want := int64(1)
+		switch name {
+		case "retired":
+			want = 0
+		case "apis":
+			want = 10
+		}
+		if pos != want {
+			t.Errorf("checkpoint %s at %d, want %d", name, pos, want)
+		}
+	}
+	// Without them every row moves.
+	if _, err := h.db.ExecContext(ctx, "DELETE FROM projection_checkpoints WHERE name = 'retired'"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := h.db.ExecContext(ctx, "UPDATE projection_checkpoints SET position = 1 WHERE name = 'apis'"); err != nil {
+		t.Fatal(err)
+	}
+	h.apply(events.WorkspaceCreated{WorkspaceID: "ws_2", Name: "two"})
+	for name, pos := range positions() {
+		if pos != 2 {
+			t.Errorf("checkpoint %s at %d, want 2", name, pos)
+		}
+	}
+}

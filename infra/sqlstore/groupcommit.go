@@ -236,7 +236,7 @@ func (s *Store) runGroup(ctx context.Context, group []*command, isolate bool) er
 	if pipelined {
 		ctx = DeferWrites(ctx)
 	}
-	return s.WithAppendLock(ctx, func(ctx context.Context, tx bun.Tx) error {
+	return s.appendTx(ctx, func(ctx context.Context, tx bun.Tx) error {
 		head, versions, err := s.heads(ctx, tx, group)
 		if err != nil {
 			return err
@@ -372,11 +372,7 @@ func (s *Store) write(ctx context.Context, tx bun.Tx, recs []events.Recorded, me
 		return err
 	}
 	if s.applier != nil {
-		apply := s.applier.Apply
-		if na, ok := s.applier.(newApplier); ok && pipelined {
-			apply = na.ApplyNew
-		}
-		if err := apply(ctx, tx, recs); err != nil {
+		if err := s.apply(ctx, tx, recs, pipelined); err != nil {
 			return fmt.Errorf("projecting %s: %w", recs[0].StreamID, err)
 		}
 	}
@@ -394,10 +390,13 @@ func (s *Store) heads(ctx context.Context, tx bun.Tx, group []*command) (int64, 
 			ids = append(ids, c.streamID)
 		}
 	}
-	rows, err := tx.QueryContext(ctx,
-		`SELECT 0, '', COALESCE(MAX(position), 0) FROM events
+	rows, kept, err := s.headsKept(ctx, ids) // SQLite: appendconn.go
+	if !kept {
+		rows, err = tx.QueryContext(ctx,
+			`SELECT 0, '', COALESCE(MAX(position), 0) FROM events
 		 UNION ALL
 		 SELECT 1, stream_id, MAX(stream_version) FROM events WHERE stream_id IN (?) GROUP BY stream_id`, bun.In(ids))
+	}
 	if err != nil {
 		return 0, nil, fmt.Errorf("reading stream versions: %w", err)
 	}
@@ -430,6 +429,9 @@ func (s *Store) heads(ctx context.Context, tx bun.Tx, group []*command) (int64, 
 // it (an older node during a rolling upgrade, under the same lock) goes on
 // after them instead of colliding.
 func (s *Store) insert(ctx context.Context, tx bun.Tx, recs []events.Recorded, metas []string) error {
+	if h := keptStmts(ctx); h != nil { // SQLite: appendconn.go
+		return s.insertKept(ctx, h, recs, metas)
+	}
 	pg := s.db.Kind == configs.KindPostgres
 	for start := 0; start < len(recs); start += insertChunk {
 		chunk := recs[start:min(start+insertChunk, len(recs))]
@@ -439,7 +441,7 @@ func (s *Store) insert(ctx context.Context, tx bun.Tx, recs []events.Recorded, m
 		if pg && last {
 			q.WriteString("WITH ins AS (")
 		}
-		q.WriteString("INSERT INTO events (position, stream_id, stream_version, name, version, payload, meta, occurred_at) VALUES ")
+		q.WriteString(insertVerb(pg) + " INTO events (position, stream_id, stream_version, name, version, payload, meta, occurred_at) VALUES ")
 		for i, r := range chunk {
 			if i > 0 {
 				q.WriteString(", ")
@@ -461,4 +463,15 @@ func (s *Store) insert(ctx context.Context, tx bun.Tx, recs []events.Recorded, m
 		}
 	}
 	return nil
+}
+
+// insertVerb is INSERT, on SQLite INSERT OR FAIL: a multi-row INSERT that
+// may abort keeps a statement journal (every page it changes, copied) to
+// undo itself alone, and a failed insert rolls back the whole group or the
+// command's savepoint anyway.
+func insertVerb(pg bool) string {
+	if pg {
+		return "INSERT"
+	}
+	return "INSERT OR FAIL"
 }

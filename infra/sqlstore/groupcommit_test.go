@@ -18,6 +18,7 @@ import (
 	"github.com/keyline/keyline/events"
 	"github.com/keyline/keyline/infra/sqlstore"
 	"github.com/keyline/keyline/infra/testenv"
+	"github.com/keyline/keyline/projections"
 )
 
 // gateApplier holds the appender inside the transaction of the append to
@@ -296,6 +297,42 @@ func TestGroupCommitSharesTransactions(t *testing.T) {
 	})
 }
 
+// A group of more streams than the SQLite appender keeps a versions query
+// for (maxKeptHeads, 16) reads them as well: a stale append among 20 still
+// fails alone.
+func TestGroupCommitOfManyStreams(t *testing.T) {
+	forEachStore(t, func(t *testing.T, db *sqlstore.DB) {
+		ctx := context.Background()
+		gate := &gateApplier{release: make(chan struct{})}
+		store := sqlstore.NewStore(db, gate, nil)
+		if _, err := store.Append(ctx, "s7", 0, events.Metadata{}, created("s7")); err != nil {
+			t.Fatal(err)
+		}
+		var appends []func() ([]events.Recorded, error)
+		for i := range 20 {
+			appends = append(appends, func() ([]events.Recorded, error) {
+				return store.Append(ctx, fmt.Sprintf("s%d", i), 0, events.Metadata{}, created(fmt.Sprint(i)))
+			})
+		}
+		outs := queueBehindGate(t, store, gate, appends)
+		close(gate.release)
+		for i, ch := range outs {
+			o := <-ch
+			switch {
+			case i == 8: // s7, created before
+				if !errors.Is(o.err, events.ErrVersionConflict) {
+					t.Fatalf("stale append to s7: %v, want ErrVersionConflict", o.err)
+				}
+			case o.err != nil:
+				t.Fatalf("append %d: %v", i, o.err)
+			}
+		}
+		if n, err := store.Count(ctx, nil, 0); err != nil || n != 21 {
+			t.Fatalf("log holds %d events (%v), want 21", n, err)
+		}
+	})
+}
+
 // Unheld, 16 writers appending as fast as they can still share commits.
 func TestGroupCommitUnderLoad(t *testing.T) {
 	forEachStore(t, func(t *testing.T, db *sqlstore.DB) {
@@ -361,6 +398,105 @@ func TestGroupCommitWithdrawnAppend(t *testing.T) {
 	})
 }
 
+// gatedLive holds its group behind gate, then applies the real projections.
+type gatedLive struct {
+	gate *gateApplier
+	live *projections.LiveApplier
+}
+
+func (g gatedLive) Apply(ctx context.Context, tx bun.Tx, recs []events.Recorded) error {
+	if err := g.gate.Apply(ctx, tx, recs); err != nil {
+		return err
+	}
+	return g.live.Apply(ctx, tx, recs)
+}
+
+// A command whose read-model insert fails part-way (its second key's hash
+// is taken) fails alone: the others of its group commit, and none of its
+// rows stay behind, neither those its own multi-row statements wrote
+// before the failing row (SQLite writes them INSERT OR FAIL, without a
+// statement journal to undo them) nor its events; alone in its group, it
+// commits nothing either.
+func TestGroupCommitProjectionFailureLeavesNoPartialRows(t *testing.T) {
+	forEachStore(t, func(t *testing.T, db *sqlstore.DB) {
+		ctx := context.Background()
+		runner := projections.NewRunner(projections.All())
+		gate := &gateApplier{release: make(chan struct{})}
+		store := sqlstore.NewStore(db, gatedLive{gate, projections.NewLiveApplier(runner)}, nil)
+		if err := runner.Setup(ctx, store); err != nil {
+			t.Fatal(err)
+		}
+		key := func(id, hash string) events.Event {
+			return events.KeyCreated{KeyID: id, WorkspaceID: "ws_1", APIID: "api_1", KeySpaceID: "ks_1", Hash: hash, Start: "s",
+				Enabled: true, Remaining: new(int64(3)), PermissionIDs: []string{"perm_1"}}
+		}
+		appendKeys := func(stream string, evs ...events.Event) func() ([]events.Recorded, error) {
+			return func() ([]events.Recorded, error) {
+				return store.Append(ctx, stream, 0, events.Metadata{}, evs...)
+			}
+		}
+		outs := queueBehindGate(t, store, gate, []func() ([]events.Recorded, error){
+			appendKeys("key_a", key("key_a", "ha")),
+			appendKeys("key_b", key("key_b", "hb"), key("key_c", "ha")), // key_c's hash is key_a's
+			appendKeys("key_d", key("key_d", "hd")),
+		})
+		close(gate.release)
+		got := make([]outcome, len(outs))
+		for i, ch := range outs {
+			got[i] = <-ch
+		}
+		for _, i := range []int{0, 1, 3} {
+			if got[i].err != nil {
+				t.Fatalf("append %d: %v", i, got[i].err)
+			}
+		}
+		if got[2].err == nil || !strings.Contains(got[2].err.Error(), "inserting") {
+			t.Fatalf("append of a taken hash: err = %v, want the keys projection's insert error", got[2].err)
+		}
+		// Alone in its group: one-command groups roll back whole.
+		if _, err := appendKeys("key_e", key("key_e", "he"), key("key_f", "hd"))(); err == nil {
+			t.Fatal("lone append of a taken hash committed")
+		}
+		rowsOf := func(table, column string) string {
+			t.Helper()
+			var ids []string
+			if err := db.Primary.NewSelect().Table(table).Column(column).Order(column).Scan(ctx, &ids); err != nil {
+				t.Fatal(err)
+			}
+			return strings.Join(ids, " ")
+		}
+		for _, c := range []struct{ table, column, want string }{
+			{"events", "stream_id", "gate key_a key_d"},
+			{"keys", "id", "key_a key_d"},
+			{"key_permissions", "key_id", "key_a key_d"},
+			{"key_credits", "key_id", "key_a key_d"},
+		} {
+			if got := rowsOf(c.table, c.column); got != c.want {
+				t.Errorf("%s holds %s, want %s", c.table, got, c.want)
+			}
+		}
+		if head, _ := store.Head(ctx, nil); head != 3 {
+			t.Fatalf("head %d, want 3: positions have gaps", head)
+		}
+		// The read model goes on from there.
+		if _, err := appendKeys("key_g", key("key_g", "hg"))(); err != nil {
+			t.Fatal(err)
+		}
+		if got := rowsOf("keys", "id"); got != "key_a key_d key_g" {
+			t.Fatalf("keys holds %s after the next append", got)
+		}
+		// Every projection's checkpoint is at the head.
+		var at4, all int
+		if err := db.Primary.QueryRowContext(ctx,
+			"SELECT COUNT(CASE WHEN position = 4 THEN 1 END), COUNT(*) FROM projection_checkpoints").Scan(&at4, &all); err != nil {
+			t.Fatal(err)
+		}
+		if all != len(projections.All()) || at4 != all {
+			t.Fatalf("%d of %d checkpoints at the head 4, want all %d", at4, all, len(projections.All()))
+		}
+	})
+}
+
 // BenchmarkAppendParallel measures appends from 16 goroutines per core to
 // a SQLite store (no projections): the log's own share of a write.
 func BenchmarkAppendParallel(b *testing.B) {
@@ -384,4 +520,33 @@ func BenchmarkAppendParallel(b *testing.B) {
 	})
 	st := store.AppendStats()
 	b.ReportMetric(float64(st.Appends)/float64(st.Commits), "appends/commit")
+}
+
+// On SQLite the appender keeps one connection while appends come and hands
+// it back to the pool once they stop: an idle store holds none.
+func TestAppenderHandsItsConnectionBack(t *testing.T) {
+	ctx := context.Background()
+	db, cleanup, err := sqlstore.Open(ctx, configs.Database{Primary: "sqlite:" + filepath.Join(t.TempDir(), "k.db")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(cleanup)
+	store := sqlstore.NewStore(db, nil, nil)
+	for i := range 20 {
+		id := fmt.Sprintf("s%d", i)
+		if _, err := store.Append(ctx, id, 0, events.Metadata{}, created(id)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if n := db.Primary.DB.Stats().InUse; n != 1 {
+		t.Fatalf("%d connections in use right after the appends, want the appender's 1", n)
+	}
+	testenv.Eventually(t, 10*time.Second, func() (bool, string) {
+		n := db.Primary.DB.Stats().InUse
+		return n == 0, fmt.Sprintf("%d connections in use", n)
+	})
+	// And takes one again for the next append.
+	if _, err := store.Append(ctx, "later", 0, events.Metadata{}, created("later")); err != nil {
+		t.Fatal(err)
+	}
 }

@@ -46,7 +46,8 @@ type Store struct {
 	committed []func([]events.Recorded)
 	observers []func(d time.Duration, events int, err error)
 
-	appender appender // the group commit (groupcommit.go)
+	appender   appender   // the group commit (groupcommit.go)
+	appendConn appendConn // the appender's connection on SQLite (appendconn.go)
 
 	tracer trace.Tracer // nil unless Trace was called
 }
