@@ -267,68 +267,53 @@ func (r *heldRows) Next(dest []driver.Value) error {
 // database/sql rows give for its type (stdlib's Rows.Next), so a scan
 // cannot tell which way the rows came.
 func sqlValueDecoder(m *pgtype.Map, oid uint32, format int16) func([]byte) (driver.Value, error) {
-	scan := func(dst any) func([]byte) error {
-		plan := m.PlanScan(oid, format, dst)
-		return func(src []byte) error { return plan.Scan(src, dst) }
-	}
 	switch oid {
 	case pgtype.BoolOID:
-		var d bool
-		s := scan(&d)
-		return func(src []byte) (driver.Value, error) { err := s(src); return d, err }
+		return scanned[bool](m, oid, format)
 	case pgtype.ByteaOID, pgtype.JSONOID, pgtype.JSONBOID, pgtype.XMLOID:
 		return func(src []byte) (driver.Value, error) {
-			var d []byte
-			err := scan(&d)(src)
+			var d []byte // a new slice each time: rows keep their values
+			err := m.PlanScan(oid, format, &d).Scan(src, &d)
 			return d, err
 		}
 	case pgtype.Int2OID, pgtype.Int4OID, pgtype.Int8OID:
-		var d int64
-		s := scan(&d)
-		return func(src []byte) (driver.Value, error) { err := s(src); return d, err }
+		return scanned[int64](m, oid, format)
 	case pgtype.Float4OID, pgtype.Float8OID:
-		var d float64
-		s := scan(&d)
-		return func(src []byte) (driver.Value, error) { err := s(src); return d, err }
+		return scanned[float64](m, oid, format)
 	case pgtype.CIDOID, pgtype.OIDOID, pgtype.XIDOID:
-		var d pgtype.Uint32
-		s := scan(&d)
-		return func(src []byte) (driver.Value, error) {
-			if err := s(src); err != nil {
-				return nil, err
-			}
-			return d.Value()
-		}
+		return valued[pgtype.Uint32](m, oid, format)
 	case pgtype.DateOID:
-		var d pgtype.Date
-		s := scan(&d)
-		return func(src []byte) (driver.Value, error) {
-			if err := s(src); err != nil {
-				return nil, err
-			}
-			return d.Value()
-		}
+		return valued[pgtype.Date](m, oid, format)
 	case pgtype.TimestampOID:
-		var d pgtype.Timestamp
-		s := scan(&d)
-		return func(src []byte) (driver.Value, error) {
-			if err := s(src); err != nil {
-				return nil, err
-			}
-			return d.Value()
-		}
+		return valued[pgtype.Timestamp](m, oid, format)
 	case pgtype.TimestamptzOID:
-		var d pgtype.Timestamptz
-		s := scan(&d)
-		return func(src []byte) (driver.Value, error) {
-			if err := s(src); err != nil {
-				return nil, err
-			}
-			return d.Value()
-		}
+		return valued[pgtype.Timestamptz](m, oid, format)
 	default:
-		var d string
-		s := scan(&d)
-		return func(src []byte) (driver.Value, error) { err := s(src); return d, err }
+		return scanned[string](m, oid, format)
+	}
+}
+
+// scanned decodes a column into a T, which is its driver.Value.
+func scanned[T any](m *pgtype.Map, oid uint32, format int16) func([]byte) (driver.Value, error) {
+	var d T
+	plan := m.PlanScan(oid, format, &d)
+	return func(src []byte) (driver.Value, error) {
+		err := plan.Scan(src, &d)
+		return d, err
+	}
+}
+
+// valued decodes a column into a pgtype T and answers with its Value.
+func valued[T any, PT interface {
+	*T
+	driver.Valuer
+}](m *pgtype.Map, oid uint32, format int16) func([]byte) (driver.Value, error) {
+	var d T
+	plan := m.PlanScan(oid, format, PT(&d))
+	return func(src []byte) (driver.Value, error) {
+		if err := plan.Scan(src, PT(&d)); err != nil {
+			return nil, err
+		}
+		return PT(&d).Value()
 	}
 }
