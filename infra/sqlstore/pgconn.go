@@ -28,8 +28,8 @@ import (
 // types to send a []byte into a json column.
 //
 // An append transaction's writes travel together (DeferWrites). A group
-// commit's transaction is BEGIN, the append lock, two reads, then only writes
-// whose answers nobody looks at (the events, the inline projections, the
+// commit's transaction is BEGIN, the append lock, the heads read, then only
+// writes whose answers nobody looks at (the events, the inline projections, the
 // checkpoints, the outbox) and COMMIT. In a context marked by DeferWrites,
 // BEGIN and every statement without arguments are held back on the
 // connection and sent with whatever comes next as one multi-statement simple
