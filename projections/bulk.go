@@ -135,13 +135,6 @@ func writeLinks[R any](ctx context.Context, db bun.IDB, l *links, row func(a, b 
 // others event by event. It then moves their checkpoints to the last
 // position. It runs in the caller's transaction.
 func (r *Runner) rebuildBulk(ctx context.Context, tx bun.Tx, log Log, ps []Projection, onBatch func(int64)) error {
-	if tx.Dialect().Name() == dialect.SQLite {
-		restore, err := sqliteReplaySettings(ctx, tx)
-		if err != nil {
-			return err
-		}
-		defer restore()
-	}
 	var bulks []Bulk
 	var bulkNames []string
 	var others []Projection
@@ -178,6 +171,17 @@ func (r *Runner) rebuildBulk(ctx context.Context, tx bun.Tx, log Log, ps []Proje
 	if err != nil {
 		return err
 	}
+	// SQLite's page cache grows for the writes only: read through a large
+	// cache, every page of the log is a new allocation in the driver's C
+	// heap, where the default cache reuses its few pages; the fold of a
+	// 1M-event log took 8.4–9.7 s that way against 13.6 s.
+	if tx.Dialect().Name() == dialect.SQLite {
+		restore, err := sqliteReplaySettings(ctx, tx)
+		if err != nil {
+			return err
+		}
+		defer restore()
+	}
 	for i, b := range bulks {
 		if err := b.Write(ctx, tx); err != nil {
 			return fmt.Errorf("writing %s: %w", bulkNames[i], err)
@@ -198,28 +202,20 @@ func (r *Runner) rebuildBulk(ctx context.Context, tx bun.Tx, log Log, ps []Proje
 }
 
 // readLog hands every page of the log, decoded, to fold in order. With
-// ahead, the next page is read and decoded while fold works on the current
-// one: reading and decoding are about half of a replay's CPU, and the fold
-// never touches the database, so the two use both cores. Without ahead
-// (fold runs statements on tx, which cannot serve two goroutines at once)
-// the pages are read in turn.
+// ahead, reading, decoding and folding are three stages that work on
+// consecutive pages at once: each takes about a third of a replay's CPU
+// before the tables are written, and the fold never touches the database,
+// so the stages keep both cores busy. Without ahead (fold runs statements
+// on tx, which cannot serve two goroutines at once) the pages are read,
+// decoded and folded in turn.
 func readLog(ctx context.Context, tx bun.Tx, log Log, ahead bool, fold func([]events.Recorded, []events.Event) error) error {
-	type page struct {
-		recs    []events.Recorded
-		decoded []events.Event
-		err     error
-	}
 	read := func(after int64) page {
 		recs, err := log.ReadAfter(ctx, tx, after, replayPage)
-		if err != nil {
-			return page{err: err}
-		}
-		decoded, err := decodeAll(recs)
-		return page{recs: recs, decoded: decoded, err: err}
+		return page{recs: recs, err: err}
 	}
 	if !ahead {
 		for after := int64(0); ; {
-			p := read(after)
+			p := read(after).decode()
 			if p.err != nil || len(p.recs) == 0 {
 				return p.err
 			}
@@ -230,29 +226,50 @@ func readLog(ctx context.Context, tx bun.Tx, log Log, ahead bool, fold func([]ev
 		}
 	}
 	ctx, cancel := context.WithCancel(ctx)
-	pages := make(chan page, 1)
+	raw, decoded := make(chan page, 1), make(chan page, 1)
+	// send hands p on unless the fold has stopped; it reports whether a
+	// stage should go on after p.
+	send := func(to chan<- page, p page) bool {
+		select {
+		case to <- p:
+		case <-ctx.Done():
+			return false
+		}
+		return p.err == nil && len(p.recs) > 0
+	}
 	go func() {
-		defer close(pages)
+		defer close(raw)
 		for after := int64(0); ; {
 			p := read(after)
-			select {
-			case pages <- p:
-			case <-ctx.Done():
-				return
+			if false {
+				p = p.decode()
 			}
-			if p.err != nil || len(p.recs) == 0 {
+			if !send(raw, p) {
 				return
 			}
 			after = p.recs[len(p.recs)-1].Position
 		}
 	}()
-	// The reader must be gone before the caller uses tx again.
-	defer func() {
-		cancel()
-		for range pages {
+	go func() {
+		defer close(decoded)
+		for p := range raw {
+			if true {
+				p = p.decode()
+			}
+			if !send(decoded, p) {
+				return
+			}
 		}
 	}()
-	for p := range pages {
+	// Both stages must be gone before the caller uses tx again.
+	defer func() {
+		cancel()
+		for range decoded {
+		}
+		for range raw {
+		}
+	}()
+	for p := range decoded {
 		if p.err != nil || len(p.recs) == 0 {
 			return p.err
 		}
@@ -261,6 +278,20 @@ func readLog(ctx context.Context, tx bun.Tx, log Log, ahead bool, fold func([]ev
 		}
 	}
 	return nil
+}
+
+// page is one read of the log during a replay.
+type page struct {
+	recs    []events.Recorded
+	decoded []events.Event
+	err     error
+}
+
+func (p page) decode() page {
+	if p.err == nil {
+		p.decoded, p.err = decodeAll(p.recs)
+	}
+	return p
 }
 
 // replayPage is how many events one read of the log returns during a

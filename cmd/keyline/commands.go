@@ -270,6 +270,11 @@ Projections: ` + strings.Join(names, ", "),
 }
 
 func replay(ctx context.Context, config, name string, stdout, stderr io.Writer) error {
+	// A replay allocates as a busy server does (a decoded event dies once
+	// it is folded) while it holds the whole read model in memory: at Go's
+	// default target every collection marks that model again, several
+	// times a second.
+	runtime.TuneGC()
 	admin, cleanup, err := openAdmin(ctx, config, stderr)
 	if err != nil {
 		return err

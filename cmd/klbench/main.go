@@ -71,6 +71,7 @@ type options struct {
 	ratioRounds   int
 	onlyRatios    bool
 	replayEvents  int
+	replayRounds  int
 	onlyReplay    bool
 	replayProfile string
 	// createKeyProfile is where the closed-loop createKey phases write a
@@ -118,6 +119,7 @@ func main() {
 	flag.IntVar(&o.ratioRounds, "ratio-rounds", 1, "rounds of the ratios phase (verifyKey and ratelimit.limit over the bare handler, embedded default next to Redis mode, klbench loader and wrk alternating); 0 skips it")
 	flag.BoolVar(&o.onlyRatios, "only-ratios", false, "run only the ratios phase")
 	flag.IntVar(&o.replayEvents, "replay-events", 1_000_000, "events in the generated log the replay phase rebuilds from (0 skips the phase)")
+	flag.IntVar(&o.replayRounds, "replay-rounds", 1, "replays of the generated log on each database, alternating; the median rate is judged")
 	flag.StringVar(&o.replayProfile, "replay-cpuprofile", "", "write a CPU profile of each database's replay to this file (DB in the name becomes SQLite or PostgreSQL)")
 	flag.StringVar(&o.createKeyProfile, "createkey-cpuprofile", "", "write a CPU profile of each closed-loop createKey phase to this file (DB in the name becomes SQLite or PostgreSQL)")
 	flag.BoolVar(&o.onlyReplay, "only-replay", false, "run the replay phase alone")
@@ -429,7 +431,7 @@ func run(o options) error {
 	}
 	if o.replayEvents > 0 && o.wants("replay") {
 		fmt.Println()
-		return runReplay(ctx, tmp, o.pgURL, o.replayEvents, o.replayProfile)
+		return runReplay(ctx, tmp, o.pgURL, o.replayEvents, max(1, o.replayRounds), o.replayProfile)
 	}
 	return nil
 }

@@ -3,7 +3,6 @@ package sqlstore
 import (
 	"context"
 	"database/sql"
-	"database/sql/driver"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -81,13 +80,12 @@ func connect(kind configs.DatabaseKind, dsn string) (*bun.DB, error) {
 		if err != nil {
 			return nil, err
 		}
-		var connector driver.Connector = stdlib.GetConnector(*cfg)
-		if cfg.DefaultQueryExecMode == pgx.QueryExecModeCacheStatement {
-			// pgx's default; a DSN that names another mode (a pooler's
-			// simple_protocol) keeps it for every statement.
-			connector = pgConnector{connector}
-		}
-		sqldb := sql.OpenDB(connector)
+		// pgx's default mode gets pgConn's savings; a DSN that names another
+		// mode (a pooler's simple_protocol) keeps it for every statement.
+		sqldb := sql.OpenDB(pgConnector{
+			Connector: stdlib.GetConnector(*cfg),
+			plain:     cfg.DefaultQueryExecMode != pgx.QueryExecModeCacheStatement,
+		})
 		// Appends go through one appender (one connection at a time) and a
 		// verification holds a connection for one short UPDATE, so a small
 		// pool saturates the primary already;

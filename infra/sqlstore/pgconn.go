@@ -42,8 +42,13 @@ import (
 // again without holding anything back, where each statement answers for
 // itself.
 
-// pgConnector hands out pgConns.
-type pgConnector struct{ driver.Connector }
+// pgConnector hands out pgConns. With plain (a DSN that names its own
+// query exec mode, as a pooler's simple_protocol) they keep that mode for
+// every statement and hold nothing back; they only add COPY (CopyQuery).
+type pgConnector struct {
+	driver.Connector
+	plain bool
+}
 
 func (c pgConnector) Connect(ctx context.Context) (driver.Conn, error) {
 	conn, err := c.Connector.Connect(ctx)
@@ -51,7 +56,7 @@ func (c pgConnector) Connect(ctx context.Context) (driver.Conn, error) {
 		return nil, err
 	}
 	if pc, ok := conn.(*stdlib.Conn); ok {
-		return &pgConn{Conn: pc}, nil
+		return &pgConn{Conn: pc, plain: c.plain}, nil
 	}
 	return conn, nil
 }
@@ -91,6 +96,7 @@ func (deferredResult) RowsAffected() (int64, error) { return 0, errDeferredResul
 // a connection from one goroutine at a time, so its fields need no lock.
 type pgConn struct {
 	*stdlib.Conn
+	plain bool
 
 	// deferring is set from a deferred BEGIN to its COMMIT or ROLLBACK.
 	deferring bool
@@ -104,7 +110,7 @@ type pgConn struct {
 }
 
 func (c *pgConn) BeginTx(ctx context.Context, opts driver.TxOptions) (driver.Tx, error) {
-	if !writesDeferred(ctx) || opts.Isolation != driver.IsolationLevel(0) || opts.ReadOnly {
+	if c.plain || !writesDeferred(ctx) || opts.Isolation != driver.IsolationLevel(0) || opts.ReadOnly {
 		return c.Conn.BeginTx(ctx, opts)
 	}
 	c.deferring, c.begun, c.txCtx = true, false, ctx
@@ -114,6 +120,11 @@ func (c *pgConn) BeginTx(ctx context.Context, opts driver.TxOptions) (driver.Tx,
 }
 
 func (c *pgConn) ExecContext(ctx context.Context, query string, args []driver.NamedValue) (driver.Result, error) {
+	if query == CopyQuery && len(args) == 1 {
+		if rows, ok := args[0].Value.(CopyRows); ok {
+			return c.copyFrom(ctx, rows)
+		}
+	}
 	if c.deferring && len(args) == 0 && writesDeferred(ctx) {
 		c.held.WriteString(query)
 		c.held.WriteString(";\n")
@@ -132,7 +143,7 @@ func (c *pgConn) QueryContext(ctx context.Context, query string, args []driver.N
 	if err := c.flush(ctx); err != nil {
 		return nil, err
 	}
-	if len(args) == 0 {
+	if len(args) == 0 && !c.plain {
 		// Execs without arguments already use the simple protocol.
 		args = []driver.NamedValue{{Ordinal: 1, Value: pgx.QueryExecModeExec}}
 	}
@@ -316,4 +327,32 @@ func valued[T any, PT interface {
 		}
 		return PT(&d).Value()
 	}
+}
+
+// CopyQuery is the query of an Exec whose only argument is a CopyRows: the
+// rows go to the server with PostgreSQL's COPY protocol, on the connection
+// (and in the transaction) the Exec runs on. database/sql has no COPY of
+// its own; this keeps a bulk load inside the caller's transaction.
+const CopyQuery = "COPY"
+
+// CopyRows is a table's rows for COPY: the row source pgx's CopyFrom reads
+// (it encodes the next rows while the server stores the last ones), and
+// the table and columns they go to.
+type CopyRows interface {
+	CopyTable() string
+	CopyColumns() []string
+	Next() bool
+	Values() ([]any, error)
+	Err() error
+}
+
+func (c *pgConn) copyFrom(ctx context.Context, rows CopyRows) (driver.Result, error) {
+	if err := c.flush(ctx); err != nil {
+		return nil, err
+	}
+	n, err := c.Conn.Conn().CopyFrom(ctx, pgx.Identifier{rows.CopyTable()}, rows.CopyColumns(), rows)
+	if err != nil {
+		return nil, fmt.Errorf("copying rows into %s: %w", rows.CopyTable(), err)
+	}
+	return driver.RowsAffected(n), nil
 }
