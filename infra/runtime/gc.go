@@ -14,7 +14,8 @@ import (
 // two cores its mark phase takes CPU straight from the requests: in `make
 // bench`, 400 served about a third more verifications per second than 100.
 // The price is a heap up to five times the live data, which GOMEMLIMIT
-// caps when memory is tight.
+// caps when memory is tight. `keyline replay` runs with it too: it holds
+// the whole read model while every decoded event dies once folded.
 const ServerGCPercent = 400
 
 // TuneGC applies ServerGCPercent when the operator has not chosen a GOGC,
