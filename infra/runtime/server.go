@@ -194,14 +194,20 @@ func (s *Server) Run(ctx context.Context) error {
 	// The cluster is not supervised: its only error is "this node must not
 	// run" (e.g. a duplicate node ID), which stops the process.
 	fatal := make(chan error, 1)
+	clusterCtx, stopCluster := context.WithCancel(bg)
+	defer stopCluster()
+	clusterDone := make(chan struct{})
 	if s.Cluster != nil {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			if err := s.Cluster.Run(bg); err != nil {
+			defer close(clusterDone)
+			if err := s.Cluster.Run(clusterCtx); err != nil {
 				fatal <- err
 			}
 		}()
+	} else {
+		close(clusterDone)
 	}
 	httpCtx, stopHTTP := context.WithCancel(context.Background())
 	defer stopHTTP()
@@ -224,6 +230,11 @@ func (s *Server) Run(ctx context.Context) error {
 	err := s.HTTP.Serve(httpCtx)
 	stopHTTP()
 	fatalErr := <-stopped
+	// The cluster's loops end first (its record sink sends what it still
+	// holds), then its connections close: closing the Redis publisher
+	// while the sink could still publish was a data race.
+	stopCluster()
+	<-clusterDone
 	s.Cluster.Shutdown(rpcDrain)
 	cancel()
 	wg.Wait()
