@@ -241,9 +241,6 @@ func readLog(ctx context.Context, tx bun.Tx, log Log, ahead bool, fold func([]ev
 		defer close(raw)
 		for after := int64(0); ; {
 			p := read(after)
-			if false {
-				p = p.decode()
-			}
 			if !send(raw, p) {
 				return
 			}
@@ -253,10 +250,7 @@ func readLog(ctx context.Context, tx bun.Tx, log Log, ahead bool, fold func([]ev
 	go func() {
 		defer close(decoded)
 		for p := range raw {
-			if true {
-				p = p.decode()
-			}
-			if !send(decoded, p) {
+			if !send(decoded, p.decode()) {
 				return
 			}
 		}
