@@ -75,7 +75,13 @@ type appender struct {
 	queue   []*command
 	running bool // a drain goroutine is on the queue
 
-	groups, commands atomic.Int64 // committed transactions, and the appends they held
+	// headAfter is one more than the log's head as this process's last
+	// group left it, 0 when that is not known; guessAfter (Unix ns) delays
+	// guessing after a wrong guess. See groupGuessed.
+	headAfter, guessAfter atomic.Int64
+
+	groups, commands    atomic.Int64 // committed transactions, and the appends they held
+	guessed, misguessed atomic.Int64 // groups committed on a guess, and wrong guesses
 }
 
 // AppendStats counts what the group commit of this process did.
@@ -85,11 +91,17 @@ type AppendStats struct {
 	// Appends is the number of appends they committed: Appends / Commits
 	// is the mean group size.
 	Appends int64
+	// Guessed is how many of the commits read nothing first (PostgreSQL:
+	// the head guessed, see groupGuessed); WrongGuesses is how many
+	// groups ran again because the guess was refused.
+	Guessed, WrongGuesses int64
 }
 
 // AppendStats returns the counters of the store's group commit.
 func (s *Store) AppendStats() AppendStats {
-	return AppendStats{Commits: s.appender.groups.Load(), Appends: s.appender.commands.Load()}
+	a := &s.appender
+	return AppendStats{Commits: a.groups.Load(), Appends: a.commands.Load(),
+		Guessed: a.guessed.Load(), WrongGuesses: a.misguessed.Load()}
 }
 
 // Pending is the number of appends waiting for the next group.
@@ -173,9 +185,19 @@ func (s *Store) commitGroup(group []*command) {
 	// its cancellation: one caller leaving must not roll back the others.
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(group[0].ctx), groupTimeout)
 	defer cancel()
-	err := s.runGroup(ctx, group, false)
+	mode := s.appender.firstMode(s.db.Kind, time.Now())
+	err := s.runGroup(ctx, group, mode)
+	if mode == groupGuessed && (refusedDeferred(err) || errors.Is(err, errIsolate) || errors.Is(err, errOneFailed)) {
+		// The guess may have been wrong (another process appended, or a
+		// command's stream moved): decide again on what the log holds.
+		s.appender.pauseGuessing(time.Now())
+		s.appender.misguessed.Add(1)
+		mode = groupPipelined
+		err = s.runGroup(ctx, group, mode)
+	}
 	if errors.Is(err, errIsolate) || refusedDeferred(err) {
-		err = s.runGroup(ctx, group, true)
+		mode = groupIsolated
+		err = s.runGroup(ctx, group, mode)
 	}
 	committed := 0
 	switch {
@@ -197,6 +219,9 @@ func (s *Store) commitGroup(group []*command) {
 	if committed > 0 {
 		s.appender.groups.Add(1)
 		s.appender.commands.Add(int64(committed))
+		if mode == groupGuessed {
+			s.appender.guessed.Add(1)
+		}
 	}
 	s.mu.RLock()
 	hooks := s.committed
@@ -224,23 +249,81 @@ func (s *Store) observe(c *command, err error) {
 	}
 }
 
+// groupMode is how runGroup learns the log's head and the streams'
+// versions, and how it writes.
+type groupMode int
+
+const (
+	// groupPipelined reads the head and versions in the transaction; on
+	// PostgreSQL the writes then travel with the COMMIT (DeferWrites).
+	groupPipelined groupMode = iota
+	// groupGuessed (PostgreSQL) reads nothing: the head is the one this
+	// process committed last and each stream is where its first command
+	// expects it, so the whole transaction, lock and COMMIT included, is
+	// one round trip. A wrong guess cannot commit: a statement held back
+	// with the writes divides by zero unless the head is the guessed one,
+	// and the next version of a moved stream already exists (UNIQUE
+	// (stream_id, stream_version)); the server refuses the group and
+	// commitGroup runs it again pipelined.
+	groupGuessed
+	// groupIsolated reads like groupPipelined and writes each command
+	// inside a savepoint of its own.
+	groupIsolated
+)
+
+// guessPause is how long a wrong guess keeps the appender reading the head
+// again: another process appending steadily would otherwise make every
+// other group run twice.
+const guessPause = time.Second
+
+// firstMode is the mode a group starts in: guessed when this process knows
+// the head (it committed the last group itself) and no guess failed lately.
+func (a *appender) firstMode(kind configs.DatabaseKind, now time.Time) groupMode {
+	if kind != configs.KindPostgres || a.headAfter.Load() == 0 || now.UnixNano() < a.guessAfter.Load() {
+		return groupPipelined
+	}
+	return groupGuessed
+}
+
+// pauseGuessing forgets the head and reads it for guessPause.
+func (a *appender) pauseGuessing(now time.Time) {
+	a.headAfter.Store(0)
+	a.guessAfter.Store(now.Add(guessPause).UnixNano())
+}
+
 // runGroup is one transaction over group. Commands that fail alone get
 // their error in c.err; the returned error concerns the whole group (and
-// then nothing committed). With isolate, each accepted command's events
-// are inserted and projected inside a savepoint of their own. Without it,
-// on PostgreSQL, the group's writes travel with its COMMIT (DeferWrites):
-// a statement the server refuses then fails the whole group with a
-// DeferredError, and commitGroup runs it again isolated.
-func (s *Store) runGroup(ctx context.Context, group []*command, isolate bool) error {
+// then nothing committed). Isolated, each accepted command's events are
+// inserted and projected inside a savepoint of their own. Otherwise, on
+// PostgreSQL, the group's writes travel with its COMMIT (DeferWrites): a
+// statement the server refuses then fails the whole group with a
+// DeferredError, and commitGroup runs it again (see groupMode).
+func (s *Store) runGroup(ctx context.Context, group []*command, mode groupMode) error {
+	isolate := mode == groupIsolated
 	pipelined := !isolate && s.db.Kind == configs.KindPostgres
 	if pipelined {
 		ctx = DeferWrites(ctx)
 	}
-	return s.appendTx(ctx, func(ctx context.Context, tx bun.Tx) error {
-		head, versions, err := s.heads(ctx, tx, group)
-		if err != nil {
+	final := int64(-1)
+	err := s.appendTx(ctx, func(ctx context.Context, tx bun.Tx) error {
+		var (
+			head     int64
+			versions map[string]int64
+			err      error
+		)
+		if mode == groupGuessed {
+			head, versions = s.appender.headAfter.Load()-1, guessedVersions(group)
+			// Held back like the writes: the transaction fails unless the
+			// head is the guessed one. The primary key would refuse most
+			// wrong guesses anyway; this one does not depend on positions
+			// being gap-free.
+			if _, err := tx.ExecContext(ctx, "SELECT 1 / (COALESCE(MAX(position), 0) = ?)::int FROM events", head); err != nil {
+				return fmt.Errorf("checking the head: %w", err)
+			}
+		} else if head, versions, err = s.heads(ctx, tx, group); err != nil {
 			return err
 		}
+		defer func() { final = head }()
 		var recs []events.Recorded
 		var metas []string // recs' metadata, encoded
 		accepted := 0
@@ -292,6 +375,26 @@ func (s *Store) runGroup(ctx context.Context, group []*command, isolate bool) er
 		}
 		return nil
 	})
+	// Whatever failed, the head is not known for sure (a COMMIT lost on
+	// the network may have committed): the next group reads it.
+	if err != nil || final < 0 {
+		s.appender.headAfter.Store(0)
+	} else {
+		s.appender.headAfter.Store(final + 1)
+	}
+	return err
+}
+
+// guessedVersions takes each stream of group to be where its first command
+// expects it.
+func guessedVersions(group []*command) map[string]int64 {
+	versions := make(map[string]int64, len(group))
+	for _, c := range group {
+		if _, ok := versions[c.streamID]; !ok {
+			versions[c.streamID] = c.expected
+		}
+	}
+	return versions
 }
 
 // record assigns c's events their positions after head and their stream

@@ -241,6 +241,106 @@ func TestGroupCommitRefusedAtCommitFailsAlone(t *testing.T) {
 	})
 }
 
+// On PostgreSQL a group after this process's own commit reads nothing and
+// guesses the head and the streams' versions. A wrong guess never commits:
+// after another process appended, and with a stale expected version, the
+// group runs again on what the log holds, the stale append fails alone
+// with ErrVersionConflict, and positions stay gap-free.
+func TestGroupCommitWrongGuessesRunAgain(t *testing.T) {
+	forEachStore(t, func(t *testing.T, db *sqlstore.DB) {
+		ctx := context.Background()
+		mine := sqlstore.NewStore(db, nil, nil)
+		other := sqlstore.NewStore(db, nil, nil) // another process on the same database
+		step := func(store *sqlstore.Store, stream string, expected int64, wantPos int64) {
+			t.Helper()
+			recs, err := store.Append(ctx, stream, expected, events.Metadata{}, created(stream))
+			if err != nil || len(recs) != 1 || recs[0].Position != wantPos || recs[0].StreamVersion != expected+1 {
+				t.Fatalf("append to %s@%d: %+v, %v; want position %d", stream, expected, recs, err, wantPos)
+			}
+		}
+		step(mine, "a", 0, 1)  // head unknown: read
+		step(mine, "a", 1, 2)  // guessed right
+		step(other, "b", 0, 3) // the head moves under mine's guess
+		step(mine, "a", 2, 4)  // guessed wrong (head 2): runs again
+		if _, err := mine.Append(ctx, "a", 2, events.Metadata{}, created("a")); !errors.Is(err, events.ErrVersionConflict) {
+			t.Fatalf("stale append: %v, want ErrVersionConflict", err)
+		}
+		step(mine, "c", 0, 5)
+
+		st := mine.AppendStats()
+		if st.Commits != 4 || st.Appends != 4 {
+			t.Fatalf("stats %+v, want 4 appends in 4 commits", st)
+		}
+		if db.Kind == configs.KindPostgres {
+			// Guessed: the second append. The fourth's guess was wrong, and
+			// the pause after it reads the head for the next second.
+			if st.Guessed != 1 || st.WrongGuesses != 1 {
+				t.Fatalf("stats %+v, want 1 commit on a guess and 1 wrong guess", st)
+			}
+		} else if st.Guessed != 0 || st.WrongGuesses != 0 {
+			t.Fatalf("stats %+v: SQLite does not guess", st)
+		}
+		recs, err := mine.ReadAfter(ctx, nil, 0, 100)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var got []string
+		for i, r := range recs {
+			if r.Position != int64(i)+1 {
+				t.Fatalf("event %d at position %d", i, r.Position)
+			}
+			got = append(got, fmt.Sprintf("%s@%d", r.StreamID, r.StreamVersion))
+		}
+		if strings.Join(got, " ") != "a@1 a@2 b@1 a@3 c@1" {
+			t.Fatalf("log holds %v", got)
+		}
+	})
+}
+
+// With the head known, a stale expected version alone makes the guess
+// wrong: the UNIQUE (stream_id, stream_version) refuses it and the group
+// runs again; the fresh appends of the same group commit.
+func TestGroupCommitStaleVersionInAGuessedGroup(t *testing.T) {
+	forEachStore(t, func(t *testing.T, db *sqlstore.DB) {
+		ctx := context.Background()
+		gate := &gateApplier{release: make(chan struct{})}
+		store := sqlstore.NewStore(db, gate, nil)
+		for _, s := range []string{"x", "y"} {
+			if _, err := store.Append(ctx, s, 0, events.Metadata{}, created(s)); err != nil {
+				t.Fatal(err)
+			}
+		}
+		appendTo := func(stream string, expected int64) func() ([]events.Recorded, error) {
+			return func() ([]events.Recorded, error) {
+				return store.Append(ctx, stream, expected, events.Metadata{}, created(stream))
+			}
+		}
+		outs := queueBehindGate(t, store, gate, []func() ([]events.Recorded, error){
+			appendTo("x", 1), appendTo("y", 0) /* stale */, appendTo("z", 0),
+		})
+		close(gate.release)
+		got := make([]outcome, len(outs))
+		for i, ch := range outs {
+			got[i] = <-ch
+		}
+		if got[0].err != nil || got[1].err != nil || got[3].err != nil {
+			t.Fatalf("fresh appends failed: %v, %v, %v", got[0].err, got[1].err, got[3].err)
+		}
+		if !errors.Is(got[2].err, events.ErrVersionConflict) {
+			t.Fatalf("stale append: %v, want ErrVersionConflict", got[2].err)
+		}
+		if got[1].recs[0].Position != 4 || got[3].recs[0].Position != 5 || got[1].recs[0].StreamVersion != 2 {
+			t.Fatalf("recorded %+v and %+v, want x@2 at 4 and z@1 at 5", got[1].recs[0], got[3].recs[0])
+		}
+		if st := store.AppendStats(); db.Kind == configs.KindPostgres && st.WrongGuesses != 1 {
+			t.Fatalf("stats %+v, want the group's guess refused once", st)
+		}
+		if n, err := store.Count(ctx, nil, 0); err != nil || n != 5 {
+			t.Fatalf("log holds %d events (%v), want 5", n, err)
+		}
+	})
+}
+
 // Concurrent appends share transactions: with the appender held, 15
 // appends queue up and commit in one transaction, and the commit hooks
 // still run once per append, in position order.
