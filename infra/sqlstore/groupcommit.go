@@ -304,7 +304,7 @@ func (s *Store) runGroup(ctx context.Context, group []*command, mode groupMode) 
 	if pipelined {
 		ctx = DeferWrites(ctx)
 	}
-	final := int64(-1)
+	var final int64 // the head after the group, once it is known
 	err := s.appendTx(ctx, func(ctx context.Context, tx bun.Tx) error {
 		var (
 			head     int64
@@ -377,7 +377,7 @@ func (s *Store) runGroup(ctx context.Context, group []*command, mode groupMode) 
 	})
 	// Whatever failed, the head is not known for sure (a COMMIT lost on
 	// the network may have committed): the next group reads it.
-	if err != nil || final < 0 {
+	if err != nil {
 		s.appender.headAfter.Store(0)
 	} else {
 		s.appender.headAfter.Store(final + 1)

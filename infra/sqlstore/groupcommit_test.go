@@ -103,6 +103,32 @@ func queueBehindGate(t *testing.T, store *sqlstore.Store, gate *gateApplier, app
 	return outs
 }
 
+// appendTo is an append of one event to stream at version expected, for
+// queueBehindGate; its request ID names the stream.
+func appendTo(ctx context.Context, store *sqlstore.Store, stream string, expected int64) func() ([]events.Recorded, error) {
+	return func() ([]events.Recorded, error) {
+		return store.Append(ctx, stream, expected, events.Metadata{RequestID: "req_" + stream}, created(stream))
+	}
+}
+
+// logStreams reads the whole log, fails t unless its positions run 1, 2, …
+// without a gap, and returns each event as stream@version.
+func logStreams(t *testing.T, store *sqlstore.Store) []string {
+	t.Helper()
+	recs, err := store.ReadAfter(context.Background(), nil, 0, 100)
+	if err != nil {
+		t.Fatal(err)
+	}
+	streams := make([]string, 0, len(recs))
+	for i, r := range recs {
+		if r.Position != int64(i)+1 {
+			t.Fatalf("event %d has position %d: %+v", i, r.Position, recs)
+		}
+		streams = append(streams, fmt.Sprintf("%s@%d", r.StreamID, r.StreamVersion))
+	}
+	return streams
+}
+
 // One group of appends: a stale expected version and a refused projection
 // each fail alone, the others commit together, two appends to one stream
 // within the group see each other in order, and positions stay gap-free.
@@ -114,18 +140,13 @@ func TestGroupCommitFailsConflictsAlone(t *testing.T) {
 		if _, err := store.Append(ctx, "moved", 0, events.Metadata{}, created("moved")); err != nil {
 			t.Fatal(err)
 		}
-		appendTo := func(stream string, expected int64) func() ([]events.Recorded, error) {
-			return func() ([]events.Recorded, error) {
-				return store.Append(ctx, stream, expected, events.Metadata{RequestID: "req_" + stream}, created(stream))
-			}
-		}
 		outs := queueBehindGate(t, store, gate, []func() ([]events.Recorded, error){
-			appendTo("a", 0),
-			appendTo("moved", 0), // stale: "moved" is at version 1
-			appendTo("a", 1),     // sees the first append to "a" of this group
-			appendTo("refused", 0),
-			appendTo("b", 0),
-			appendTo("a", 1), // stale now: the group moved "a" to 2
+			appendTo(ctx, store, "a", 0),
+			appendTo(ctx, store, "moved", 0), // stale: "moved" is at version 1
+			appendTo(ctx, store, "a", 1),     // sees the first append to "a" of this group
+			appendTo(ctx, store, "refused", 0),
+			appendTo(ctx, store, "b", 0),
+			appendTo(ctx, store, "a", 1), // stale now: the group moved "a" to 2
 		})
 		before := store.AppendStats()
 		close(gate.release)
@@ -163,17 +184,7 @@ func TestGroupCommitFailsConflictsAlone(t *testing.T) {
 			t.Fatalf("stats went from %+v to %+v, want 2 commits (the gate's, then the group's) of 4 appends", before, after)
 		}
 		// The log holds exactly the committed events, positions without gaps.
-		recs, err := store.ReadAfter(ctx, nil, 0, 100)
-		if err != nil {
-			t.Fatal(err)
-		}
-		var streams []string
-		for i, r := range recs {
-			if r.Position != int64(i)+1 {
-				t.Fatalf("event %d has position %d: %+v", i, r.Position, recs)
-			}
-			streams = append(streams, fmt.Sprintf("%s@%d", r.StreamID, r.StreamVersion))
-		}
+		streams := logStreams(t, store)
 		if got, want := strings.Join(streams, " "), "moved@1 gate@1 a@1 a@2 b@1"; got != want {
 			t.Fatalf("log holds %s, want %s", got, want)
 		}
@@ -185,8 +196,8 @@ func TestGroupCommitFailsConflictsAlone(t *testing.T) {
 		}
 		// The positions drawn go on from the head after a failed group.
 		next, err := store.Append(ctx, "c", 0, events.Metadata{}, created("c"))
-		if err != nil || next[0].Position != int64(len(recs))+1 {
-			t.Fatalf("next append: %+v, %v; want position %d", next, err, len(recs)+1)
+		if err != nil || next[0].Position != int64(len(streams))+1 {
+			t.Fatalf("next append: %+v, %v; want position %d", next, err, len(streams)+1)
 		}
 	})
 }
@@ -200,13 +211,8 @@ func TestGroupCommitRefusedAtCommitFailsAlone(t *testing.T) {
 		ctx := context.Background()
 		gate := &gateApplier{release: make(chan struct{})}
 		store := sqlstore.NewStore(db, gate, nil)
-		appendTo := func(stream string) func() ([]events.Recorded, error) {
-			return func() ([]events.Recorded, error) {
-				return store.Append(ctx, stream, 0, events.Metadata{}, created(stream))
-			}
-		}
 		outs := queueBehindGate(t, store, gate, []func() ([]events.Recorded, error){
-			appendTo("a"), appendTo("refusedlate"), appendTo("b"),
+			appendTo(ctx, store, "a", 0), appendTo(ctx, store, "refusedlate", 0), appendTo(ctx, store, "b", 0),
 		})
 		close(gate.release)
 		got := make([]outcome, len(outs))
@@ -280,18 +286,7 @@ func TestGroupCommitWrongGuessesRunAgain(t *testing.T) {
 		} else if st.Guessed != 0 || st.WrongGuesses != 0 {
 			t.Fatalf("stats %+v: SQLite does not guess", st)
 		}
-		recs, err := mine.ReadAfter(ctx, nil, 0, 100)
-		if err != nil {
-			t.Fatal(err)
-		}
-		var got []string
-		for i, r := range recs {
-			if r.Position != int64(i)+1 {
-				t.Fatalf("event %d at position %d", i, r.Position)
-			}
-			got = append(got, fmt.Sprintf("%s@%d", r.StreamID, r.StreamVersion))
-		}
-		if strings.Join(got, " ") != "a@1 a@2 b@1 a@3 c@1" {
+		if got := logStreams(t, mine); strings.Join(got, " ") != "a@1 a@2 b@1 a@3 c@1" {
 			t.Fatalf("log holds %v", got)
 		}
 	})
@@ -310,13 +305,8 @@ func TestGroupCommitStaleVersionInAGuessedGroup(t *testing.T) {
 				t.Fatal(err)
 			}
 		}
-		appendTo := func(stream string, expected int64) func() ([]events.Recorded, error) {
-			return func() ([]events.Recorded, error) {
-				return store.Append(ctx, stream, expected, events.Metadata{}, created(stream))
-			}
-		}
 		outs := queueBehindGate(t, store, gate, []func() ([]events.Recorded, error){
-			appendTo("x", 1), appendTo("y", 0) /* stale */, appendTo("z", 0),
+			appendTo(ctx, store, "x", 1), appendTo(ctx, store, "y", 0) /* stale */, appendTo(ctx, store, "z", 0),
 		})
 		close(gate.release)
 		got := make([]outcome, len(outs))
