@@ -35,47 +35,6 @@ const (
 	localQueryState         = "analytics_local_state"
 )
 
-// LocalRecord is one record of the local store and its position.
-type LocalRecord struct {
-	Position int64
-	Payload  string
-}
-
-// LocalRecords reads the local store by position: what LocalQuery needs
-// from it, whatever its storage.
-type LocalRecords interface {
-	// ReadAfter returns up to limit records after position after, in order.
-	ReadAfter(ctx context.Context, after int64, limit int) ([]LocalRecord, error)
-	// Oldest is the lowest position still held (0: none).
-	Oldest(ctx context.Context) (int64, error)
-}
-
-// analyticsLogRecords reads LocalStore's analytics_log.
-type analyticsLogRecords struct{ db *sqlstore.DB }
-
-func (r analyticsLogRecords) ReadAfter(ctx context.Context, after int64, limit int) ([]LocalRecord, error) {
-	rows, err := r.db.Primary.QueryContext(ctx, `SELECT seq, payload FROM analytics_log WHERE seq > ? ORDER BY seq LIMIT ?`, after, limit)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	var out []LocalRecord
-	for rows.Next() {
-		var rec LocalRecord
-		if err := rows.Scan(&rec.Position, &rec.Payload); err != nil {
-			return nil, err
-		}
-		out = append(out, rec)
-	}
-	return out, rows.Err()
-}
-
-func (r analyticsLogRecords) Oldest(ctx context.Context) (int64, error) {
-	var n int64
-	err := r.db.Primary.QueryRowContext(ctx, `SELECT COALESCE(MIN(seq), 0) FROM analytics_log`).Scan(&n)
-	return n, err
-}
-
 // LocalQuery projects the local store's records into the query tables:
 // asynchronously (the request path never waits for it), in batches, by
 // position. Each batch is one transaction that adds its counts and moves
@@ -92,7 +51,7 @@ func (r analyticsLogRecords) Oldest(ctx context.Context) (int64, error) {
 // (Lost), logged, and move complete_since the same way.
 type LocalQuery struct {
 	db        *sqlstore.DB
-	source    LocalRecords
+	source    RecordReader
 	batch     int
 	poll      time.Duration
 	maxRows   int64
@@ -117,7 +76,7 @@ func NewLocalQuery(ctx context.Context, db *sqlstore.DB, maxRows int64, logger *
 	if err := createLocalQueryTables(ctx, db); err != nil {
 		return nil, err
 	}
-	l := &LocalQuery{db: db, source: analyticsLogRecords{db: db}, batch: 5000, poll: 250 * time.Millisecond,
+	l := &LocalQuery{db: db, source: logReader{db: db}, batch: 5000, poll: 250 * time.Millisecond,
 		maxRows: max(maxRows, 1), logger: logger, stmts: newStmtCache(db.Primary.DB, db.Kind)}
 	if err := l.stmts.prepare(ctx, []string{localQuerySaveState}, &localVerificationRows, &localRatelimitRows); err != nil {
 		return nil, fmt.Errorf("creating the local query tables: %w", err)
@@ -272,8 +231,8 @@ func (l *LocalQuery) Step(ctx context.Context) (int, error) {
 		c := newLocalCounts()
 		var firstTime int64
 		for i, r := range recs {
-			var ev events.AnalyticsEvent
-			if err := decodeRecord(r.Payload, &ev); err != nil {
+			ev, err := r.Event()
+			if err != nil {
 				l.logger.Warn("skipping an undecodable local analytics record", "position", r.Position, "error", err)
 				continue
 			}
@@ -287,7 +246,7 @@ func (l *LocalQuery) Step(ctx context.Context) (int, error) {
 		// bound); a new checkpoint starting anywhere but at the beginning
 		// did not see what came before.
 		if recs[0].Position > cur+1 {
-			oldest, err := l.source.Oldest(ctx)
+			oldest, _, err := l.source.Head(ctx)
 			if err != nil {
 				return err
 			}
