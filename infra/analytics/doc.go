@@ -19,7 +19,9 @@
 // above after, in order; Head returns the oldest and newest retained
 // positions. Positions are dense (1, 2, 3, ... in commit order), so Gap
 // tells a reader how many records retention trimmed before it read them.
-// Each Record carries its JSON (Payload, decoded by Event) and Retry, set
+// The table holds a publish's records in batch rows (batchrow.go), but each
+// Record carries its JSON as the stream does (Payload; Event returns the
+// decoded record) and Retry, set
 // when a retried publish may have stored the same record twice: a reader
 // that must count each record once deduplicates those by record ID. A
 // reader keeps its own position (a checkpoint row in the same database, or
