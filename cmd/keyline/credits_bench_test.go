@@ -214,3 +214,29 @@ func (ts *testServer) createKeyB(b *testing.B, body map[string]any) string {
 	ts.postB(b, "keys.createKey", body, &out)
 	return out.Key
 }
+
+// BenchmarkRatelimitHandler is BenchmarkVerifyKeyHandler for
+// ratelimit.limit on the memory limiter, with the body klbench's ratios
+// phase sends: the chain's CPU and allocations per decision, apart from
+// the socket.
+//
+//	go test -run XXX -bench RatelimitHandler -benchmem ./cmd/keyline/
+func BenchmarkRatelimitHandler(b *testing.B) {
+	cfg := configs.Default()
+	cfg.Database.Primary = "sqlite:" + b.TempDir() + "/keyline.db"
+	ts := startServerB(b, cfg)
+	body := []byte(`{"namespace":"bench","identifier":"hot","limit":1000000000,"duration":60000}`)
+	h := ts.Server.HTTP.Handler()
+	w := &discardWriter{header: http.Header{}}
+	b.ReportAllocs()
+	for b.Loop() {
+		req, _ := http.NewRequest(http.MethodPost, "/v2/ratelimit.limit", bytes.NewReader(body))
+		req.Header.Set("Authorization", "Bearer "+ts.RootKey)
+		req.Header.Set("Content-Type", "application/json")
+		w.reset()
+		h.ServeHTTP(w, req)
+		if w.status != http.StatusOK || !bytes.Contains(w.body, []byte(`"success":true`)) {
+			b.Fatalf("limit: %d %s", w.status, w.body)
+		}
+	}
+}
