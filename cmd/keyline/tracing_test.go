@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bytes"
 	"compress/gzip"
 	"context"
 	"encoding/hex"
@@ -242,19 +241,7 @@ func BenchmarkVerifyKeyHandlerTraced(b *testing.B) {
 			ts := startServerB(b, cfg)
 			key := ts.createKeyB(b, map[string]any{"apiId": ts.createAPIB(b, "bench")})
 			body, _ := json.Marshal(map[string]any{"key": key, "tags": []string{"path=/v1/items", "method=GET"}})
-			h := ts.Server.HTTP.Handler()
-			w := &discardWriter{header: http.Header{}}
-			b.ReportAllocs()
-			for b.Loop() {
-				req, _ := http.NewRequest(http.MethodPost, "/v2/keys.verifyKey", bytes.NewReader(body))
-				req.Header.Set("Authorization", "Bearer "+ts.RootKey)
-				req.Header.Set("Content-Type", "application/json")
-				w.reset()
-				h.ServeHTTP(w, req)
-				if w.status != http.StatusOK {
-					b.Fatalf("verify: %d %s", w.status, w.body)
-				}
-			}
+			serveLoop(b, ts, "/v2/keys.verifyKey", body, `"code":"VALID"`)
 		})
 	}
 }
