@@ -163,7 +163,9 @@ func DecideWindows(nowMs int64, checks []WindowCheck, counts []WindowCounts) ([]
 		if cost := max(c.Cost, 0); effective <= c.Limit && cost <= c.Limit-effective {
 			d.Passed = true
 			d.Remaining = c.Limit - effective - cost
-			if cost > 0 {
+			// Only a later check of the batch can meet the same counter: a
+			// single check (the common ratelimit.limit) needs no map.
+			if cost > 0 && i < len(checks)-1 {
 				if pending == nil {
 					pending = map[string]int64{}
 				}

@@ -57,24 +57,27 @@ func NewMemory() *Memory {
 func (m *Memory) Decide(_ context.Context, now time.Time, checks []events.RatelimitCheck) ([]events.RatelimitDecision, error) {
 	nowMs := now.UnixMilli()
 	wc := toWindowChecks(checks)
-	idx := make([]int, len(checks))
+	// A request decides one check, or a few: the working slices then live
+	// on the stack (append only allocates past smallBatch).
+	var idxBuf, lockedBuf [smallBatch]int
+	var countsBuf [smallBatch]events.WindowCounts
+	var ctrsBuf [smallBatch]*counter
+	idx, locked, counts, ctrs := idxBuf[:0], lockedBuf[:0], countsBuf[:0], ctrsBuf[:0]
 	for i, c := range checks {
-		idx[i] = m.shardOf(c.Key, wc[i].DurationMs)
+		idx = append(idx, m.shardOf(c.Key, wc[i].DurationMs))
 	}
-	locked := slices.Clone(idx)
+	locked = append(locked, idx...)
 	slices.Sort(locked)
 	locked = slices.Compact(locked)
 	for _, s := range locked {
 		m.shards[s].mu.Lock()
 	}
-	counts := make([]events.WindowCounts, len(checks))
-	ctrs := make([]*counter, len(checks))
 	for i, c := range checks {
 		ctr := m.shards[idx[i]].get(counterKey{c.Key, wc[i].DurationMs})
 		seq, _ := events.WindowOf(nowMs, wc[i].DurationMs)
 		ctr.roll(seq)
-		ctrs[i] = ctr
-		counts[i] = events.WindowCounts{Current: ctr.current, Previous: ctr.previous}
+		ctrs = append(ctrs, ctr)
+		counts = append(counts, events.WindowCounts{Current: ctr.current, Previous: ctr.previous})
 	}
 	decided, all := events.DecideWindows(nowMs, wc, counts)
 	if all {
@@ -87,6 +90,10 @@ func (m *Memory) Decide(_ context.Context, now time.Time, checks []events.Rateli
 	}
 	return toDecisions(checks, decided), nil
 }
+
+// smallBatch is how many checks Decide handles without allocating its
+// working slices.
+const smallBatch = 4
 
 func (m *Memory) shardOf(key string, durationMs int64) int {
 	var h maphash.Hash
