@@ -88,7 +88,7 @@ test-short: services ## run all tests without the race detector (faster)
 	$(GO) test -count=1 -timeout 40m ./...
 
 bench: build services ## loopback load benchmarks and the issues' targets (cmd/klbench; a few minutes; see docs/BENCHMARKS.md)
-	$(GO) run ./cmd/klbench -c 16 -d 5s -redis '$(KEYLINE_TEST_REDIS_URL)' \
+	$(GO) run ./cmd/klbench -c 16 -d 5s -ratio-rounds 2 -redis '$(KEYLINE_TEST_REDIS_URL)' \
 		-postgres '$(KEYLINE_TEST_POSTGRES_URL)' -clickhouse '$(KEYLINE_TEST_CLICKHOUSE_URL)'
 
 bench-micro: ## Go micro-benchmarks (go test -bench)
