@@ -9,7 +9,7 @@
 //
 // and without Redis (the embedded default, or PostgreSQL alone):
 //
-//	handler ─Emit→ Sink ─one transaction per batch→ LocalStore (analytics_log, retention rows,
+//	handler ─Emit→ Sink ─one transaction per batch→ LocalStore (analytics_log, batch rows, retention records,
 //	                                                  and without ClickHouse LocalQuery's counts)
 //	       ─RecordReader.ReadAfter(position)→ LocalProjector (lease + checkpoint) ─→ ClickHouse
 //	                                        → LocalConsumer (`keyline consume`)
