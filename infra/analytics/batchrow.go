@@ -121,16 +121,12 @@ func (w *rowWriter) ref(s string) {
 
 var errBadRow = errors.New("malformed analytics_log row")
 
-// decodeRow decodes a row's payload into its records: a batch row, or an
-// older row's single JSON record. The records' strings share one copy of
-// the payload.
+// decodeRow decodes a batch row's payload into its records (an older row's
+// single JSON record is read as it is, by logReader.scan). The records'
+// strings share one copy of the payload.
 func decodeRow(payload []byte) ([]events.AnalyticsEvent, error) {
 	if len(payload) == 0 || payload[0] != rowMagic {
-		var ev events.AnalyticsEvent
-		if err := decodeRecord(string(payload), &ev); err != nil {
-			return nil, err
-		}
-		return []events.AnalyticsEvent{ev}, nil
+		return nil, errBadRow
 	}
 	r := rowReader{s: string(payload), i: 1}
 	count := r.uvarint()
