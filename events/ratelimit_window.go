@@ -3,6 +3,7 @@ package events
 import (
 	"math"
 	"math/bits"
+	"slices"
 	"time"
 )
 
@@ -151,7 +152,15 @@ func WeightedPrevious(previous, elapsedMs, durationMs int64) int64 {
 // because nothing was consumed (Unkey's multiLimit rule). A denied check
 // reports 0.
 func DecideWindows(nowMs int64, checks []WindowCheck, counts []WindowCounts) ([]WindowDecision, bool) {
-	out := make([]WindowDecision, len(checks))
+	return AppendWindowDecisions(make([]WindowDecision, 0, len(checks)), nowMs, checks, counts)
+}
+
+// AppendWindowDecisions is DecideWindows appending to dst, so that a caller
+// deciding a few checks can keep the decisions in a buffer of its own.
+func AppendWindowDecisions(dst []WindowDecision, nowMs int64, checks []WindowCheck, counts []WindowCounts) ([]WindowDecision, bool) {
+	base := len(dst)
+	dst = slices.Grow(dst, len(checks))[:base+len(checks)]
+	out := dst[base:]
 	all := true
 	// Cost already taken by earlier checks of this batch on the same counter.
 	var pending map[string]int64
@@ -183,5 +192,5 @@ func DecideWindows(nowMs int64, checks []WindowCheck, counts []WindowCounts) ([]
 			}
 		}
 	}
-	return out, all
+	return dst, all
 }

@@ -65,8 +65,18 @@ func RootKeyStreamID(rootKeyID string) string { return "root_key-" + rootKeyID }
 // padded) of SHA-256 over the full key string, exactly as Unkey does, so keys
 // migrated between the two keep verifying.
 func HashKey(plaintext string) string {
+	var buf [KeyHashLen]byte
+	return string(AppendKeyHash(buf[:0], plaintext))
+}
+
+// KeyHashLen is the length of HashKey's answer.
+const KeyHashLen = 44
+
+// AppendKeyHash appends HashKey(plaintext) to dst. A cache lookup with a
+// stack buffer and m[string(b)] then allocates nothing on a hit.
+func AppendKeyHash(dst []byte, plaintext string) []byte {
 	sum := sha256.Sum256([]byte(plaintext))
-	return base64.StdEncoding.EncodeToString(sum[:])
+	return base64.StdEncoding.AppendEncode(dst, sum[:])
 }
 
 // RootKeyIDForHash derives a root key ID from the key's hash. A root key

@@ -97,7 +97,11 @@ type RootKeyFinder interface {
 // by `keyline bootstrap` in another process must work on the next request.
 type Authenticator struct {
 	finder RootKeyFinder
-	cache  sync.Map // hash -> *Principal
+	// cache maps key hash to principal. A plain map under a lock, not a
+	// sync.Map: its string lookup with a hash in a stack buffer allocates
+	// nothing, where sync.Map needs the key as an interface value.
+	mu    sync.RWMutex
+	cache map[string]*Principal
 	// gen counts invalidations, so that a principal read before a change
 	// but stored after it is taken out again instead of outliving it.
 	gen atomic.Uint64
@@ -105,7 +109,7 @@ type Authenticator struct {
 
 // NewAuthenticator builds an authenticator over finder.
 func NewAuthenticator(finder RootKeyFinder) *Authenticator {
-	return &Authenticator{finder: finder}
+	return &Authenticator{finder: finder, cache: map[string]*Principal{}}
 }
 
 const malformedAuthDetail = "You must provide a valid root key in the Authorization header in the format 'Bearer ROOT_KEY'. Your authorization header is missing the 'Bearer ' prefix."
@@ -146,10 +150,15 @@ func (a *Authenticator) Resolve(ctx context.Context, header string) (*Principal,
 	if token == "" {
 		return nil, Fail(CodeAuthMalformed, malformedAuthDetail)
 	}
-	hash := events.HashKey(token)
-	if p, ok := a.cache.Load(hash); ok {
-		return p.(*Principal), nil
+	var buf [events.KeyHashLen]byte
+	hashed := events.AppendKeyHash(buf[:0], token)
+	a.mu.RLock()
+	p, ok := a.cache[string(hashed)]
+	a.mu.RUnlock()
+	if ok {
+		return p, nil
 	}
+	hash := string(hashed)
 	gen := a.gen.Load()
 	row, err := a.finder.RootKeyByHash(ctx, hash)
 	if errors.Is(err, events.ErrNotFound) || (err == nil && row.Revoked()) {
@@ -166,13 +175,14 @@ func (a *Authenticator) Resolve(ctx context.Context, header string) (*Principal,
 	} else if err != nil {
 		return nil, Internal("looking up root key workspace", err)
 	}
-	p := NewPrincipal(row.WorkspaceID, row.ID, row.Permissions)
+	p = NewPrincipal(row.WorkspaceID, row.ID, row.Permissions)
 	p.workspaceDisabled = !ws.Enabled()
-	a.cache.Store(hash, p)
-	if a.gen.Load() != gen {
-		// Observe ran since the reads above, and its Clear may have come
-		// before this Store: what was read may be stale, so do not keep it.
-		a.cache.Delete(hash)
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if a.gen.Load() == gen {
+		// Observe bumps gen under this lock, and has not run since the
+		// reads above: what was read is current, so keep it.
+		a.cache[hash] = p
 	}
 	return p, nil
 }
@@ -183,7 +193,9 @@ func (a *Authenticator) Resolve(ctx context.Context, header string) (*Principal,
 // are rare, so clearing everything is cheaper than indexing.
 func (a *Authenticator) Observe(rec events.Recorded) {
 	if strings.HasPrefix(rec.Name, "root_key.") || strings.HasPrefix(rec.Name, "workspace.") {
+		a.mu.Lock()
+		defer a.mu.Unlock()
 		a.gen.Add(1)
-		a.cache.Clear()
+		clear(a.cache)
 	}
 }

@@ -8,16 +8,42 @@ import (
 
 type requestIDKey struct{}
 
-// WithRequestID stores the request ID so that events appended while serving
-// the request carry it in their metadata.
-func WithRequestID(ctx context.Context, id string) context.Context {
-	return context.WithValue(ctx, requestIDKey{}, id)
+// RequestScope is what the serving layer keeps about the request being
+// served: at least its ID, which events appended while serving it carry in
+// their metadata. A layer may keep more in its own implementation (the HTTP
+// layer keeps the validated body there), so that one context value holds it
+// all: each further value costs every request two allocations.
+type RequestScope interface {
+	RequestID() string
 }
 
-// RequestID returns the ID stored by WithRequestID, or "".
+// requestID is the scope of a request known by its ID alone.
+type requestID string
+
+func (id requestID) RequestID() string { return string(id) }
+
+// WithRequestID stores the request ID (see RequestScope).
+func WithRequestID(ctx context.Context, id string) context.Context {
+	return WithRequestScope(ctx, requestID(id))
+}
+
+// WithRequestScope stores the request's scope.
+func WithRequestScope(ctx context.Context, s RequestScope) context.Context {
+	return context.WithValue(ctx, requestIDKey{}, s)
+}
+
+// Scope returns the scope stored by WithRequestScope or WithRequestID, or nil.
+func Scope(ctx context.Context) RequestScope {
+	s, _ := ctx.Value(requestIDKey{}).(RequestScope)
+	return s
+}
+
+// RequestID returns the ID of the request's scope, or "".
 func RequestID(ctx context.Context) string {
-	id, _ := ctx.Value(requestIDKey{}).(string)
-	return id
+	if s := Scope(ctx); s != nil {
+		return s.RequestID()
+	}
+	return ""
 }
 
 // EventLog is the durable log the use cases append to.

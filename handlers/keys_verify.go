@@ -109,7 +109,7 @@ func (h *VerifyKey) handle(ctx context.Context, p *Principal, in VerifyKeyInput)
 		}
 		query = q
 	}
-	e, err := h.Cache.Get(ctx, events.HashKey(in.Key))
+	e, err := h.Cache.GetKey(ctx, in.Key)
 	if err != nil {
 		return VerifyKeyResult{}, Internal("loading key for verification", err)
 	}
@@ -274,5 +274,5 @@ func (h *VerifyKey) migrate(ctx context.Context, p *Principal, key, migrationID 
 	}); err != nil {
 		return nil, err
 	}
-	return h.Cache.Get(ctx, events.HashKey(key))
+	return h.Cache.GetKey(ctx, key)
 }

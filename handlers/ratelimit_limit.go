@@ -66,18 +66,20 @@ func (h *RatelimitLimit) Handle(ctx context.Context, p *Principal, in RatelimitL
 func decideLimits(ctx context.Context, catalog *namespaces.Catalog, log EventLog, limiter Ratelimiter, report *reporting.Reporter, now time.Time,
 	p *Principal, reqs []RatelimitLimitInput) ([]RatelimitLimitResult, bool, error) {
 	started := time.Now()
-	refs := make([]string, len(reqs))
-	for i, r := range reqs {
-		refs[i] = r.Namespace
+	// One check, the common request, keeps these on the stack.
+	var refsBuf [4]string
+	var foundBuf [4]*namespaces.Namespace
+	refs, found := refsBuf[:0], foundBuf[:0]
+	for _, r := range reqs {
+		refs, found = append(refs, r.Namespace), append(found, nil)
 	}
-	found, err := namespacesForLimit(ctx, catalog, log, p, refs)
-	if err != nil {
+	if err := namespacesForLimit(ctx, catalog, log, p, refs, found); err != nil {
 		return nil, false, err
 	}
 	checks := make([]RatelimitCheck, len(reqs))
 	results := make([]RatelimitLimitResult, len(reqs))
 	for i, r := range reqs {
-		ns := found[r.Namespace]
+		ns := found[i]
 		limit, duration := r.Limit, r.DurationMs
 		if o, ok := ns.Overrides.Match(r.Identifier); ok {
 			limit, duration = o.Limit, o.DurationMs
@@ -100,7 +102,7 @@ func decideLimits(ctx context.Context, catalog *namespaces.Catalog, log EventLog
 	}
 	for i, r := range reqs {
 		report.RatelimitDecided(RequestID(ctx), started, p.WorkspaceID, events.RatelimitDecided{
-			NamespaceID: found[r.Namespace].ID, Identifier: r.Identifier, Passed: all && decisions[i].Passed,
+			NamespaceID: found[i].ID, Identifier: r.Identifier, Passed: all && decisions[i].Passed,
 			Limit: decisions[i].Limit, Remaining: decisions[i].Remaining, Cost: r.Cost})
 	}
 	return results, all, nil

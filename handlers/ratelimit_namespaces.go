@@ -3,6 +3,7 @@ package handlers
 import (
 	"context"
 	"errors"
+	"slices"
 
 	"github.com/keyline/keyline/events"
 	"github.com/keyline/keyline/handlers/services/namespaces"
@@ -28,50 +29,55 @@ const (
 // create_namespace, then the limit permission applies. Unlike Unkey, the
 // limit permission is checked before anything is created (the ID of a new
 // namespace is known in advance), so a refused request creates nothing.
-func namespacesForLimit(ctx context.Context, c *namespaces.Catalog, log EventLog, p *Principal, refs []string) (map[string]*namespaces.Namespace, error) {
-	found := make(map[string]*namespaces.Namespace, len(refs))
-	var missing []string
-	for _, ref := range refs {
-		if _, seen := found[ref]; seen {
-			continue
-		}
+//
+// found[i] receives the namespace of refs[i]; the caller sizes it, so that
+// the common request of one check allocates nothing here.
+func namespacesForLimit(ctx context.Context, c *namespaces.Catalog, log EventLog, p *Principal, refs []string, found []*namespaces.Namespace) error {
+	var missing []int // indexes into refs, one per name
+	for i, ref := range refs {
 		ns, err := c.Namespace(ctx, p.WorkspaceID, ref)
 		switch {
 		case errors.Is(err, events.ErrNotFound):
-			found[ref] = nil
-			missing = append(missing, ref)
+			found[i] = nil
+			if !slices.ContainsFunc(missing, func(j int) bool { return refs[j] == ref }) {
+				missing = append(missing, i)
+			}
 			continue
 		case err != nil:
-			return nil, Internal("reading ratelimit namespace", err)
+			return Internal("reading ratelimit namespace", err)
 		case ns.Deleted:
-			return nil, Fail(CodeRatelimitNamespaceGone, namespaceGoneDetail)
+			return Fail(CodeRatelimitNamespaceGone, namespaceGoneDetail)
 		}
-		found[ref] = ns
+		found[i] = ns
 	}
 	if len(missing) > 0 {
 		if err := p.RequireAny("ratelimit.*.create_namespace"); err != nil {
-			return nil, err
+			return err
 		}
 	}
 	if !p.Has("ratelimit.*.limit") {
-		for _, ref := range refs {
+		for i, ref := range refs {
 			id := events.RatelimitNamespaceIDFor(p.WorkspaceID, ref)
-			if ns := found[ref]; ns != nil {
+			if ns := found[i]; ns != nil {
 				id = ns.ID
 			}
 			if err := p.RequireAny("ratelimit.*.limit", "ratelimit."+id+".limit"); err != nil {
-				return nil, err
+				return err
 			}
 		}
 	}
-	for _, ref := range missing {
-		ns, err := createNamespace(ctx, c, log, p, ref)
+	for _, i := range missing {
+		ns, err := createNamespace(ctx, c, log, p, refs[i])
 		if err != nil {
-			return nil, err
+			return err
 		}
-		found[ref] = ns
+		for j := i; j < len(refs); j++ {
+			if refs[j] == refs[i] {
+				found[j] = ns
+			}
+		}
 	}
-	return found, nil
+	return nil
 }
 
 // createNamespace auto-creates the namespace called name. Several nodes may race to

@@ -1,7 +1,6 @@
 package httpapi
 
 import (
-	"context"
 	"fmt"
 	"log/slog"
 	"net/http"
@@ -42,7 +41,6 @@ func (g guard) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 		return
 	}
-	ctx := handlers.WithRequestID(r.Context(), handlers.NewRequestID())
 	var slot *bodySlot
 	if g.unknown == nil {
 		slot = &bodySlot{}
@@ -54,8 +52,8 @@ func (g guard) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		w = &o.w
 		defer o.observation.report(time.Now())
 	}
-	ctx = context.WithValue(ctx, bodyKey{}, slot)
-	r = r.WithContext(ctx)
+	slot.id = handlers.NewRequestID()
+	r = r.WithContext(handlers.WithRequestScope(r.Context(), slot))
 	defer func() {
 		p := recover()
 		if p == nil {

@@ -38,14 +38,16 @@ func withErrors(logger *slog.Logger) bunrouter.MiddlewareFunc {
 	}
 }
 
-type bodyKey struct{}
-
-// bodySlot holds the validated request body for the route and, when
-// requests are observed, a pointer to the observation (see observedSlot).
+// bodySlot is the request's scope (handlers.RequestScope): its ID, the
+// validated request body for the route and, when requests are observed, a
+// pointer to the observation (see observedSlot).
 type bodySlot struct {
+	id   string
 	body []byte
 	obs  *observation
 }
+
+func (s *bodySlot) RequestID() string { return s.id }
 
 // observation is what observing a request needs: its operation's observer
 // and the writer that remembers the status.
@@ -91,11 +93,13 @@ func withBody(limit int64, validator BodyValidator) bunrouter.MiddlewareFunc {
 				}
 				return &handlers.Error{Code: handlers.CodeInvalidInput, Detail: f.Detail, Fields: fields}
 			}
-			if slot, ok := req.Context().Value(bodyKey{}).(*bodySlot); ok {
+			if slot, ok := handlers.Scope(req.Context()).(*bodySlot); ok {
 				slot.body = body
 				return next(w, req)
 			}
-			return next(w, req.WithContext(context.WithValue(req.Context(), bodyKey{}, &bodySlot{body: body})))
+			// Served without guard (a test's router): the scope starts here.
+			slot := &bodySlot{id: handlers.RequestID(req.Context()), body: body}
+			return next(w, req.WithContext(handlers.WithRequestScope(req.Context(), slot)))
 		}
 	}
 }
@@ -170,7 +174,7 @@ func readBody(r *http.Request, limit int64) ([]byte, error) {
 
 // body returns the validated request body.
 func body(req bunrouter.Request) []byte {
-	if slot, ok := req.Context().Value(bodyKey{}).(*bodySlot); ok {
+	if slot, ok := handlers.Scope(req.Context()).(*bodySlot); ok {
 		return slot.body
 	}
 	return nil

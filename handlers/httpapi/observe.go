@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"time"
 
+	"github.com/keyline/keyline/handlers"
 	"github.com/uptrace/bunrouter"
 )
 
@@ -49,7 +50,7 @@ func (o observers) middleware(op string) bunrouter.MiddlewareFunc {
 	fn := o.o.Operation(op)
 	return func(next bunrouter.HandlerFunc) bunrouter.HandlerFunc {
 		return func(w http.ResponseWriter, req bunrouter.Request) error {
-			if slot, ok := req.Context().Value(bodyKey{}).(*bodySlot); ok && slot.obs != nil {
+			if slot, ok := handlers.Scope(req.Context()).(*bodySlot); ok && slot.obs != nil {
 				slot.obs.observe = fn
 			}
 			return next(w, req)

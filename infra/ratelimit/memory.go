@@ -56,13 +56,17 @@ func NewMemory() *Memory {
 // Decide implements handlers.Ratelimiter. It never fails.
 func (m *Memory) Decide(_ context.Context, now time.Time, checks []events.RatelimitCheck) ([]events.RatelimitDecision, error) {
 	nowMs := now.UnixMilli()
-	wc := toWindowChecks(checks)
 	// A request decides one check, or a few: the working slices then live
 	// on the stack (append only allocates past smallBatch).
 	var idxBuf, lockedBuf [smallBatch]int
 	var countsBuf [smallBatch]events.WindowCounts
 	var ctrsBuf [smallBatch]*counter
+	var wcBuf [smallBatch]events.WindowCheck
+	var decidedBuf [smallBatch]events.WindowDecision
 	idx, locked, counts, ctrs := idxBuf[:0], lockedBuf[:0], countsBuf[:0], ctrsBuf[:0]
+	// Only checks of one batch can meet on a counter, so one check needs no
+	// counter name (building it is a string per request).
+	wc := appendWindowChecks(wcBuf[:0], checks, len(checks) > 1)
 	for i, c := range checks {
 		idx = append(idx, m.shardOf(c.Key, wc[i].DurationMs))
 	}
@@ -79,7 +83,7 @@ func (m *Memory) Decide(_ context.Context, now time.Time, checks []events.Rateli
 		ctrs = append(ctrs, ctr)
 		counts = append(counts, events.WindowCounts{Current: ctr.current, Previous: ctr.previous})
 	}
-	decided, all := events.DecideWindows(nowMs, wc, counts)
+	decided, all := events.AppendWindowDecisions(decidedBuf[:0], nowMs, wc, counts)
 	if all {
 		for i, c := range wc {
 			ctrs[i].current += c.Cost
@@ -181,20 +185,25 @@ func (m *Memory) RunJanitor(ctx context.Context, interval time.Duration) {
 	}
 }
 
-// toWindowChecks maps the checks into the bounds every backend computes in
-// (events.NewWindowCheck), so that no client value can overflow a counter
-// and Redis decides exactly as memory does.
-func toWindowChecks(checks []events.RatelimitCheck) []events.WindowCheck {
-	wc := make([]events.WindowCheck, len(checks))
-	for i, c := range checks {
+// appendWindowChecks maps the checks into the bounds every backend computes
+// in (events.NewWindowCheck), so that no client value can overflow a counter
+// and Redis decides exactly as memory does. named gives each check the name
+// of its counter, which events.DecideWindows needs to see two checks of a
+// batch meet on one counter.
+func appendWindowChecks(dst []events.WindowCheck, checks []events.RatelimitCheck, named bool) []events.WindowCheck {
+	for _, c := range checks {
 		d := c.Duration.Milliseconds()
 		if d < 1 {
 			d = 1
 		}
 		d = min(d, events.MaxWindowDurationMs)
-		wc[i] = events.NewWindowCheck(c.Key+"\x00"+strconv.FormatInt(d, 10), c.Limit, c.Cost, d)
+		var counter string
+		if named {
+			counter = c.Key + "\x00" + strconv.FormatInt(d, 10)
+		}
+		dst = append(dst, events.NewWindowCheck(counter, c.Limit, c.Cost, d))
 	}
-	return wc
+	return dst
 }
 
 func toDecisions(checks []events.RatelimitCheck, decided []events.WindowDecision) []events.RatelimitDecision {

@@ -212,7 +212,7 @@ func (e *batchError) Unwrap() error { return e.err }
 
 func (r *Redis) decide(ctx context.Context, now time.Time, checks []events.RatelimitCheck) ([]events.RatelimitDecision, error) {
 	nowMs := now.UnixMilli()
-	wc := toWindowChecks(checks)
+	wc := appendWindowChecks(make([]events.WindowCheck, 0, len(checks)), checks, false) // the script keys counters itself
 	keys := make([]string, 0, 2*len(checks))
 	args := make([]any, 0, 4*len(checks))
 	resets := make([]int64, len(checks))

@@ -175,13 +175,25 @@ func index(m map[string]map[string]struct{}, id, hash string) {
 
 // Get returns the entry for hash, loading it on a miss.
 func (c *Cache) Get(ctx context.Context, hash string) (*Entry, error) {
+	return c.get(ctx, []byte(hash))
+}
+
+// GetKey returns the entry for plaintext's hash (events.HashKey), loading it
+// on a miss. The hash lives in a stack buffer: a hit allocates nothing.
+func (c *Cache) GetKey(ctx context.Context, plaintext string) (*Entry, error) {
+	var buf [events.KeyHashLen]byte
+	return c.get(ctx, events.AppendKeyHash(buf[:0], plaintext))
+}
+
+func (c *Cache) get(ctx context.Context, hashed []byte) (*Entry, error) {
 	c.mu.RLock()
-	e, ok := c.entries[hash]
+	e, ok := c.entries[string(hashed)]
 	gen := c.gen
 	c.mu.RUnlock()
 	if ok && (e.Found || c.now().Before(e.until)) {
 		return e, nil
 	}
+	hash := string(hashed)
 	e, err := c.load(ctx, hash)
 	if err != nil {
 		return nil, err
