@@ -199,8 +199,13 @@ func TestInvalidIPErrorNamesTheEntry(t *testing.T) {
 
 func TestHashKeyMatchesUnkey(t *testing.T) {
 	// base64(sha256("hello")), the storage form Unkey uses.
-	if got := HashKey("hello"); got != "LPJNul+wow4m6DsqxbninhsWHlwfp0JecwQzYpOLmCQ=" {
+	const want = "LPJNul+wow4m6DsqxbninhsWHlwfp0JecwQzYpOLmCQ="
+	if got := HashKey("hello"); got != want {
 		t.Fatalf("HashKey = %s", got)
+	}
+	// AppendKeyHash appends the same text, and KeyHashLen is its length.
+	if got := string(AppendKeyHash([]byte("x:"), "hello")); got != "x:"+want || len(want) != KeyHashLen {
+		t.Fatalf("AppendKeyHash = %s", got)
 	}
 }
 

@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"fmt"
 	"net/http"
 	"strings"
@@ -27,13 +28,29 @@ func TestAPILifecycle(t *testing.T) {
 
 	id := ts.createAPI(t, ts.RootKey, "payments (prod)")
 
+	// The events a request appends carry the request ID its answer shows.
+	status, r := ts.call(t, ts.RootKey, "apis.createApi", map[string]string{"name": "audited"})
+	if status != 200 {
+		t.Fatalf("createApi: %d %+v", status, r.Error)
+	}
+	var created struct{ APIID string }
+	_ = json.Unmarshal(r.Data, &created)
+	var meta string
+	if err := ts.Server.Store.DB().Primary.QueryRowContext(context.Background(),
+		"SELECT meta FROM events WHERE stream_id = ?", events.APIStreamID(created.APIID)).Scan(&meta); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(meta, `"requestId":"`+r.Meta.RequestID+`"`) {
+		t.Fatalf("api.created meta = %s, want request ID %s", meta, r.Meta.RequestID)
+	}
+
 	var got struct{ ID, Name string }
 	ts.must(t, ts.RootKey, "apis.getApi", map[string]string{"apiId": id}, &got)
 	if got.ID != id || got.Name != "payments (prod)" {
 		t.Fatalf("getApi = %+v", got)
 	}
 
-	status, r := ts.call(t, ts.RootKey, "apis.listKeys", map[string]any{"apiId": id, "limit": 10})
+	status, r = ts.call(t, ts.RootKey, "apis.listKeys", map[string]any{"apiId": id, "limit": 10})
 	if status != 200 || string(r.Data) != "[]" || r.Pagination == nil || r.Pagination.HasMore || r.Pagination.Cursor != "" {
 		t.Fatalf("listKeys: %d data=%s pagination=%+v", status, r.Data, r.Pagination)
 	}

@@ -269,6 +269,19 @@ func TestRatelimitMultiLimit(t *testing.T) {
 	if !out.Passed || out.Limits[0].Namespace != idB || out.Limits[1].Identifier != "w" || out.Limits[1].Remaining != 3 || out.Limits[2].Identifier != "z" {
 		t.Fatalf("ordered batch = %+v", out)
 	}
+	// A new namespace named three times is created once, and two checks of
+	// the batch on one counter see each other's cost.
+	ts.must(t, key, "ratelimit.multiLimit", []any{check("multi.new", "u", 5, 2), check("multi.new", "u", 5, 2), check("multi.new", "v", 5, 1)}, &out)
+	if !out.Passed || out.Limits[0].Remaining != 3 || out.Limits[1].Remaining != 1 || out.Limits[2].Remaining != 4 {
+		t.Fatalf("batch on a new namespace named three times = %+v", out)
+	}
+	if n := countRows(t, ts, "SELECT COUNT(*) FROM ratelimit_namespaces WHERE name = 'multi.new'"); n != 1 {
+		t.Fatalf("namespace rows named multi.new = %d, want 1", n)
+	}
+	if n := countRows(t, ts, "SELECT COUNT(*) FROM events WHERE name = 'ratelimit_namespace.created' AND stream_id = '"+
+		events.RatelimitNamespaceStreamID(events.RatelimitNamespaceIDFor(events.WorkspaceIDForName("default"), "multi.new"))+"'"); n != 1 {
+		t.Fatalf("ratelimit_namespace.created events for multi.new = %d, want 1", n)
+	}
 	status, r = ts.call(t, key, "ratelimit.multiLimit", []any{})
 	expectError(t, status, r, 400, "unkey/application/invalid_input")
 }
