@@ -355,10 +355,11 @@ type Cluster struct {
 	// (Optional) Default: "7072".
 	GossipPort string `json:"gossipPort,omitempty"`
 
-	// Secret is shared by every member and required on each RPC request.
-	// The RPC port forwards rate-limit decisions, so without a secret anyone
-	// who can reach it could consume or probe counters: keyline refuses to
-	// start a cluster node without one. (Optional in the schema so that a
+	// Secret is shared by every member and required on each RPC request;
+	// the gossip is sealed under a key derived from it. The RPC port
+	// forwards rate-limit decisions, so without a secret anyone who can
+	// reach it could consume or probe counters: keyline refuses to start a
+	// cluster node without one. (Optional in the schema so that a
 	// config can take it from ${ENV}) Default: "".
 	Secret string `json:"secret,omitempty"`
 

@@ -2,6 +2,7 @@ package cluster
 
 import (
 	"context"
+	"crypto/sha256"
 	"crypto/tls"
 	"encoding/json"
 	"errors"
@@ -177,6 +178,12 @@ func New(cfg *configs.Config, logger *slog.Logger) (*Cluster, func(), error) {
 	// self has been dead for a failure timeout.
 	mc.DeadNodeReclaimTime = failure
 	mc.Logger = newMemberlistLogger(logger)
+	// Gossip is sealed with memberlist's keyring (AES-GCM) under a key
+	// derived from cluster.secret, every message and state exchange checked
+	// both ways: without the secret, a host that reaches the gossip port can
+	// neither read the membership nor join, suspect or kill a member (which
+	// would move rate-limit ownership).
+	mc.SecretKey = gossipKey(cl.Secret)
 	if wrapTransport != nil {
 		nt, err := memberlist.NewNetTransport(&memberlist.NetTransportConfig{BindAddrs: []string{bind}, BindPort: gossipPort, Logger: mc.Logger})
 		if err != nil {
@@ -209,6 +216,14 @@ func New(cfg *configs.Config, logger *slog.Logger) (*Cluster, func(), error) {
 	c.sink = newSink(cfg, c, logger)
 	c.refresh()
 	return c, c.close, nil
+}
+
+// gossipKey derives the gossip encryption key (32 bytes: AES-256) from the
+// cluster secret. The label keeps it apart from any other use of the secret:
+// the secret itself travels as the RPC port's bearer token.
+func gossipKey(secret string) []byte {
+	sum := sha256.Sum256([]byte("keyline cluster gossip key v1\x00" + secret))
+	return sum[:]
 }
 
 // bindAddr listens on the advertised address when it is loopback (a local

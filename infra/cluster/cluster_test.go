@@ -48,7 +48,13 @@ func nodeConfig(t *testing.T, id string, peers []string) *configs.Config {
 
 func startNode(t *testing.T, cfg *configs.Config) *node {
 	t.Helper()
-	c, cleanup, err := New(cfg, quiet)
+	return startNodeLogging(t, cfg, quiet)
+}
+
+// startNodeLogging is startNode with the node's log sent to logger.
+func startNodeLogging(t *testing.T, cfg *configs.Config, logger *slog.Logger) *node {
+	t.Helper()
+	c, cleanup, err := New(cfg, logger)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -2,7 +2,9 @@
 // a small surface: Peers, OnChange, Broadcast/OnMessage, an RPC port and a
 // rate limiter that forwards decisions to the owner of each counter.
 //
-// Membership is hashicorp/memberlist (SWIM gossip) on cluster.gossipPort.
+// Membership is hashicorp/memberlist (SWIM gossip) on cluster.gossipPort,
+// sealed with memberlist's keyring under a key derived from cluster.secret,
+// so only holders of the secret can read the gossip or take part in it.
 // Everything memberlist-specific stays in this package; the rest of keyline
 // sees Peer values. Why memberlist rather than a registry lookup per
 // request: failure detection is decentralised (no single node or Redis has
