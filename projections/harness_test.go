@@ -100,6 +100,14 @@ func newHarness(t *testing.T) *harness {
 // Runner.Apply in one transaction, as one append does.
 func (h *harness) apply(evs ...events.Event) {
 	h.t.Helper()
+	h.applyLater(0, evs...)
+}
+
+// applyLater is apply with the events stamped later by d than apply
+// stamps them (epoch plus their position in milliseconds): the clock of a
+// projection that keys on event time moves on.
+func (h *harness) applyLater(d time.Duration, evs ...events.Event) {
+	h.t.Helper()
 	recs := make([]events.Recorded, len(evs))
 	for i, e := range evs {
 		payload, err := json.Marshal(e)
@@ -108,7 +116,7 @@ func (h *harness) apply(evs ...events.Event) {
 		}
 		pos := int64(len(h.log.recs) + 1)
 		recs[i] = events.Recorded{Position: pos, StreamID: fmt.Sprintf("s-%d", pos), StreamVersion: 1,
-			Name: e.EventName(), Version: e.EventVersion(), Payload: payload, OccurredAt: epoch.Add(time.Duration(pos) * time.Millisecond)}
+			Name: e.EventName(), Version: e.EventVersion(), Payload: payload, OccurredAt: epoch.Add(time.Duration(pos)*time.Millisecond + d)}
 		h.log.recs = append(h.log.recs, recs[i])
 	}
 	h.applyRecorded(recs)

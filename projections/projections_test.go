@@ -5,7 +5,9 @@ import (
 	"encoding/json"
 	"fmt"
 	"math"
+	"slices"
 	"testing"
+	"time"
 
 	"github.com/uptrace/bun"
 
@@ -365,11 +367,42 @@ func TestPortalSessionsProjection(t *testing.T) {
 		assertRows(t, db, []projections.PortalSessionRow{
 			{ID: "ps_1", PortalID: "pt_1", WorkspaceID: "ws_1", ExternalID: "user_1", Scopes: []string{"keys.read"}, Permissions: []string{},
 				RootKeyID: "rk_1", CodeHash: "code_1", CodeExpiresAt: 1_700_000_600_000, TokenHash: ptr("token_1"),
-				TokenExpiresAt: ptr(int64(1_700_003_600_000)), CreatedAt: at(1)},
+				TokenExpiresAt: ptr(int64(1_700_003_600_000)), CreatedAt: at(1), DeadAt: 1_700_003_600_000},
 			{ID: "ps_2", PortalID: "pt_1", WorkspaceID: "ws_1", ExternalID: "user_1", Scopes: []string{"keys.read"},
 				Permissions: []string{"api.*.read_key"}, Preview: true, ReturnURL: "https://a.example/back", RootKeyID: "rk_1",
-				CodeHash: "code_2", CodeExpiresAt: 1_700_000_600_000, CreatedAt: at(2)},
+				CodeHash: "code_2", CodeExpiresAt: 1_700_000_600_000, CreatedAt: at(2), DeadAt: 1_700_000_600_000},
 		})
+	})
+}
+
+// A session's row goes once it has been dead (code expired unexchanged, or
+// token expired) for PortalSessionKeep at the time of a later session's
+// creation; live and replayed folds prune alike (the harness compares them).
+func TestPortalSessionsArePrunedADayAfterTheyDie(t *testing.T) {
+	h := newHarness(t)
+	hour := time.Hour.Milliseconds()
+	created := func(id string, codeExpires int64) events.PortalSessionCreated {
+		return events.PortalSessionCreated{SessionID: id, PortalID: "pt_1", WorkspaceID: "ws_1", ExternalID: "user_1",
+			Scopes: []string{"keys.read"}, RootKeyID: "rk_1", CodeHash: "code_" + id, CodeExpiresAt: codeExpires}
+	}
+	h.apply(
+		created("ps_gone", epochMs-25*hour),   // 1: dead 25 h when it is created: its own creation prunes it
+		created("ps_recent", epochMs-23*hour), // 2: dead 23 h: stays, until 2 h later
+		created("ps_used", epochMs-23*hour),   // 3: exchanged below, so its token keeps it
+		created("ps_expired", epochMs+hour),   // 4: exchanged below for a token dead 25 h ago
+		events.PortalSessionExchanged{SessionID: "ps_used", TokenHash: "token_used", ExpiresAt: epochMs + 48*hour},       // 5
+		events.PortalSessionExchanged{SessionID: "ps_expired", TokenHash: "token_expired", ExpiresAt: epochMs - 25*hour}, // 6
+		created("ps_now", epochMs+hour), // 7: prunes ps_expired (its dead_at moved with the exchange)
+	)
+	h.applyLater(2*time.Hour, created("ps_later", epochMs+3*hour)) // 8: two hours on, ps_recent is 25 h dead
+	h.expect(func(t *testing.T, db bun.IDB) {
+		var ids []string
+		for _, r := range rowsOf[projections.PortalSessionRow](t, db) {
+			ids = append(ids, r.ID)
+		}
+		if want := []string{"ps_later", "ps_now", "ps_used"}; !slices.Equal(ids, want) {
+			t.Fatalf("portal session rows %v, want %v", ids, want)
+		}
 	})
 }
 
