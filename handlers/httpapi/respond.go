@@ -49,11 +49,13 @@ func writeAppended(w http.ResponseWriter, requestID string, data jsonAppender) e
 	body = appendString(body, requestID)
 	body = append(body, `},"data":`...)
 	body, err := data.appendJSON(body)
-	*buf = body // keep what it grew to
+	if err == nil {
+		body = append(body, '}')
+	}
+	*buf = body // the pool keeps what it grew to
 	if err != nil {
 		return handlers.Internal("encoding response", err)
 	}
-	body = append(body, '}')
 	// Write copies: net/http into its connection buffer, a recorder into
 	// its own; the buffer is free again once Write returns.
 	return writeBody(w, body)
